@@ -1,0 +1,113 @@
+# The set-up contract: on a fresh Debian machine with Python 3.11, `make demo` runs the sample
+# and `make test` runs every check and the whole test suite (installing PostgreSQL if needed).
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+.DELETE_ON_ERROR:
+MAKEFLAGS += --no-builtin-rules
+
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+VENV_PY := $(BIN)/python
+INSTALLED := $(VENV)/.installed
+INSTALLED_DEV := $(VENV)/.installed-dev
+LINT_PATHS := $(wildcard durable tests samples benchmarks)
+DOCS_ADDR ?= 127.0.0.1:8000
+QUICK ?=
+
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+export NO_MKDOCS_2_WARNING := 1
+
+# Prints the path of pg_ctl (on PATH, else Debian's newest /usr/lib/postgresql/*/bin), or nothing.
+FIND_PG_CTL := command -v pg_ctl || { ls -1 /usr/lib/postgresql/*/bin/pg_ctl 2>/dev/null \
+	| sort -V | tail -n 1; } || true
+# Prints the directory of pg_ctl's real binary (initdb and postgres are beside it).
+PG_BIN_DIR := dirname "$$(readlink -f "$$($(FIND_PG_CTL))")"
+
+# $(call apt_install,packages): apt-get as root, or through sudo when not root.
+define apt_install
+if [ "$$(id -u)" = 0 ]; then sudo=; elif command -v sudo >/dev/null; then sudo=sudo; \
+else echo "make: installing '$(1)' needs root or sudo" >&2; exit 1; fi; \
+$$sudo apt-get update -q && \
+$$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $(1)
+endef
+
+.PHONY: help demo test check docs serve-docs bench postgres clean distclean
+
+help:
+	@echo "make demo        install durable in $(VENV) and run samples/checkout.py"
+	@echo "make test        check, then the whole test suite (installs PostgreSQL if missing)"
+	@echo "make check       ruff, mypy, the docs build (strict) and the architecture test"
+	@echo "make docs        build the documentation into site/"
+	@echo "make serve-docs  serve the documentation on $(DOCS_ADDR)"
+	@echo "make bench       run the benchmarks (QUICK=1 for a short run)"
+	@echo "make clean       remove caches and build output (distclean: also $(VENV))"
+
+# Debian ships venv's ensurepip apart (python3.X-venv): install it when venv fails for want of it.
+$(VENV_PY):
+	@echo "make: creating $(VENV) with $(PY)"
+	if ! $(PY) -m venv $(VENV); then \
+		rm -rf $(VENV); \
+		pkg="$$($(PY) -c 'import sys; print("python%d.%d-venv" % sys.version_info[:2])')"; \
+		$(call apt_install,$$pkg); \
+		$(PY) -m venv $(VENV); \
+	fi
+
+# The stamps re-install only when pyproject.toml is newer than the last install.
+$(INSTALLED): pyproject.toml | $(VENV_PY)
+	@echo "make: installing durable into $(VENV)"
+	$(VENV_PY) -m pip install -q -e .
+	touch $@
+
+$(INSTALLED_DEV): pyproject.toml | $(VENV_PY)
+	@echo "make: installing durable[dev,postgres] into $(VENV)"
+	$(VENV_PY) -m pip install -q -e '.[dev,postgres]'
+	touch $@
+
+# The tests start their own PostgreSQL servers with pg_ctl; only the binaries are needed.
+postgres:
+	@if [ -z "$$($(FIND_PG_CTL))" ]; then \
+		echo "make: pg_ctl not found; installing PostgreSQL from Debian packages"; \
+		$(call apt_install,postgresql); \
+	fi; \
+	pg_ctl="$$($(FIND_PG_CTL))"; \
+	if [ -z "$$pg_ctl" ]; then echo "make: pg_ctl still not found after install" >&2; exit 1; fi; \
+	echo "make: PostgreSQL: $$pg_ctl"
+
+demo: $(INSTALLED)
+	$(VENV_PY) samples/checkout.py
+
+# Runs every check even when an earlier one fails, then fails if any did.
+check: $(INSTALLED_DEV)
+	@failed=(); \
+	run() { echo "+ $$*"; "$$@" || failed+=("$${1##*/}"); }; \
+	run $(BIN)/ruff check $(LINT_PATHS); \
+	run $(BIN)/mypy durable; \
+	run $(BIN)/mkdocs build --strict -q; \
+	run $(BIN)/pytest -q tests/test_architecture.py; \
+	if (( $${#failed[@]} )); then echo "make check: failed: $${failed[*]}" >&2; exit 1; fi
+
+# pg_ctl's directory goes first on PATH so that the tests find Debian's PostgreSQL binaries.
+test: $(INSTALLED_DEV) postgres check
+	pg_bin="$$($(PG_BIN_DIR))"; \
+	PATH="$$pg_bin:$$PATH" $(BIN)/pytest
+
+docs: $(INSTALLED_DEV)
+	$(BIN)/mkdocs build --strict
+
+serve-docs: $(INSTALLED_DEV)
+	$(BIN)/mkdocs serve --strict -a $(DOCS_ADDR)
+
+bench: $(INSTALLED_DEV) postgres
+	pg_bin="$$($(PG_BIN_DIR))"; \
+	PATH="$$pg_bin:$$PATH" $(if $(filter-out 0,$(QUICK)),DURABLE_BENCH_QUICK=1) \
+		$(VENV_PY) -m benchmarks
+
+clean:
+	rm -rf site build dist htmlcov .pytest_cache .mypy_cache .ruff_cache .hypothesis \
+		.coverage .coverage.* *.egg-info
+	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
+
+distclean: clean
+	rm -rf $(VENV)

@@ -1,0 +1,54 @@
+"""durable: durable functions for Python asyncio.
+
+Orchestrators are plain generator functions that yield effects (``ctx.call_activity``,
+``ctx.sleep``, ``ctx.wait_for_event``, ...). Every effect's result is recorded in an append-only
+history, and the orchestrator is rebuilt by replaying it after a crash, a restart or a move to
+another host.
+"""
+
+from ._context import OrchestrationContext
+from ._determinism import DeterminismWarning
+from ._entities import EntityId
+from ._errors import (
+    ActivityFailed,
+    Cancelled,
+    ConfigurationError,
+    DurableError,
+    InstanceAlreadyExists,
+    InstanceNotFound,
+    NonDeterminismError,
+    OrchestrationFailed,
+    SerializationError,
+    StoreError,
+    TaskTimeout,
+    Terminated,
+)
+from ._events import HistoryEvent
+from ._registry import App
+from ._retry import RetryPolicy
+from ._status import InstanceStatus, Status
+from ._task import Task
+
+__all__ = [
+    "ActivityFailed",
+    "App",
+    "Cancelled",
+    "ConfigurationError",
+    "DeterminismWarning",
+    "DurableError",
+    "EntityId",
+    "HistoryEvent",
+    "InstanceAlreadyExists",
+    "InstanceNotFound",
+    "InstanceStatus",
+    "NonDeterminismError",
+    "OrchestrationContext",
+    "OrchestrationFailed",
+    "RetryPolicy",
+    "SerializationError",
+    "Status",
+    "StoreError",
+    "Task",
+    "TaskTimeout",
+    "Terminated",
+]

@@ -1,0 +1,118 @@
+"""Actions: what an episode asks the worker to do besides appending history (imperative names).
+
+The interpreter decides; the worker does (commits them with the episode, in one transaction).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from ._events import ErrorInfo, EventRaised
+
+if TYPE_CHECKING:
+    from ._retry import RetryPolicy
+
+
+@dataclass(frozen=True, slots=True)
+class ActivityOptions:
+    """Per-call options of an activity (registration defaults merged with ``with_options``)."""
+
+    queue: str = "default"
+    retry: RetryPolicy | None = None
+    timeout: float | None = None
+    schedule_to_start_timeout: float | None = None
+    heartbeat_timeout: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    """Base of all actions."""
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleActivity(Action):
+    """Queue an attempt of activity ``name`` for effect ``task_id``."""
+
+    task_id: int
+    name: str
+    input: str
+    options: ActivityOptions
+
+
+@dataclass(frozen=True, slots=True)
+class StartTimer(Action):
+    """Create a timer row due at ``fire_at``; when due it becomes ``TimerFired(task_id)``."""
+
+    task_id: int
+    fire_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class CancelTimer(Action):
+    """Remove a pending timer that nobody waits for any more (cancellation)."""
+
+    task_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class StartChild(Action):
+    """Start sub-orchestration ``instance_id`` running ``name``; its end is reported to us."""
+
+    task_id: int
+    name: str
+    instance_id: str
+    input: str
+    retry: RetryPolicy | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SendEvent(Action):
+    """Deliver event ``name`` with ``payload`` to instance ``instance_id``."""
+
+    instance_id: str
+    name: str
+    payload: str
+
+
+@dataclass(frozen=True, slots=True)
+class SignalEntity(Action):
+    """Deliver operation ``operation`` with ``arg`` to entity ``(entity_name, entity_key)``."""
+
+    entity_name: str
+    entity_key: str
+    operation: str
+    arg: str
+
+
+@dataclass(frozen=True, slots=True)
+class Complete(Action):
+    """End the run COMPLETED with ``output``."""
+
+    output: str
+
+
+@dataclass(frozen=True, slots=True)
+class Fail(Action):
+    """End the run FAILED with ``error``."""
+
+    error: ErrorInfo
+
+
+@dataclass(frozen=True, slots=True)
+class ContinueAsNew(Action):
+    """End this run and start the same instance again from ``input`` with a fresh history.
+
+    ``carryover`` holds the events that arrived but were not consumed; they open the next run.
+    """
+
+    input: str
+    carryover: tuple[EventRaised, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class MarkCanceled(Action):
+    """End the run CANCELED: ``Cancelled`` propagated out of the orchestrator."""
+
+    reason: str | None = None

@@ -1,0 +1,306 @@
+"""History events: what happened to an orchestration instance, in order, append-only.
+
+Every event has ``seq`` (its position in the instance's history, contiguous from 0), ``timestamp``
+(the episode time at which it was recorded) and ``kind`` (its class name). Events that an effect
+produces carry the effect's ``task_id``: the effect's sequence number in yield order, which replay
+matches against the code.
+
+Payloads (inputs, results, event payloads) are kept encoded (JSON text, see ``_serde``): the history
+is exactly what the store holds, and decoding happens at the receiver with its type hints.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorInfo:
+    """A failure that travels as data: the exception type's qualified name, message, traceback."""
+
+    error_type: str
+    message: str
+    traceback: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HistoryEvent:
+    """Base of all history events."""
+
+    seq: int = -1
+    timestamp: datetime = EPOCH
+
+    @property
+    def kind(self) -> str:
+        """The event's class name, e.g. ``"ActivityScheduled"``."""
+        return type(self).__name__
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ScheduledEvent(HistoryEvent):
+    """An event recorded for an effect the orchestrator yielded; replay matches it to the code."""
+
+    task_id: int
+    #: what ``NonDeterminismError`` calls this effect ("ActivityScheduled 'charge'")
+    label_field: ClassVar[str | None] = None
+
+    def label(self) -> str:
+        """A short description for error messages."""
+        name = getattr(self, self.label_field) if self.label_field else None
+        return f"{self.kind} {name!r}" if name is not None else self.kind
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CompletionEvent(HistoryEvent):
+    """An event that resolves the effect ``task_id``."""
+
+    task_id: int
+
+
+# -- the instance's life -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExecutionStarted(HistoryEvent):
+    """The run began with this input (an encoded call payload)."""
+
+    name: str
+    input: str
+    parent_instance_id: str | None = None
+    parent_task_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExecutionCompleted(HistoryEvent):
+    """The orchestrator returned ``output``."""
+
+    output: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExecutionFailed(HistoryEvent):
+    """An exception escaped the orchestrator."""
+
+    error: ErrorInfo
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExecutionContinuedAsNew(HistoryEvent):
+    """The run ended with ``continue_as_new``; the next run starts from ``input``."""
+
+    input: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExecutionTerminated(HistoryEvent):
+    """The instance was terminated; no orchestrator code ran for it."""
+
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExecutionCanceled(HistoryEvent):
+    """``Cancelled`` propagated out of the orchestrator."""
+
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CancelRequested(HistoryEvent):
+    """A client asked for cooperative cancellation; ``Cancelled`` is thrown in at the yield."""
+
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExecutionSuspended(HistoryEvent):
+    """The instance was suspended; it runs nothing until resumed."""
+
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExecutionResumed(HistoryEvent):
+    """The instance was resumed after a suspension."""
+
+
+# -- effects --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ActivityScheduled(ScheduledEvent):
+    """``ctx.call_activity(name, ...)`` with encoded arguments ``input``."""
+
+    name: str
+    input: str
+    label_field: ClassVar[str | None] = "name"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ActivityCompleted(CompletionEvent):
+    """The activity returned ``result``."""
+
+    result: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ActivityFailed(CompletionEvent):
+    """The activity failed after ``attempts`` attempts and the retry policy gave up."""
+
+    error: ErrorInfo
+    attempts: int = 1
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TimerCreated(ScheduledEvent):
+    """A durable timer due at ``fire_at`` (``ctx.sleep`` or a ``timeout=``)."""
+
+    fire_at: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TimerFired(CompletionEvent):
+    """The timer is due."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NowRecorded(ScheduledEvent):
+    """``ctx.now()`` returned ``value``; replay returns the same value."""
+
+    value: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EventSent(ScheduledEvent):
+    """``ctx.send_event(instance_id, name, payload)``."""
+
+    instance_id: str
+    name: str
+    payload: str
+    label_field: ClassVar[str | None] = "name"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EntitySignaled(ScheduledEvent):
+    """``ctx.signal_entity(EntityId(entity_name, entity_key), operation, arg)``."""
+
+    entity_name: str
+    entity_key: str
+    operation: str
+    arg: str
+    label_field: ClassVar[str | None] = "operation"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SubOrchestrationScheduled(ScheduledEvent):
+    """``ctx.call_sub_orchestrator(name, ...)`` started child ``instance_id``."""
+
+    name: str
+    instance_id: str
+    input: str
+    label_field: ClassVar[str | None] = "name"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SubOrchestrationCompleted(CompletionEvent):
+    """The child returned ``result``."""
+
+    result: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SubOrchestrationFailed(CompletionEvent):
+    """The child ended FAILED (or TERMINATED/CANCELED, recorded as a failure of the call)."""
+
+    error: ErrorInfo
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EventRaised(HistoryEvent):
+    """An external event arrived (delivered FIFO per name; buffered until waited for)."""
+
+    name: str
+    payload: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PatchMarker(HistoryEvent):
+    """``ctx.patched(change_id)`` returned True on a new path; not an effect (takes no task id)."""
+
+    change_id: str
+
+
+# Events that end a run: exactly one of them closes every history.
+TERMINAL_KINDS = frozenset(
+    {
+        "ExecutionCompleted",
+        "ExecutionFailed",
+        "ExecutionContinuedAsNew",
+        "ExecutionTerminated",
+        "ExecutionCanceled",
+    }
+)
+
+EVENT_TYPES: dict[str, type[HistoryEvent]] = {
+    cls.__name__: cls
+    for cls in (
+        ExecutionStarted,
+        ExecutionCompleted,
+        ExecutionFailed,
+        ExecutionContinuedAsNew,
+        ExecutionTerminated,
+        ExecutionCanceled,
+        CancelRequested,
+        ExecutionSuspended,
+        ExecutionResumed,
+        ActivityScheduled,
+        ActivityCompleted,
+        ActivityFailed,
+        TimerCreated,
+        TimerFired,
+        NowRecorded,
+        EventSent,
+        EntitySignaled,
+        SubOrchestrationScheduled,
+        SubOrchestrationCompleted,
+        SubOrchestrationFailed,
+        EventRaised,
+        PatchMarker,
+    )
+}
+
+
+def event_to_dict(event: HistoryEvent) -> dict[str, Any]:
+    """A JSON-ready dict of the event (``kind`` first; datetimes as ISO 8601 text)."""
+    out: dict[str, Any] = {"kind": event.kind}
+    for field in dataclasses.fields(event):
+        value = getattr(event, field.name)
+        if isinstance(value, datetime):
+            value = value.isoformat()
+        elif isinstance(value, ErrorInfo):
+            value = dataclasses.asdict(value)
+        out[field.name] = value
+    return out
+
+
+def event_from_dict(data: dict[str, Any]) -> HistoryEvent:
+    """The inverse of :func:`event_to_dict`; an unknown kind raises ``ValueError`` naming it."""
+    fields = dict(data)
+    kind = fields.pop("kind", None)
+    cls = EVENT_TYPES.get(kind) if isinstance(kind, str) else None
+    if cls is None:
+        raise ValueError(f"unknown history event kind {kind!r}")
+    for field in dataclasses.fields(cls):
+        value = fields.get(field.name)
+        if value is None:
+            continue
+        if field.name in ("timestamp", "fire_at", "value"):
+            fields[field.name] = datetime.fromisoformat(value)
+        elif field.name == "error":
+            fields[field.name] = ErrorInfo(**value)
+    return cls(**fields)
