@@ -6,6 +6,8 @@ history, and the orchestrator is rebuilt by replaying it after a crash, a restar
 another host.
 """
 
+from ._activities import ActivityInfo, activity_info, heartbeat
+from ._client import Client, InstanceHandle
 from ._context import OrchestrationContext
 from ._determinism import DeterminismWarning
 from ._entities import EntityId
@@ -28,17 +30,21 @@ from ._registry import App
 from ._retry import RetryPolicy
 from ._status import InstanceStatus, Status
 from ._task import Task
+from ._worker import Worker
 
 __all__ = [
     "ActivityFailed",
+    "ActivityInfo",
     "App",
     "Cancelled",
+    "Client",
     "ConfigurationError",
     "DeterminismWarning",
     "DurableError",
     "EntityId",
     "HistoryEvent",
     "InstanceAlreadyExists",
+    "InstanceHandle",
     "InstanceNotFound",
     "InstanceStatus",
     "NonDeterminismError",
@@ -51,4 +57,7 @@ __all__ = [
     "Task",
     "TaskTimeout",
     "Terminated",
+    "Worker",
+    "activity_info",
+    "heartbeat",
 ]

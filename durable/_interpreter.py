@@ -15,6 +15,7 @@ from collections import deque
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from . import _actions as act
@@ -28,12 +29,15 @@ from ._errors import (
     OrchestrationFailed,
     SerializationError,
     TaskTimeout,
+    Terminated,
     _RemoteFailure,
     qualified_name,
 )
 from ._registry import App
 from ._status import Status
 from ._task import Task
+
+_PACKAGE_DIR = str(Path(__file__).parent)
 
 #: messages a suspended instance still takes; the others wait in the inbox until it resumes
 _CONTROL = (ev.ExecutionResumed, ev.ExecutionTerminated, ev.ExecutionSuspended)
@@ -43,8 +47,9 @@ _CONTROL = (ev.ExecutionResumed, ev.ExecutionTerminated, ev.ExecutionSuspended)
 class Episode:
     """What one ``apply`` decided: commit ``events`` and carry out ``actions`` atomically.
 
-    ``deferred`` holds the indexes of messages not consumed (the instance is suspended): they
-    stay in the inbox. ``custom_status`` is the encoded value last set by the orchestrator.
+    ``deferred`` holds the indexes of messages not consumed (the instance is suspended or not
+    started yet; or control requests after a continue-as-new, for the next run): they stay in
+    the inbox. ``custom_status`` is the encoded value last set by the orchestrator.
     """
 
     events: list[ev.HistoryEvent]
@@ -70,6 +75,8 @@ class Orchestration:
         self._ctx: OrchestrationContext | None = None
         self._gen: Generator[Any, Any, Any] | None = None
         self._awaiting: Task[Any] | None = None
+        #: replay: the awaited task whose waits activate once this step's effects are confirmed
+        self._activate_later: Task[Any] | None = None
         self._active_waits: list[EventWait] = []
         #: (arrival number, name) of buffered events, so continue-as-new keeps their order
         self._arrival_order: list[tuple[int, str]] = []
@@ -77,6 +84,8 @@ class Orchestration:
         self._replaying = True
         self._recorded: list[ev.HistoryEvent] = []
         self._actions: list[act.Action] = []
+        #: an end the code reached while replaying that the history does not hold (yet)
+        self._unrecorded_end: tuple[ev.HistoryEvent, act.Action] | None = None
         self._history_patches = {e.change_id for e in history if isinstance(e, ev.PatchMarker)}
         for event in history:
             if event.seq != self.version:
@@ -105,6 +114,8 @@ class Orchestration:
         if self._ctx is not None:
             self._ctx._replaying = False
         self._recorded, self._actions = [], []
+        if self._unrecorded_end is not None:
+            self._record_end(now)
         deferred: list[int] = []
         backlog: deque[tuple[int, ev.HistoryEvent]] = deque(enumerate(messages))
         waiting: list[tuple[int, ev.HistoryEvent]] = []
@@ -116,10 +127,15 @@ class Orchestration:
             if not self._accepts(message):
                 continue
             self._record(replace(message, seq=self.version, timestamp=now))
-            if waiting and isinstance(message, ev.ExecutionResumed | ev.ExecutionStarted):
+            if waiting and isinstance(message, (ev.ExecutionResumed, ev.ExecutionStarted)):
                 backlog.extendleft(reversed(waiting))
                 waiting = []
-        deferred = [index for index, _ in waiting] if not self.is_finished else []
+        if self.status is Status.CONTINUED_AS_NEW:
+            # Fix: the rest of a batch that continue-as-new cut short belongs to the next run
+            # (before, its events were consumed and lost).
+            deferred = self._pass_on(sorted([*backlog, *waiting], key=lambda pair: pair[0]))
+        else:
+            deferred = [index for index, _ in waiting] if not self.is_finished else []
         return Episode(
             events=self._recorded,
             actions=self._actions,
@@ -156,12 +172,20 @@ class Orchestration:
         self._recorded.append(event)
         self.version += 1
         self._process(event)
+        # Fix: a message can finish a timeout's wait without resuming the generator (it still
+        # waits in a when_all); emit the CancelTimer now, not in some later episode that the
+        # replay path (which never emits it) would not match.
+        self._record_created()
 
     def _must_wait(self, message: ev.HistoryEvent) -> bool:
         """Messages that stay in the inbox for now: before the start, and while suspended."""
-        if isinstance(message, (_CONTROL, ev.ExecutionStarted)):
+        if isinstance(message, (ev.ExecutionStarted, ev.ExecutionTerminated)):
             return False
-        return self._ctx is None or self.status is Status.SUSPENDED
+        if self._ctx is None:
+            # Fix: suspend/resume wait for the start too (a suspend recorded before it was
+            # overridden by the start, which set RUNNING and ran the generator).
+            return True
+        return self.status is Status.SUSPENDED and not isinstance(message, _CONTROL)
 
     def _accepts(self, message: ev.HistoryEvent) -> bool:
         """Drop live messages that no longer apply: stale or duplicate completions, restarts."""
@@ -178,7 +202,7 @@ class Orchestration:
             raise HistoryCorrupted(self.instance_id, event.seq, f"unknown event {event.kind}")
         if self._ctx is not None:
             self._ctx._now = event.timestamp
-            if self._replaying and not isinstance(event, ev.ScheduledEvent | ev.PatchMarker):
+            if self._replaying and not isinstance(event, (ev.ScheduledEvent, ev.PatchMarker)):
                 self._check_all_confirmed(event)
         handler(self, event)
         awaited = self._awaiting
@@ -209,22 +233,35 @@ class Orchestration:
         """Replay: the history confirms the next effect the code created."""
         ctx = self._require_ctx(event)
         if not ctx.unconfirmed:
+            # Fix: name where the code is instead (it had no file:line for a removed effect)
+            where = _waiting_at(self._gen) if self._gen is not None else None
+            produced = "nothing: the orchestrator " + (
+                "had finished" if self._gen is None else "waits without creating this effect"
+            )
             raise NonDeterminismError(
                 self.instance_id,
                 task_id=event.task_id,
                 history_seq=event.seq,
                 recorded=event.label(),
-                produced="nothing (the code did not create this effect)",
+                produced=produced,
+                filename=where[0] if where else None,
+                lineno=where[1] if where else None,
             )
         task_id, task = next(iter(ctx.unconfirmed.items()))
+        named = event.label_field
         if (
             task_id != event.task_id
             or type(task.event) is not type(event)
-            or (task.event.label() != event.label())
+            or (named is not None and getattr(task.event, named) != getattr(event, named))
         ):
             raise _mismatch(self.instance_id, event, task)
         del ctx.unconfirmed[task_id]
         self._open(task, event)
+        later = self._activate_later
+        if later is not None and not ctx.unconfirmed:
+            self._activate_later = None
+            if not later.is_done:
+                self._activate_waits(later)
 
     def _on_completed(self, event: ev.ActivityCompleted | ev.SubOrchestrationCompleted) -> None:
         task = self._take_open(event)
@@ -307,11 +344,14 @@ class Orchestration:
             self.status = Status.RUNNING
 
     def _on_terminated(self, event: ev.ExecutionTerminated) -> None:
+        self._unrecorded_end = None
         self.status = Status.TERMINATED
+        self.error = ev.ErrorInfo(qualified_name(Terminated), event.reason or "terminated")
         self.close()
 
     def _on_terminal(self, event: ev.HistoryEvent) -> None:
         """Replay of a recorded end: the history is the truth about how the run ended."""
+        self._unrecorded_end = None
         self.status, self.output, self.error = _END_OF[type(event)](event)
         self.close()
 
@@ -337,6 +377,7 @@ class Orchestration:
                 return
             except Cancelled as exc:
                 self._record_created()
+                self.error = _error_info(exc)
                 self._end(
                     Status.CANCELED,
                     ev.ExecutionCanceled(reason=exc.reason),
@@ -350,8 +391,11 @@ class Orchestration:
             self._record_created()
             task = self._as_task(yielded)
             if task is not None and not task.is_done:
-                self._activate_waits(task)
+                self._activate_or_defer(task)
             if task is None or task.is_done:
+                # Fix: the generator moves on; a wait activated for the task (a loser of a
+                # when_any that a buffered event finished) must not take a later event.
+                self._deactivate_waits()
                 advance = _outcome_of(task, yielded, self._gen)
                 continue
             self._awaiting = task
@@ -389,7 +433,7 @@ class Orchestration:
         """The effect is recorded: complete it at once if it is immediate, else wait for it."""
         if isinstance(event, ev.NowRecorded):
             task.complete(event.value)
-        elif isinstance(event, ev.EventSent | ev.EntitySignaled):
+        elif isinstance(event, (ev.EventSent, ev.EntitySignaled)):
             task.complete(None)
         else:
             assert self._ctx is not None
@@ -424,19 +468,48 @@ class Orchestration:
             self._recorded_event(event)
             self._actions.append(action)
             self._withdraw_timers()
+        else:
+            # Fix: the code may end where the history goes on without an end (the old code
+            # waited for an event there); the next episode records the end (before, the run
+            # stayed finished with no terminal event and no Complete/Fail action).
+            self._unrecorded_end = (event, action)
+
+    def _record_end(self, now: datetime) -> None:
+        """Record the end the code reached while replaying (see ``_end``)."""
+        assert self._ctx is not None and self._unrecorded_end is not None
+        (event, action), self._unrecorded_end = self._unrecorded_end, None
+        self._ctx._now = now
+        self._recorded_event(event)
+        self._actions.append(action)
+        self._withdraw_timers()
 
     def _withdraw_timers(self) -> None:
         ctx = self._ctx
-        if ctx is None:
-            return
+        assert ctx is not None  # a run ends only once started
         for task in ctx.open.values():
             if task.on_cancel is not None and not task.is_done:
                 self._actions.append(task.on_cancel)
 
+    def _pass_on(self, leftover: list[tuple[int, ev.HistoryEvent]]) -> list[int]:
+        """Continue-as-new ended the run mid-batch: hand the rest of the batch to the next run.
+
+        Events join the carryover (after the buffered ones: they arrived later); control
+        requests stay in the inbox (deferred); completions for this run's effects are dropped.
+        """
+        events = tuple(
+            ev.EventRaised(name=m.name, payload=m.payload)
+            for _, m in leftover
+            if isinstance(m, ev.EventRaised)
+        )
+        for index, action in enumerate(self._actions):
+            if isinstance(action, act.ContinueAsNew) and events:
+                self._actions[index] = replace(action, carryover=action.carryover + events)
+        control = (*_CONTROL, ev.CancelRequested)
+        return [index for index, m in leftover if isinstance(m, control)]
+
     def _carryover(self) -> list[ev.EventRaised]:
         ctx = self._ctx
-        if ctx is None:
-            return []
+        assert ctx is not None  # the orchestrator returned: it was started
         queues = {name: deque(payloads) for name, payloads in ctx.buffered_events.items()}
         out = []
         for _, name in sorted(self._arrival_order):
@@ -445,6 +518,20 @@ class Orchestration:
         return out
 
     # -- external events -----------------------------------------------------------------------
+
+    def _activate_or_defer(self, task: Task[Any]) -> None:
+        """Let the waits ``task`` holds take events; while replaying, once the history has
+        confirmed the effects this step created.
+
+        Fix: live, those effects are recorded first, which completes a ``ctx.now()`` at once;
+        replay completes it only at its ``NowRecorded``. Activating before that let a wait in
+        ``when_any([wait, ctx.now()])`` take a buffered event and win on replay only.
+        """
+        ctx = self._ctx
+        if self._replaying and ctx is not None and ctx.unconfirmed:
+            self._activate_later = task
+        else:
+            self._activate_waits(task)
 
     def _activate_waits(self, task: Task[Any]) -> None:
         ctx = self._ctx
@@ -506,7 +593,8 @@ class Orchestration:
         raise NonDeterminismError(
             self.instance_id,
             task_id=task.task_id,
-            history_seq=at.seq if at is not None and at.seq >= 0 else None,
+            # Fix: at the end of the history, the seq the effect would have taken (was None)
+            history_seq=at.seq if at is not None else self.version,
             recorded=f"{at.kind}" if at is not None else "no further events",
             produced=task.event.label(),
             filename=task.location[0] if task.location else None,
@@ -525,6 +613,18 @@ def _mismatch(instance_id: str, event: ev.ScheduledEvent, task: EffectTask[Any])
         filename=filename,
         lineno=lineno,
     )
+
+
+def _waiting_at(gen: Generator[Any, Any, Any]) -> tuple[str, int] | None:
+    """Where a suspended orchestrator waits: its innermost frame outside durable (helpers too)."""
+    location = None
+    inner: Any = gen
+    while inner is not None:
+        frame = getattr(inner, "gi_frame", None)
+        if frame is not None and not frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+            location = (frame.f_code.co_filename, frame.f_lineno)
+        inner = getattr(inner, "gi_yieldfrom", None)
+    return location
 
 
 def _outcome_of(
@@ -565,11 +665,17 @@ def _ended_failed(e: Any) -> tuple[Status, str | None, ev.ErrorInfo | None]:
     return Status.FAILED, None, e.error
 
 
+def _ended_canceled(e: Any) -> tuple[Status, str | None, ev.ErrorInfo | None]:
+    # Fix: the live path records the Cancelled error; replay rebuilds it (the history keeps
+    # the reason, not the traceback) instead of leaving it None.
+    return Status.CANCELED, None, ev.ErrorInfo(qualified_name(Cancelled), str(Cancelled(e.reason)))
+
+
 _END_OF: dict[type[ev.HistoryEvent], Callable[[Any], tuple[Status, Any, Any]]] = {
     ev.ExecutionCompleted: _ended_completed,
     ev.ExecutionFailed: _ended_failed,
     ev.ExecutionContinuedAsNew: lambda e: (Status.CONTINUED_AS_NEW, None, None),
-    ev.ExecutionCanceled: lambda e: (Status.CANCELED, None, None),
+    ev.ExecutionCanceled: _ended_canceled,
 }
 
 _HANDLERS: dict[type[ev.HistoryEvent], Callable[[Orchestration, Any], None]] = {

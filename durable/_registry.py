@@ -81,7 +81,7 @@ class Orchestrator(Generic[P, R]):
     def __init__(self, fn: Callable[P, Any], name: str) -> None:
         self.fn = fn
         self.name = name
-        self.return_hint = _generator_return_hint(fn)
+        self.return_hint = orchestrator_return_hint(fn)
         functools.update_wrapper(self, fn)
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Any:
@@ -139,7 +139,7 @@ class App:
                 f"orchestrator {_describe(fn)} is {kind}: an orchestrator is a plain generator "
                 "function (def ... with yield ctx.call_activity(...)), never async def"
             )
-        registered = Orchestrator[Any, Any](fn, self._claim_name(name or fn.__name__, fn))
+        registered = Orchestrator[Any, Any](fn, self._claim_name(_name_of(fn, name), fn))
         warn_if_nondeterministic(fn, registered.name)
         self.orchestrators[registered.name] = registered
         return registered
@@ -222,7 +222,7 @@ class App:
                 f"activity {_describe(fn)} is a generator: an activity returns a value "
                 "(did you mean @app.orchestrator?)"
             )
-        claimed = self._claim_name(name or fn.__name__, fn)
+        claimed = self._claim_name(_name_of(fn, name), fn)
         registered = Activity[Any, Any](
             fn, claimed, _make_options(claimed, ActivityOptions(), **options)
         )
@@ -252,9 +252,10 @@ class App:
         if found is None:
             names = ", ".join(sorted(table)) or "none"
             what = ref if isinstance(ref, str) else _describe(ref)
+            plural = "activities" if kind == "activity" else f"{kind}s"  # Fix: was "activitys"
             raise ConfigurationError(
                 f"unknown {kind} {what!r}: not registered with this App "
-                f"(decorate it with @app.{kind}); registered {kind}s: {names}"
+                f"(decorate it with @app.{kind}); registered {plural}: {names}"
             )
         return found
 
@@ -284,7 +285,7 @@ def _positive_seconds(name: str, key: str, value: Any) -> float:
     return seconds
 
 
-def _generator_return_hint(fn: Callable[..., Any]) -> Any:
+def orchestrator_return_hint(fn: Callable[..., Any] | None) -> Any:
     """``R`` of ``-> Generator[Y, S, R]`` (or a plain ``-> R``): how child results decode."""
     hint = return_hint(fn)
     origin = typing.get_origin(hint)
@@ -294,6 +295,12 @@ def _generator_return_hint(fn: Callable[..., Any]) -> Any:
     if origin in (collections.abc.Iterator, collections.abc.Iterable):
         return Any
     return hint
+
+
+def _name_of(fn: Any, name: str | None) -> Any:
+    # Fix: name="" fell back to __name__ silently, and an object without __name__ raised
+    # AttributeError; both now reach _claim_name's ConfigurationError.
+    return getattr(fn, "__name__", None) if name is None else name
 
 
 def _describe(fn: Any) -> str:

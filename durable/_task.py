@@ -111,9 +111,13 @@ class CompositeTask(Task[T]):
                 raise TypeError(f"expected Task objects, got {type(child).__name__} ({child!r})")
 
     def pending_leaves(self) -> Generator[Task[Any], None, None]:
-        if self._done_order is None:
-            for child in self.children:
-                yield from child.pending_leaves()
+        for child in self.children:
+            # Fix: checked before each child, since the caller may finish this task between
+            # two leaves (a buffered event delivered to the first wait of a when_any); the
+            # losing waits must not be activated and take their buffered events too.
+            if self._done_order is not None:
+                return
+            yield from child.pending_leaves()
 
 
 class WhenAll(CompositeTask[list[Any]]):
@@ -179,5 +183,7 @@ class WithTimeout(CompositeTask[T]):
             self.complete(inner._value)
 
     def _on_timer_done(self, timer: Task[Any]) -> None:
-        if not self.is_done:
+        if timer.is_failed:  # Fix: a cancelled timer cancels the wait; it did not time out
+            self.fail(timer._error)  # type: ignore[arg-type]
+        elif not self.is_done:
             self.fail(TaskTimeout(f"{self._description} timed out"))

@@ -36,6 +36,7 @@ LAYERS: dict[str, int] = {
     "durable._actions": VOCABULARY,
     "durable._retry": VOCABULARY,
     "durable._serde": VOCABULARY,
+    "durable._convert": VOCABULARY,
     "durable._status": VOCABULARY,
     "durable._entities": VOCABULARY,
     "durable._task": CORE,

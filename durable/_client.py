@@ -1,0 +1,275 @@
+"""Client and InstanceHandle: start, query and control instances from any async program."""
+
+from __future__ import annotations
+
+import math
+import uuid
+from collections.abc import Callable
+from datetime import datetime
+from types import TracebackType
+from typing import Any, Literal
+
+import anyio
+
+from . import _events as ev
+from ._errors import (
+    ConfigurationError,
+    DurableError,
+    InstanceAlreadyExists,
+    InstanceNotFound,
+    OrchestrationFailed,
+    StoreError,
+    TaskTimeout,
+    Terminated,
+)
+from ._registry import App, Orchestrator, orchestrator_return_hint
+from ._serde import DEFAULT_SERIALIZER, Serializer
+from ._status import InstanceStatus, Status
+from .stores import open_store
+from .stores.base import InstanceRecord, NewInstance, Store, check_instance_id
+
+#: how often ``result()`` re-reads the status when no in-process wake-up arrives (it backs off
+#: from the first to the last value; a worker in this process wakes it at once)
+_POLL_FIRST, _POLL_LAST = 0.01, 0.5
+
+
+class Client:
+    """Starts orchestrations and reads or controls their instances.
+
+    ``store`` is a URL (``sqlite:///app.db``, ``postgresql://...``, ``memory://``) or a store
+    object. ``app`` (optional) lets ``start`` check names and encode inputs by the
+    orchestrator's type hints, and ``result`` decode outputs by its return annotation. Use it as
+    ``async with Client(...) as client:``.
+    """
+
+    def __init__(
+        self, store: str | Store, *, app: App | None = None, serializer: Serializer | None = None
+    ) -> None:
+        self._store_arg = store
+        self._store: Store | None = None
+        self._owns_store = isinstance(store, str)
+        self.app = app
+        self.serializer = serializer or (app.serializer if app else DEFAULT_SERIALIZER)
+
+    async def __aenter__(self) -> Client:
+        if isinstance(self._store_arg, str):
+            store = open_store(self._store_arg)
+            await store.open()
+            self._store = store
+        else:
+            self._store = self._store_arg
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        store, self._store = self._store, None
+        if store is not None and self._owns_store:
+            with anyio.CancelScope(shield=True):
+                await store.close()
+
+    @property
+    def store(self) -> Store:
+        """The open store."""
+        if self._store is None:
+            raise StoreError("the client is not open: use 'async with Client(...) as client'")
+        return self._store
+
+    async def start(
+        self,
+        orchestrator: Orchestrator[Any, Any] | Callable[..., Any] | str,
+        *args: Any,
+        instance_id: str | None = None,
+        if_exists: Literal["error", "return"] = "error",
+    ) -> InstanceHandle:
+        """Start an instance of ``orchestrator`` with ``args``; returns its handle.
+
+        The id is a new UUID unless given. An id in use raises ``InstanceAlreadyExists``, or with
+        ``if_exists="return"`` gives the existing instance's handle (an idempotent start).
+        Arguments that cannot be serialized raise ``SerializationError`` naming them, before
+        anything is written.
+        """
+        if if_exists not in ("error", "return"):
+            raise ConfigurationError(f"if_exists={if_exists!r}: use 'error' or 'return'")
+        name, fn = self._resolve(orchestrator)
+        instance_id = check_instance_id(instance_id or str(uuid.uuid4()))
+        payload = self.serializer.encode_call(fn, name, args, {}, skip_first=True)
+        created = await self.store.create_instance(NewInstance(instance_id, name, payload))
+        if not created and if_exists == "error":
+            raise InstanceAlreadyExists(instance_id)
+        return InstanceHandle(self, instance_id, fn)
+
+    def get(self, instance_id: str) -> InstanceHandle:
+        """A handle for an existing instance (``InstanceNotFound`` on first use if it is not)."""
+        return InstanceHandle(self, check_instance_id(instance_id), None)
+
+    async def list(
+        self,
+        status: Status | str | None = None,
+        name: str | None = None,
+        created_after: datetime | None = None,
+        created_before: datetime | None = None,
+        limit: int = 100,
+    ) -> list[InstanceStatus]:
+        """Instances matching every filter given, newest first."""
+        wanted = Status(status) if status is not None else None
+        records = await self.store.list_instances(
+            status=wanted, name=name, created_after=created_after,
+            created_before=created_before, limit=limit,
+        )
+        return [self._status_of(record, None) for record in records]
+
+    # -- helpers for handles -------------------------------------------------------------------
+
+    def _resolve(self, orchestrator: Any) -> tuple[str, Callable[..., Any] | None]:
+        if self.app is not None:
+            found = self.app.resolve_orchestrator(orchestrator)
+            return found.name, found.fn
+        if isinstance(orchestrator, Orchestrator):
+            return orchestrator.name, orchestrator.fn
+        if isinstance(orchestrator, str) and orchestrator:
+            return orchestrator, None
+        raise ConfigurationError(
+            f"start({orchestrator!r}): pass a function registered with @app.orchestrator or its "
+            "name"
+        )
+
+    def _fn_of(self, name: str) -> Callable[..., Any] | None:
+        if self.app is not None and name in self.app.orchestrators:
+            return self.app.orchestrators[name].fn
+        return None
+
+    def _status_of(self, record: InstanceRecord, fn: Callable[..., Any] | None) -> InstanceStatus:
+        fn = fn or self._fn_of(record.name)
+        decode = self.serializer.decode
+        args, kwargs = self.serializer.decode_call(record.input, fn, skip_first=True)
+        output = None
+        if record.output is not None:
+            output = decode(record.output, orchestrator_return_hint(fn), path="output")
+        return InstanceStatus(
+            instance_id=record.instance_id,
+            name=record.name,
+            status=record.status,
+            created_at=record.created_at,
+            updated_at=record.updated_at,
+            input=args[0] if len(args) == 1 and not kwargs else {"args": args, "kwargs": kwargs},
+            output=output,
+            error=f"{record.error.error_type}: {record.error.message}" if record.error else None,
+            custom_status=(
+                decode(record.custom_status, path="custom_status")
+                if record.custom_status is not None
+                else None
+            ),
+        )
+
+
+class InstanceHandle:
+    """A reference to one instance: await its result, read its status, control it."""
+
+    def __init__(self, client: Client, instance_id: str, fn: Callable[..., Any] | None) -> None:
+        self._client = client
+        self.instance_id = instance_id
+        self._fn = fn
+
+    def __repr__(self) -> str:
+        return f"<InstanceHandle {self.instance_id!r}>"
+
+    async def _record(self) -> InstanceRecord:
+        record = await self._client.store.get_instance(self.instance_id)
+        if record is None:
+            raise InstanceNotFound(self.instance_id)
+        return record
+
+    async def status(self) -> InstanceStatus:
+        """The instance's current ``InstanceStatus``."""
+        return self._client._status_of(await self._record(), self._fn)
+
+    async def result(self, timeout: float | None = None) -> Any:
+        """Wait for the instance to finish and return its output.
+
+        Raises ``OrchestrationFailed`` (with the cause's type, message and traceback),
+        ``Terminated``, ``Cancelled``-as-``OrchestrationFailed``, or ``TaskTimeout`` when
+        ``timeout`` seconds pass first. Follows continue-as-new to the last run.
+        """
+        deadline = anyio.current_time() + (timeout if timeout is not None else math.inf)
+        poll = _POLL_FIRST
+        store = self._client.store
+        while True:
+            record = await self._record()
+            if record.status.is_terminal:
+                return self._outcome(record)
+            remaining = deadline - anyio.current_time()
+            if remaining <= 0:
+                raise TaskTimeout(
+                    f"instance {self.instance_id!r} did not finish within {timeout} s "
+                    f"(it is {record.status})"
+                )
+            await store.wait_for_instance(self.instance_id, min(poll, remaining))
+            poll = min(poll * 2, _POLL_LAST)
+
+    def _outcome(self, record: InstanceRecord) -> Any:
+        if record.status is Status.COMPLETED:
+            fn = self._fn or self._client._fn_of(record.name)
+            output = record.output if record.output is not None else "null"
+            return self._client.serializer.decode(output, orchestrator_return_hint(fn), path="output")
+        if record.status is Status.TERMINATED:
+            reason = record.error.message if record.error else None
+            raise Terminated(self.instance_id, reason)
+        error = record.error or ev.ErrorInfo("durable.Cancelled", "cancelled")
+        raise OrchestrationFailed(
+            self.instance_id,
+            error_type=error.error_type,
+            message=error.message,
+            traceback=error.traceback,
+        )
+
+    async def raise_event(self, name: str, payload: Any = None) -> None:
+        """Deliver event ``name``; it waits in the instance until ``ctx.wait_for_event`` takes it.
+
+        Raises ``InstanceNotFound`` for an unknown id and ``DurableError`` for an instance that
+        has finished (the event would never be read).
+        """
+        if not isinstance(name, str) or not name:
+            raise ConfigurationError(f"raise_event(name={name!r}): name must be a non-empty str")
+        encoded = self._client.serializer.encode(payload, path=f"raise_event({name!r}).payload")
+        await self._send(ev.EventRaised(name=name, payload=encoded), f"event {name!r}")
+
+    async def terminate(self, reason: str | None = None) -> None:
+        """End the instance TERMINATED at once: no orchestrator code runs (children too)."""
+        await self._send(ev.ExecutionTerminated(reason=reason), "terminate", quiet=True)
+
+    async def suspend(self, reason: str | None = None) -> None:
+        """Pause the instance: it runs nothing until resumed and keeps the events it receives."""
+        await self._send(ev.ExecutionSuspended(reason=reason), "suspend")
+
+    async def resume(self) -> None:
+        """Resume a suspended instance."""
+        await self._send(ev.ExecutionResumed(), "resume")
+
+    async def cancel(self, reason: str | None = None) -> None:
+        """Cooperative cancellation: ``Cancelled`` is thrown into the orchestrator at its yield."""
+        await self._send(ev.CancelRequested(reason=reason), "cancel")
+
+    async def history(self) -> list[ev.HistoryEvent]:
+        """The current run's history events, in ``seq`` order."""
+        await self._record()
+        return await self._client.store.get_history(self.instance_id)
+
+    async def purge(self) -> None:
+        """Delete a finished instance and its history (a running one raises ``DurableError``)."""
+        if not await self._client.store.purge_instance(self.instance_id):
+            raise InstanceNotFound(self.instance_id)
+
+    async def _send(self, message: ev.HistoryEvent, what: str, *, quiet: bool = False) -> None:
+        record = await self._record()
+        if record.status.is_terminal:
+            if quiet:
+                return
+            raise DurableError(
+                f"instance {self.instance_id!r} is {record.status}: {what} not delivered"
+            )
+        await self._client.store.send_message(self.instance_id, message)
+

@@ -1,0 +1,416 @@
+"""Worker: claim -> interpret -> commit, for orchestration episodes and activity attempts.
+
+A thin async shell around the store and the pure interpreter. Live generators are kept in a
+bounded LRU so that the next episode of a cached instance costs O(1); a miss replays the
+history. The hot path saves store round trips: a commit claims the activities it scheduled for
+this worker in the same transaction (eager dispatch), and an activity's completion claims its
+instance in the same transaction so the next episode runs at once from the cached generator.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import uuid
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import anyio
+from anyio.abc import TaskGroup, TaskStatus
+
+from . import _actions as act
+from ._activities import AttemptRunner, Outcome, _Attempt, retry_delay, retry_policy
+from ._errors import HistoryCorrupted, NonDeterminismError, StoreError, qualified_name
+from ._events import ErrorInfo
+from ._interpreter import Episode, Orchestration
+from ._registry import App
+from .stores import open_store
+from .stores.base import (
+    ActivityWorkItem,
+    ClaimSpec,
+    EpisodeCommit,
+    LeaseLost,
+    OrchestrationWorkItem,
+    Store,
+)
+
+logger = logging.getLogger("durable.worker")
+
+#: how long a non-deterministic or corrupt instance waits before a worker tries it again
+_HOLD_SECONDS = 5.0
+
+
+class Worker:
+    """Runs orchestrations and activities from a store until stopped.
+
+    Use ``async with Worker(app, "sqlite:///app.db"):`` to run it in the background of a block,
+    or ``await worker.run()`` to run it in the foreground (``await worker.stop()`` ends it).
+
+    Args:
+        app: the registry of orchestrators and activities this worker can run.
+        store: a store URL or an open store object (then the caller closes it).
+        queues: the activity queues this worker serves.
+        max_concurrent_activities: attempts running at once (sync ones share a thread pool
+            of the same size).
+        max_concurrent_orchestrations: episodes running at once.
+        lease_seconds: how long claimed work stays ours without renewal (renewed every third).
+        poll_interval: the longest idle wait between claims when no wake-up arrives (other
+            processes sharing a SQLite file are noticed this way).
+        cache_size: live generators kept in memory (0 replays every episode from history).
+        shutdown_grace: seconds in-flight work may take to finish on stop before it is released.
+    """
+
+    def __init__(
+        self,
+        app: App,
+        store: str | Store,
+        *,
+        queues: Iterable[str] = ("default",),
+        max_concurrent_activities: int = 64,
+        max_concurrent_orchestrations: int = 64,
+        lease_seconds: float = 30.0,
+        poll_interval: float = 0.5,
+        cache_size: int = 1000,
+        shutdown_grace: float = 10.0,
+    ) -> None:
+        self.app = app
+        self._store_arg = store
+        self._store: Store | None = None
+        self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.spec = ClaimSpec(
+            worker_id=self.worker_id,
+            lease_seconds=lease_seconds,
+            orchestrators=frozenset(app.orchestrators),
+            activities=frozenset(app.activities),
+            queues=frozenset(queues),
+        )
+        self.poll_interval = poll_interval
+        self.shutdown_grace = shutdown_grace
+        #: instance id -> (execution id, live orchestration), least recently used first
+        self._cache: OrderedDict[str, tuple[int, Orchestration]] = OrderedDict()
+        self._cache_size = cache_size
+        self._orch_slots = anyio.Semaphore(max_concurrent_orchestrations)
+        self._activity_slots = anyio.Semaphore(max_concurrent_activities)
+        self._runner = AttemptRunner(app.serializer, max_concurrent_activities)
+        self._attempts: dict[int, tuple[ActivityWorkItem, _Attempt]] = {}
+        self._dispatch = anyio.CancelScope()
+        self._inflight = 0
+        self._drained = anyio.Event()
+        self._background: TaskGroup | None = None
+        self._work: TaskGroup | None = None
+
+    # -- life cycle ----------------------------------------------------------------------------
+
+    @property
+    def store(self) -> Store:
+        """The open store (only while running)."""
+        if self._store is None:
+            raise StoreError("the worker is not running")
+        return self._store
+
+    async def __aenter__(self) -> Worker:
+        self._background = anyio.create_task_group()
+        await self._background.__aenter__()
+        await self._background.start(self._run_started)
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
+        assert self._background is not None
+        await self._background.__aexit__(None, None, None)
+
+    async def run(self) -> None:
+        """Run until ``stop()``: claim work, run it, renew leases, release on shutdown."""
+        await self._run_started()
+
+    async def stop(self) -> None:
+        """Stop claiming, let in-flight work finish (up to ``shutdown_grace``), release the rest."""
+        self._dispatch.cancel()
+
+    async def _run_started(
+        self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+    ) -> None:
+        async with self._opened_store() as store, anyio.create_task_group() as outer:
+            self._store = store
+            outer.start_soon(self._lease_loop)
+            async with anyio.create_task_group() as work:
+                self._work = work
+                with self._dispatch:
+                    async with anyio.create_task_group() as loops:
+                        loops.start_soon(self._orchestration_loop)
+                        loops.start_soon(self._activity_loop)
+                        loops.start_soon(self._maintenance_loop)
+                        logger.info("worker %s started on %s", self.worker_id, store.display_url)
+                        task_status.started()
+                with anyio.move_on_after(self.shutdown_grace):
+                    if self._inflight:
+                        await self._drained.wait()
+                work.cancel_scope.cancel()
+            outer.cancel_scope.cancel()
+            self._clear_cache()
+            logger.info("worker %s stopped", self.worker_id)
+
+    @asynccontextmanager
+    async def _opened_store(self) -> AsyncIterator[Store]:
+        if not isinstance(self._store_arg, str):
+            yield self._store_arg
+            return
+        store = open_store(self._store_arg)
+        await store.open()
+        try:
+            yield store
+        finally:
+            with anyio.CancelScope(shield=True):
+                await store.close()
+
+    # -- loops ---------------------------------------------------------------------------------
+
+    async def _orchestration_loop(self) -> None:
+        while True:
+            await self._orch_slots.acquire()
+            item = await self._guarded(self.store.claim_orchestration(self.spec))
+            if item is None:
+                self._orch_slots.release()
+                await self.store.wait_for_work(self.poll_interval)
+                continue
+            self._spawn(self._episode_task, item)
+
+    async def _activity_loop(self) -> None:
+        while True:
+            await self._activity_slots.acquire()
+            item = await self._guarded(self.store.claim_activity(self.spec))
+            if item is None:
+                self._activity_slots.release()
+                await self.store.wait_for_work(self.poll_interval)
+                continue
+            self._spawn(self._activity_task, item)
+
+    async def _lease_loop(self) -> None:
+        interval = self.spec.lease_seconds / 3
+        while True:
+            await anyio.sleep(interval)
+            await self._guarded(self.store.renew_leases(self.worker_id, self.spec.lease_seconds))
+            for item, attempt in list(self._attempts.values()):
+                if attempt.details_pending:
+                    attempt.details_pending = False
+                    details = self.app.serializer.encode(attempt.details, path="heartbeat")
+                    await self._guarded(
+                        self.store.heartbeat_activity(item, details, self.spec.lease_seconds)
+                    )
+
+    async def _maintenance_loop(self) -> None:
+        while True:
+            await self._guarded(self.store.expire_unstarted())
+            await anyio.sleep(max(self.poll_interval, 1.0))
+
+    async def _guarded(self, call: Any) -> Any:
+        """Await a store call; a store failure is logged and backed off, never fatal."""
+        try:
+            return await call
+        except StoreError as exc:
+            logger.error("store error (retrying in %.1f s): %s", self.poll_interval, exc)
+            await anyio.sleep(self.poll_interval)
+            return None
+
+    def _spawn(self, fn: Any, item: Any) -> None:
+        self._inflight += 1
+        if self._drained.is_set():
+            self._drained = anyio.Event()
+        assert self._work is not None
+        self._work.start_soon(self._tracked, fn, item)
+
+    async def _tracked(self, fn: Any, item: Any) -> None:
+        try:
+            await fn(item)
+        finally:
+            self._inflight -= 1
+            if self._inflight == 0:
+                self._drained.set()
+
+    # -- orchestration episodes ----------------------------------------------------------------
+
+    async def _episode_task(self, item: OrchestrationWorkItem) -> None:
+        try:
+            await self._run_episode(item)
+        finally:
+            self._orch_slots.release()
+
+    async def _run_episode(self, item: OrchestrationWorkItem) -> None:
+        log = {"instance_id": item.instance_id}
+        try:
+            orchestration = await self._orchestration_for(item)
+            episode = orchestration.apply([m.event for m in item.messages], item.now)
+        except (NonDeterminismError, HistoryCorrupted) as exc:
+            await self._hold(item, exc)
+            return
+        except Exception as exc:  # noqa: BLE001 - an interpreter bug must not kill the worker
+            logger.exception("episode of %s failed unexpectedly", item.instance_id, extra=log)
+            await self._hold(item, exc)
+            return
+        eager_slots = self._take_activity_slots(episode)
+        try:
+            eager = await self.store.commit_episode(
+                self._commit_of(item, episode), eager=self.spec, eager_limit=eager_slots
+            )
+        except LeaseLost as exc:
+            self._release_activity_slots(eager_slots)
+            self._forget(item.instance_id)
+            logger.warning("stale lease/version conflict for %s, dropped: %s",
+                           item.instance_id, exc, extra=log)
+            return
+        except BaseException:
+            self._release_activity_slots(eager_slots)
+            self._forget(item.instance_id)
+            raise
+        self._release_activity_slots(eager_slots - len(eager))
+        self._remember(item.execution_id, orchestration)
+        for activity in eager:
+            self._spawn(self._activity_task, activity)
+
+    async def _orchestration_for(self, item: OrchestrationWorkItem) -> Orchestration:
+        """The cached generator when it is exactly at the stored version, else a replay."""
+        execution_id, cached = self._cache.pop(item.instance_id, (0, None))
+        if cached is not None:
+            if execution_id == item.execution_id and cached.version == item.version:
+                return cached
+            cached.close()
+        history = await self.store.get_history(item.instance_id) if item.version else []
+        return Orchestration(self.app, item.instance_id, history)
+
+    def _commit_of(self, item: OrchestrationWorkItem, episode: Episode) -> EpisodeCommit:
+        deferred = set(episode.deferred)
+        return EpisodeCommit(
+            instance_id=item.instance_id,
+            worker_id=self.worker_id,
+            execution_id=item.execution_id,
+            expected_version=item.version,
+            events=episode.events,
+            actions=episode.actions,
+            consumed=[m.id for i, m in enumerate(item.messages) if i not in deferred],
+            status=episode.status,
+            output=episode.output,
+            error=episode.error,
+            custom_status=episode.custom_status,
+        )
+
+    async def _hold(self, item: OrchestrationWorkItem, exc: Exception) -> None:
+        """Leave the instance RUNNING and untouched, with the error in its status (DESIGN 3)."""
+        self._forget(item.instance_id)
+        logger.error("%s", exc, extra={"instance_id": item.instance_id})
+        error = ErrorInfo(qualified_name(type(exc)), str(exc))
+        await self._guarded(
+            self.store.release_orchestration(
+                item.instance_id, self.worker_id, retry_in=_HOLD_SECONDS, error=error
+            )
+        )
+
+    def _take_activity_slots(self, episode: Episode) -> int:
+        wanted = sum(
+            1
+            for action in episode.actions
+            if isinstance(action, act.ScheduleActivity)
+            and action.name in self.spec.activities
+            and action.options.queue in self.spec.queues
+        )
+        taken = 0
+        while taken < wanted:
+            try:
+                self._activity_slots.acquire_nowait()
+            except anyio.WouldBlock:
+                break
+            taken += 1
+        return taken
+
+    def _release_activity_slots(self, count: int) -> None:
+        for _ in range(count):
+            self._activity_slots.release()
+
+    # -- the generator cache -------------------------------------------------------------------
+
+    def _remember(self, execution_id: int, orchestration: Orchestration) -> None:
+        if orchestration.is_finished or self._cache_size <= 0:
+            orchestration.close()
+            return
+        self._cache[orchestration.instance_id] = (execution_id, orchestration)
+        while len(self._cache) > self._cache_size:
+            _, (_, evicted) = self._cache.popitem(last=False)
+            evicted.close()
+
+    def _forget(self, instance_id: str) -> None:
+        _, cached = self._cache.pop(instance_id, (0, None))
+        if cached is not None:
+            cached.close()
+
+    def _clear_cache(self) -> None:
+        while self._cache:
+            self._cache.popitem()[1][1].close()
+
+    # -- activity attempts ---------------------------------------------------------------------
+
+    async def _activity_task(self, item: ActivityWorkItem) -> None:
+        then: OrchestrationWorkItem | None = None
+        try:
+            then = await self._run_activity(item)
+        finally:
+            self._activity_slots.release()
+        if then is not None:
+            self._spawn(self._episode_task, then)
+
+    async def _run_activity(self, item: ActivityWorkItem) -> OrchestrationWorkItem | None:
+        activity = self.app.activities[item.name]
+        policy = retry_policy(activity, item)
+        attempt = self._runner.start(item)
+        self._attempts[item.id] = (item, attempt)
+        log = {"instance_id": item.instance_id, "activity": item.name}
+        try:
+            outcome = await self._runner.run(activity, item, attempt, policy)
+        except BaseException:
+            with anyio.CancelScope(shield=True):  # shutting down: give the attempt back at once
+                await self._guarded(self.store.fail_activity(
+                    item, ErrorInfo("durable.WorkerStopped", "worker stopped"), retry_in=0.0))
+            raise
+        finally:
+            self._attempts.pop(item.id, None)
+        then_claim = self.spec if self._take_orch_slot() else None
+        try:
+            _, then = await self._record(item, outcome, policy, then_claim, log)
+        except BaseException:
+            if then_claim is not None:
+                self._orch_slots.release()
+            raise
+        if then is None and then_claim is not None:
+            self._orch_slots.release()
+        return then
+
+    async def _record(
+        self, item: ActivityWorkItem, outcome: Outcome, policy: Any,
+        then_claim: ClaimSpec | None, log: dict[str, Any],
+    ) -> tuple[bool, OrchestrationWorkItem | None]:
+        if outcome.result is not None:
+            result = await self._guarded(
+                self.store.complete_activity(item, outcome.result, then_claim=then_claim)
+            )
+            return result or (False, None)
+        assert outcome.error is not None
+        retry_in = retry_delay(policy, outcome, item.attempt)
+        if retry_in is None:
+            logger.warning("activity %s failed for good after %d attempts: %s", item.name,
+                           item.attempt, outcome.error.message, extra=log)
+        else:
+            logger.info("activity %s attempt %d failed, retrying in %.2f s: %s", item.name,
+                        item.attempt, retry_in, outcome.error.message, extra=log)
+        result = await self._guarded(
+            self.store.fail_activity(item, outcome.error, retry_in=retry_in, then_claim=then_claim)
+        )
+        return result or (False, None)
+
+    def _take_orch_slot(self) -> bool:
+        try:
+            self._orch_slots.acquire_nowait()
+        except anyio.WouldBlock:
+            return False
+        return True
+

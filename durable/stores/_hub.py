@@ -1,0 +1,90 @@
+"""In-process wake-ups: a store that writes tells the waiters of the same database at once.
+
+Keys name a database (its absolute path, or a memory store's own key) or an instance in it.
+Several store objects on one file in one process share the registry, so a Client's create wakes a
+Worker's ``wait_for_work`` immediately. Nothing crosses processes: there the caller's timeout (the
+worker's poll interval) is the fallback.
+
+Each key has a generation counter besides its event. A waiter that remembers the generation it
+last saw returns at once when a notification came in between (while it was busy claiming), so a
+notification is never lost in the gap between "found nothing" and "wait".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import anyio
+from anyio.lowlevel import RunVar
+
+
+@dataclass
+class _Signal:
+    event: anyio.Event = field(default_factory=anyio.Event)
+    generation: int = 0
+    waiters: int = 0
+
+
+#: above this many keys, those nobody waits on are dropped (a dropped key costs at most one
+#: early return of a waiter that remembered its generation)
+_MAX_IDLE_KEYS = 4096
+
+
+# One registry per event loop: anyio events belong to the loop that created them.
+_SIGNALS: RunVar[dict[str, _Signal]] = RunVar("durable_store_hub")
+
+
+def _signals() -> dict[str, _Signal]:
+    try:
+        return _SIGNALS.get()
+    except LookupError:
+        signals: dict[str, _Signal] = {}
+        _SIGNALS.set(signals)
+        return signals
+
+
+def notify(key: str) -> None:
+    """Wake every task waiting on ``key`` (set the event, then replace it for the next wait)."""
+    signals = _signals()
+    old = signals.get(key)
+    if old is None:
+        if len(signals) >= _MAX_IDLE_KEYS:
+            _prune(signals)
+        signals[key] = _Signal(generation=1)
+        return
+    old.event.set()
+    # keep counting, so that waiters comparing generations see the change
+    signals[key] = _Signal(generation=old.generation + 1, waiters=old.waiters)
+
+
+def _prune(signals: dict[str, _Signal]) -> None:
+    for key in [key for key, signal in signals.items() if not signal.waiters]:
+        del signals[key]
+
+
+def generation(key: str) -> int:
+    """How many times ``key`` was notified in this event loop."""
+    signal = _signals().get(key)
+    return 0 if signal is None else signal.generation
+
+
+async def wait(key: str, timeout: float, *, seen: int | None = None) -> int:
+    """Wait until ``key`` is notified or ``timeout`` seconds pass; return the generation then.
+
+    With ``seen`` (a generation returned earlier), return at once if ``key`` was notified since.
+    """
+    signals = _signals()
+    signal = signals.get(key)
+    if signal is None:
+        signal = signals[key] = _Signal()
+    if seen is not None and signal.generation != seen:
+        return signal.generation
+    signal.waiters += 1
+    try:
+        with anyio.move_on_after(max(timeout, 0.0)):
+            await signal.event.wait()
+    finally:
+        current = signals.get(key)
+        if current is not None:
+            current.waiters -= 1
+    return generation(key)

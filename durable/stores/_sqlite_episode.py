@@ -1,0 +1,354 @@
+"""Committing an orchestration episode in SQLite: the guard, the history, the actions, the status.
+
+Everything here runs inside one transaction (see ``Database.write``); any exception rolls the
+whole episode back, so a refused commit (``LeaseLost``) writes nothing.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .. import _actions as act
+from .._errors import ConfigurationError, InstanceAlreadyExists
+from .._events import (
+    ErrorInfo,
+    EventRaised,
+    ExecutionCanceled,
+    ExecutionStarted,
+    ExecutionTerminated,
+    SubOrchestrationCompleted,
+    SubOrchestrationFailed,
+    TimerFired,
+)
+from .._status import Status
+from ._sqlite_activities import schedule_activity, serves
+from ._sqlite_instances import deliver, insert_instance, insert_message
+from ._sqlite_rows import TERMINAL_SQL, Tx, dump_error, dump_event, to_datetime, to_ts
+from .base import ActivityWorkItem, ClaimSpec, EpisodeCommit, LeaseLost, NewInstance
+
+
+@dataclass
+class _Episode:
+    tx: Tx
+    commit: EpisodeCommit
+    row: sqlite3.Row
+    eager: ClaimSpec | None
+    eager_limit: int
+    claimed: list[ActivityWorkItem] = field(default_factory=list)
+    continue_as_new: act.ContinueAsNew | None = None
+
+    @property
+    def instance_id(self) -> str:
+        return self.commit.instance_id
+
+
+def commit_episode(
+    tx: Tx, commit: EpisodeCommit, eager: ClaimSpec | None, eager_limit: int
+) -> list[ActivityWorkItem]:
+    row = _guard(tx, commit)
+    _check_seqs(commit)
+    episode = _Episode(tx, commit, row, eager, eager_limit)
+    episode.continue_as_new = next(
+        (a for a in commit.actions if isinstance(a, act.ContinueAsNew)), None
+    )
+    if episode.continue_as_new is None:
+        _append_history(tx, commit)
+    tx.conn.executemany("DELETE FROM inbox WHERE id = ?", [(i,) for i in commit.consumed])
+    for action in commit.actions:
+        _HANDLERS[type(action)](episode, action)
+    status = _update_instance(episode)
+    if status.is_terminal:
+        _finish(episode, status)
+    elif episode.continue_as_new is not None:
+        _start_next_run(episode, episode.continue_as_new)
+    if status != Status(row["status"]) or status.is_terminal:
+        tx.instances.add(commit.instance_id)
+    tx.work = True
+    return episode.claimed
+
+
+def _guard(tx: Tx, commit: EpisodeCommit) -> sqlite3.Row:
+    row = tx.one("SELECT * FROM instances WHERE instance_id = ?", (commit.instance_id,))
+    where = f"instance {commit.instance_id!r}"
+    if row is None:
+        raise LeaseLost(f"{where}: no longer exists; the episode is dropped")
+    if row["lease_owner"] != commit.worker_id:
+        raise LeaseLost(
+            f"{where}: the lease is not {commit.worker_id!r}'s any more "
+            f"(held by {row['lease_owner']!r}); the episode is dropped"
+        )
+    if row["version"] != commit.expected_version or row["execution_id"] != commit.execution_id:
+        raise LeaseLost(
+            f"{where}: the history moved on (execution {row['execution_id']} version "
+            f"{row['version']}, the episode expected execution {commit.execution_id} version "
+            f"{commit.expected_version}); the episode is dropped"
+        )
+    return row
+
+
+def _check_seqs(commit: EpisodeCommit) -> None:
+    continues = any(isinstance(a, act.ContinueAsNew) for a in commit.actions)
+    if (commit.status is Status.CONTINUED_AS_NEW) != continues:
+        raise ValueError(
+            f"instance {commit.instance_id!r}: status {commit.status.value} and a ContinueAsNew "
+            "action go together"
+        )
+    for offset, event in enumerate(commit.events):
+        if event.seq != commit.expected_version + offset:
+            raise ValueError(
+                f"instance {commit.instance_id!r}: event {offset} of the episode ({event.kind}) "
+                f"has seq {event.seq}, expected {commit.expected_version + offset}"
+            )
+
+
+def _append_history(tx: Tx, commit: EpisodeCommit) -> None:
+    rows = [(commit.instance_id, e.seq, e.kind, dump_event(e)) for e in commit.events]
+    try:
+        tx.conn.executemany(
+            "INSERT INTO history (instance_id, seq, kind, data) VALUES (?, ?, ?, ?)", rows
+        )
+    except sqlite3.IntegrityError as exc:  # the split-brain guard: that seq is written already
+        raise LeaseLost(
+            f"instance {commit.instance_id!r}: history seq already written by another worker"
+        ) from exc
+
+
+# -- actions -------------------------------------------------------------------------------------
+
+
+def _schedule_activity(episode: _Episode, action: act.ScheduleActivity) -> None:
+    eager = episode.eager
+    claim = None
+    if (
+        eager is not None
+        and len(episode.claimed) < episode.eager_limit
+        and serves(eager, action)
+        and episode.continue_as_new is None
+        and not episode.commit.status.is_terminal
+    ):
+        claim = eager
+    item = schedule_activity(
+        episode.tx, episode.instance_id, episode.commit.execution_id, action, claim
+    )
+    if item is not None:
+        episode.claimed.append(item)
+
+
+def _start_timer(episode: _Episode, action: act.StartTimer) -> None:
+    fire_at = to_ts(action.fire_at)
+    event = TimerFired(timestamp=to_datetime(fire_at), task_id=action.task_id)
+    insert_message(
+        episode.tx,
+        episode.instance_id,
+        event,
+        execution_id=episode.commit.execution_id,
+        visible_at=fire_at,
+    )
+
+
+def _cancel_timer(episode: _Episode, action: act.CancelTimer) -> None:
+    episode.tx.execute(
+        "DELETE FROM inbox WHERE instance_id = ? AND kind = 'TimerFired' AND task_id = ? "
+        "AND execution_id = ?",
+        (episode.instance_id, action.task_id, episode.commit.execution_id),
+    )
+
+
+def _start_child(episode: _Episode, action: act.StartChild) -> None:
+    retry: dict[str, object] | None = None
+    if action.retry is not None:
+        try:
+            retry = action.retry.to_json()
+        except ConfigurationError:  # not storable (tenacity strategies): the child runs once
+            retry = None
+    new = NewInstance(
+        action.instance_id,
+        action.name,
+        action.input,
+        parent_instance_id=episode.instance_id,
+        parent_task_id=action.task_id,
+        retry=retry,
+    )
+    if insert_instance(episode.tx, new, parent_execution_id=episode.commit.execution_id):
+        return
+    taken = InstanceAlreadyExists(action.instance_id)
+    event = SubOrchestrationFailed(
+        timestamp=to_datetime(episode.tx.now),
+        task_id=action.task_id,
+        error=ErrorInfo("durable.InstanceAlreadyExists", str(taken)),
+    )
+    insert_message(episode.tx, episode.instance_id, event, execution_id=episode.commit.execution_id)
+
+
+def _send_event(episode: _Episode, action: act.SendEvent) -> None:
+    event = EventRaised(
+        timestamp=to_datetime(episode.tx.now), name=action.name, payload=action.payload
+    )
+    deliver(episode.tx, action.instance_id, event)  # dropped when the target is missing
+
+
+def _signal_entity(episode: _Episode, action: act.SignalEntity) -> None:
+    """Entities are not stored yet (they come with their own tables); the signal is dropped."""
+
+
+def _nothing(episode: _Episode, action: act.Action) -> None:
+    """Complete, Fail, MarkCanceled and ContinueAsNew act through the status (see below)."""
+
+
+_HANDLERS: dict[type[act.Action], Callable[[_Episode, Any], None]] = {
+    act.ScheduleActivity: _schedule_activity,
+    act.StartTimer: _start_timer,
+    act.CancelTimer: _cancel_timer,
+    act.StartChild: _start_child,
+    act.SendEvent: _send_event,
+    act.SignalEntity: _signal_entity,
+    act.Complete: _nothing,
+    act.Fail: _nothing,
+    act.MarkCanceled: _nothing,
+    act.ContinueAsNew: _nothing,
+}
+
+
+# -- status ---------------------------------------------------------------------------------------
+
+
+def _outcome(commit: EpisodeCommit) -> tuple[str | None, ErrorInfo | None]:
+    """The run's output and error, from the commit or else from its Complete/Fail action."""
+    output, error = commit.output, commit.error
+    for action in commit.actions:
+        if isinstance(action, act.Complete) and output is None:
+            output = action.output
+        elif isinstance(action, act.Fail) and error is None:
+            error = action.error
+    return output, error
+
+
+def _update_instance(episode: _Episode) -> Status:
+    commit, tx = episode.commit, episode.tx
+    status = commit.status
+    if status is Status.CONTINUED_AS_NEW or episode.continue_as_new is not None:
+        status = Status.PENDING  # the next run is waiting for its ExecutionStarted
+    output, error = _outcome(commit)
+    # status is set only when it changes: assigning it at all costs an index update
+    changed = status != episode.row["status"]
+    tx.execute(
+        _UPDATE_WITH_STATUS if changed else _UPDATE,
+        (
+            output,
+            dump_error(error),
+            commit.custom_status,
+            tx.now,
+            commit.expected_version + len(commit.events),
+            *((status.value,) if changed else ()),
+            commit.instance_id,
+        ),
+    )
+    return status
+
+
+_SET = """output = ?, error = ?, custom_status = ?, updated_at = ?, version = ?,
+    lease_owner = NULL, lease_expires_at = NULL"""
+_UPDATE = f"UPDATE instances SET {_SET} WHERE instance_id = ?"  # noqa: S608 (constants only)
+_UPDATE_WITH_STATUS = f"UPDATE instances SET {_SET}, status = ? WHERE instance_id = ?"  # noqa: S608
+
+
+def _finish(episode: _Episode, status: Status) -> None:
+    """A terminal status: drop pending work, tell the parent, pass a termination on."""
+    tx, instance_id = episode.tx, episode.instance_id
+    tx.execute("DELETE FROM activities WHERE instance_id = ?", (instance_id,))
+    tx.execute("DELETE FROM inbox WHERE instance_id = ?", (instance_id,))
+    parent = episode.row["parent_instance_id"]
+    if parent is not None:
+        event = _child_outcome(episode, status)
+        deliver(tx, parent, event, execution_id=episode.row["parent_execution_id"])
+    if status is Status.TERMINATED:
+        _terminate_children(episode)
+
+
+def _reason(episode: _Episode) -> str | None:
+    for event in episode.commit.events:
+        if isinstance(event, ExecutionTerminated | ExecutionCanceled):
+            return event.reason
+    for action in episode.commit.actions:
+        if isinstance(action, act.MarkCanceled):
+            return action.reason
+    return None
+
+
+def _child_outcome(episode: _Episode, status: Status) -> Any:
+    task_id, now = episode.row["parent_task_id"], to_datetime(episode.tx.now)
+    output, error = _outcome(episode.commit)
+    if status is Status.COMPLETED:
+        result = "null" if output is None else output
+        return SubOrchestrationCompleted(timestamp=now, task_id=task_id, result=result)
+    if status is Status.FAILED:
+        error = error or ErrorInfo("durable.OrchestrationFailed", "failed")
+    else:
+        verb, error_type = (
+            ("terminated", "durable.Terminated")
+            if status is Status.TERMINATED
+            else ("cancelled", "durable.Cancelled")
+        )
+        reason = _reason(episode)
+        suffix = f": {reason}" if reason else ""
+        message = f"sub-orchestration {episode.instance_id!r} was {verb}{suffix}"
+        error = ErrorInfo(error_type, message)
+    return SubOrchestrationFailed(timestamp=now, task_id=task_id, error=error)
+
+
+def _terminate_children(episode: _Episode) -> None:
+    tx = episode.tx
+    children = tx.execute(
+        f"SELECT instance_id FROM instances WHERE parent_instance_id = ? "  # noqa: S608
+        f"AND status NOT IN {TERMINAL_SQL}",
+        (episode.instance_id,),
+    ).fetchall()
+    reason = f"parent {episode.instance_id!r} was terminated"
+    for (child,) in children:
+        event = ExecutionTerminated(timestamp=to_datetime(tx.now), reason=reason)
+        insert_message(tx, child, event)
+
+
+def _start_next_run(episode: _Episode, action: act.ContinueAsNew) -> None:
+    """Continue as new: a fresh history and execution id; the start, then carried-over events,
+    then messages that arrived meanwhile (in arrival order)."""
+    tx, instance_id, row = episode.tx, episode.instance_id, episode.row
+    execution_id = row["execution_id"] + 1
+    for table in ("history", "activities"):
+        tx.execute(f"DELETE FROM {table} WHERE instance_id = ?", (instance_id,))  # noqa: S608
+    # run-specific messages (timers, results) belong to the old run
+    tx.execute(
+        "DELETE FROM inbox WHERE instance_id = ? AND execution_id IS NOT NULL", (instance_id,)
+    )
+    tx.execute(
+        "UPDATE instances SET execution_id = ?, version = 0, input = ?, output = NULL, "
+        "error = NULL WHERE instance_id = ?",
+        (execution_id, action.input, instance_id),
+    )
+    first_new = _last_message_id(tx) + 1
+    started = ExecutionStarted(
+        timestamp=to_datetime(tx.now),
+        name=row["name"],
+        input=action.input,
+        parent_instance_id=row["parent_instance_id"],
+        parent_task_id=row["parent_task_id"],
+    )
+    insert_message(tx, instance_id, started, execution_id=execution_id)
+    for event in action.carryover:
+        insert_message(tx, instance_id, event)
+    # messages still waiting (raised during the episode) move behind the start, order kept
+    tx.execute(
+        """INSERT INTO inbox (instance_id, execution_id, kind, task_id, data, visible_at)
+           SELECT instance_id, execution_id, kind, task_id, data, max(visible_at, ?)
+           FROM inbox WHERE instance_id = ? AND id < ? ORDER BY id""",
+        (tx.now, instance_id, first_new),
+    )
+    tx.execute("DELETE FROM inbox WHERE instance_id = ? AND id < ?", (instance_id, first_new))
+
+
+def _last_message_id(tx: Tx) -> int:
+    row = tx.one("SELECT seq FROM sqlite_sequence WHERE name = 'inbox'")
+    return 0 if row is None else int(row[0])

@@ -1,0 +1,344 @@
+"""The store seam: the one interface workers and clients use, whatever the database.
+
+A store keeps, per instance: a row (status, input, output, lease, history version, execution id),
+its append-only history, and an inbox of messages (history events waiting to be applied: the
+start, activity results, due timers, raised events, control requests). Activity attempts are
+rows of their own, claimed by workers serving their queue.
+
+Guarantees every implementation keeps (the conformance suite in tests/ checks each one):
+
+* An episode commits in ONE transaction: its history events, consumed messages, new activity
+  rows, timers, children, sent events and the instance's status. It is guarded by the instance's
+  history version and the worker's lease: a stale worker can never commit over a newer one
+  (``LeaseLost``), and the history's primary key ``(instance_id, seq)`` refuses a duplicate.
+* Work is claimed with a lease (``ClaimSpec.lease_seconds``) that the owner renews; an expired
+  lease makes the work claimable by another worker. Lease expiry and due times are computed with
+  the store's own clock, never a worker's.
+* Timers are inbox messages (``TimerFired``) that become visible at their due time.
+* An activity's result is recorded at most once: the first completion wins, later ones (from an
+  attempt whose lease was lost) are dropped and reported as ``False``.
+* Transient errors (SQLite busy, a dropped connection) are retried; other failures raise
+  ``StoreError`` naming the store and chaining the driver's error.
+
+This module is layer L2: it imports only the vocabulary (L0), never the interpreter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol, runtime_checkable
+
+from .._actions import Action
+from .._errors import StoreError
+from .._events import ErrorInfo, HistoryEvent
+from .._status import Status
+
+#: instance ids longer than this are refused at the call site (Temporal allows 1,000 too)
+MAX_ID_LENGTH = 1000
+
+
+class LeaseLost(StoreError):
+    """The work's lease passed to another worker, or the history moved on: the commit is refused.
+
+    The worker drops the work (and its cached generator) and goes on; nothing was written.
+    """
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimSpec:
+    """Who claims work and which work it can do."""
+
+    worker_id: str
+    lease_seconds: float
+    #: orchestrator names this worker can run (instances of other names are left for others)
+    orchestrators: frozenset[str] = frozenset()
+    #: activity names this worker can run
+    activities: frozenset[str] = frozenset()
+    #: activity queues this worker serves
+    queues: frozenset[str] = frozenset({"default"})
+
+
+@dataclass(frozen=True, slots=True)
+class NewInstance:
+    """An instance to create, with its ``ExecutionStarted`` message."""
+
+    instance_id: str
+    name: str
+    input: str
+    parent_instance_id: str | None = None
+    parent_task_id: int | None = None
+    #: a retry policy (``RetryPolicy.to_json()``) for a sub-orchestration, else None
+    retry: dict[str, object] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class InstanceRecord:
+    """An instance's row. Payloads stay encoded; ``error`` is the failure, or the report of a
+    non-determinism that holds a RUNNING instance."""
+
+    instance_id: str
+    name: str
+    status: Status
+    input: str
+    output: str | None
+    error: ErrorInfo | None
+    custom_status: str | None
+    created_at: datetime
+    updated_at: datetime
+    execution_id: int
+    version: int
+    parent_instance_id: str | None = None
+    parent_task_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One inbox row: a history event waiting to be applied (``seq`` not yet assigned)."""
+
+    id: int
+    event: HistoryEvent
+
+
+@dataclass(frozen=True, slots=True)
+class OrchestrationWorkItem:
+    """A claimed instance: its visible messages (oldest first), leased to the claimer."""
+
+    instance_id: str
+    name: str
+    execution_id: int
+    version: int
+    status: Status
+    messages: list[Message]
+    #: the store's clock at the claim: the episode time
+    now: datetime
+    parent_instance_id: str | None = None
+    parent_task_id: int | None = None
+    #: the sub-orchestration retry policy (``RetryPolicy.to_json()``) and attempt, if any
+    retry: dict[str, object] | None = None
+    attempt: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class EpisodeCommit:
+    """What a worker commits for one episode (from the interpreter's ``Episode``)."""
+
+    instance_id: str
+    worker_id: str
+    execution_id: int
+    #: the history version the episode was computed from (the guard)
+    expected_version: int
+    events: Sequence[HistoryEvent]
+    actions: Sequence[Action]
+    #: inbox message ids the episode consumed (deleted with the commit)
+    consumed: Sequence[int]
+    status: Status
+    output: str | None = None
+    error: ErrorInfo | None = None
+    custom_status: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ActivityWorkItem:
+    """A claimed activity attempt."""
+
+    id: int
+    instance_id: str
+    execution_id: int
+    task_id: int
+    name: str
+    input: str
+    queue: str
+    #: 1 for the first attempt; counts every start, so a crash counts as an attempt
+    attempt: int
+    #: ``RetryPolicy.to_json()`` of a per-call policy, or None for the registered one
+    retry: dict[str, object] | None
+    timeout: float | None
+    heartbeat_timeout: float | None
+    heartbeat_details: str | None
+    scheduled_at: datetime
+    worker_id: str = field(default="", compare=False)
+
+
+@runtime_checkable
+class Store(Protocol):
+    """The operations workers and clients need; every backend implements all of them."""
+
+    #: the store's URL with any password removed (safe to log)
+    display_url: str
+
+    async def open(self) -> None:
+        """Connect, and create or migrate the schema (refusing a newer or foreign schema)."""
+
+    async def close(self) -> None:
+        """Release connections. Idempotent."""
+
+    # -- instances -----------------------------------------------------------------------------
+
+    async def create_instance(self, new: NewInstance) -> bool:
+        """Create a PENDING instance and its ``ExecutionStarted`` message, atomically.
+
+        Returns False, writing nothing, when the id is taken (by an instance in any status).
+        """
+
+    async def get_instance(self, instance_id: str) -> InstanceRecord | None:
+        """The instance's row, or None."""
+
+    async def list_instances(
+        self,
+        *,
+        status: Status | None = None,
+        name: str | None = None,
+        created_after: datetime | None = None,
+        created_before: datetime | None = None,
+        limit: int = 100,
+    ) -> list[InstanceRecord]:
+        """Instances matching every filter given, newest first."""
+
+    async def get_history(self, instance_id: str) -> list[HistoryEvent]:
+        """The current run's history in ``seq`` order (empty for an unknown id)."""
+
+    async def send_message(self, instance_id: str, event: HistoryEvent) -> None:
+        """Append a message (a raised event or a control request) to the instance's inbox.
+
+        Raises ``InstanceNotFound`` when there is no such instance; a message to a finished
+        instance is dropped (nothing would take it).
+        """
+
+    async def purge_instance(self, instance_id: str) -> bool:
+        """Delete a finished instance with its history, inbox and rows, atomically.
+
+        False when there is no such instance; ``DurableError`` when it has not finished.
+        """
+
+    # -- orchestration work --------------------------------------------------------------------
+
+    async def claim_orchestration(self, spec: ClaimSpec) -> OrchestrationWorkItem | None:
+        """Lease one instance that has visible messages and whose name ``spec`` can run.
+
+        A finished instance is never claimed; a SUSPENDED one only for a control message
+        (``ExecutionResumed``/``Terminated``/``Suspended``): its other messages wait.
+        """
+
+    async def commit_episode(
+        self, commit: EpisodeCommit, *, eager: ClaimSpec | None = None, eager_limit: int = 0
+    ) -> list[ActivityWorkItem]:
+        """Commit one episode atomically (see the module docstring) and release the lease.
+
+        The actions are carried out in the same transaction: ``ScheduleActivity`` inserts an
+        activity row; ``StartTimer`` a ``TimerFired`` message visible at ``fire_at``;
+        ``CancelTimer`` deletes it; ``StartChild`` creates the child instance (if the id is taken,
+        a ``SubOrchestrationFailed`` message goes to this instance instead); ``SendEvent`` appends
+        an ``EventRaised`` message to the target (dropped when it does not exist);
+        ``ContinueAsNew`` starts the next run: new execution id, history cleared, version 0,
+        input replaced, ``ExecutionStarted`` and the carried-over events as messages, pending
+        activity rows and timers of the old run deleted. On a terminal status, pending activity
+        rows and timers are deleted, a parent is sent ``SubOrchestrationCompleted``/``Failed``,
+        and TERMINATED is passed on to running children as ``ExecutionTerminated`` messages.
+
+        With ``eager``, up to ``eager_limit`` of the activity rows this commit created that
+        ``eager`` can run are claimed for it in the same transaction and returned.
+
+        Raises ``LeaseLost`` (nothing written) when the lease is not ``commit.worker_id``'s any
+        more or the instance's version is not ``commit.expected_version``.
+        """
+
+    async def release_orchestration(
+        self,
+        instance_id: str,
+        worker_id: str,
+        *,
+        retry_in: float = 0.0,
+        error: ErrorInfo | None = None,
+    ) -> None:
+        """Give a claimed instance back without committing; it is claimable after ``retry_in``.
+
+        ``error`` (e.g. a non-determinism report) is shown in the instance's status, which stays
+        as it is; it is cleared by the next committed episode.
+        """
+
+    # -- activities ----------------------------------------------------------------------------
+
+    async def claim_activity(self, spec: ClaimSpec) -> ActivityWorkItem | None:
+        """Lease one visible activity row whose queue and name ``spec`` serves; attempt += 1."""
+
+    async def complete_activity(
+        self, item: ActivityWorkItem, result: str, *, then_claim: ClaimSpec | None = None
+    ) -> tuple[bool, OrchestrationWorkItem | None]:
+        """Record the result: delete the row, send ``ActivityCompleted`` to the instance.
+
+        False (nothing written) when the attempt's lease was lost. With ``then_claim``, the
+        instance is leased to that worker in the same transaction when it is free and
+        returned as a work item, saving a claim round trip.
+        """
+
+    async def fail_activity(
+        self,
+        item: ActivityWorkItem,
+        error: ErrorInfo,
+        *,
+        retry_in: float | None,
+        then_claim: ClaimSpec | None = None,
+    ) -> tuple[bool, OrchestrationWorkItem | None]:
+        """Record a failed attempt.
+
+        ``retry_in`` seconds: the row becomes visible again after that delay for the next
+        attempt. None: the policy gave up; delete the row and send ``ActivityFailed`` (with
+        ``attempts=item.attempt``) to the instance. False when the lease was lost.
+        """
+
+    async def heartbeat_activity(
+        self, item: ActivityWorkItem, details: str | None, lease_seconds: float
+    ) -> bool:
+        """Renew the attempt's lease and keep ``details`` for the next attempt. False if lost."""
+
+    async def renew_leases(self, worker_id: str, lease_seconds: float) -> None:
+        """Extend every lease (instances and activity rows) that ``worker_id`` holds."""
+
+    async def expire_unstarted(self) -> int:
+        """Fail activities whose ``schedule_to_start_timeout`` passed before any attempt started.
+
+        Each gets an ``ActivityFailed`` message with error type ``durable.TaskTimeout``. Returns
+        how many were failed.
+        """
+
+    # -- waiting -------------------------------------------------------------------------------
+
+    async def wait_for_work(self, timeout: float) -> None:
+        """Return when new work may be claimable (at the latest after ``timeout`` seconds, or
+        sooner when a message or activity becomes due)."""
+
+    async def wait_for_instance(self, instance_id: str, timeout: float) -> None:
+        """Return when the instance's status may have changed (at the latest after ``timeout``)."""
+
+
+def check_instance_id(instance_id: object, what: str = "instance_id") -> str:
+    """Validate an id at the call site: a non-empty str of at most ``MAX_ID_LENGTH`` chars."""
+    from .._errors import ConfigurationError
+
+    if not isinstance(instance_id, str) or not instance_id:
+        raise ConfigurationError(f"{what}={instance_id!r}: must be a non-empty str")
+    if len(instance_id) > MAX_ID_LENGTH:
+        raise ConfigurationError(
+            f"{what}: {len(instance_id)} characters, more than the limit of {MAX_ID_LENGTH}"
+        )
+    if "\x00" in instance_id or any(0xD800 <= ord(c) <= 0xDFFF for c in instance_id):
+        raise ConfigurationError(f"{what}={instance_id!r}: NUL and lone surrogates are not allowed")
+    return instance_id
+
+
+__all__ = [
+    "MAX_ID_LENGTH",
+    "ActivityWorkItem",
+    "ClaimSpec",
+    "Collection",
+    "EpisodeCommit",
+    "InstanceRecord",
+    "LeaseLost",
+    "Message",
+    "NewInstance",
+    "OrchestrationWorkItem",
+    "Store",
+    "check_instance_id",
+]

@@ -1,0 +1,278 @@
+"""The SQLite store: the embedded default (``sqlite:///app.db``) and the in-memory one.
+
+One aiosqlite connection per store object; WAL mode, ``synchronous=FULL`` unless told otherwise,
+writers in ``BEGIN IMMEDIATE`` transactions that are group-committed (see ``_sqlite_db``).
+Several processes may share one file: SQLite's write lock serialises them, busy waits are
+retried, and an in-process hub (``_hub``) wakes waiters without polling.
+
+Choices where the ``Store`` contract is silent:
+
+* A message to a finished instance (``send_message``, ``SendEvent``) is dropped: nothing would
+  ever take it. A SUSPENDED instance is claimed only for a control message (resume, terminate,
+  suspend), since its other messages wait in the inbox until it resumes.
+* After ``ContinueAsNew`` the instance is PENDING until its next run's first episode commits.
+* A terminal commit deletes every message left in the instance's inbox, not only its timers.
+* The newest run's history is kept; earlier runs' histories are dropped with ``ContinueAsNew``.
+* ``synchronous="off"`` is refused: SQLite documents it as a way to corrupt a database.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import datetime
+
+import anyio
+
+from .._errors import ConfigurationError
+from .._events import ErrorInfo, HistoryEvent
+from .._status import Status
+from . import _hub
+from . import _sqlite_activities as activities
+from . import _sqlite_claims as claims
+from . import _sqlite_instances as instances
+from ._sqlite_db import Database
+from ._sqlite_episode import commit_episode
+from ._sqlite_rows import dump_error
+from .base import (
+    ActivityWorkItem,
+    ClaimSpec,
+    EpisodeCommit,
+    InstanceRecord,
+    NewInstance,
+    OrchestrationWorkItem,
+)
+
+SYNCHRONOUS = ("normal", "full", "extra")
+#: a timer is waited for this much past its due time, so that it is visible to the claim
+_DUE_SLACK = 0.002
+
+
+class SQLiteStore:
+    """A ``Store`` on one SQLite file (or ``":memory:"``), opened with ``await store.open()``.
+
+    Opening a store that is open already only counts: it closes on the last ``close()``.
+    """
+
+    def __init__(
+        self,
+        path: str,
+        *,
+        synchronous: str = "full",
+        busy_timeout: float = 5.0,
+        display_url: str | None = None,
+    ) -> None:
+        if synchronous.lower() not in SYNCHRONOUS:
+            raise ConfigurationError(
+                f"SQLite store {path!r}: synchronous={synchronous!r}; use one of "
+                f"{', '.join(SYNCHRONOUS)}"
+            )
+        self.display_url = display_url or f"sqlite:///{path}"
+        self._db = Database(
+            path, self.display_url, synchronous=synchronous.upper(), busy_timeout=busy_timeout
+        )
+        self._opens = 0
+        self._lock: anyio.Lock | None = None
+        self._seen: dict[tuple[int, str], int] = {}
+        #: called when the last holder closes the store (the memory registry forgets it)
+        self.on_last_close: Callable[[], None] | None = None
+
+    def __repr__(self) -> str:
+        return f"SQLiteStore({self.display_url!r})"
+
+    async def open(self) -> None:
+        """Connect, check and migrate the schema (see ``Database.connect``)."""
+        if self._lock is None:
+            self._lock = anyio.Lock()
+        async with self._lock:
+            if self._opens == 0:
+                await self._db.connect()
+            self._opens += 1
+
+    async def close(self) -> None:
+        """Release this holder's share; the connection closes with the last one."""
+        if self._opens == 0:
+            return
+        self._opens -= 1
+        if self._opens == 0:
+            await self._db.close()
+            if self.on_last_close is not None:
+                self.on_last_close()
+
+    # -- instances -----------------------------------------------------------------------------
+
+    async def create_instance(self, new: NewInstance) -> bool:
+        """See ``Store.create_instance``."""
+        return await self._db.write(
+            lambda tx: instances.insert_instance(tx, new), "create_instance"
+        )
+
+    async def get_instance(self, instance_id: str) -> InstanceRecord | None:
+        """See ``Store.get_instance``."""
+        return await self._db.read(
+            lambda conn, _: instances.get_instance(conn, instance_id), "get_instance"
+        )
+
+    async def list_instances(
+        self,
+        *,
+        status: Status | None = None,
+        name: str | None = None,
+        created_after: datetime | None = None,
+        created_before: datetime | None = None,
+        limit: int = 100,
+    ) -> list[InstanceRecord]:
+        """See ``Store.list_instances``."""
+        return await self._db.read(
+            lambda conn, _: instances.list_instances(
+                conn, status, name, created_after, created_before, limit
+            ),
+            "list_instances",
+        )
+
+    async def get_history(self, instance_id: str) -> list[HistoryEvent]:
+        """See ``Store.get_history``."""
+        return await self._db.read(
+            lambda conn, _: instances.get_history(conn, instance_id), "get_history"
+        )
+
+    async def send_message(self, instance_id: str, event: HistoryEvent) -> None:
+        """See ``Store.send_message``; a message to a finished instance is dropped."""
+        await self._db.write(
+            lambda tx: instances.send_message(tx, instance_id, event), "send_message"
+        )
+
+    async def purge_instance(self, instance_id: str) -> bool:
+        """See ``Store.purge_instance``."""
+        return await self._db.write(
+            lambda tx: instances.purge_instance(tx, instance_id), "purge_instance"
+        )
+
+    # -- orchestration work --------------------------------------------------------------------
+
+    async def claim_orchestration(self, spec: ClaimSpec) -> OrchestrationWorkItem | None:
+        """See ``Store.claim_orchestration``."""
+        if not spec.orchestrators:
+            return None
+        return await self._db.write(
+            lambda tx: claims.claim_orchestration(tx, spec), "claim_orchestration"
+        )
+
+    async def commit_episode(
+        self, commit: EpisodeCommit, *, eager: ClaimSpec | None = None, eager_limit: int = 0
+    ) -> list[ActivityWorkItem]:
+        """See ``Store.commit_episode``."""
+        return await self._db.write(
+            lambda tx: commit_episode(tx, commit, eager, eager_limit), "commit_episode"
+        )
+
+    async def release_orchestration(
+        self,
+        instance_id: str,
+        worker_id: str,
+        *,
+        retry_in: float = 0.0,
+        error: ErrorInfo | None = None,
+    ) -> None:
+        """See ``Store.release_orchestration``."""
+        stored = dump_error(error)
+        await self._db.write(
+            lambda tx: claims.release_orchestration(tx, instance_id, worker_id, retry_in, stored),
+            "release_orchestration",
+        )
+
+    # -- activities ----------------------------------------------------------------------------
+
+    async def claim_activity(self, spec: ClaimSpec) -> ActivityWorkItem | None:
+        """See ``Store.claim_activity``."""
+        if not spec.activities or not spec.queues:
+            return None
+        return await self._db.write(
+            lambda tx: activities.claim_activity(tx, spec), "claim_activity"
+        )
+
+    async def complete_activity(
+        self, item: ActivityWorkItem, result: str, *, then_claim: ClaimSpec | None = None
+    ) -> tuple[bool, OrchestrationWorkItem | None]:
+        """See ``Store.complete_activity``."""
+        return await self._db.write(
+            lambda tx: activities.complete_activity(tx, item, result, then_claim),
+            "complete_activity",
+        )
+
+    async def fail_activity(
+        self,
+        item: ActivityWorkItem,
+        error: ErrorInfo,
+        *,
+        retry_in: float | None,
+        then_claim: ClaimSpec | None = None,
+    ) -> tuple[bool, OrchestrationWorkItem | None]:
+        """See ``Store.fail_activity``."""
+        return await self._db.write(
+            lambda tx: activities.fail_activity(tx, item, error, retry_in, then_claim),
+            "fail_activity",
+        )
+
+    async def heartbeat_activity(
+        self, item: ActivityWorkItem, details: str | None, lease_seconds: float
+    ) -> bool:
+        """See ``Store.heartbeat_activity``."""
+        return await self._db.write(
+            lambda tx: activities.heartbeat_activity(tx, item, details, lease_seconds),
+            "heartbeat_activity",
+        )
+
+    async def renew_leases(self, worker_id: str, lease_seconds: float) -> None:
+        """See ``Store.renew_leases``."""
+        await self._db.write(
+            lambda tx: claims.renew_leases(tx, worker_id, lease_seconds), "renew_leases"
+        )
+
+    async def expire_unstarted(self) -> int:
+        """See ``Store.expire_unstarted``."""
+        return await self._db.write(activities.expire_unstarted, "expire_unstarted")
+
+    # -- waiting -------------------------------------------------------------------------------
+
+    async def wait_for_work(self, timeout: float) -> None:
+        """See ``Store.wait_for_work``: woken by writes in this process, or when the next
+        message, activity or released instance falls due."""
+        due = await self._db.read(claims.next_due, "wait_for_work")
+        if due is not None:
+            timeout = min(timeout, due - time.time() + _DUE_SLACK)
+        await self._wait(self._db.work_key, timeout)
+
+    async def wait_for_instance(self, instance_id: str, timeout: float) -> None:
+        """See ``Store.wait_for_instance``: woken by commits in this process."""
+        await self._wait(self._db.instance_key(instance_id), timeout)
+
+    async def _wait(self, key: str, timeout: float) -> None:
+        # the generation this task saw when it last returned: a notification that came while it
+        # was busy (claiming, reading) is not lost
+        slot = (anyio.get_current_task().id, key)
+        seen = self._seen.pop(slot, None)
+        if len(self._seen) > 1024:  # tasks come and go; forgetting costs one early return
+            self._seen.clear()
+        self._seen[slot] = await _hub.wait(key, timeout, seen=seen)
+
+
+# -- memory:// --------------------------------------------------------------------------------
+
+_SHARED: dict[str, SQLiteStore] = {}
+
+
+def memory_store(name: str = "") -> SQLiteStore:
+    """An in-memory store; one with a ``name`` is shared in this process while it is open."""
+    if not name:
+        return SQLiteStore(":memory:", display_url="memory://")
+    store = _SHARED.get(name)
+    if store is None:
+        store = _SHARED[name] = SQLiteStore(":memory:", display_url=f"memory://{name}")
+
+        def forget(store: SQLiteStore = store) -> None:
+            if _SHARED.get(name) is store:
+                del _SHARED[name]
+
+        store.on_last_close = forget
+    return store

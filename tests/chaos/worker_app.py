@@ -1,0 +1,68 @@
+"""A worker process for the crash tests: ``python tests/chaos/worker_app.py STORE_URL``.
+
+Its ledger activity appends each execution to a side SQLite file (synchronous=FULL), so the
+checker counts real executions independently of the store (RELIABILITY.md section 4).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import sqlite3
+import sys
+import time
+from collections.abc import Generator
+from typing import Any
+
+import anyio
+
+import durable
+
+app = durable.App()
+LEDGER = os.environ.get("DURABLE_LEDGER", "ledger.db")
+
+
+def open_ledger(path: str) -> sqlite3.Connection:
+    connection = sqlite3.connect(path, timeout=60)
+    connection.execute("PRAGMA journal_mode=WAL")
+    connection.execute("PRAGMA synchronous=FULL")
+    connection.execute(
+        "CREATE TABLE IF NOT EXISTS ledger"
+        "(instance_id TEXT, step INT, attempt INT, pid INT, t_start REAL, t_end REAL)"
+    )
+    return connection
+
+
+@app.activity(retry=durable.RetryPolicy(max_attempts=20, initial_interval=0.05, max_interval=0.2))
+def ledger_step(instance_id: str, step: int, x: int) -> int:
+    started = time.time()
+    if random.random() < 0.1:  # noqa: S311 - widen the crash windows, as RELIABILITY F1 asks
+        time.sleep(0.05)
+    connection = open_ledger(LEDGER)
+    with connection:
+        connection.execute(
+            "INSERT INTO ledger VALUES (?, ?, ?, ?, ?, ?)",
+            (instance_id, step, durable.activity_info().attempt, os.getpid(), started, time.time()),
+        )
+    connection.close()
+    return x + 1
+
+
+@app.orchestrator
+def three_steps(ctx: durable.OrchestrationContext, x: int) -> Generator[Any, Any, int]:
+    a = yield ctx.call_activity(ledger_step, ctx.instance_id, 0, x)
+    yield ctx.sleep(0.05)  # a durable timer pending at some of the kills
+    b = yield ctx.call_activity(ledger_step, ctx.instance_id, 1, a)
+    c = yield ctx.call_activity(ledger_step, ctx.instance_id, 2, b)
+    return int(c)
+
+
+async def main(store_url: str) -> None:
+    async with durable.Worker(
+        app, store_url, lease_seconds=2.0, poll_interval=0.1, max_concurrent_activities=8
+    ):
+        await anyio.sleep_forever()
+
+
+if __name__ == "__main__":
+    anyio.run(main, sys.argv[1])

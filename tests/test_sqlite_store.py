@@ -1,0 +1,340 @@
+"""SQLite specifics: pragmas, files that are not ours, locks held by others, URLs, memory://."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from pathlib import Path
+
+import anyio
+import pytest
+
+from durable._errors import ConfigurationError, StoreError
+from durable.stores import open_store, redact
+from durable.stores.base import NewInstance, Store
+from durable.stores.sqlite import SQLiteStore
+
+NEW = NewInstance("i-1", "orch", "1")
+
+
+@asynccontextmanager
+async def opened(url: str) -> AsyncIterator[Store]:
+    store = open_store(url)
+    await store.open()
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+def url_of(path: Path, query: str = "") -> str:
+    return f"sqlite:///{path}{query}"
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+async def pragma(store: Store, name: str) -> object:
+    assert isinstance(store, SQLiteStore)
+    return await store._db.read(lambda conn, _: conn.execute(f"PRAGMA {name}").fetchone()[0], "t")
+
+
+# -- pragmas and sharing ------------------------------------------------------------------------
+
+
+async def test_wal_and_synchronous_full_by_default(tmp_path: Path) -> None:
+    async with opened(url_of(tmp_path / "a.db")) as store:
+        assert await pragma(store, "journal_mode") == "wal"
+        assert await pragma(store, "synchronous") == 2  # FULL
+        assert await pragma(store, "foreign_keys") == 0
+
+
+async def test_synchronous_normal_from_the_url(tmp_path: Path) -> None:
+    async with opened(url_of(tmp_path / "a.db", "?synchronous=normal")) as store:
+        assert await pragma(store, "synchronous") == 1  # NORMAL
+
+
+async def test_two_store_objects_on_one_file_share_data_and_wake_each_other(tmp_path: Path) -> None:
+    url = url_of(tmp_path / "shared.db")
+    async with opened(url) as writer, opened(url) as waiter:
+        assert writer is not waiter
+        elapsed: list[float] = []
+
+        async def wait() -> None:
+            start = time.monotonic()
+            await waiter.wait_for_work(10)
+            elapsed.append(time.monotonic() - start)
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(wait)
+            await anyio.sleep(0.05)
+            assert await writer.create_instance(NEW)
+        assert elapsed[0] < 1.0
+        record = await waiter.get_instance("i-1")
+        assert record is not None and record.input == "1"
+
+
+async def test_creates_from_two_connections_one_wins(tmp_path: Path) -> None:
+    url = url_of(tmp_path / "race.db")
+    results: list[bool] = []
+    async with opened(url) as one, opened(url) as two:
+
+        async def attempt(store: Store, n: int) -> None:
+            results.append(await store.create_instance(NewInstance("dup", "orch", str(n))))
+
+        async with anyio.create_task_group() as tg:
+            for n in range(50):
+                tg.start_soon(attempt, one if n % 2 else two, n)
+    assert sorted(results) == [False] * 49 + [True]
+
+
+async def test_reopening_does_not_migrate_again(tmp_path: Path) -> None:
+    path = tmp_path / "a.db"
+    for _ in range(2):
+        async with opened(url_of(path)) as store:
+            await store.create_instance(NEW)
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT count(*) FROM durable_schema_version").fetchone() == (1,)
+        assert conn.execute("SELECT count(*) FROM instances").fetchone() == (1,)
+    conn.close()
+
+
+# -- files that are not ours -------------------------------------------------------------------
+
+
+async def test_a_newer_schema_is_refused_untouched(tmp_path: Path) -> None:
+    path = tmp_path / "future.db"
+    async with opened(url_of(path)) as store:
+        await store.create_instance(NEW)
+    conn = sqlite3.connect(path)
+    conn.execute("UPDATE durable_schema_version SET version = 99")
+    conn.commit()
+    conn.close()
+    before = digest(path)
+    with pytest.raises(StoreError, match="schema version 99") as info:
+        async with opened(url_of(path)):
+            pass
+    assert str(path) in str(info.value)
+    assert digest(path) == before
+
+
+async def test_another_applications_file_is_refused_untouched(tmp_path: Path) -> None:
+    path = tmp_path / "theirs.db"
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT)")
+    conn.execute("INSERT INTO users (name) VALUES ('ada')")
+    conn.commit()
+    conn.close()
+    before = digest(path)
+    with pytest.raises(StoreError, match="not a durable database") as info:
+        async with opened(url_of(path)):
+            pass
+    assert str(path) in str(info.value) and "users" in str(info.value)
+    assert digest(path) == before
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA journal_mode").fetchone() == ("delete",)
+    conn.close()
+
+
+async def test_a_garbage_file_is_not_a_database(tmp_path: Path) -> None:
+    path = tmp_path / "garbage.db"
+    path.write_bytes(os.urandom(8192))
+    before = digest(path)
+    with pytest.raises(StoreError, match="not a database") as info:
+        async with opened(url_of(path)):
+            pass
+    assert str(path) in str(info.value)
+    assert isinstance(info.value.__cause__, sqlite3.DatabaseError)
+    assert digest(path) == before
+
+
+async def test_a_zero_byte_file_becomes_a_new_database(tmp_path: Path) -> None:
+    path = tmp_path / "empty.db"
+    path.touch()
+    async with opened(url_of(path)) as store:
+        assert await store.create_instance(NEW)
+
+
+async def test_a_missing_directory_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "no" / "such" / "dir" / "a.db"
+    with pytest.raises(StoreError, match="does not exist") as info:
+        async with opened(url_of(path)):
+            pass
+    assert str(path) in str(info.value)
+
+
+async def test_a_file_in_place_of_the_directory_is_named(tmp_path: Path) -> None:
+    (tmp_path / "plain").write_text("not a directory")
+    path = tmp_path / "plain" / "a.db"
+    with pytest.raises(StoreError, match="not a directory") as info:
+        async with opened(url_of(path)):
+            pass
+    assert str(path) in str(info.value)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only directories")
+async def test_an_unwritable_directory_is_named(tmp_path: Path) -> None:
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o555)
+    try:
+        with pytest.raises(StoreError, match="not writable") as info:
+            async with opened(url_of(locked / "a.db")):
+                pass
+        assert str(locked) in str(info.value)
+    finally:
+        locked.chmod(0o755)
+
+
+# -- locks held by others ----------------------------------------------------------------------
+
+
+@contextmanager
+def exclusive_lock(path: Path, seconds: float) -> Iterator[None]:
+    """Another connection holds ``BEGIN EXCLUSIVE`` for ``seconds``, from a thread."""
+    locked = threading.Event()
+
+    def hold() -> None:
+        conn = sqlite3.connect(path, isolation_level=None)
+        conn.execute("BEGIN EXCLUSIVE")
+        locked.set()
+        time.sleep(seconds)
+        conn.execute("COMMIT")
+        conn.close()
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    locked.wait()
+    try:
+        yield
+    finally:
+        thread.join()
+
+
+async def test_a_short_exclusive_lock_is_waited_out(tmp_path: Path) -> None:
+    path = tmp_path / "busy.db"
+    async with opened(url_of(path)) as store:
+        with exclusive_lock(path, 1.0):
+            start = time.monotonic()
+            assert await store.create_instance(NEW)
+            assert time.monotonic() - start > 0.5
+        assert await store.get_instance("i-1") is not None
+
+
+async def test_a_lock_held_past_the_budget_is_a_store_error(tmp_path: Path) -> None:
+    path = tmp_path / "busy.db"
+    async with opened(url_of(path, "?busy_timeout=0.1")) as store:
+        with exclusive_lock(path, 1.5):
+            with pytest.raises(StoreError, match="locked") as info:
+                await store.create_instance(NEW)
+            assert str(path) in str(info.value) and "create_instance" in str(info.value)
+        assert await store.create_instance(NEW)  # and it works again afterwards
+
+
+async def test_cancelled_writers_do_not_strand_the_others(tmp_path: Path) -> None:
+    async with opened(url_of(tmp_path / "a.db")) as store:
+        created: list[int] = []
+
+        async def create(n: int, cancel_after: float | None) -> None:
+            with anyio.CancelScope() as scope:
+                if cancel_after is not None:
+                    scope.deadline = anyio.current_time() + cancel_after
+                if await store.create_instance(NewInstance(f"i-{n}", "orch", "1")):
+                    created.append(n)
+
+        with anyio.fail_after(20):
+            async with anyio.create_task_group() as tg:
+                for n in range(300):
+                    tg.start_soon(create, n, 0.0005 * (n % 7) if n % 3 == 0 else None)
+        survivors = {n for n in range(300) if n % 3}
+        assert survivors <= set(created)
+        for n in range(300):  # every call that returned True wrote its instance
+            exists = await store.get_instance(f"i-{n}") is not None
+            assert exists or n not in created
+
+
+# -- URLs and memory:// ------------------------------------------------------------------------
+
+
+def test_relative_and_absolute_sqlite_urls() -> None:
+    relative = open_store("sqlite:///data/app.db")
+    assert isinstance(relative, SQLiteStore)
+    assert relative._db.path == "data/app.db"
+    assert relative.display_url == "sqlite:///data/app.db"
+    absolute = open_store("sqlite:////var/lib/app.db?synchronous=normal")
+    assert isinstance(absolute, SQLiteStore)
+    assert absolute._db.path == "/var/lib/app.db"
+    assert absolute._db.synchronous == "NORMAL"
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["sqlite://", "sqlite:///", "sqlite:///a.db?synchronous=off", "sqlite:///a.db?mode=ro"],
+)
+def test_bad_sqlite_urls(url: str) -> None:
+    with pytest.raises(ConfigurationError):
+        open_store(url)
+
+
+def test_postgres_is_not_available_yet_and_keeps_its_password() -> None:
+    for url in ("postgresql://ada:s3cret@db.example/app", "postgres://ada:s3cret@db/app"):
+        with pytest.raises(ConfigurationError, match="PostgreSQL store: not available") as info:
+            open_store(url)
+        assert "s3cret" not in str(info.value)
+
+
+def test_an_unknown_scheme_lists_the_accepted_forms_without_the_password() -> None:
+    with pytest.raises(ConfigurationError) as info:
+        open_store("mysql://ada:s3cret@db.example/app?password=s3cret")
+    message = str(info.value)
+    assert "s3cret" not in message and "mysql://ada:***@db.example" in message
+    for form in ("sqlite:///", "sqlite:////", "memory://", "postgresql://"):
+        assert form in message
+    with pytest.raises(ConfigurationError, match="unsupported store URL"):
+        open_store("shop.db")
+
+
+def test_redact() -> None:
+    assert redact("postgresql://u:p@ss@h:5432/db") == "postgresql://u:***@h:5432/db"
+    assert redact("postgresql://u@h/db") == "postgresql://u@h/db"
+    assert redact("sqlite:///a.db") == "sqlite:///a.db"
+
+
+def test_a_store_object_is_passed_through() -> None:
+    store = SQLiteStore(":memory:")
+    assert open_store(store) is store
+
+
+async def test_a_named_memory_store_is_shared_while_open() -> None:
+    first = open_store("memory://shared-test")
+    assert open_store("memory://shared-test") is first
+    assert open_store("memory://other-test") is not first
+    assert open_store("memory://") is not open_store("memory://")
+    await first.open()
+    second = open_store("memory://shared-test")
+    await second.open()
+    assert second is first
+    assert await first.create_instance(NEW)
+    await first.close()  # one holder left: still open
+    assert await second.get_instance("i-1") is not None
+    await second.close()
+    fresh = open_store("memory://shared-test")
+    assert fresh is not first
+    await fresh.open()
+    try:
+        assert await fresh.get_instance("i-1") is None
+    finally:
+        await fresh.close()
+    await fresh.close()  # idempotent
+
+
+async def test_a_closed_store_says_so() -> None:
+    store = open_store("memory://")
+    with pytest.raises(StoreError, match="not open"):
+        await store.get_instance("i-1")
