@@ -9,6 +9,7 @@ instance in the same transaction so the next episode runs at once from the cache
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import socket
@@ -23,7 +24,13 @@ from anyio.abc import TaskGroup, TaskStatus
 
 from . import _actions as act
 from ._activities import AttemptRunner, Outcome, _Attempt, retry_delay, retry_policy
-from ._errors import HistoryCorrupted, NonDeterminismError, StoreError, qualified_name
+from ._errors import (
+    HistoryCorrupted,
+    NonDeterminismError,
+    SerializationError,
+    StoreError,
+    qualified_name,
+)
 from ._events import ErrorInfo
 from ._interpreter import Episode, Orchestration
 from ._registry import App
@@ -99,7 +106,7 @@ class Worker:
         self._dispatch = anyio.CancelScope()
         self._inflight = 0
         self._drained = anyio.Event()
-        self._background: TaskGroup | None = None
+        self._task: asyncio.Task[None] | None = None
         self._work: TaskGroup | None = None
 
     # -- life cycle ----------------------------------------------------------------------------
@@ -112,15 +119,23 @@ class Worker:
         return self._store
 
     async def __aenter__(self) -> Worker:
-        self._background = anyio.create_task_group()
-        await self._background.__aenter__()
-        await self._background.start(self._run_started)
+        # The worker runs in a task of its own, not in a task group held open across
+        # __aenter__/__aexit__: those may run in different tasks (pytest-asyncio fixtures do).
+        ready = asyncio.Event()
+        self._task = asyncio.get_running_loop().create_task(
+            self._run_started(task_status=_Ready(ready))
+        )
+        waiter = asyncio.ensure_future(ready.wait())
+        await asyncio.wait({self._task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+        waiter.cancel()
+        if self._task.done():
+            self._task.result()  # the start failed (e.g. the store would not open): raise it
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.stop()
-        assert self._background is not None
-        await self._background.__aexit__(None, None, None)
+        if self._task is not None:
+            await self._task
 
     async def run(self) -> None:
         """Run until ``stop()``: claim work, run it, renew leases, release on shutdown."""
@@ -194,12 +209,20 @@ class Worker:
             await anyio.sleep(interval)
             await self._guarded(self.store.renew_leases(self.worker_id, self.spec.lease_seconds))
             for item, attempt in list(self._attempts.values()):
-                if attempt.details_pending:
-                    attempt.details_pending = False
-                    details = self.app.serializer.encode(attempt.details, path="heartbeat")
-                    await self._guarded(
-                        self.store.heartbeat_activity(item, details, self.spec.lease_seconds)
-                    )
+                await self._flush_heartbeat(item, attempt)
+
+    async def _flush_heartbeat(self, item: ActivityWorkItem, attempt: _Attempt) -> None:
+        """Store the attempt's latest heartbeat details, if it recorded new ones."""
+        if not attempt.details_pending:
+            return
+        attempt.details_pending = False
+        try:
+            details = self.app.serializer.encode(attempt.details, path="heartbeat details")
+        except SerializationError as exc:
+            logger.warning("heartbeat details dropped: %s", exc, extra={"instance_id":
+                                                                       item.instance_id})
+            return
+        await self._guarded(self.store.heartbeat_activity(item, details, self.spec.lease_seconds))
 
     async def _maintenance_loop(self) -> None:
         while True:
@@ -374,6 +397,8 @@ class Worker:
             raise
         finally:
             self._attempts.pop(item.id, None)
+        if outcome.error is not None:  # the next attempt resumes from the last details
+            await self._flush_heartbeat(item, attempt)
         then_claim = self.spec if self._take_orch_slot() else None
         try:
             _, then = await self._record(item, outcome, policy, then_claim, log)
@@ -414,3 +439,12 @@ class Worker:
             return False
         return True
 
+
+class _Ready(TaskStatus[None]):
+    """Tells ``__aenter__`` that the worker is claiming work."""
+
+    def __init__(self, event: asyncio.Event) -> None:
+        self._event = event
+
+    def started(self, value: None = None) -> None:
+        self._event.set()

@@ -21,7 +21,7 @@ import durable
 from tests.chaos.worker_app import app, open_ledger, three_steps
 
 WORKER = Path(__file__).parent / "chaos" / "worker_app.py"
-INSTANCES = 100
+INSTANCES = 300
 KILLS = 12
 CONCURRENCY = 8
 
@@ -36,11 +36,11 @@ class Workers:
         self.procs: list[subprocess.Popen[bytes]] = []
 
     def start(self) -> subprocess.Popen[bytes]:
-        log = (self.logs / f"worker-{len(self.procs)}.log").open("wb")
-        proc = subprocess.Popen(
-            [sys.executable, str(WORKER), self.store_url],
-            env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )
+        with (self.logs / f"worker-{len(self.procs)}.log").open("wb") as log:
+            proc = subprocess.Popen(
+                [sys.executable, str(WORKER), self.store_url],
+                env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            )
         self.procs.append(proc)
         return proc
 
@@ -78,28 +78,33 @@ async def test_sigkill_chaos_loses_nothing(tmp_path: Path) -> None:
     workers = Workers(store_url, ledger, tmp_path)
     try:
         async with durable.Client(store_url, app=app) as client:
-            handles = [
-                await client.start(three_steps, i, instance_id=f"chaos-{i}")
-                for i in range(INSTANCES)
-            ]
             workers.start()
             workers.start()
-            for _ in range(KILLS):
+            handles = []
+            per_round = INSTANCES // KILLS
+            for _ in range(KILLS):  # keep work in flight while the kills land
+                handles += [
+                    await client.start(three_steps, i, instance_id=f"chaos-{i}")
+                    for i in range(len(handles), len(handles) + per_round)
+                ]
                 await anyio.sleep(rng.uniform(0.2, 1.0))
-                victims = workers.live()
-                workers.kill(rng.choice(victims))
+                workers.kill(rng.choice(workers.live()))
                 await anyio.sleep(rng.uniform(0.0, 0.3))
                 workers.start()
             with anyio.fail_after(120):
                 results = [await handle.result() for handle in handles]
-            assert results == [i + 3 for i in range(INSTANCES)]
+            assert results == [i + 3 for i in range(len(handles))]
             for handle in handles:
                 check_history(await handle.history())
     finally:
         workers.stop_all()
-    rows = open_ledger(str(ledger)).execute("SELECT instance_id, step FROM ledger").fetchall()
+    connection = open_ledger(str(ledger))
+    rows = connection.execute("SELECT instance_id, step FROM ledger").fetchall()
+    connection.close()
     executions = Counter(rows)
     assert set(executions) == {(f"chaos-{i}", s) for i in range(INSTANCES) for s in range(3)}
+    errors = [p.name for p in tmp_path.glob("worker-*.log") if "Traceback" in p.read_text()]
+    assert not errors, f"tracebacks in {errors}"
     duplicates = sum(executions.values()) - len(executions)
     print(f"ledger: {sum(executions.values())} executions, {duplicates} duplicates")
     assert duplicates <= KILLS * CONCURRENCY

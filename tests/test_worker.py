@@ -320,12 +320,15 @@ async def test_queues_route_activities(store: Any, client: Any, worker: Any) -> 
 
 
 async def test_a_worker_without_the_activity_leaves_it(store: Any, client: Any) -> None:
-    partial = durable.App()
-    partial.orchestrator(pipeline.fn)
-    async with durable.Worker(partial, store, poll_interval=0.05):
+    only_add_one = durable.App()  # an activity worker deployed with part of the code
+    only_add_one.activity(add_one.fn)
+    async with durable.Worker(app, store, queues=["elsewhere"], poll_interval=0.05), \
+            durable.Worker(only_add_one, store, poll_interval=0.05):
         handle = await client.start(pipeline, 1)
         with pytest.raises(durable.TaskTimeout):
-            await handle.result(timeout=0.5)
+            await handle.result(timeout=0.5)  # sync_double waits for a worker that has it
+        kinds = [event.kind for event in await handle.history()]
+        assert kinds.count("ActivityCompleted") == 1 and "ActivityFailed" not in kinds
         async with durable.Worker(app, store, poll_interval=0.05):
             assert await handle.result(WAIT) == [2, 4, 5, 6]
 
@@ -367,10 +370,11 @@ async def test_unknown_orchestrator_stays_pending_without_spinning(store: Any, w
 
 async def test_non_determinism_holds_the_instance_until_the_code_is_fixed(store: Any) -> None:
     changed = durable.App()
+    changed_add_one = changed.activity(add_one.fn)
 
     @changed.orchestrator(name="approval")
     def approval_v2(ctx: OrchestrationContext, timeout: float) -> Generator[Any, Any, Any]:
-        yield ctx.sleep(1)  # a new first effect: the old history has none
+        yield ctx.call_activity(changed_add_one, 1)  # the history holds a timer here
         return "v2"
 
     async with durable.Client(store, app=app) as client:
@@ -387,7 +391,7 @@ async def test_non_determinism_holds_the_instance_until_the_code_is_fixed(store:
             status = await handle.status()
             assert status.status is Status.RUNNING
             assert "NonDeterminismError" in str(status.error)
-            assert "TimerCreated" in str(status.error)
+            assert "TimerCreated" in str(status.error) and "add_one" in str(status.error)
         async with durable.Worker(app, store, poll_interval=0.05):
             assert await handle.result(WAIT) == "late"
         assert (await handle.status()).error is None
