@@ -92,7 +92,7 @@ def heartbeat(details: Any = None) -> None:
 
 
 def activity_info() -> ActivityInfo:
-    """The running attempt's instance id, activity name, attempt number and last heartbeat details."""
+    """The running attempt: instance id, activity name, attempt number, last heartbeat details."""
     return _attempt_or_raise("durable.activity_info()").info
 
 
@@ -124,11 +124,15 @@ class AttemptRunner:
         details = None
         if item.heartbeat_details is not None:
             details = self._serializer.decode(item.heartbeat_details, path="heartbeat_details")
-        return _Attempt(ActivityInfo(item.instance_id, item.name, item.task_id, item.attempt,
-                                     details))
+        return _Attempt(
+            ActivityInfo(item.instance_id, item.name, item.task_id, item.attempt, details)
+        )
 
     async def run(
-        self, activity: Activity[Any, Any], item: ActivityWorkItem, attempt: _Attempt,
+        self,
+        activity: Activity[Any, Any],
+        item: ActivityWorkItem,
+        attempt: _Attempt,
         policy: RetryPolicy,
     ) -> Outcome:
         """Run one attempt to an Outcome; only cancellation of the worker propagates."""
@@ -143,11 +147,15 @@ class AttemptRunner:
         except TimeoutError as exc:
             message = f"activity {item.name!r} attempt {item.attempt} ran longer than {timeout} s"
             return _failure(TimeoutError(message) if not str(exc) else exc)
-        except BaseException as exc:  # noqa: BLE001 - user code may raise SystemExit & co.
+        except BaseException as exc:
             return _failure(exc)
 
     async def _call(
-        self, fn: Callable[..., Any], args: list[Any], kwargs: dict[str, Any], attempt: _Attempt,
+        self,
+        fn: Callable[..., Any],
+        args: list[Any],
+        kwargs: dict[str, Any],
+        attempt: _Attempt,
         item: ActivityWorkItem,
     ) -> Any:
         token = _current.set(attempt)
@@ -156,8 +164,9 @@ class AttemptRunner:
                 return await self._with_heartbeat_watch(fn(*args, **kwargs), attempt, item)
             call = functools.partial(fn, *args, **kwargs)
             # the context (with _current) is copied into the thread by anyio
-            return await anyio.to_thread.run_sync(call, limiter=self._threads,
-                                                  abandon_on_cancel=True)
+            return await anyio.to_thread.run_sync(
+                call, limiter=self._threads, abandon_on_cancel=True
+            )
         finally:
             _current.reset(token)
 
@@ -171,8 +180,9 @@ class AttemptRunner:
         with anyio.CancelScope(deadline=anyio.current_time() + limit) as scope:
             attempt.watch(scope, limit)
             return await coro
-        raise TimeoutError(f"activity {item.name!r} sent no heartbeat for {limit} s "
-                           "(heartbeat_timeout)")
+        raise TimeoutError(
+            f"activity {item.name!r} sent no heartbeat for {limit} s (heartbeat_timeout)"
+        )
 
 
 def _failure(exc: BaseException) -> Outcome:

@@ -117,8 +117,11 @@ class Client:
         """Instances matching every filter given, newest first."""
         wanted = Status(status) if status is not None else None
         records = await self.store.list_instances(
-            status=wanted, name=name, created_after=created_after,
-            created_before=created_before, limit=limit,
+            status=wanted,
+            name=name,
+            created_after=created_after,
+            created_before=created_before,
+            limit=limit,
         )
         return [self._status_of(record, None) for record in records]
 
@@ -214,7 +217,9 @@ class InstanceHandle:
         if record.status is Status.COMPLETED:
             fn = self._fn or self._client._fn_of(record.name)
             output = record.output if record.output is not None else "null"
-            return self._client.serializer.decode(output, orchestrator_return_hint(fn), path="output")
+            return self._client.serializer.decode(
+                output, orchestrator_return_hint(fn), path="output"
+            )
         if record.status is Status.TERMINATED:
             reason = record.error.message if record.error else None
             raise Terminated(self.instance_id, reason)
@@ -272,4 +277,3 @@ class InstanceHandle:
                 f"instance {self.instance_id!r} is {record.status}: {what} not delivered"
             )
         await self._client.store.send_message(self.instance_id, message)
-

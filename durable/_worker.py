@@ -219,8 +219,9 @@ class Worker:
         try:
             details = self.app.serializer.encode(attempt.details, path="heartbeat details")
         except SerializationError as exc:
-            logger.warning("heartbeat details dropped: %s", exc, extra={"instance_id":
-                                                                       item.instance_id})
+            logger.warning(
+                "heartbeat details dropped: %s", exc, extra={"instance_id": item.instance_id}
+            )
             return
         await self._guarded(self.store.heartbeat_activity(item, details, self.spec.lease_seconds))
 
@@ -269,7 +270,7 @@ class Worker:
         except (NonDeterminismError, HistoryCorrupted) as exc:
             await self._hold(item, exc)
             return
-        except Exception as exc:  # noqa: BLE001 - an interpreter bug must not kill the worker
+        except Exception as exc:
             logger.exception("episode of %s failed unexpectedly", item.instance_id, extra=log)
             await self._hold(item, exc)
             return
@@ -281,8 +282,9 @@ class Worker:
         except LeaseLost as exc:
             self._release_activity_slots(eager_slots)
             self._forget(item.instance_id)
-            logger.warning("stale lease/version conflict for %s, dropped: %s",
-                           item.instance_id, exc, extra=log)
+            logger.warning(
+                "stale lease/version conflict for %s, dropped: %s", item.instance_id, exc, extra=log
+            )
             return
         except BaseException:
             self._release_activity_slots(eager_slots)
@@ -392,8 +394,11 @@ class Worker:
             outcome = await self._runner.run(activity, item, attempt, policy)
         except BaseException:
             with anyio.CancelScope(shield=True):  # shutting down: give the attempt back at once
-                await self._guarded(self.store.fail_activity(
-                    item, ErrorInfo("durable.WorkerStopped", "worker stopped"), retry_in=0.0))
+                await self._guarded(
+                    self.store.fail_activity(
+                        item, ErrorInfo("durable.WorkerStopped", "worker stopped"), retry_in=0.0
+                    )
+                )
             raise
         finally:
             self._attempts.pop(item.id, None)
@@ -411,8 +416,12 @@ class Worker:
         return then
 
     async def _record(
-        self, item: ActivityWorkItem, outcome: Outcome, policy: Any,
-        then_claim: ClaimSpec | None, log: dict[str, Any],
+        self,
+        item: ActivityWorkItem,
+        outcome: Outcome,
+        policy: Any,
+        then_claim: ClaimSpec | None,
+        log: dict[str, Any],
     ) -> tuple[bool, OrchestrationWorkItem | None]:
         if outcome.result is not None:
             result = await self._guarded(
@@ -422,11 +431,22 @@ class Worker:
         assert outcome.error is not None
         retry_in = retry_delay(policy, outcome, item.attempt)
         if retry_in is None:
-            logger.warning("activity %s failed for good after %d attempts: %s", item.name,
-                           item.attempt, outcome.error.message, extra=log)
+            logger.warning(
+                "activity %s failed for good after %d attempts: %s",
+                item.name,
+                item.attempt,
+                outcome.error.message,
+                extra=log,
+            )
         else:
-            logger.info("activity %s attempt %d failed, retrying in %.2f s: %s", item.name,
-                        item.attempt, retry_in, outcome.error.message, extra=log)
+            logger.info(
+                "activity %s attempt %d failed, retrying in %.2f s: %s",
+                item.name,
+                item.attempt,
+                retry_in,
+                outcome.error.message,
+                extra=log,
+            )
         result = await self._guarded(
             self.store.fail_activity(item, outcome.error, retry_in=retry_in, then_claim=then_claim)
         )

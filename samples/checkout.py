@@ -31,17 +31,17 @@ def pack(item: int) -> str:  # a sync activity: runs in a worker thread
 
 
 @app.orchestrator
-def ship(ctx: durable.OrchestrationContext, order_id: str, boxes: list[str]) -> Generator[
-    durable.Task[Any], Any, str
-]:
+def ship(
+    ctx: durable.OrchestrationContext, order_id: str, boxes: list[str]
+) -> Generator[durable.Task[Any], Any, str]:
     yield ctx.sleep(timedelta(milliseconds=200))
     return f"track-{order_id}-{len(boxes)}"
 
 
 @app.orchestrator
-def checkout(ctx: durable.OrchestrationContext, order: dict[str, Any]) -> Generator[
-    durable.Task[Any], Any, dict[str, Any]
-]:
+def checkout(
+    ctx: durable.OrchestrationContext, order: dict[str, Any]
+) -> Generator[durable.Task[Any], Any, dict[str, Any]]:
     receipt = yield ctx.call_activity(charge, order["id"], order["cents"])
     yield ctx.sleep(timedelta(seconds=1))  # durable timer: survives restarts
     approved = yield ctx.wait_for_event("approved", timeout=timedelta(days=2))

@@ -12,7 +12,6 @@ import subprocess
 import sys
 from collections import Counter
 from pathlib import Path
-from typing import Any
 
 import anyio
 import pytest
@@ -39,7 +38,10 @@ class Workers:
         with (self.logs / f"worker-{len(self.procs)}.log").open("wb") as log:
             proc = subprocess.Popen(
                 [sys.executable, str(WORKER), self.store_url],
-                env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
         self.procs.append(proc)
         return proc
@@ -62,8 +64,12 @@ def check_history(events: list[durable.HistoryEvent]) -> None:
     assert events[-1].kind == "ExecutionCompleted"
     terminal = {"ExecutionCompleted", "ExecutionFailed", "ExecutionTerminated"}
     assert sum(e.kind in terminal for e in events) == 1
-    scheduled = Counter(getattr(e, "task_id", None) for e in events if e.kind == "ActivityScheduled")
-    completed = Counter(getattr(e, "task_id", None) for e in events if e.kind == "ActivityCompleted")
+    scheduled = Counter(
+        getattr(e, "task_id", None) for e in events if e.kind == "ActivityScheduled"
+    )
+    completed = Counter(
+        getattr(e, "task_id", None) for e in events if e.kind == "ActivityCompleted"
+    )
     assert scheduled == completed and set(scheduled.values()) == {1}
 
 
@@ -108,5 +114,3 @@ async def test_sigkill_chaos_loses_nothing(tmp_path: Path) -> None:
     duplicates = sum(executions.values()) - len(executions)
     print(f"ledger: {sum(executions.values())} executions, {duplicates} duplicates")
     assert duplicates <= KILLS * CONCURRENCY
-
-

@@ -6,7 +6,6 @@ import logging
 import threading
 from collections.abc import AsyncIterator, Generator
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 import anyio
@@ -264,7 +263,7 @@ async def test_continue_as_new_follows_to_the_last_run(client: Any, worker: Any)
     assert await handle.result(WAIT) == 4
     status = await handle.status()
     assert status.input == {"args": [1, 3], "kwargs": {}}
-    assert [e.kind for e in await handle.history()][0] == "ExecutionStarted"
+    assert next(e.kind for e in await handle.history()) == "ExecutionStarted"
 
 
 async def test_terminate_stops_the_instance_and_its_children(client: Any, worker: Any) -> None:
@@ -322,8 +321,10 @@ async def test_queues_route_activities(store: Any, client: Any, worker: Any) -> 
 async def test_a_worker_without_the_activity_leaves_it(store: Any, client: Any) -> None:
     only_add_one = durable.App()  # an activity worker deployed with part of the code
     only_add_one.activity(add_one.fn)
-    async with durable.Worker(app, store, queues=["elsewhere"], poll_interval=0.05), \
-            durable.Worker(only_add_one, store, poll_interval=0.05):
+    async with (
+        durable.Worker(app, store, queues=["elsewhere"], poll_interval=0.05),
+        durable.Worker(only_add_one, store, poll_interval=0.05),
+    ):
         handle = await client.start(pipeline, 1)
         with pytest.raises(durable.TaskTimeout):
             await handle.result(timeout=0.5)  # sync_double waits for a worker that has it
@@ -346,9 +347,7 @@ async def test_start_rejects_duplicates_and_unknown_names(client: Any, worker: A
     assert [s.instance_id for s in await client.list()] == ["dup"]
 
 
-async def test_events_to_unknown_or_finished_instances_are_errors(
-    client: Any, worker: Any
-) -> None:
+async def test_events_to_unknown_or_finished_instances_are_errors(client: Any, worker: Any) -> None:
     with pytest.raises(durable.InstanceNotFound):
         await client.get("nobody").raise_event("x")
     handle = await client.start(pipeline, 1)
@@ -398,8 +397,9 @@ async def test_non_determinism_holds_the_instance_until_the_code_is_fixed(store:
 
 
 async def test_cache_off_gives_the_same_results(store: Any) -> None:
-    async with durable.Client(store, app=app) as client, durable.Worker(
-        app, store, cache_size=0, poll_interval=0.05
+    async with (
+        durable.Client(store, app=app) as client,
+        durable.Worker(app, store, cache_size=0, poll_interval=0.05),
     ):
         assert await (await client.start(pipeline, 3)).result(WAIT) == [4, 8, 9, 10]
         assert await (await client.start(counter, 3, 10)).result(WAIT) == 13
