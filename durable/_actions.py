@@ -105,10 +105,14 @@ class ContinueAsNew(Action):
     """End this run and start the same instance again from ``input`` with a fresh history.
 
     ``carryover`` holds the events that arrived but were not consumed; they open the next run.
+    A retried sub-orchestration also continues as new: its next run starts after ``delay``
+    seconds and counts as ``attempt`` (None keeps the count).
     """
 
     input: str
     carryover: tuple[EventRaised, ...] = ()
+    delay: float = 0.0
+    attempt: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,12 +17,14 @@ import uuid
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from typing import Any
 
 import anyio
 from anyio.abc import TaskGroup, TaskStatus
 
 from . import _actions as act
+from . import _events as ev
 from ._activities import AttemptRunner, Outcome, _Attempt, retry_delay, retry_policy
 from ._errors import (
     HistoryCorrupted,
@@ -34,6 +36,8 @@ from ._errors import (
 from ._events import ErrorInfo
 from ._interpreter import Episode, Orchestration
 from ._registry import App
+from ._retry import RetryPolicy
+from ._status import Status
 from .stores import open_store
 from .stores.base import (
     ActivityWorkItem,
@@ -45,6 +49,9 @@ from .stores.base import (
 )
 
 logger = logging.getLogger("durable.worker")
+
+#: concurrent claim loops per kind of work
+_CLAIMERS = 4
 
 #: how long a non-deterministic or corrupt instance waits before a worker tries it again
 _HOLD_SECONDS = 5.0
@@ -155,8 +162,10 @@ class Worker:
                 self._work = work
                 with self._dispatch:
                     async with anyio.create_task_group() as loops:
-                        loops.start_soon(self._orchestration_loop)
-                        loops.start_soon(self._activity_loop)
+                        # several claimers, so that the store's group commit batches claims
+                        for _ in range(_CLAIMERS):
+                            loops.start_soon(self._orchestration_loop)
+                            loops.start_soon(self._activity_loop)
                         loops.start_soon(self._maintenance_loop)
                         logger.info("worker %s started on %s", self.worker_id, store.display_url)
                         task_status.started()
@@ -267,6 +276,8 @@ class Worker:
         try:
             orchestration = await self._orchestration_for(item)
             episode = orchestration.apply([m.event for m in item.messages], item.now)
+            if episode.status is Status.FAILED and item.retry is not None:
+                episode = await self._retried(item, episode)
         except (NonDeterminismError, HistoryCorrupted) as exc:
             await self._hold(item, exc)
             return
@@ -294,6 +305,37 @@ class Worker:
         self._remember(item.execution_id, orchestration)
         for activity in eager:
             self._spawn(self._activity_task, activity)
+
+    async def _retried(self, item: OrchestrationWorkItem, episode: Episode) -> Episode:
+        """A failed sub-orchestration with a retry policy runs again from its input, later.
+
+        The failed run continues as new (its history is replaced) after the policy's delay,
+        counting an attempt; the parent hears only of the final outcome.
+        """
+        assert item.retry is not None and episode.error is not None
+        policy = RetryPolicy.from_json(item.retry)
+        delay = policy.next_delay(item.attempt)
+        record = await self.store.get_instance(item.instance_id)
+        if delay is None or record is None or not policy.is_retryable(episode.error.error_type):
+            return episode
+        logger.info(
+            "sub-orchestration %s failed (attempt %d), retrying in %.2f s: %s",
+            item.instance_id,
+            item.attempt,
+            delay.total_seconds(),
+            episode.error.message,
+            extra={"instance_id": item.instance_id},
+        )
+        restart = act.ContinueAsNew(record.input, (), delay.total_seconds(), item.attempt + 1)
+        failed = episode.events[-1]
+        events = [
+            *episode.events[:-1],
+            ev.ExecutionContinuedAsNew(
+                seq=failed.seq, timestamp=failed.timestamp, input=record.input
+            ),
+        ]
+        actions = [restart if isinstance(a, act.Fail) else a for a in episode.actions]
+        return replace(episode, events=events, actions=actions, status=Status.CONTINUED_AS_NEW)
 
     async def _orchestration_for(self, item: OrchestrationWorkItem) -> Orchestration:
         """The cached generator when it is exactly at the stored version, else a replay."""

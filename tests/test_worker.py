@@ -72,6 +72,15 @@ async def resumable(key: str) -> Any:
     return [info.attempt, info.heartbeat_details]
 
 
+@app.activity
+async def slow_first_time(key: str, nap: float) -> str:
+    calls[key] = calls.get(key, 0) + 1
+    if calls[key] == 1:
+        await anyio.sleep(nap)
+        return "first run"
+    return "second run"
+
+
 @app.activity(queue="gpu")
 async def on_gpu(x: int) -> str:
     return f"gpu:{x}"
@@ -139,6 +148,28 @@ def parent(ctx: OrchestrationContext, x: int) -> Generator[Any, Any, Any]:
 def saga_fails(ctx: OrchestrationContext, message: str) -> Generator[Any, Any, None]:
     yield ctx.call_activity(add_one, 1)
     raise ValueError(message)
+
+
+@app.activity(retry=RetryPolicy(max_attempts=1))
+async def fails_twice(key: str) -> str:
+    calls[key] = calls.get(key, 0) + 1
+    if calls[key] <= 2:
+        raise ConnectionError(f"down ({calls[key]})")
+    return f"up after {calls[key]}"
+
+
+@app.orchestrator
+def child_calls_fails_twice(ctx: OrchestrationContext, key: str) -> Generator[Any, Any, str]:
+    return (yield ctx.call_activity(fails_twice, key))
+
+
+@app.orchestrator
+def retries_child(ctx: OrchestrationContext, key: str, attempts: int) -> Generator[Any, Any, Any]:
+    policy = RetryPolicy(max_attempts=attempts, initial_interval=0.01, jitter=0)
+    try:
+        return (yield ctx.call_sub_orchestrator(child_calls_fails_twice, key, retry=policy))
+    except durable.OrchestrationFailed as failure:
+        return f"gave up: {failure.message}"
 
 
 @app.orchestrator
@@ -258,6 +289,13 @@ async def test_sub_orchestrations_return_and_fail(client: Any, worker: Any) -> N
     assert child.status is Status.COMPLETED and child.output == [2, 4, 5, 6]
 
 
+async def test_sub_orchestration_retry_restarts_the_child(client: Any, worker: Any) -> None:
+    assert await (await client.start(retries_child, "c1", 3)).result(WAIT) == "up after 3"
+    gave_up = await (await client.start(retries_child, "c2", 2)).result(WAIT)
+    assert gave_up.startswith("gave up:") and "down (2)" in gave_up
+    assert calls["c2"] == 2
+
+
 async def test_continue_as_new_follows_to_the_last_run(client: Any, worker: Any) -> None:
     handle = await client.start(counter, 4, 0, instance_id="loop")
     assert await handle.result(WAIT) == 4
@@ -332,6 +370,25 @@ async def test_a_worker_without_the_activity_leaves_it(store: Any, client: Any) 
         assert kinds.count("ActivityCompleted") == 1 and "ActivityFailed" not in kinds
         async with durable.Worker(app, store, poll_interval=0.05):
             assert await handle.result(WAIT) == [2, 4, 5, 6]
+
+
+async def test_stop_lets_in_flight_work_finish(store: Any, client: Any) -> None:
+    async with durable.Worker(app, store, shutdown_grace=10, poll_interval=0.05):
+        handle = await client.start(call_one, "slow_first_time", "f1", 0.3)
+        await wait_until(lambda: _called("f1"))
+    kinds = [event.kind for event in await handle.history()]
+    assert "ActivityCompleted" in kinds  # finished and recorded before the worker stopped
+    async with durable.Worker(app, store, poll_interval=0.05):
+        assert await handle.result(WAIT) == "first run"
+
+
+async def test_stop_releases_work_past_the_grace_period(store: Any, client: Any) -> None:
+    async with durable.Worker(app, store, shutdown_grace=0.1, lease_seconds=60, poll_interval=0.05):
+        handle = await client.start(call_one, "slow_first_time", "r1", 60)
+        await wait_until(lambda: _called("r1"))
+    with anyio.fail_after(5):  # far less than the 60 s lease: the attempt was given back
+        async with durable.Worker(app, store, poll_interval=0.05):
+            assert await handle.result() == "second run"
 
 
 async def test_start_rejects_duplicates_and_unknown_names(client: Any, worker: Any) -> None:
@@ -418,3 +475,7 @@ async def test_logs_carry_instance_id(
 
 async def _has_status(handle: durable.InstanceHandle, status: Status) -> bool:
     return (await handle.status()).status is status
+
+
+async def _called(key: str) -> bool:
+    return calls.get(key, 0) > 0

@@ -325,8 +325,8 @@ def _start_next_run(episode: _Episode, action: act.ContinueAsNew) -> None:
     )
     tx.execute(
         "UPDATE instances SET execution_id = ?, version = 0, input = ?, output = NULL, "
-        "error = NULL WHERE instance_id = ?",
-        (execution_id, action.input, instance_id),
+        "error = NULL, attempt = coalesce(?, attempt) WHERE instance_id = ?",
+        (execution_id, action.input, action.attempt, instance_id),
     )
     first_new = _last_message_id(tx) + 1
     started = ExecutionStarted(
@@ -336,15 +336,16 @@ def _start_next_run(episode: _Episode, action: act.ContinueAsNew) -> None:
         parent_instance_id=row["parent_instance_id"],
         parent_task_id=row["parent_task_id"],
     )
-    insert_message(tx, instance_id, started, execution_id=execution_id)
+    starts_at = tx.now + action.delay  # nothing of the new run is visible before its start
+    insert_message(tx, instance_id, started, execution_id=execution_id, visible_at=starts_at)
     for event in action.carryover:
-        insert_message(tx, instance_id, event)
+        insert_message(tx, instance_id, event, visible_at=starts_at)
     # messages still waiting (raised during the episode) move behind the start, order kept
     tx.execute(
         """INSERT INTO inbox (instance_id, execution_id, kind, task_id, data, visible_at)
            SELECT instance_id, execution_id, kind, task_id, data, max(visible_at, ?)
            FROM inbox WHERE instance_id = ? AND id < ? ORDER BY id""",
-        (tx.now, instance_id, first_new),
+        (starts_at, instance_id, first_new),
     )
     tx.execute("DELETE FROM inbox WHERE instance_id = ? AND id < ?", (instance_id, first_new))
 
