@@ -6,41 +6,32 @@ new messages (activity results, timer firings, events, control requests) as hist
 the generator as far as they allow, and returns an ``Episode``: the new events, the actions to
 carry out and the resulting status. A cached ``Orchestration`` applies each new message in O(1);
 a fresh one replays first. Both paths produce identical episodes.
+
+It leans on four helpers: ``_admission`` (which messages an episode takes now),
+``_event_delivery`` (external events, their waits and buffers), ``_replay_checks`` (the
+HistoryCorrupted and NonDeterminismError it raises) and ``_outcomes`` (results and failures
+translated between the history, the generator and the run).
 """
 
 from __future__ import annotations
 
-import traceback
 from collections import deque
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from . import _actions as act
+from . import _admission as admission
 from . import _events as ev
-from ._context import ContinueAsNewRequest, EffectTask, EventWait, OrchestrationContext
-from ._errors import ActivityFailed as ActivityFailedError
-from ._errors import (
-    Cancelled,
-    HistoryCorrupted,
-    NonDeterminismError,
-    OrchestrationFailed,
-    SerializationError,
-    TaskTimeout,
-    Terminated,
-    _RemoteFailure,
-    qualified_name,
-)
+from . import _outcomes as outcome
+from . import _replay_checks as check
+from ._context import ContinueAsNewRequest, EffectTask, OrchestrationContext
+from ._errors import Cancelled, SerializationError, Terminated, qualified_name
+from ._event_delivery import EventDelivery, carry_late_arrivals
 from ._registry import App
 from ._status import Status
 from ._task import Task
-
-_PACKAGE_DIR = str(Path(__file__).parent)
-
-#: messages a suspended instance still takes; the others wait in the inbox until it resumes
-_CONTROL = (ev.ExecutionResumed, ev.ExecutionTerminated, ev.ExecutionSuspended)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,12 +66,7 @@ class Orchestration:
         self._ctx: OrchestrationContext | None = None
         self._gen: Generator[Any, Any, Any] | None = None
         self._awaiting: Task[Any] | None = None
-        #: replay: the awaited task whose waits activate once this step's effects are confirmed
-        self._activate_later: Task[Any] | None = None
-        self._active_waits: list[EventWait] = []
-        #: (arrival number, name) of buffered events, so continue-as-new keeps their order
-        self._arrival_order: list[tuple[int, str]] = []
-        self._arrivals = 0
+        self._delivery = EventDelivery(app)
         self._replaying = True
         self._recorded: list[ev.HistoryEvent] = []
         self._actions: list[act.Action] = []
@@ -89,12 +75,10 @@ class Orchestration:
         self._history_patches = {e.change_id for e in history if isinstance(e, ev.PatchMarker)}
         for event in history:
             if event.seq != self.version:
-                raise HistoryCorrupted(
-                    instance_id, event.seq, f"expected seq {self.version}, found {event.seq}"
-                )
+                raise check.seq_gap(instance_id, event, self.version)
             self.version += 1
             self._process(event)
-        self._check_all_confirmed(None)
+        check.all_confirmed(self._ctx, self.version, "no further events")
 
     # -- public --------------------------------------------------------------------------------
 
@@ -121,19 +105,21 @@ class Orchestration:
         waiting: list[tuple[int, ev.HistoryEvent]] = []
         while backlog and not self.is_finished:
             index, message = backlog.popleft()
-            if self._must_wait(message):
+            if admission.must_wait(message, self._ctx, self.status):
                 waiting.append((index, message))
                 continue
-            if not self._accepts(message):
+            if not admission.accepts(message, self._ctx):
                 continue
             self._record(replace(message, seq=self.version, timestamp=now))
-            if waiting and isinstance(message, (ev.ExecutionResumed, ev.ExecutionStarted)):
+            if waiting and isinstance(message, admission.RELEASING):
                 backlog.extendleft(reversed(waiting))
                 waiting = []
         if self.status is Status.CONTINUED_AS_NEW:
             # Fix: the rest of a batch that continue-as-new cut short belongs to the next run
             # (before, its events were consumed and lost).
-            deferred = self._pass_on(sorted([*backlog, *waiting], key=lambda pair: pair[0]))
+            leftover = sorted([*backlog, *waiting], key=lambda pair: pair[0])
+            carry_late_arrivals(self._actions, (m for _, m in leftover))
+            deferred = admission.for_next_run(leftover)
         else:
             deferred = [index for index, _ in waiting] if not self.is_finished else []
         return Episode(
@@ -177,33 +163,14 @@ class Orchestration:
         # replay path (which never emits it) would not match.
         self._record_created()
 
-    def _must_wait(self, message: ev.HistoryEvent) -> bool:
-        """Messages that stay in the inbox for now: before the start, and while suspended."""
-        if isinstance(message, (ev.ExecutionStarted, ev.ExecutionTerminated)):
-            return False
-        if self._ctx is None:
-            # Fix: suspend/resume wait for the start too (a suspend recorded before it was
-            # overridden by the start, which set RUNNING and ran the generator).
-            return True
-        return self.status is Status.SUSPENDED and not isinstance(message, _CONTROL)
-
-    def _accepts(self, message: ev.HistoryEvent) -> bool:
-        """Drop live messages that no longer apply: stale or duplicate completions, restarts."""
-        if isinstance(message, ev.CompletionEvent):
-            task = self._ctx.open.get(message.task_id) if self._ctx else None
-            return task is not None and not task.is_done
-        if isinstance(message, ev.ExecutionStarted):
-            return self._ctx is None
-        return True
-
     def _process(self, event: ev.HistoryEvent) -> None:
         handler = _HANDLERS.get(type(event))
         if handler is None:
-            raise HistoryCorrupted(self.instance_id, event.seq, f"unknown event {event.kind}")
+            raise check.unknown_event(self.instance_id, event)
         if self._ctx is not None:
             self._ctx._now = event.timestamp
             if self._replaying and not isinstance(event, (ev.ScheduledEvent, ev.PatchMarker)):
-                self._check_all_confirmed(event)
+                check.all_confirmed(self._ctx, event.seq, event.kind)
         handler(self, event)
         awaited = self._awaiting
         if awaited is not None and awaited.is_done:
@@ -232,36 +199,11 @@ class Orchestration:
     def _on_scheduled(self, event: ev.ScheduledEvent) -> None:
         """Replay: the history confirms the next effect the code created."""
         ctx = self._require_ctx(event)
-        if not ctx.unconfirmed:
-            # Fix: name where the code is instead (it had no file:line for a removed effect)
-            where = _waiting_at(self._gen) if self._gen is not None else None
-            produced = "nothing: the orchestrator " + (
-                "had finished" if self._gen is None else "waits without creating this effect"
-            )
-            raise NonDeterminismError(
-                self.instance_id,
-                task_id=event.task_id,
-                history_seq=event.seq,
-                recorded=event.label(),
-                produced=produced,
-                filename=where[0] if where else None,
-                lineno=where[1] if where else None,
-            )
-        task_id, task = next(iter(ctx.unconfirmed.items()))
-        named = event.label_field
-        if (
-            task_id != event.task_id
-            or type(task.event) is not type(event)
-            or (named is not None and getattr(task.event, named) != getattr(event, named))
-        ):
-            raise _mismatch(self.instance_id, event, task)
-        del ctx.unconfirmed[task_id]
+        task = check.matching_effect(ctx, event, self._gen)
+        del ctx.unconfirmed[event.task_id]
         self._open(task, event)
-        later = self._activate_later
-        if later is not None and not ctx.unconfirmed:
-            self._activate_later = None
-            if not later.is_done:
-                self._activate_waits(later)
+        if not ctx.unconfirmed:
+            self._delivery.activate_deferred(ctx)
 
     def _on_completed(self, event: ev.ActivityCompleted | ev.SubOrchestrationCompleted) -> None:
         task = self._take_open(event)
@@ -272,47 +214,17 @@ class Orchestration:
 
     def _on_activity_failed(self, event: ev.ActivityFailed) -> None:
         task = self._take_open(event)
-        error = event.error
-        if error.error_type == qualified_name(TaskTimeout):
-            task.fail(TaskTimeout(error.message))
-            return
-        name = getattr(task.event, "name", "?")
-        task.fail(
-            ActivityFailedError(
-                name,
-                error_type=error.error_type,
-                message=error.message,
-                traceback=error.traceback,
-                attempts=event.attempts,
-            )
-        )
+        task.fail(outcome.activity_failure(event, getattr(task.event, "name", "?")))
 
     def _on_child_failed(self, event: ev.SubOrchestrationFailed) -> None:
         task = self._take_open(event)
-        child_id = getattr(task.event, "instance_id", "?")
-        error = event.error
-        task.fail(
-            OrchestrationFailed(
-                child_id,
-                error_type=error.error_type,
-                message=error.message,
-                traceback=error.traceback,
-            )
-        )
+        task.fail(outcome.child_failure(event, getattr(task.event, "instance_id", "?")))
 
     def _on_timer_fired(self, event: ev.TimerFired) -> None:
         self._take_open(event).complete(None)
 
     def _on_event_raised(self, event: ev.EventRaised) -> None:
-        ctx = self._require_ctx(event)
-        self._arrivals += 1
-        for wait in ctx.waiters.get(event.name, ()):
-            if wait.active and not wait.is_done:
-                ctx.waiters[event.name].remove(wait)
-                self._deliver(wait, event.payload)
-                return
-        ctx.buffered_events.setdefault(event.name, deque()).append(event.payload)
-        self._arrival_order.append((self._arrivals, event.name))
+        self._delivery.arrive(self._require_ctx(event), event)
 
     def _on_patch(self, event: ev.PatchMarker) -> None:
         """Nothing to do: replay knew every marker up front, live recorded it when called."""
@@ -327,12 +239,8 @@ class Orchestration:
                 self._actions.append(task.on_cancel)
             task.fail(error)
         ctx.open.clear()
-        for waits in ctx.waiters.values():
-            for wait in waits:
-                wait.fail(error)
-        ctx.waiters.clear()
+        self._delivery.cancel(ctx, error)
         self._awaiting = None
-        self._deactivate_waits()
         self._step(lambda gen: gen.throw(Cancelled(event.reason)))
 
     def _on_suspended(self, event: ev.ExecutionSuspended) -> None:
@@ -352,21 +260,27 @@ class Orchestration:
     def _on_terminal(self, event: ev.HistoryEvent) -> None:
         """Replay of a recorded end: the history is the truth about how the run ended."""
         self._unrecorded_end = None
-        self.status, self.output, self.error = _END_OF[type(event)](event)
+        self.status, self.output, self.error = outcome.END_OF[type(event)](event)
         self.close()
+
+    def _require_ctx(self, event: ev.HistoryEvent) -> OrchestrationContext:
+        if self._ctx is None:
+            raise check.before_start(self.instance_id, event)
+        return self._ctx
+
+    def _take_open(self, event: ev.CompletionEvent) -> EffectTask[Any]:
+        task = self._require_ctx(event).open.pop(event.task_id, None)
+        if task is None:
+            raise check.nothing_waiting(self.instance_id, event)
+        return task
 
     # -- running the generator -----------------------------------------------------------------
 
     def _resume_with(self, task: Task[Any]) -> None:
-        self._deactivate_waits()
-        error = task.exception()
-        if error is not None:
-            self._step(lambda gen: gen.throw(error))
-        else:
-            value = task._value
-            self._step(lambda gen: gen.send(value))
+        self._delivery.deactivate()
+        self._step(outcome.resumption(task))
 
-    def _step(self, advance: Callable[[Generator[Any, Any, Any]], Any]) -> None:
+    def _step(self, advance: outcome.Advance) -> None:
         """Advance the generator until it waits on an unfinished task, returns or raises."""
         while self._gen is not None:
             try:
@@ -377,12 +291,7 @@ class Orchestration:
                 return
             except Cancelled as exc:
                 self._record_created()
-                self.error = _error_info(exc)
-                self._end(
-                    Status.CANCELED,
-                    ev.ExecutionCanceled(reason=exc.reason),
-                    act.MarkCanceled(exc.reason),
-                )
+                self._end_canceled(exc)
                 return
             except Exception as exc:
                 self._record_created()
@@ -391,12 +300,17 @@ class Orchestration:
             self._record_created()
             task = self._as_task(yielded)
             if task is not None and not task.is_done:
-                self._activate_or_defer(task)
+                assert self._ctx is not None  # the generator runs once started
+                self._delivery.activate_when_confirmed(self._ctx, task)
             if task is None or task.is_done:
                 # Fix: the generator moves on; a wait activated for the task (a loser of a
                 # when_any that a buffered event finished) must not take a later event.
-                self._deactivate_waits()
-                advance = _outcome_of(task, yielded, self._gen)
+                self._delivery.deactivate()
+                advance = (
+                    outcome.resumption(task)
+                    if task is not None
+                    else outcome.not_a_task(yielded, self._gen)
+                )
                 continue
             self._awaiting = task
             return
@@ -439,9 +353,12 @@ class Orchestration:
             assert self._ctx is not None
             self._ctx.open[event.task_id] = task
 
+    # -- ending the run ------------------------------------------------------------------------
+
     def _on_return(self, value: Any) -> None:
         if isinstance(value, ContinueAsNewRequest):
-            carry = tuple(self._carryover())
+            assert self._ctx is not None  # the orchestrator returned: it was started
+            carry = tuple(self._delivery.carryover(self._ctx))
             self._end(
                 Status.CONTINUED_AS_NEW,
                 ev.ExecutionContinuedAsNew(input=value.input),
@@ -457,9 +374,14 @@ class Orchestration:
         self._end(Status.COMPLETED, ev.ExecutionCompleted(output=output), act.Complete(output))
 
     def _end_failed(self, exc: BaseException) -> None:
-        error = _error_info(exc)
+        error = outcome.error_info(exc)
         self.error = error
         self._end(Status.FAILED, ev.ExecutionFailed(error=error), act.Fail(error))
+
+    def _end_canceled(self, exc: Cancelled) -> None:
+        self.error = outcome.error_info(exc)
+        end = ev.ExecutionCanceled(reason=exc.reason)
+        self._end(Status.CANCELED, end, act.MarkCanceled(exc.reason))
 
     def _end(self, status: Status, event: ev.HistoryEvent, action: act.Action) -> None:
         self._gen = None
@@ -490,193 +412,6 @@ class Orchestration:
             if task.on_cancel is not None and not task.is_done:
                 self._actions.append(task.on_cancel)
 
-    def _pass_on(self, leftover: list[tuple[int, ev.HistoryEvent]]) -> list[int]:
-        """Continue-as-new ended the run mid-batch: hand the rest of the batch to the next run.
-
-        Events join the carryover (after the buffered ones: they arrived later); control
-        requests stay in the inbox (deferred); completions for this run's effects are dropped.
-        """
-        events = tuple(
-            ev.EventRaised(name=m.name, payload=m.payload)
-            for _, m in leftover
-            if isinstance(m, ev.EventRaised)
-        )
-        for index, action in enumerate(self._actions):
-            if isinstance(action, act.ContinueAsNew) and events:
-                self._actions[index] = replace(action, carryover=action.carryover + events)
-        control = (*_CONTROL, ev.CancelRequested)
-        return [index for index, m in leftover if isinstance(m, control)]
-
-    def _carryover(self) -> list[ev.EventRaised]:
-        ctx = self._ctx
-        assert ctx is not None  # the orchestrator returned: it was started
-        queues = {name: deque(payloads) for name, payloads in ctx.buffered_events.items()}
-        out = []
-        for _, name in sorted(self._arrival_order):
-            if queues.get(name):
-                out.append(ev.EventRaised(name=name, payload=queues[name].popleft()))
-        return out
-
-    # -- external events -----------------------------------------------------------------------
-
-    def _activate_or_defer(self, task: Task[Any]) -> None:
-        """Let the waits ``task`` holds take events; while replaying, once the history has
-        confirmed the effects this step created.
-
-        Fix: live, those effects are recorded first, which completes a ``ctx.now()`` at once;
-        replay completes it only at its ``NowRecorded``. Activating before that let a wait in
-        ``when_any([wait, ctx.now()])`` take a buffered event and win on replay only.
-        """
-        ctx = self._ctx
-        if self._replaying and ctx is not None and ctx.unconfirmed:
-            self._activate_later = task
-        else:
-            self._activate_waits(task)
-
-    def _activate_waits(self, task: Task[Any]) -> None:
-        ctx = self._ctx
-        if ctx is None or not ctx.waiters:
-            return
-        for leaf in task.pending_leaves():
-            if isinstance(leaf, EventWait) and not leaf.active:
-                leaf.active = True
-                self._active_waits.append(leaf)
-                buffered = ctx.buffered_events.get(leaf.name)
-                if buffered:
-                    ctx.waiters[leaf.name].remove(leaf)
-                    self._deliver(leaf, buffered.popleft())
-                    self._forget_arrival(leaf.name)
-
-    def _deactivate_waits(self) -> None:
-        for wait in self._active_waits:
-            wait.active = False
-        self._active_waits.clear()
-
-    def _deliver(self, wait: EventWait, payload: str) -> None:
-        try:
-            wait.complete(self.app.serializer.decode(payload, path=f"event {wait.name!r}"))
-        except SerializationError as exc:
-            wait.fail(exc)
-
-    def _forget_arrival(self, name: str) -> None:
-        for index, (_, arrived) in enumerate(self._arrival_order):
-            if arrived == name:
-                del self._arrival_order[index]
-                return
-
-    # -- checks --------------------------------------------------------------------------------
-
-    def _require_ctx(self, event: ev.HistoryEvent) -> OrchestrationContext:
-        if self._ctx is None:
-            raise HistoryCorrupted(
-                self.instance_id, event.seq, f"{event.kind} before ExecutionStarted"
-            )
-        return self._ctx
-
-    def _take_open(self, event: ev.CompletionEvent) -> EffectTask[Any]:
-        ctx = self._require_ctx(event)
-        task = ctx.open.pop(event.task_id, None)
-        if task is None:
-            raise HistoryCorrupted(
-                self.instance_id,
-                event.seq,
-                f"{event.kind} for effect #{event.task_id}, which is not waiting for a result",
-            )
-        return task
-
-    def _check_all_confirmed(self, at: ev.HistoryEvent | None) -> None:
-        """While replaying, every effect the code created must be in the history."""
-        ctx = self._ctx
-        if not self._replaying or ctx is None or not ctx.unconfirmed:
-            return
-        task = next(iter(ctx.unconfirmed.values()))
-        raise NonDeterminismError(
-            self.instance_id,
-            task_id=task.task_id,
-            # Fix: at the end of the history, the seq the effect would have taken (was None)
-            history_seq=at.seq if at is not None else self.version,
-            recorded=f"{at.kind}" if at is not None else "no further events",
-            produced=task.event.label(),
-            filename=task.location[0] if task.location else None,
-            lineno=task.location[1] if task.location else None,
-        )
-
-
-def _mismatch(instance_id: str, event: ev.ScheduledEvent, task: EffectTask[Any]) -> Exception:
-    filename, lineno = task.location if task.location else (None, None)
-    return NonDeterminismError(
-        instance_id,
-        task_id=event.task_id,
-        history_seq=event.seq,
-        recorded=event.label(),
-        produced=task.event.label(),
-        filename=filename,
-        lineno=lineno,
-    )
-
-
-def _waiting_at(gen: Generator[Any, Any, Any]) -> tuple[str, int] | None:
-    """Where a suspended orchestrator waits: its innermost frame outside durable (helpers too)."""
-    location = None
-    inner: Any = gen
-    while inner is not None:
-        frame = getattr(inner, "gi_frame", None)
-        if frame is not None and not frame.f_code.co_filename.startswith(_PACKAGE_DIR):
-            location = (frame.f_code.co_filename, frame.f_lineno)
-        inner = getattr(inner, "gi_yieldfrom", None)
-    return location
-
-
-def _outcome_of(
-    task: Task[Any] | None, yielded: Any, gen: Generator[Any, Any, Any]
-) -> Callable[[Generator[Any, Any, Any]], Any]:
-    """How to resume the generator right away: with the finished task's outcome, or an error."""
-    if task is None:
-        frame: Any = getattr(gen, "gi_frame", None)
-        inner: Any = gen
-        while getattr(inner, "gi_yieldfrom", None) is not None:  # the innermost helper's yield
-            inner = inner.gi_yieldfrom
-            frame = getattr(inner, "gi_frame", None) or frame
-        where = f" at {frame.f_code.co_filename}:{frame.f_lineno}" if frame else ""
-        error: BaseException = TypeError(
-            f"the orchestrator yielded {yielded!r} ({type(yielded).__name__}){where}; yield a "
-            "Task returned by a ctx method (ctx.call_activity, ctx.sleep, ctx.when_all, ...)"
-        )
-        return lambda g: g.throw(error)
-    failure = task.exception()
-    if failure is not None:
-        return lambda g: g.throw(failure)
-    value = task._value
-    return lambda g: g.send(value)
-
-
-def _error_info(exc: BaseException) -> ev.ErrorInfo:
-    text = "".join(traceback.format_exception(exc))
-    if isinstance(exc, _RemoteFailure) and exc.traceback:
-        text += f"\nThe failure came from:\n{exc.traceback}"
-    return ev.ErrorInfo(qualified_name(type(exc)), str(exc), text)
-
-
-def _ended_completed(e: Any) -> tuple[Status, str | None, ev.ErrorInfo | None]:
-    return Status.COMPLETED, e.output, None
-
-
-def _ended_failed(e: Any) -> tuple[Status, str | None, ev.ErrorInfo | None]:
-    return Status.FAILED, None, e.error
-
-
-def _ended_canceled(e: Any) -> tuple[Status, str | None, ev.ErrorInfo | None]:
-    # Fix: the live path records the Cancelled error; replay rebuilds it (the history keeps
-    # the reason, not the traceback) instead of leaving it None.
-    return Status.CANCELED, None, ev.ErrorInfo(qualified_name(Cancelled), str(Cancelled(e.reason)))
-
-
-_END_OF: dict[type[ev.HistoryEvent], Callable[[Any], tuple[Status, Any, Any]]] = {
-    ev.ExecutionCompleted: _ended_completed,
-    ev.ExecutionFailed: _ended_failed,
-    ev.ExecutionContinuedAsNew: lambda e: (Status.CONTINUED_AS_NEW, None, None),
-    ev.ExecutionCanceled: _ended_canceled,
-}
 
 _HANDLERS: dict[type[ev.HistoryEvent], Callable[[Orchestration, Any], None]] = {
     ev.ExecutionStarted: Orchestration._on_started,
@@ -697,5 +432,5 @@ _HANDLERS: dict[type[ev.HistoryEvent], Callable[[Orchestration, Any], None]] = {
     ev.ExecutionSuspended: Orchestration._on_suspended,
     ev.ExecutionResumed: Orchestration._on_resumed,
     ev.ExecutionTerminated: Orchestration._on_terminated,
-    **dict.fromkeys(_END_OF, Orchestration._on_terminal),
+    **dict.fromkeys(outcome.END_OF, Orchestration._on_terminal),
 }

@@ -68,7 +68,7 @@ def matching_effect(
     return task
 
 
-def check_all_confirmed(ctx: OrchestrationContext | None, history_seq: int, recorded: str) -> None:
+def all_confirmed(ctx: OrchestrationContext | None, history_seq: int, recorded: str) -> None:
     """Every effect the code created must be in the history before ``recorded`` (the kind of the
     event at ``history_seq``, or "no further events" at the end of the history)."""
     if ctx is None or not ctx.unconfirmed:

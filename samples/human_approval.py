@@ -40,6 +40,7 @@ def approve_expense(
     return "approved" if decision["approved"] else f"rejected: {decision['why']}"
 
 
+# --8<-- [start:escalate]
 @app.orchestrator
 def escalate(
     ctx: durable.OrchestrationContext, cents: int, timeout: float
@@ -53,6 +54,9 @@ def escalate(
     yield ctx.call_activity(notify, "director", f"the manager did not answer about {cents} cents")
     decision = yield answer  # the same wait: the director's answer arrives as "decision" too
     return f"director said {decision['approved']}"
+
+
+# --8<-- [end:escalate]
 
 
 async def main(store: str) -> None:

@@ -42,6 +42,10 @@ LAYERS: dict[str, int] = {
     "durable._task": CORE,
     "durable._context": CORE,
     "durable._interpreter": CORE,
+    "durable._event_delivery": CORE,
+    "durable._replay_checks": CORE,
+    "durable._outcomes": CORE,
+    "durable._admission": CORE,
     "durable._registry": CORE,
     "durable._determinism": CORE,
     "durable.stores": STORES,
@@ -279,11 +283,22 @@ def test_core_is_pure(module: Module) -> None:
     assert not tops & IMPURE, f"{module} imports {sorted(tops & IMPURE)}"
 
 
-def test_interpreter_imports_no_loop_and_no_store() -> None:
-    path = PACKAGE_DIR / "_interpreter.py"
+# The interpreter and the modules it was split into (they run inside every episode).
+INTERPRETER_MODULES = (
+    "_interpreter",
+    "_event_delivery",
+    "_replay_checks",
+    "_outcomes",
+    "_admission",
+)
+
+
+@pytest.mark.parametrize("name", INTERPRETER_MODULES)
+def test_interpreter_imports_no_loop_and_no_store(name: str) -> None:
+    path = PACKAGE_DIR / f"{name}.py"
     if not path.exists():
-        pytest.skip("durable/_interpreter.py is not written yet")
-    targets = {imp.target for imp in imports_of("durable._interpreter", path.read_text("utf-8"))}
+        pytest.skip(f"durable/{name}.py is not written yet")
+    targets = {imp.target for imp in imports_of(f"durable.{name}", path.read_text("utf-8"))}
     forbidden = {
         t
         for t in targets
@@ -291,7 +306,7 @@ def test_interpreter_imports_no_loop_and_no_store() -> None:
         or t == "durable.stores"
         or t.startswith(STORES_PREFIX)
     }
-    assert not forbidden, f"durable/_interpreter.py imports {sorted(forbidden)}"
+    assert not forbidden, f"durable/{name}.py imports {sorted(forbidden)}"
 
 
 def test_import_durable_leaves_the_extras_unloaded() -> None:
@@ -366,6 +381,10 @@ CHECK_CASES = [
     ("durable._interpreter", "import os.path", True),
     ("durable._interpreter", "from durable.stores import base", True),
     ("durable._interpreter", "from ._context import OrchestrationContext", False),
+    ("durable._interpreter", "from ._event_delivery import EventDelivery", False),
+    ("durable._event_delivery", "import asyncio", True),
+    ("durable._replay_checks", "from pathlib import Path\nfrom ._errors import Cancelled", False),
+    ("durable._outcomes", "from ._worker import Worker", True),
     ("durable._context", "import random, uuid, datetime", False),
     ("durable._task", "from ._worker import Worker", True),
     ("durable.stores.sqlite", "import aiosqlite\nfrom .. import _errors", False),

@@ -18,6 +18,7 @@ SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 #: the last line each sample prints on stdout
 FINAL_LINE = {
     "checkout.py": "13 ExecutionCompleted",
+    "control.py": "terminate: TERMINATED (fraud)",
     "fan_out.py": "result: {'pages': 20, 'words': 370}",
     "failover.py": "clip-2: transcribed on a GPU",
     "human_approval.py": "escalated: director said True",
@@ -32,6 +33,10 @@ FINAL_LINE = {
     "sub_orchestrations.py": (
         "result: {'lyon': 'track-label-lyon-2', 'oslo': 'track-label-oslo-1', "
         "'reykjavik': 'not shipped (durable.ActivityFailed)'}"
+    ),
+    "typed_payloads.py": (
+        "result: Invoice(order_id='o-7', total=Decimal('23.99'), "
+        "due=datetime.datetime(2024, 5, 31, 9, 30, tzinfo=datetime.timezone.utc))"
     ),
     "versioning.py": "order-c, started by v2: fraud-checked, receipt-c",
 }

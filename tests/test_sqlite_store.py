@@ -338,3 +338,16 @@ async def test_a_closed_store_says_so() -> None:
     store = open_store("memory://")
     with pytest.raises(StoreError, match="not open"):
         await store.get_instance("i-1")
+
+
+def test_aiosqlite_still_has_the_hook_the_store_uses() -> None:
+    """The store runs a whole transaction in aiosqlite's thread with the private
+    ``Connection._execute`` (there is no public way); an aiosqlite upgrade that drops it must
+    fail here, loudly, rather than in production."""
+    import inspect
+
+    import aiosqlite
+
+    hook = getattr(aiosqlite.Connection, "_execute", None)
+    assert hook is not None and inspect.iscoroutinefunction(hook)
+    assert list(inspect.signature(hook).parameters)[:2] == ["self", "fn"]
