@@ -87,7 +87,8 @@ def table(rows: list[tuple[str, str, float]]) -> str:
         figures.setdefault((workload, figure), []).append(value)
     lines = ["| workload | store | figure | median of runs |", "| --- | --- | --- | ---: |"]
     for (workload, figure), values in figures.items():
-        lines.append(f"| {workload} | SQLite (FULL) | {figure} | {statistics.median(values):,.2f} |")
+        median = statistics.median(values)
+        lines.append(f"| {workload} | SQLite (FULL) | {figure} | {median:,.2f} |")
     return "\n".join(lines)
 
 

@@ -114,6 +114,8 @@ class Worker:
         self._inflight = 0
         self._drained = anyio.Event()
         self._task: asyncio.Task[None] | None = None
+        #: (instance id, error) already logged at ERROR, so a held instance is reported once
+        self._reported: set[tuple[str, str]] = set()
         self._work: TaskGroup | None = None
 
     # -- life cycle ----------------------------------------------------------------------------
@@ -366,7 +368,12 @@ class Worker:
     async def _hold(self, item: OrchestrationWorkItem, exc: Exception) -> None:
         """Leave the instance RUNNING and untouched, with the error in its status (DESIGN 3)."""
         self._forget(item.instance_id)
-        logger.error("%s", exc, extra={"instance_id": item.instance_id})
+        report = (item.instance_id, str(exc))
+        if report not in self._reported:  # once at ERROR; the retries of a held instance repeat it
+            self._reported.add(report)
+            logger.error("%s", exc, extra={"instance_id": item.instance_id})
+        else:
+            logger.debug("%s", exc, extra={"instance_id": item.instance_id})
         error = ErrorInfo(qualified_name(type(exc)), str(exc))
         await self._guarded(
             self.store.release_orchestration(
