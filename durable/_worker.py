@@ -166,8 +166,18 @@ class Worker:
                     async with anyio.create_task_group() as loops:
                         # several claimers, so that the store's group commit batches claims
                         for _ in range(_CLAIMERS):
-                            loops.start_soon(self._orchestration_loop)
-                            loops.start_soon(self._activity_loop)
+                            loops.start_soon(
+                                self._claim_loop,
+                                self._orch_slots,
+                                store.claim_orchestration,
+                                self._episode_task,
+                            )
+                            loops.start_soon(
+                                self._claim_loop,
+                                self._activity_slots,
+                                store.claim_activity,
+                                self._activity_task,
+                            )
                         loops.start_soon(self._maintenance_loop)
                         logger.info("worker %s started on %s", self.worker_id, store.display_url)
                         task_status.started()
@@ -194,25 +204,16 @@ class Worker:
 
     # -- loops ---------------------------------------------------------------------------------
 
-    async def _orchestration_loop(self) -> None:
+    async def _claim_loop(self, slots: anyio.Semaphore, claim: Any, run: Any) -> None:
+        """Take a slot, claim one item of work and run it; wait for work when there is none."""
         while True:
-            await self._orch_slots.acquire()
-            item = await self._guarded(self.store.claim_orchestration(self.spec))
+            await slots.acquire()
+            item = await self._guarded(claim(self.spec))
             if item is None:
-                self._orch_slots.release()
+                slots.release()
                 await self.store.wait_for_work(self.poll_interval)
                 continue
-            self._spawn(self._episode_task, item)
-
-    async def _activity_loop(self) -> None:
-        while True:
-            await self._activity_slots.acquire()
-            item = await self._guarded(self.store.claim_activity(self.spec))
-            if item is None:
-                self._activity_slots.release()
-                await self.store.wait_for_work(self.poll_interval)
-                continue
-            self._spawn(self._activity_task, item)
+            self._spawn(run, item)
 
     async def _lease_loop(self) -> None:
         interval = self.spec.lease_seconds / 3
