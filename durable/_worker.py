@@ -14,18 +14,16 @@ import logging
 import os
 import socket
 import uuid
-from collections import OrderedDict
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
-from dataclasses import replace
 from typing import Any
 
 import anyio
 from anyio.abc import TaskGroup, TaskStatus
 
 from . import _actions as act
-from . import _events as ev
 from ._activities import AttemptRunner, Outcome, _Attempt, retry_delay, retry_policy
+from ._episodes import as_retry, commit_of
 from ._errors import (
     HistoryCorrupted,
     NonDeterminismError,
@@ -34,6 +32,7 @@ from ._errors import (
     qualified_name,
 )
 from ._events import ErrorInfo
+from ._generator_cache import GeneratorCache
 from ._interpreter import Episode, Orchestration
 from ._registry import App
 from ._retry import RetryPolicy
@@ -42,7 +41,6 @@ from .stores import open_store
 from .stores.base import (
     ActivityWorkItem,
     ClaimSpec,
-    EpisodeCommit,
     LeaseLost,
     OrchestrationWorkItem,
     Store,
@@ -103,9 +101,7 @@ class Worker:
         )
         self.poll_interval = poll_interval
         self.shutdown_grace = shutdown_grace
-        #: instance id -> (execution id, live orchestration), least recently used first
-        self._cache: OrderedDict[str, tuple[int, Orchestration]] = OrderedDict()
-        self._cache_size = cache_size
+        self._cache = GeneratorCache(cache_size)
         self._orch_slots = anyio.Semaphore(max_concurrent_orchestrations)
         self._activity_slots = anyio.Semaphore(max_concurrent_activities)
         self._runner = AttemptRunner(app.serializer, max_concurrent_activities)
@@ -186,7 +182,7 @@ class Worker:
                         await self._drained.wait()
                 work.cancel_scope.cancel()
             outer.cancel_scope.cancel()
-            self._clear_cache()
+            self._cache.clear()
             logger.info("worker %s stopped", self.worker_id)
 
     @asynccontextmanager
@@ -291,30 +287,26 @@ class Worker:
         eager_slots = self._take_activity_slots(episode)
         try:
             eager = await self.store.commit_episode(
-                self._commit_of(item, episode), eager=self.spec, eager_limit=eager_slots
+                commit_of(item, episode, self.worker_id), eager=self.spec, eager_limit=eager_slots
             )
         except LeaseLost as exc:
             self._release_activity_slots(eager_slots)
-            self._forget(item.instance_id)
+            self._cache.forget(item.instance_id)
             logger.warning(
                 "stale lease/version conflict for %s, dropped: %s", item.instance_id, exc, extra=log
             )
             return
         except BaseException:
             self._release_activity_slots(eager_slots)
-            self._forget(item.instance_id)
+            self._cache.forget(item.instance_id)
             raise
         self._release_activity_slots(eager_slots - len(eager))
-        self._remember(item.execution_id, orchestration)
+        self._cache.put(item.execution_id, orchestration)
         for activity in eager:
             self._spawn(self._activity_task, activity)
 
     async def _retried(self, item: OrchestrationWorkItem, episode: Episode) -> Episode:
-        """A failed sub-orchestration with a retry policy runs again from its input, later.
-
-        The failed run continues as new (its history is replaced) after the policy's delay,
-        counting an attempt; the parent hears only of the final outcome.
-        """
+        """A failed sub-orchestration whose retry policy allows it runs again, later."""
         assert item.retry is not None and episode.error is not None
         policy = RetryPolicy.from_json(item.retry)
         delay = policy.next_delay(item.attempt)
@@ -329,46 +321,19 @@ class Worker:
             episode.error.message,
             extra={"instance_id": item.instance_id},
         )
-        restart = act.ContinueAsNew(record.input, (), delay.total_seconds(), item.attempt + 1)
-        failed = episode.events[-1]
-        events = [
-            *episode.events[:-1],
-            ev.ExecutionContinuedAsNew(
-                seq=failed.seq, timestamp=failed.timestamp, input=record.input
-            ),
-        ]
-        actions = [restart if isinstance(a, act.Fail) else a for a in episode.actions]
-        return replace(episode, events=events, actions=actions, status=Status.CONTINUED_AS_NEW)
+        return as_retry(episode, record.input, delay, item.attempt + 1)
 
     async def _orchestration_for(self, item: OrchestrationWorkItem) -> Orchestration:
         """The cached generator when it is exactly at the stored version, else a replay."""
-        execution_id, cached = self._cache.pop(item.instance_id, (0, None))
+        cached = self._cache.take(item.instance_id, item.execution_id, item.version)
         if cached is not None:
-            if execution_id == item.execution_id and cached.version == item.version:
-                return cached
-            cached.close()
+            return cached
         history = await self.store.get_history(item.instance_id) if item.version else []
         return Orchestration(self.app, item.instance_id, history)
 
-    def _commit_of(self, item: OrchestrationWorkItem, episode: Episode) -> EpisodeCommit:
-        deferred = set(episode.deferred)
-        return EpisodeCommit(
-            instance_id=item.instance_id,
-            worker_id=self.worker_id,
-            execution_id=item.execution_id,
-            expected_version=item.version,
-            events=episode.events,
-            actions=episode.actions,
-            consumed=[m.id for i, m in enumerate(item.messages) if i not in deferred],
-            status=episode.status,
-            output=episode.output,
-            error=episode.error,
-            custom_status=episode.custom_status,
-        )
-
     async def _hold(self, item: OrchestrationWorkItem, exc: Exception) -> None:
         """Leave the instance RUNNING and untouched, with the error in its status (DESIGN 3)."""
-        self._forget(item.instance_id)
+        self._cache.forget(item.instance_id)
         report = (item.instance_id, str(exc))
         if report not in self._reported:  # once at ERROR; the retries of a held instance repeat it
             self._reported.add(report)
@@ -402,26 +367,6 @@ class Worker:
     def _release_activity_slots(self, count: int) -> None:
         for _ in range(count):
             self._activity_slots.release()
-
-    # -- the generator cache -------------------------------------------------------------------
-
-    def _remember(self, execution_id: int, orchestration: Orchestration) -> None:
-        if orchestration.is_finished or self._cache_size <= 0:
-            orchestration.close()
-            return
-        self._cache[orchestration.instance_id] = (execution_id, orchestration)
-        while len(self._cache) > self._cache_size:
-            _, (_, evicted) = self._cache.popitem(last=False)
-            evicted.close()
-
-    def _forget(self, instance_id: str) -> None:
-        _, cached = self._cache.pop(instance_id, (0, None))
-        if cached is not None:
-            cached.close()
-
-    def _clear_cache(self) -> None:
-        while self._cache:
-            self._cache.popitem()[1][1].close()
 
     # -- activity attempts ---------------------------------------------------------------------
 

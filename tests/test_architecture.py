@@ -55,6 +55,8 @@ LAYERS: dict[str, int] = {
     "durable.stores.memory": STORES,
     "durable._activities": SHELLS,
     "durable._worker": SHELLS,
+    "durable._episodes": SHELLS,
+    "durable._generator_cache": SHELLS,
     "durable._client": SHELLS,
     "durable._store_url": SHELLS,
     "durable.testing": EDGES,
