@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
 
 from . import _actions as act
 from . import _events as ev
+from ._durations import to_seconds, to_timedelta
 from ._entities import EntityId
 from ._errors import ConfigurationError
 from ._task import Task, WhenAll, WhenAny, WithTimeout
@@ -174,7 +175,14 @@ class OrchestrationContext:
         to_start = kwargs.pop("schedule_to_start_timeout", None)
         name, fn, options = self._app.resolve_activity(activity)
         if to_start is not None:
-            options = replace(options, schedule_to_start_timeout=_seconds(to_start))
+            options = replace(
+                options,
+                schedule_to_start_timeout=to_seconds(
+                    to_start,
+                    f"call_activity({name!r}): schedule_to_start_timeout={to_start!r}",
+                    allow_zero=False,
+                ),
+            )
         payload = self._serializer.encode_call(fn, name, args, kwargs)
         task_id = self._take_task_id()
         event = ev.ActivityScheduled(task_id=task_id, name=name, input=payload)
@@ -357,21 +365,7 @@ class OrchestrationContext:
             if when.tzinfo is None:
                 raise ConfigurationError(f"{what}: datetime {when!r} must be timezone-aware")
             return when
-        return self._now + timedelta(seconds=_seconds(when, what))
-
-
-def _seconds(value: timedelta | float, what: str = "timeout") -> float:
-    if isinstance(value, timedelta):
-        seconds = value.total_seconds()
-    elif isinstance(value, int | float) and not isinstance(value, bool):
-        seconds = float(value)
-    else:
-        raise ConfigurationError(
-            f"{what}: expected a timedelta or a number of seconds, got {value!r}"
-        )
-    if seconds < 0:
-        raise ConfigurationError(f"{what}: must not be negative, got {value!r}")
-    return seconds
+        return self._now + to_timedelta(when, f"{what}={when!r}", allow_zero=True)
 
 
 def _caller_location() -> tuple[str, int] | None:

@@ -13,6 +13,7 @@ from typing import Any, Generic, ParamSpec, Protocol, TypeVar, overload
 
 from ._actions import ActivityOptions
 from ._determinism import warn_if_nondeterministic
+from ._durations import to_seconds
 from ._errors import ConfigurationError
 from ._retry import RetryPolicy
 from ._serde import DEFAULT_SERIALIZER, Serializer, return_hint
@@ -264,25 +265,15 @@ def _make_options(name: str, base: ActivityOptions, **changes: Any) -> ActivityO
     """Validated options; durations become seconds."""
     for key in ("timeout", "schedule_to_start_timeout", "heartbeat_timeout"):
         if key in changes and changes[key] is not None:
-            changes[key] = _positive_seconds(name, key, changes[key])
+            changes[key] = to_seconds(
+                changes[key], f"activity {name!r}: {key}={changes[key]!r}", allow_zero=False
+            )
     if "queue" in changes and (not isinstance(changes["queue"], str) or not changes["queue"]):
         raise ConfigurationError(f"activity {name!r}: queue must be a non-empty str")
     retry = changes.get("retry")
     if retry is not None and not isinstance(retry, RetryPolicy):
         raise ConfigurationError(f"activity {name!r}: retry must be a RetryPolicy, got {retry!r}")
     return replace(base, **changes)
-
-
-def _positive_seconds(name: str, key: str, value: Any) -> float:
-    if isinstance(value, timedelta):
-        seconds = value.total_seconds()
-    elif isinstance(value, int | float) and not isinstance(value, bool):
-        seconds = float(value)
-    else:
-        raise ConfigurationError(f"activity {name!r}: {key}={value!r} is not a duration")
-    if seconds <= 0:
-        raise ConfigurationError(f"activity {name!r}: {key}={value!r} must be positive")
-    return seconds
 
 
 def orchestrator_return_hint(fn: Callable[..., Any] | None) -> Any:

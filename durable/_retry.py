@@ -18,6 +18,8 @@ import tenacity
 
 from durable._errors import ConfigurationError, qualified_name
 
+from ._durations import to_timedelta
+
 _StopFn = Callable[[tenacity.RetryCallState], bool]
 _WaitFn = Callable[[tenacity.RetryCallState], float]
 _RetryFn = Callable[[tenacity.RetryCallState], bool]
@@ -39,19 +41,7 @@ def _is_number(value: object) -> bool:
 
 def _duration(name: str, value: object, *, allow_zero: bool) -> timedelta:
     """Normalise seconds or a timedelta to a timedelta, rejecting negative (or zero) ones."""
-    bound = ">= 0" if allow_zero else "> 0"
-    if isinstance(value, timedelta):
-        result = value
-    elif _is_number(value):
-        seconds = float(value)  # type: ignore[arg-type]
-        if not math.isfinite(seconds) or abs(seconds) > timedelta.max.total_seconds():
-            raise _bad(name, value, f"must be a finite number of seconds {bound}")
-        result = timedelta(seconds=seconds)
-    else:
-        raise _bad(name, value, f"must be a timedelta or a number of seconds {bound}")
-    if result < timedelta(0) or (result == timedelta(0) and not allow_zero):
-        raise _bad(name, value, f"must be {bound}")
-    return result
+    return to_timedelta(value, f"RetryPolicy({name}={value!r})", allow_zero=allow_zero)
 
 
 def _number(name: str, value: object, low: float, high: float, rule: str) -> float:

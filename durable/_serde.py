@@ -1,10 +1,10 @@
 """JSON payloads: encoding, the payload codec hook, and the Serializer.
 
-Payloads are untagged JSON: they never name a Python type, so decoding one can neither import nor
-execute anything (no pickle, no ``{"py/object": ...}``). Types come back only from the type hints
-of the receiving function: its parameters, or the return annotation of the function that produced
-a result (decoding under hints is ``_convert``'s; ``convert``, ``hints_of`` and ``return_hint``
-are re-exported here).
+Payloads are untagged JSON: they never name a Python type, so decoding one can neither import
+nor execute anything (no object serialization, no ``{"py/object": ...}``). Types come back only
+from the type hints of the receiving function: its parameters, or the return annotation of the
+function that produced a result (decoding under hints is ``_convert``'s; ``convert``,
+``hints_of`` and ``return_hint`` are re-exported here).
 
 Encoding walks a value once, building a JSON-ready structure and refusing on the way whatever JSON
 cannot carry faithfully, with the path to the culprit: attributes after a dot, dict keys and list

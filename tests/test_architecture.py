@@ -35,6 +35,7 @@ LAYERS: dict[str, int] = {
     "durable._events": VOCABULARY,
     "durable._actions": VOCABULARY,
     "durable._retry": VOCABULARY,
+    "durable._durations": VOCABULARY,
     "durable._serde": VOCABULARY,
     "durable._convert": VOCABULARY,
     "durable._status": VOCABULARY,
