@@ -143,6 +143,7 @@ def list_instances(
     name: str | None,
     created_after: datetime | None,
     created_before: datetime | None,
+    updated_before: datetime | None,
     limit: int,
 ) -> list[InstanceRecord]:
     where, params = ["1"], list[Any]()
@@ -158,6 +159,9 @@ def list_instances(
     if created_before is not None:
         where.append("created_at < ?")
         params.append(to_ts(created_before))
+    if updated_before is not None:
+        where.append("updated_at < ?")
+        params.append(to_ts(updated_before))
     sql = (
         f"SELECT * FROM instances WHERE {' AND '.join(where)} "  # noqa: S608 (no user text)
         "ORDER BY created_at DESC, rowid DESC LIMIT ?"

@@ -34,6 +34,7 @@ from .._actions import Action
 from .._errors import StoreError
 from .._events import ErrorInfo, HistoryEvent
 from .._status import Status
+from ._dumps import InstanceDump
 
 #: instance ids longer than this are refused at the call site (Temporal allows 1,000 too)
 MAX_ID_LENGTH = 1000
@@ -192,9 +193,14 @@ class Store(Protocol):
         name: str | None = None,
         created_after: datetime | None = None,
         created_before: datetime | None = None,
+        updated_before: datetime | None = None,
         limit: int = 100,
     ) -> list[InstanceRecord]:
-        """Instances matching every filter given, newest first."""
+        """Instances matching every filter given, newest first.
+
+        ``updated_before`` finds instances untouched since then (for a finished one: finished
+        before then).
+        """
 
     async def get_history(self, instance_id: str) -> list[HistoryEvent]:
         """The current run's history in ``seq`` order (empty for an unknown id)."""
@@ -210,6 +216,22 @@ class Store(Protocol):
         """Delete a finished instance with its history, inbox and rows, atomically.
 
         False when there is no such instance; ``DurableError`` when it has not finished.
+        """
+
+    async def export_instances(
+        self, *, after: str | None = None, limit: int = 100
+    ) -> list[InstanceDump]:
+        """Up to ``limit`` whole instances with ids greater than ``after``, in id order.
+
+        Each instance is read in one consistent snapshot (its row, history, inbox, activities),
+        so an export taken while workers run is a set of consistent instances.
+        """
+
+    async def import_instances(self, dumps: Sequence[InstanceDump]) -> list[str]:
+        """Write instances exactly as dumped (without leases), in one transaction.
+
+        Returns the ids skipped because an instance with that id exists already (they are left
+        untouched); the others are written.
         """
 
     # -- orchestration work --------------------------------------------------------------------

@@ -19,7 +19,7 @@ Choices where the ``Store`` contract is silent:
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 import anyio
@@ -30,7 +30,9 @@ from .._status import Status
 from . import _hub
 from . import _sqlite_activities as activities
 from . import _sqlite_claims as claims
+from . import _sqlite_dumps as dumps
 from . import _sqlite_instances as instances
+from ._dumps import InstanceDump
 from ._sqlite_db import Database
 from ._sqlite_episode import commit_episode
 from ._sqlite_rows import dump_error
@@ -120,12 +122,13 @@ class SQLiteStore:
         name: str | None = None,
         created_after: datetime | None = None,
         created_before: datetime | None = None,
+        updated_before: datetime | None = None,
         limit: int = 100,
     ) -> list[InstanceRecord]:
         """See ``Store.list_instances``."""
         return await self._db.read(
             lambda conn, _: instances.list_instances(
-                conn, status, name, created_after, created_before, limit
+                conn, status, name, created_after, created_before, updated_before, limit
             ),
             "list_instances",
         )
@@ -146,6 +149,21 @@ class SQLiteStore:
         """See ``Store.purge_instance``."""
         return await self._db.write(
             lambda tx: instances.purge_instance(tx, instance_id), "purge_instance"
+        )
+
+    async def export_instances(
+        self, *, after: str | None = None, limit: int = 100
+    ) -> list[InstanceDump]:
+        """See ``Store.export_instances``."""
+        return await self._db.read(
+            lambda conn, _: dumps.export_instances(conn, after, limit), "export_instances"
+        )
+
+    async def import_instances(self, batch: Sequence[InstanceDump]) -> list[str]:
+        """See ``Store.import_instances``."""
+        items = list(batch)
+        return await self._db.write(
+            lambda tx: dumps.import_instances(tx, items), "import_instances"
         )
 
     # -- orchestration work --------------------------------------------------------------------
