@@ -9,8 +9,8 @@ completion or failure is accepted only from the attempt that holds the row (same
 from __future__ import annotations
 
 from .._actions import ScheduleActivity
-from .._errors import ConfigurationError
 from .._events import ActivityCompleted, ActivityFailed, ErrorInfo
+from ._episode_rules import activity_timeout_error, storable_retry
 from ._sqlite_claims import claim_instance
 from ._sqlite_instances import insert_message
 from ._sqlite_rows import Tx, activity_item, dump_json, names_json, to_datetime
@@ -40,16 +40,6 @@ _FINISH = (
 )
 
 
-def _stored_retry(action: ScheduleActivity) -> str | None:
-    """The per-call policy as JSON; None (the registered policy applies) when not storable."""
-    if action.options.retry is None:
-        return None
-    try:
-        return dump_json(action.options.retry.to_json())
-    except ConfigurationError:
-        return None
-
-
 def schedule_activity(
     tx: Tx, instance_id: str, execution_id: int, action: ScheduleActivity, claim: ClaimSpec | None
 ) -> ActivityWorkItem | None:
@@ -67,7 +57,7 @@ def schedule_activity(
             options.queue,
             action.input,
             1 if leased else 0,
-            _stored_retry(action),
+            _retry_json(action),
             options.timeout,
             options.heartbeat_timeout,
             None if to_start is None else tx.now + to_start,
@@ -84,8 +74,9 @@ def schedule_activity(
     return activity_item(row, claim.worker_id)
 
 
-def serves(spec: ClaimSpec, action: ScheduleActivity) -> bool:
-    return action.options.queue in spec.queues and action.name in spec.activities
+def _retry_json(action: ScheduleActivity) -> str | None:
+    stored = None if action.options.retry is None else storable_retry(action.options.retry)
+    return None if stored is None else dump_json(stored)
 
 
 def claim_activity(tx: Tx, spec: ClaimSpec) -> ActivityWorkItem | None:
@@ -164,10 +155,7 @@ def expire_unstarted(tx: Tx) -> int:
         (tx.now,),
     ).fetchall()
     for instance_id, execution_id, task_id, name, allowed in rows:
-        error = ErrorInfo(
-            "durable.TaskTimeout",
-            f"activity {name!r} was not started within {allowed:g} s (schedule_to_start_timeout)",
-        )
+        error = activity_timeout_error(name, allowed)
         event = ActivityFailed(
             timestamp=to_datetime(tx.now), task_id=task_id, error=error, attempts=0
         )

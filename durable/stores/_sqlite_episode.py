@@ -12,19 +12,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import _actions as act
-from .._errors import ConfigurationError, InstanceAlreadyExists
-from .._events import (
-    ErrorInfo,
-    EventRaised,
-    ExecutionCanceled,
-    ExecutionStarted,
-    ExecutionTerminated,
-    SubOrchestrationCompleted,
-    SubOrchestrationFailed,
-    TimerFired,
-)
+from .._events import EventRaised, TimerFired
 from .._status import Status
-from ._sqlite_activities import schedule_activity, serves
+from . import _episode_rules as rules
+from ._sqlite_activities import schedule_activity
 from ._sqlite_instances import deliver, insert_instance, insert_message
 from ._sqlite_rows import TERMINAL_SQL, Tx, dump_error, dump_event, to_datetime, to_ts
 from .base import ActivityWorkItem, ClaimSpec, EpisodeCommit, LeaseLost, NewInstance
@@ -49,11 +40,8 @@ def commit_episode(
     tx: Tx, commit: EpisodeCommit, eager: ClaimSpec | None, eager_limit: int
 ) -> list[ActivityWorkItem]:
     row = _guard(tx, commit)
-    _check_seqs(commit)
     episode = _Episode(tx, commit, row, eager, eager_limit)
-    episode.continue_as_new = next(
-        (a for a in commit.actions if isinstance(a, act.ContinueAsNew)), None
-    )
+    episode.continue_as_new = rules.check_commit(commit)
     if episode.continue_as_new is None:
         _append_history(tx, commit)
     tx.conn.executemany("DELETE FROM inbox WHERE id = ?", [(i,) for i in commit.consumed])
@@ -72,36 +60,14 @@ def commit_episode(
 
 def _guard(tx: Tx, commit: EpisodeCommit) -> sqlite3.Row:
     row = tx.one("SELECT * FROM instances WHERE instance_id = ?", (commit.instance_id,))
-    where = f"instance {commit.instance_id!r}"
     if row is None:
-        raise LeaseLost(f"{where}: no longer exists; the episode is dropped")
-    if row["lease_owner"] != commit.worker_id:
         raise LeaseLost(
-            f"{where}: the lease is not {commit.worker_id!r}'s any more "
-            f"(held by {row['lease_owner']!r}); the episode is dropped"
+            f"instance {commit.instance_id!r}: no longer exists; the episode is dropped"
         )
-    if row["version"] != commit.expected_version or row["execution_id"] != commit.execution_id:
-        raise LeaseLost(
-            f"{where}: the history moved on (execution {row['execution_id']} version "
-            f"{row['version']}, the episode expected execution {commit.execution_id} version "
-            f"{commit.expected_version}); the episode is dropped"
-        )
+    refused = rules.guard_failure(commit, row["lease_owner"], row["execution_id"], row["version"])
+    if refused is not None:
+        raise LeaseLost(refused)
     return row
-
-
-def _check_seqs(commit: EpisodeCommit) -> None:
-    continues = any(isinstance(a, act.ContinueAsNew) for a in commit.actions)
-    if (commit.status is Status.CONTINUED_AS_NEW) != continues:
-        raise ValueError(
-            f"instance {commit.instance_id!r}: status {commit.status.value} and a ContinueAsNew "
-            "action go together"
-        )
-    for offset, event in enumerate(commit.events):
-        if event.seq != commit.expected_version + offset:
-            raise ValueError(
-                f"instance {commit.instance_id!r}: event {offset} of the episode ({event.kind}) "
-                f"has seq {event.seq}, expected {commit.expected_version + offset}"
-            )
 
 
 def _append_history(tx: Tx, commit: EpisodeCommit) -> None:
@@ -120,16 +86,9 @@ def _append_history(tx: Tx, commit: EpisodeCommit) -> None:
 
 
 def _schedule_activity(episode: _Episode, action: act.ScheduleActivity) -> None:
-    eager = episode.eager
-    claim = None
-    if (
-        eager is not None
-        and len(episode.claimed) < episode.eager_limit
-        and serves(eager, action)
-        and episode.continue_as_new is None
-        and not episode.commit.status.is_terminal
-    ):
-        claim = eager
+    claim = rules.eager_claimer(
+        episode.commit, action, episode.eager, len(episode.claimed), episode.eager_limit
+    )
     item = schedule_activity(
         episode.tx, episode.instance_id, episode.commit.execution_id, action, claim
     )
@@ -158,28 +117,17 @@ def _cancel_timer(episode: _Episode, action: act.CancelTimer) -> None:
 
 
 def _start_child(episode: _Episode, action: act.StartChild) -> None:
-    retry: dict[str, object] | None = None
-    if action.retry is not None:
-        try:
-            retry = action.retry.to_json()
-        except ConfigurationError:  # not storable (tenacity strategies): the child runs once
-            retry = None
     new = NewInstance(
         action.instance_id,
         action.name,
         action.input,
         parent_instance_id=episode.instance_id,
         parent_task_id=action.task_id,
-        retry=retry,
+        retry=None if action.retry is None else rules.storable_retry(action.retry),
     )
     if insert_instance(episode.tx, new, parent_execution_id=episode.commit.execution_id):
         return
-    taken = InstanceAlreadyExists(action.instance_id)
-    event = SubOrchestrationFailed(
-        timestamp=to_datetime(episode.tx.now),
-        task_id=action.task_id,
-        error=ErrorInfo("durable.InstanceAlreadyExists", str(taken)),
-    )
+    event = rules.child_taken(action, to_datetime(episode.tx.now))
     insert_message(episode.tx, episode.instance_id, event, execution_id=episode.commit.execution_id)
 
 
@@ -215,23 +163,10 @@ _HANDLERS: dict[type[act.Action], Callable[[_Episode, Any], None]] = {
 # -- status ---------------------------------------------------------------------------------------
 
 
-def _outcome(commit: EpisodeCommit) -> tuple[str | None, ErrorInfo | None]:
-    """The run's output and error, from the commit or else from its Complete/Fail action."""
-    output, error = commit.output, commit.error
-    for action in commit.actions:
-        if isinstance(action, act.Complete) and output is None:
-            output = action.output
-        elif isinstance(action, act.Fail) and error is None:
-            error = action.error
-    return output, error
-
-
 def _update_instance(episode: _Episode) -> Status:
     commit, tx = episode.commit, episode.tx
-    status = commit.status
-    if status is Status.CONTINUED_AS_NEW or episode.continue_as_new is not None:
-        status = Status.PENDING  # the next run is waiting for its ExecutionStarted
-    output, error = _outcome(commit)
+    status = rules.row_status(commit)
+    output, error = rules.outcome(commit)
     # status is set only when it changes: assigning it at all costs an index update
     changed = status != episode.row["status"]
     tx.execute(
@@ -261,55 +196,18 @@ def _finish(episode: _Episode, status: Status) -> None:
     tx.execute("DELETE FROM activities WHERE instance_id = ?", (instance_id,))
     tx.execute("DELETE FROM inbox WHERE instance_id = ?", (instance_id,))
     parent = episode.row["parent_instance_id"]
+    now = to_datetime(tx.now)
     if parent is not None:
-        event = _child_outcome(episode, status)
+        event = rules.child_outcome(episode.commit, status, episode.row["parent_task_id"], now)
         deliver(tx, parent, event, execution_id=episode.row["parent_execution_id"])
     if status is Status.TERMINATED:
-        _terminate_children(episode)
-
-
-def _reason(episode: _Episode) -> str | None:
-    for event in episode.commit.events:
-        if isinstance(event, ExecutionTerminated | ExecutionCanceled):
-            return event.reason
-    for action in episode.commit.actions:
-        if isinstance(action, act.MarkCanceled):
-            return action.reason
-    return None
-
-
-def _child_outcome(episode: _Episode, status: Status) -> Any:
-    task_id, now = episode.row["parent_task_id"], to_datetime(episode.tx.now)
-    output, error = _outcome(episode.commit)
-    if status is Status.COMPLETED:
-        result = "null" if output is None else output
-        return SubOrchestrationCompleted(timestamp=now, task_id=task_id, result=result)
-    if status is Status.FAILED:
-        error = error or ErrorInfo("durable.OrchestrationFailed", "failed")
-    else:
-        verb, error_type = (
-            ("terminated", "durable.Terminated")
-            if status is Status.TERMINATED
-            else ("cancelled", "durable.Cancelled")
-        )
-        reason = _reason(episode)
-        suffix = f": {reason}" if reason else ""
-        message = f"sub-orchestration {episode.instance_id!r} was {verb}{suffix}"
-        error = ErrorInfo(error_type, message)
-    return SubOrchestrationFailed(timestamp=now, task_id=task_id, error=error)
-
-
-def _terminate_children(episode: _Episode) -> None:
-    tx = episode.tx
-    children = tx.execute(
-        f"SELECT instance_id FROM instances WHERE parent_instance_id = ? "  # noqa: S608
-        f"AND status NOT IN {TERMINAL_SQL}",
-        (episode.instance_id,),
-    ).fetchall()
-    reason = f"parent {episode.instance_id!r} was terminated"
-    for (child,) in children:
-        event = ExecutionTerminated(timestamp=to_datetime(tx.now), reason=reason)
-        insert_message(tx, child, event)
+        children = tx.execute(
+            f"SELECT instance_id FROM instances WHERE parent_instance_id = ? "  # noqa: S608
+            f"AND status NOT IN {TERMINAL_SQL}",
+            (instance_id,),
+        ).fetchall()
+        for (child,) in children:
+            insert_message(tx, child, rules.parent_terminated(instance_id, now))
 
 
 def _start_next_run(episode: _Episode, action: act.ContinueAsNew) -> None:
@@ -329,12 +227,8 @@ def _start_next_run(episode: _Episode, action: act.ContinueAsNew) -> None:
         (execution_id, action.input, action.attempt, instance_id),
     )
     first_new = _last_message_id(tx) + 1
-    started = ExecutionStarted(
-        timestamp=to_datetime(tx.now),
-        name=row["name"],
-        input=action.input,
-        parent_instance_id=row["parent_instance_id"],
-        parent_task_id=row["parent_task_id"],
+    started = rules.next_start(
+        row["name"], action, row["parent_instance_id"], row["parent_task_id"], to_datetime(tx.now)
     )
     starts_at = tx.now + action.delay  # nothing of the new run is visible before its start
     insert_message(tx, instance_id, started, execution_id=execution_id, visible_at=starts_at)
