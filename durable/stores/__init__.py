@@ -41,10 +41,19 @@ def open_store(url: str | Store) -> Store:
 
         return memory_store(rest.rstrip("/"))
     if sep and scheme in ("postgresql", "postgres"):
-        raise ConfigurationError(
-            "PostgreSQL store: not available in this version yet (see issue 5)"
-        )
+        return _postgres(url)
     raise ConfigurationError(f"unsupported store URL {redact(url)!r}; use one of: {ACCEPTED}")
+
+
+def _postgres(url: str) -> Store:
+    try:
+        from .postgres import PostgresStore
+    except ImportError as exc:  # asyncpg is the postgres extra
+        raise ConfigurationError(
+            f"store URL {redact(url)!r}: the PostgreSQL store needs asyncpg; "
+            "pip install 'durable[postgres]'"
+        ) from exc
+    return PostgresStore(url, display_url=redact(url))
 
 
 def _sqlite(url: str, rest: str) -> Store:

@@ -12,6 +12,7 @@ notification is never lost in the gap between "found nothing" and "wait".
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import anyio
@@ -88,3 +89,27 @@ async def wait(key: str, timeout: float, *, seen: int | None = None) -> int:
         if current is not None:
             current.waiters -= 1
     return generation(key)
+
+
+class Waiters:
+    """Remembers, per task and key, the generation each task saw when its wait last returned,
+    so that a notification arriving while the task was busy (claiming, reading) is not lost."""
+
+    def __init__(self) -> None:
+        self._seen: dict[tuple[int, str], int] = {}
+
+    async def wait(
+        self,
+        key: str,
+        timeout: float,
+        waiting: Callable[[str, float, int | None], Awaitable[int]] | None = None,
+    ) -> None:
+        """Wait on ``key`` (through ``waiting``, a ``wait``-like function, if given)."""
+        slot = (anyio.get_current_task().id, key)
+        seen = self._seen.pop(slot, None)
+        if len(self._seen) > 1024:  # tasks come and go; forgetting costs one early return
+            self._seen.clear()
+        if waiting is None:
+            self._seen[slot] = await wait(key, timeout, seen=seen)
+        else:
+            self._seen[slot] = await waiting(key, timeout, seen)

@@ -75,7 +75,7 @@ class SQLiteStore:
         )
         self._opens = 0
         self._lock: anyio.Lock | None = None
-        self._seen: dict[tuple[int, str], int] = {}
+        self._waiters = _hub.Waiters()
         #: called when the last holder closes the store (the memory registry forgets it)
         self.on_last_close: Callable[[], None] | None = None
 
@@ -266,13 +266,7 @@ class SQLiteStore:
         await self._wait(self._db.instance_key(instance_id), timeout)
 
     async def _wait(self, key: str, timeout: float) -> None:
-        # the generation this task saw when it last returned: a notification that came while it
-        # was busy (claiming, reading) is not lost
-        slot = (anyio.get_current_task().id, key)
-        seen = self._seen.pop(slot, None)
-        if len(self._seen) > 1024:  # tasks come and go; forgetting costs one early return
-            self._seen.clear()
-        self._seen[slot] = await _hub.wait(key, timeout, seen=seen)
+        await self._waiters.wait(key, timeout)
 
 
 # -- memory:// --------------------------------------------------------------------------------

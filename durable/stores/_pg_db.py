@@ -1,0 +1,321 @@
+"""The PostgreSQL connection: a pool, one transaction per operation, retries, and wake-ups.
+
+Every operation runs ``fn(tx)`` in one transaction on a pooled connection. A transient failure
+(a dropped connection, a restarting server, a deadlock or serialization failure) rolls back and
+reruns the whole operation with tenacity, within ``retry_seconds``; the pool replaces broken
+connections. Other errors raise ``StoreError`` naming the store and the operation.
+
+Wake-ups: a transaction that makes work claimable, or changes an instance's status, sends one
+``pg_notify`` on the store's channel before it commits (PostgreSQL delivers it only if the commit
+succeeds). A dedicated listening connection turns notifications from other processes into
+in-process wake-ups (``_hub``); this process's own commits wake its waiters directly. The
+listener reconnects after a drop and then wakes every waiter, since notifications sent while it
+was away are lost; waiters also return after their timeout, the slow safety poll.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import uuid
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, TypeVar
+
+import anyio
+import asyncpg
+import tenacity
+
+from .._errors import DurableError, StoreError
+from . import _hub
+
+logger = logging.getLogger("durable.store")
+
+T = TypeVar("T")
+
+#: SQLSTATEs worth a retry: connection failures, shutdown/startup, too many connections,
+#: serialization failures and deadlocks (PostgreSQL picked a victim; rerunning succeeds)
+_TRANSIENT_STATES = ("08", "57P01", "57P02", "57P03", "53300", "40001", "40P01")
+#: a payload stays under PostgreSQL's 8,000-byte NOTIFY limit
+_MAX_PAYLOAD = 7000
+#: how often the listener checks that its connection is alive (a partition is silent)
+_LISTENER_CHECK = 5.0
+_SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+
+
+def check_schema_name(schema: str, where: str) -> str:
+    """A schema name safe to write into SQL unquoted (lowercase letters, digits, ``_``)."""
+    if not _SCHEMA_NAME.fullmatch(schema):
+        raise StoreError(
+            f"{where}: schema={schema!r}: use lowercase letters, digits and _ (at most 63, "
+            "not starting with a digit)"
+        )
+    return schema
+
+
+def is_transient(exc: BaseException) -> bool:
+    """True for failures that a rerun on a fresh connection may not meet again."""
+    if isinstance(exc, OSError | asyncio.TimeoutError | asyncpg.ConnectionDoesNotExistError):
+        return True
+    if isinstance(exc, asyncpg.PostgresError):
+        state = getattr(exc, "sqlstate", None) or ""
+        return any(state.startswith(prefix) for prefix in _TRANSIENT_STATES)
+    if isinstance(exc, asyncpg.InterfaceError):
+        text = str(exc)
+        return "connection is closed" in text or "connection was closed" in text
+    return False
+
+
+def store_error(where: str, what: str, exc: BaseException) -> StoreError:
+    """The one mapping of a driver error: ``StoreError("<url>: <what>: <cause>")`` from it."""
+    cause = str(exc).strip() or type(exc).__name__
+    if is_transient(exc):
+        cause += " (the database stayed unreachable past the retry budget)"
+    error = StoreError(f"{where}: {what}: {cause}")
+    error.__cause__ = exc
+    return error
+
+
+@dataclass
+class Tx:
+    """One operation's transaction, and whom to wake after it commits."""
+
+    conn: asyncpg.Connection
+    #: the database's clock at the transaction's start (``now()``), once read
+    now: datetime | None = None
+    #: new work may be claimable (wake ``wait_for_work``)
+    work: bool = False
+    #: instances whose status may have changed (wake ``wait_for_instance``)
+    instances: set[str] = field(default_factory=set)
+
+    async def clock(self) -> datetime:
+        """The transaction's time (``now()``): the same for every statement in it."""
+        if self.now is None:
+            self.now = await self.conn.fetchval("SELECT now()")
+        return self.now
+
+
+class Database:
+    """One PostgreSQL database (and schema) behind an asyncpg pool and a listener."""
+
+    def __init__(
+        self,
+        dsn: str,
+        where: str,
+        *,
+        schema: str,
+        pool_size: int,
+        retry_seconds: float,
+        connect_timeout: float,
+        command_timeout: float,
+    ) -> None:
+        self.dsn = dsn
+        self.where = where
+        self.schema = check_schema_name(schema, where)
+        self.pool_size = pool_size
+        self.retry_seconds = retry_seconds
+        self.connect_timeout = connect_timeout
+        self.command_timeout = command_timeout
+        self.channel = f"durable_{schema}"
+        #: this object's notifications carry it, so the listener can skip its own
+        self.token = uuid.uuid4().hex[:12]
+        self.work_key = f"pg:{self.token}"
+        self._pool: asyncpg.Pool | None = None
+        self._listener: asyncio.Task[None] | None = None
+        self._listening = anyio.Event()
+        self._waited: Counter[str] = Counter()
+
+    def instance_key(self, instance_id: str) -> str:
+        """The hub key that ``wait_for_instance`` waits on."""
+        return f"{self.work_key}\x00{instance_id}"
+
+    # -- life cycle ----------------------------------------------------------------------------
+
+    def _connect_kwargs(self) -> dict[str, Any]:
+        return {
+            "timeout": self.connect_timeout,
+            "command_timeout": self.command_timeout,
+            "server_settings": {"search_path": self.schema, "application_name": "durable"},
+        }
+
+    async def connect(self, prepare: Callable[[asyncpg.Connection], Awaitable[None]]) -> None:
+        """Open the pool, run ``prepare`` (schema checks and migrations), start listening."""
+        kwargs = self._connect_kwargs()
+
+        async def create() -> asyncpg.Pool:
+            return await asyncpg.create_pool(
+                self.dsn, min_size=1, max_size=self.pool_size, **kwargs
+            )
+
+        try:
+            self._pool = await self._retrying(self.connect_timeout)(create)
+        except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as e:
+            raise store_error(self.where, "cannot connect", e) from e
+        try:
+            await self.run(lambda tx: prepare(tx.conn), "open", notify=False)
+        except BaseException:
+            await self.close()
+            raise
+        self._listener = asyncio.get_running_loop().create_task(self._listen())
+        with anyio.move_on_after(self.connect_timeout):
+            await self._listening.wait()
+
+    async def close(self) -> None:
+        """Stop listening and close the pool (idempotent)."""
+        listener, self._listener = self._listener, None
+        pool, self._pool = self._pool, None
+        with anyio.CancelScope(shield=True):
+            if listener is not None:
+                listener.cancel()
+                await asyncio.gather(listener, return_exceptions=True)
+            if pool is not None:
+                try:
+                    with anyio.fail_after(5):
+                        await pool.close()
+                except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+                    pool.terminate()
+
+    # -- running operations --------------------------------------------------------------------
+
+    def _retrying(self, budget: float) -> tenacity.AsyncRetrying:
+        return tenacity.AsyncRetrying(
+            stop=tenacity.stop_after_delay(budget),
+            wait=tenacity.wait_exponential(multiplier=0.05, max=1.0)
+            + tenacity.wait_random(0, 0.05),
+            retry=tenacity.retry_if_exception(is_transient),
+            sleep=anyio.sleep,
+            reraise=True,
+        )
+
+    async def run(
+        self,
+        fn: Callable[[Tx], Awaitable[T]],
+        what: str,
+        *,
+        notify: bool = True,
+        snapshot: bool = False,
+    ) -> T:
+        """Run ``fn(tx)`` in one transaction (rerun whole on a transient failure); its result.
+
+        ``snapshot``: a read-only REPEATABLE READ transaction (every statement sees one snapshot).
+        """
+        if self._pool is None:
+            raise StoreError(f"{self.where}: the store is not open (await store.open() first)")
+        pool = self._pool
+
+        async def attempt() -> tuple[T, Tx]:
+            isolation = "repeatable_read" if snapshot else None
+            async with (
+                pool.acquire() as conn,
+                conn.transaction(isolation=isolation, readonly=snapshot),
+            ):
+                tx = Tx(conn)
+                result = await fn(tx)
+                if notify:
+                    await self._send_notifications(tx)
+                return result, tx
+
+        try:
+            outcome: tuple[T, Tx] = await self._retrying(self.retry_seconds)(attempt)
+        except DurableError:
+            raise
+        except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as e:
+            raise store_error(self.where, what, e) from e
+        result, tx = outcome
+        if notify:
+            self._wake(tx.work, tx.instances)
+        return result
+
+    async def read(self, fn: Callable[[asyncpg.Connection], Awaitable[T]], what: str) -> T:
+        """Run ``fn(connection)`` outside a transaction (each statement its own snapshot)."""
+
+        async def reading(tx: Tx) -> T:
+            return await fn(tx.conn)
+
+        return await self.run(reading, what, notify=False)
+
+    # -- wake-ups ------------------------------------------------------------------------------
+
+    async def _send_notifications(self, tx: Tx) -> None:
+        if not tx.work and not tx.instances:
+            return
+        for payload in _payloads(self.token, tx.work, sorted(tx.instances)):
+            await tx.conn.execute("SELECT pg_notify($1, $2)", self.channel, payload)
+
+    def _wake(self, work: bool, instances: set[str] | list[str]) -> None:
+        if work:
+            _hub.notify(self.work_key)
+        for instance_id in instances:
+            _hub.notify(self.instance_key(instance_id))
+
+    def _wake_everyone(self) -> None:
+        self._wake(True, list(self._waited))
+
+    def _on_notification(self, conn: object, pid: int, channel: str, payload: str) -> None:
+        try:
+            message = json.loads(payload)
+            if message.get("s") == self.token:
+                return  # our own commit woke our waiters already
+            self._wake(bool(message.get("w")), list(message.get("i", ())))
+        except (ValueError, AttributeError, TypeError):
+            self._wake_everyone()  # not ours to parse: wake everyone rather than miss work
+
+    async def wait(self, key: str, timeout: float, seen: int | None) -> int:
+        """``_hub.wait``, counting the instances waited on so a reconnect can wake them."""
+        instance = key.partition("\x00")[2]
+        if instance:
+            self._waited[instance] += 1
+        try:
+            return await _hub.wait(key, timeout, seen=seen)
+        finally:
+            if instance:
+                self._waited[instance] -= 1
+                if self._waited[instance] <= 0:
+                    del self._waited[instance]
+
+    async def _listen(self) -> None:
+        """Hold a LISTEN connection; reconnect (and wake everyone) whenever it is lost."""
+        failures = 0
+        while True:
+            conn: asyncpg.Connection | None = None
+            try:
+                conn = await asyncpg.connect(self.dsn, **self._connect_kwargs())
+                await conn.add_listener(self.channel, self._on_notification)
+                if failures:
+                    logger.info("%s: listening again after a lost connection", self.where)
+                failures = 0
+                self._listening.set()
+                self._wake_everyone()  # notifications sent while away are lost
+                while True:
+                    await anyio.sleep(_LISTENER_CHECK)
+                    await conn.fetchval("SELECT 1", timeout=_LISTENER_CHECK)
+            except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+                failures += 1
+                if failures == 1:
+                    logger.warning(
+                        "%s: the listening connection was lost; reconnecting", self.where
+                    )
+                self._wake_everyone()
+                await anyio.sleep(min(0.1 * 2 ** min(failures, 5), 2.0))
+            finally:
+                if conn is not None:
+                    conn.terminate()
+
+
+def _payloads(token: str, work: bool, instances: list[str]) -> list[str]:
+    """Notification payloads, each under the size limit, carrying all the instances."""
+    payloads, batch = [], list[str]()
+    size = 0
+    for instance_id in instances:
+        cost = len(instance_id.encode()) * 2 + 8  # JSON escaping can double it
+        if batch and size + cost > _MAX_PAYLOAD:
+            payloads.append(json.dumps({"s": token, "w": work, "i": batch}))
+            batch, size = [], 0
+        batch.append(instance_id)
+        size += cost
+    payloads.append(json.dumps({"s": token, "w": work, "i": batch}))
+    return payloads

@@ -1,0 +1,248 @@
+"""PostgreSQL operations on instances and their inboxes: create, read, list, message, purge.
+
+Row conversions live here too: only value types leave the ``_pg_*`` modules.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import uuid
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from .._errors import DurableError, InstanceNotFound
+from .._events import ErrorInfo, ExecutionStarted, HistoryEvent, event_from_dict, event_to_dict
+from .._status import Status
+from ._pg_db import Tx
+from .base import InstanceRecord, NewInstance
+
+TERMINAL = [status.value for status in Status if status.is_terminal]
+
+
+def dump_json(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def dump_event(event: HistoryEvent) -> str:
+    return dump_json(event_to_dict(event))
+
+
+def load_event(data: str) -> HistoryEvent:
+    return event_from_dict(json.loads(data))
+
+
+def dump_error(error: ErrorInfo | None) -> str | None:
+    return None if error is None else dump_json(dataclasses.asdict(error))
+
+
+def load_error(data: str | None) -> ErrorInfo | None:
+    return None if data is None else ErrorInfo(**json.loads(data))
+
+
+def load_json(data: str | None) -> dict[str, object] | None:
+    if data is None:
+        return None
+    value: dict[str, object] = json.loads(data)
+    return value
+
+
+def instance_record(row: asyncpg.Record) -> InstanceRecord:
+    return InstanceRecord(
+        instance_id=row["instance_id"],
+        name=row["name"],
+        status=Status(row["status"]),
+        input=row["input"],
+        output=row["output"],
+        error=load_error(row["error"]),
+        custom_status=row["custom_status"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        execution_id=row["execution_id"],
+        version=row["version"],
+        parent_instance_id=row["parent_instance_id"],
+        parent_task_id=row["parent_task_id"],
+    )
+
+
+# -- writes ---------------------------------------------------------------------------------------
+
+_INSERT_MESSAGE = """
+INSERT INTO inbox (instance_id, execution_id, kind, task_id, data, visible_at)
+VALUES ($1, $2, $3, $4, $5, coalesce($6, now()))
+"""
+
+
+def message_row(
+    instance_id: str,
+    event: HistoryEvent,
+    execution_id: int | None = None,
+    visible_at: datetime | None = None,
+) -> tuple[Any, ...]:
+    """The parameters of ``_INSERT_MESSAGE`` (``visible_at`` None: now)."""
+    task_id = getattr(event, "task_id", None)
+    return (instance_id, execution_id, event.kind, task_id, dump_event(event), visible_at)
+
+
+async def insert_messages(tx: Tx, rows: list[tuple[Any, ...]]) -> None:
+    """Append messages (rows from ``message_row``) to inboxes."""
+    if len(rows) == 1:
+        await tx.conn.execute(_INSERT_MESSAGE, *rows[0])
+    elif rows:
+        await tx.conn.executemany(_INSERT_MESSAGE, rows)
+    tx.work = True
+
+
+async def insert_message(
+    tx: Tx,
+    instance_id: str,
+    event: HistoryEvent,
+    *,
+    execution_id: int | None = None,
+    visible_at: datetime | None = None,
+) -> None:
+    """Append ``event`` to the inbox; ``execution_id`` ties it to one run (None: any run)."""
+    await insert_messages(tx, [message_row(instance_id, event, execution_id, visible_at)])
+
+
+_INSERT_INSTANCE = """
+INSERT INTO instances (instance_id, name, status, input, created_at, updated_at, execution_id,
+    version, parent_instance_id, parent_task_id, parent_execution_id, retry, start_token)
+VALUES ($1, $2, 'PENDING', $3, now(), now(), 1, 0, $4, $5, $6, $7, $8)
+ON CONFLICT (instance_id) DO NOTHING
+RETURNING now()
+"""
+
+
+async def insert_instance(
+    tx: Tx, new: NewInstance, parent_execution_id: int | None = None, token: str | None = None
+) -> bool:
+    """Create a PENDING instance with its ``ExecutionStarted`` message; False if the id is taken.
+
+    ``token`` marks this attempt: if a commit's acknowledgement was lost and the operation is
+    rerun, the row carrying the same token is ours, not a taken id.
+    """
+    now = await tx.conn.fetchval(
+        _INSERT_INSTANCE,
+        new.instance_id,
+        new.name,
+        new.input,
+        new.parent_instance_id,
+        new.parent_task_id,
+        parent_execution_id,
+        None if new.retry is None else dump_json(new.retry),
+        token,
+    )
+    if now is None:
+        if token is None:
+            return False
+        mine = await tx.conn.fetchval(
+            "SELECT start_token = $2 FROM instances WHERE instance_id = $1", new.instance_id, token
+        )
+        return bool(mine)
+    tx.now = now
+    started = ExecutionStarted(
+        timestamp=now,
+        name=new.name,
+        input=new.input,
+        parent_instance_id=new.parent_instance_id,
+        parent_task_id=new.parent_task_id,
+    )
+    await insert_message(tx, new.instance_id, started, execution_id=1, visible_at=now)
+    tx.instances.add(new.instance_id)
+    return True
+
+
+def new_token() -> str:
+    return uuid.uuid4().hex
+
+
+async def locked_status(tx: Tx, instance_id: str) -> Status | None:
+    """The instance's status, holding its row against a concurrent episode commit until ours
+    ends, so a message never slips in beside a commit that finishes or restarts the run."""
+    status = await tx.conn.fetchval(
+        "SELECT status FROM instances WHERE instance_id = $1 FOR SHARE", instance_id
+    )
+    return None if status is None else Status(status)
+
+
+async def deliver(
+    tx: Tx, instance_id: str, event: HistoryEvent, execution_id: int | None = None
+) -> bool:
+    """Append a message to a live instance; False (nothing written) if it is missing or ended."""
+    status = await locked_status(tx, instance_id)
+    if status is None or status.is_terminal:
+        return False
+    await insert_message(tx, instance_id, event, execution_id=execution_id)
+    return True
+
+
+async def send_message(tx: Tx, instance_id: str, event: HistoryEvent) -> None:
+    """A raised event or control request; to a finished instance it is dropped."""
+    status = await locked_status(tx, instance_id)
+    if status is None:
+        raise InstanceNotFound(instance_id)
+    if not status.is_terminal:
+        await insert_message(tx, instance_id, event)
+
+
+async def purge_instance(tx: Tx, instance_id: str) -> bool:
+    status = await tx.conn.fetchval(
+        "SELECT status FROM instances WHERE instance_id = $1 FOR UPDATE", instance_id
+    )
+    if status is None:
+        return False
+    if not Status(status).is_terminal:
+        raise DurableError(
+            f"instance {instance_id!r} is {status}; terminate it first (only finished "
+            "instances can be purged)"
+        )
+    for table in ("history", "inbox", "activities", "instances"):
+        await tx.conn.execute(f"DELETE FROM {table} WHERE instance_id = $1", instance_id)  # noqa: S608
+    return True
+
+
+# -- reads ----------------------------------------------------------------------------------------
+
+
+async def get_instance(conn: asyncpg.Connection, instance_id: str) -> InstanceRecord | None:
+    row = await conn.fetchrow("SELECT * FROM instances WHERE instance_id = $1", instance_id)
+    return None if row is None else instance_record(row)
+
+
+async def list_instances(
+    conn: asyncpg.Connection,
+    status: Status | None,
+    name: str | None,
+    created_after: datetime | None,
+    created_before: datetime | None,
+    updated_before: datetime | None,
+    limit: int,
+) -> list[InstanceRecord]:
+    filters = [
+        ("status = ${}", None if status is None else Status(status).value),
+        ("name = ${}", name),
+        ("created_at > ${}", created_after),
+        ("created_at < ${}", created_before),
+        ("updated_at < ${}", updated_before),
+    ]
+    where, params = ["true"], list[Any]()
+    for clause, value in filters:
+        if value is not None:
+            params.append(value)
+            where.append(clause.format(len(params)))
+    params.append(max(int(limit), 0))
+    sql = (
+        f"SELECT * FROM instances WHERE {' AND '.join(where)} "  # noqa: S608 (no user text)
+        f"ORDER BY created_at DESC, instance_id DESC LIMIT ${len(params)}"
+    )
+    return [instance_record(row) for row in await conn.fetch(sql, *params)]
+
+
+async def get_history(conn: asyncpg.Connection, instance_id: str) -> list[HistoryEvent]:
+    rows = await conn.fetch(
+        "SELECT data FROM history WHERE instance_id = $1 ORDER BY seq", instance_id
+    )
+    return [load_event(row[0]) for row in rows]

@@ -1,0 +1,337 @@
+"""PostgreSQL operations on claimable work: instances (claim, release, renew) and activities.
+
+Claims take rows with ``FOR UPDATE SKIP LOCKED``: concurrent claimers on any number of hosts
+never wait on each other and never take the same row. Due times and leases use the database's
+``now()``. The rules are the SQLite store's (see ``_sqlite_claims``/``_sqlite_activities``):
+a SUSPENDED instance is claimable only for a control message; an activity row's ``visible_at``
+is its lease expiry while leased; a completion counts only from the attempt holding the row.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+import asyncpg
+
+from .._actions import ScheduleActivity
+from .._events import ActivityCompleted, ActivityFailed, ErrorInfo
+from .._status import Status
+from ._episode_rules import CONTROL_KINDS, activity_timeout_error, storable_retry
+from ._pg_db import Tx
+from ._pg_instances import TERMINAL, dump_json, insert_message, load_event, load_json
+from .base import ActivityWorkItem, ClaimSpec, Message, OrchestrationWorkItem
+
+_CONTROL = sorted(CONTROL_KINDS)
+# the conditions under which instance i may be leased now (parameters $3 names, $4 terminal)
+_CLAIMABLE = """
+    i.ready_at <= now() AND (i.lease_owner IS NULL OR i.lease_expires_at <= now())
+    AND i.name = ANY($3::text[]) AND NOT i.status = ANY($4::text[])
+"""
+# Oldest due message first, driven by the inbox_visible index; the instance row is locked,
+# skipping rows another claimer holds.
+_CLAIM_NEXT = f"""
+WITH candidate AS (
+    SELECT i.instance_id FROM inbox AS m JOIN instances AS i ON i.instance_id = m.instance_id
+    WHERE m.visible_at <= now() AND {_CLAIMABLE}
+      AND (i.status <> 'SUSPENDED' OR m.kind = ANY($5::text[]))
+    ORDER BY m.visible_at
+    LIMIT 1
+    FOR UPDATE OF i SKIP LOCKED
+)
+UPDATE instances AS i SET lease_owner = $1, lease_expires_at = now() + $2 * interval '1 second'
+FROM candidate WHERE i.instance_id = candidate.instance_id
+RETURNING i.*, now() AS tx_now
+"""  # noqa: S608 (constants only)
+# This instance, if it is claimable and has a message it can take now.
+_CLAIM_ONE = f"""
+WITH candidate AS (
+    SELECT i.instance_id FROM instances AS i
+    WHERE i.instance_id = $6 AND {_CLAIMABLE}
+      AND EXISTS (SELECT 1 FROM inbox AS m WHERE m.instance_id = i.instance_id
+          AND m.visible_at <= now() AND (i.status <> 'SUSPENDED' OR m.kind = ANY($5::text[])))
+    FOR UPDATE OF i SKIP LOCKED
+)
+UPDATE instances AS i SET lease_owner = $1, lease_expires_at = now() + $2 * interval '1 second'
+FROM candidate WHERE i.instance_id = candidate.instance_id
+RETURNING i.*, now() AS tx_now
+"""  # noqa: S608 (constants only)
+
+
+def _claim_params(spec: ClaimSpec) -> list[Any]:
+    return [spec.worker_id, spec.lease_seconds, sorted(spec.orchestrators), TERMINAL, _CONTROL]
+
+
+async def claim_orchestration(tx: Tx, spec: ClaimSpec) -> OrchestrationWorkItem | None:
+    row = await tx.conn.fetchrow(_CLAIM_NEXT, *_claim_params(spec))
+    return None if row is None else await _work_item(tx, row)
+
+
+async def claim_instance(tx: Tx, instance_id: str, spec: ClaimSpec) -> OrchestrationWorkItem | None:
+    """Lease this instance to ``spec`` if it is claimable now, with its visible messages."""
+    row = await tx.conn.fetchrow(_CLAIM_ONE, *_claim_params(spec), instance_id)
+    return None if row is None else await _work_item(tx, row)
+
+
+async def _work_item(tx: Tx, row: asyncpg.Record) -> OrchestrationWorkItem:
+    tx.now = row["tx_now"]
+    instance_id, execution_id = row["instance_id"], row["execution_id"]
+    rows = await tx.conn.fetch(
+        "SELECT id, execution_id, data FROM inbox WHERE instance_id = $1 AND visible_at <= now() "
+        "ORDER BY visible_at, id",
+        instance_id,
+    )
+    # results of an older run (a child that ended after its parent continued as new) are void
+    void = [
+        r["id"] for r in rows if r["execution_id"] is not None and r["execution_id"] < execution_id
+    ]
+    if void:
+        await tx.conn.execute("DELETE FROM inbox WHERE id = ANY($1::bigint[])", void)
+    messages = [
+        Message(r["id"], load_event(r["data"]))
+        for r in rows
+        if r["execution_id"] is None or r["execution_id"] >= execution_id
+    ]
+    # the run's start opens it, even if a clock step put another message's time before it
+    messages.sort(key=lambda message: message.event.kind != "ExecutionStarted")
+    return OrchestrationWorkItem(
+        instance_id=instance_id,
+        name=row["name"],
+        execution_id=execution_id,
+        version=row["version"],
+        status=Status(row["status"]),
+        messages=messages,
+        now=row["tx_now"],
+        parent_instance_id=row["parent_instance_id"],
+        parent_task_id=row["parent_task_id"],
+        retry=load_json(row["retry"]),
+        attempt=row["attempt"],
+    )
+
+
+async def release_orchestration(
+    tx: Tx, instance_id: str, worker_id: str, retry_in: float, error: str | None
+) -> None:
+    status = await tx.conn.execute(
+        """UPDATE instances SET lease_owner = NULL, lease_expires_at = NULL,
+               ready_at = now() + $3 * interval '1 second', error = coalesce($4, error),
+               updated_at = CASE WHEN $4::text IS NULL THEN updated_at ELSE now() END
+           WHERE instance_id = $1 AND lease_owner = $2""",
+        instance_id,
+        worker_id,
+        max(retry_in, 0.0),
+        error,
+    )
+    if status != "UPDATE 0":
+        tx.work = True
+        if error is not None:
+            tx.instances.add(instance_id)
+
+
+async def renew_leases(tx: Tx, worker_id: str, lease_seconds: float) -> None:
+    until = "now() + $2 * interval '1 second'"
+    await tx.conn.execute(
+        f"UPDATE instances SET lease_expires_at = {until} WHERE lease_owner = $1",  # noqa: S608
+        worker_id,
+        lease_seconds,
+    )
+    # an activity row's visible_at is its lease expiry while it is leased
+    await tx.conn.execute(
+        f"UPDATE activities SET visible_at = {until} WHERE lease_owner = $1",  # noqa: S608
+        worker_id,
+        lease_seconds,
+    )
+
+
+async def seconds_to_next_due(conn: asyncpg.Connection) -> float | None:
+    """Seconds until a message, an activity or a released instance next falls due, if any."""
+    due: float | None = await conn.fetchval(
+        """SELECT extract(epoch FROM min(t) - now()) FROM (
+               SELECT min(visible_at) AS t FROM inbox WHERE visible_at > now()
+               UNION ALL SELECT min(visible_at) FROM activities
+                   WHERE lease_owner IS NULL AND visible_at > now()
+               UNION ALL SELECT min(ready_at) FROM instances WHERE ready_at > now()) AS due"""
+    )
+    return None if due is None else float(due)
+
+
+# -- activities -----------------------------------------------------------------------------------
+
+_INSERT_ACTIVITY = """
+INSERT INTO activities (instance_id, execution_id, task_id, name, queue, input, attempt, retry,
+    timeout, heartbeat_timeout, start_deadline, scheduled_at, visible_at, lease_owner, started)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+RETURNING *
+"""
+_CLAIM_ACTIVITY = """
+UPDATE activities SET lease_owner = $1, visible_at = now() + $2 * interval '1 second',
+    attempt = attempt + 1, started = true
+WHERE id = (
+    SELECT id FROM activities
+    WHERE queue = ANY($3::text[]) AND visible_at <= now() AND name = ANY($4::text[])
+    ORDER BY visible_at
+    LIMIT 1
+    FOR UPDATE SKIP LOCKED)
+RETURNING *
+"""
+_HELD = "id = $1 AND lease_owner = $2 AND attempt = $3"
+_FINISH = (
+    f"DELETE FROM activities WHERE {_HELD} "  # noqa: S608 (constants only)
+    "RETURNING instance_id, execution_id, task_id, now() AS tx_now"
+)
+
+
+def activity_item(row: asyncpg.Record, worker_id: str) -> ActivityWorkItem:
+    return ActivityWorkItem(
+        id=row["id"],
+        instance_id=row["instance_id"],
+        execution_id=row["execution_id"],
+        task_id=row["task_id"],
+        name=row["name"],
+        input=row["input"],
+        queue=row["queue"],
+        attempt=row["attempt"],
+        retry=load_json(row["retry"]),
+        timeout=row["timeout"],
+        heartbeat_timeout=row["heartbeat_timeout"],
+        heartbeat_details=row["heartbeat_details"],
+        scheduled_at=row["scheduled_at"],
+        worker_id=worker_id,
+    )
+
+
+def activity_row(
+    instance_id: str,
+    execution_id: int,
+    action: ScheduleActivity,
+    claim: ClaimSpec | None,
+    now: datetime,
+) -> tuple[Any, ...]:
+    """The parameters of ``_INSERT_ACTIVITY``; with ``claim``, leased to it (its first attempt)."""
+    options = action.options
+    to_start = options.schedule_to_start_timeout
+    stored = None if options.retry is None else storable_retry(options.retry)
+    lease = timedelta(seconds=claim.lease_seconds) if claim is not None else timedelta(0)
+    return (
+        instance_id,
+        execution_id,
+        action.task_id,
+        action.name,
+        options.queue,
+        action.input,
+        1 if claim is not None else 0,
+        None if stored is None else dump_json(stored),
+        options.timeout,
+        options.heartbeat_timeout,
+        None if to_start is None else now + timedelta(seconds=to_start),
+        now,
+        now + lease,
+        None if claim is None else claim.worker_id,
+        claim is not None,
+    )
+
+
+async def schedule_activities(
+    tx: Tx, rows: list[tuple[Any, ...]], claims: list[ClaimSpec | None]
+) -> list[ActivityWorkItem]:
+    """Insert activity rows (from ``activity_row``); the work items of those claimed."""
+    claimed: list[ActivityWorkItem] = []
+    unclaimed = [row for row, claim in zip(rows, claims, strict=True) if claim is None]
+    if unclaimed:
+        await tx.conn.executemany(_INSERT_ACTIVITY.replace("RETURNING *", ""), unclaimed)
+        tx.work = True
+    for row, claim in zip(rows, claims, strict=True):
+        if claim is not None:
+            inserted = await tx.conn.fetchrow(_INSERT_ACTIVITY, *row)
+            claimed.append(activity_item(inserted, claim.worker_id))
+    return claimed
+
+
+async def claim_activity(tx: Tx, spec: ClaimSpec) -> ActivityWorkItem | None:
+    row = await tx.conn.fetchrow(
+        _CLAIM_ACTIVITY,
+        spec.worker_id,
+        spec.lease_seconds,
+        sorted(spec.queues),
+        sorted(spec.activities),
+    )
+    return None if row is None else activity_item(row, spec.worker_id)
+
+
+def _held(item: ActivityWorkItem) -> tuple[Any, ...]:
+    return (item.id, item.worker_id, item.attempt)
+
+
+async def complete_activity(
+    tx: Tx, item: ActivityWorkItem, result: str, then_claim: ClaimSpec | None
+) -> tuple[bool, OrchestrationWorkItem | None]:
+    row = await tx.conn.fetchrow(_FINISH, *_held(item))
+    if row is None:
+        return False, None
+    tx.now = row["tx_now"]
+    event = ActivityCompleted(timestamp=tx.now, task_id=row["task_id"], result=result)
+    await insert_message(tx, row["instance_id"], event, execution_id=row["execution_id"])
+    return True, await _then(tx, row["instance_id"], then_claim)
+
+
+async def fail_activity(
+    tx: Tx,
+    item: ActivityWorkItem,
+    error: ErrorInfo,
+    retry_in: float | None,
+    then_claim: ClaimSpec | None,
+) -> tuple[bool, OrchestrationWorkItem | None]:
+    if retry_in is not None:  # the next attempt, after the backoff; the count is kept
+        status = await tx.conn.execute(
+            "UPDATE activities SET lease_owner = NULL, "  # noqa: S608 (constants only)
+            f"visible_at = now() + $4 * interval '1 second' WHERE {_HELD}",
+            *_held(item),
+            max(retry_in, 0.0),
+        )
+        if status == "UPDATE 0":
+            return False, None
+        tx.work = True
+        return True, await _then(tx, item.instance_id, then_claim)
+    row = await tx.conn.fetchrow(_FINISH, *_held(item))
+    if row is None:
+        return False, None
+    tx.now = row["tx_now"]
+    event = ActivityFailed(
+        timestamp=tx.now, task_id=row["task_id"], error=error, attempts=item.attempt
+    )
+    await insert_message(tx, row["instance_id"], event, execution_id=row["execution_id"])
+    return True, await _then(tx, row["instance_id"], then_claim)
+
+
+async def _then(tx: Tx, instance_id: str, spec: ClaimSpec | None) -> OrchestrationWorkItem | None:
+    return None if spec is None else await claim_instance(tx, instance_id, spec)
+
+
+async def heartbeat_activity(
+    tx: Tx, item: ActivityWorkItem, details: str | None, lease_seconds: float
+) -> bool:
+    status = await tx.conn.execute(
+        "UPDATE activities SET heartbeat_details = $4, "  # noqa: S608 (constants only)
+        f"visible_at = now() + $5 * interval '1 second' WHERE {_HELD}",
+        *_held(item),
+        details,
+        lease_seconds,
+    )
+    return bool(status != "UPDATE 0")
+
+
+async def expire_unstarted(tx: Tx) -> int:
+    """Fail, with ``durable.TaskTimeout``, the activities no attempt started before the deadline."""
+    rows = await tx.conn.fetch(
+        """DELETE FROM activities
+           WHERE NOT started AND start_deadline IS NOT NULL AND start_deadline < now()
+           RETURNING instance_id, execution_id, task_id, name,
+               extract(epoch FROM start_deadline - scheduled_at) AS allowed, now() AS tx_now"""
+    )
+    for row in rows:
+        error = activity_timeout_error(row["name"], float(row["allowed"]))
+        event = ActivityFailed(
+            timestamp=row["tx_now"], task_id=row["task_id"], error=error, attempts=0
+        )
+        await insert_message(tx, row["instance_id"], event, execution_id=row["execution_id"])
+    return len(rows)

@@ -1,0 +1,311 @@
+"""The PostgreSQL store: many workers on many hosts (``postgresql://user@host/db``).
+
+PostgreSQL is the only coordinator: workers claim with ``FOR UPDATE SKIP LOCKED``, commit
+episodes guarded by the instance's lease and history version, and wake each other with
+``LISTEN/NOTIFY``. Tables live in their own schema (``durable``, or ``?schema=name``), created
+and migrated by the store under an advisory lock. Needs the ``postgres`` extra (asyncpg).
+
+URL options (removed before the URL reaches asyncpg, which takes the rest, e.g. ``sslmode``):
+
+* ``schema``: the schema holding durable's tables (default ``durable``).
+* ``pool_size``: connections in the pool (default 10), plus one listening connection.
+* ``retry_seconds``: how long a transient failure (a dropped connection, a restarting server)
+  is retried before ``StoreError`` (default 30).
+* ``connect_timeout``: seconds to connect, also the retry budget of ``open()`` (default 10).
+* ``command_timeout``: seconds a statement may take before the connection is given up as lost
+  (default 30; detects a network partition).
+
+Choices where the ``Store`` contract is silent are the SQLite store's (see ``stores.sqlite``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import anyio
+
+from .._errors import ConfigurationError
+from .._events import ErrorInfo, HistoryEvent
+from .._status import Status
+from . import _hub
+from . import _pg_dumps as dumps
+from . import _pg_instances as instances
+from . import _pg_work as work
+from ._dumps import InstanceDump
+from ._pg_db import Database
+from ._pg_episode import commit_episode
+from ._pg_schema import prepare
+from .base import (
+    ActivityWorkItem,
+    ClaimSpec,
+    EpisodeCommit,
+    InstanceRecord,
+    NewInstance,
+    OrchestrationWorkItem,
+)
+
+#: our URL options and their defaults
+OPTIONS: dict[str, object] = {
+    "schema": "durable",
+    "pool_size": 10,
+    "retry_seconds": 30.0,
+    "connect_timeout": 10.0,
+    "command_timeout": 30.0,
+}
+#: a due message is waited for this much past its time, so that the claim sees it
+_DUE_SLACK = 0.002
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    """A naive datetime is taken as UTC (as the SQLite store does)."""
+    if moment is not None and moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment
+
+
+def parse_url(url: str, display_url: str) -> tuple[str, dict[str, object]]:
+    """Split our options off the URL: (the DSN for asyncpg, the options with defaults)."""
+    parts = urlsplit(url)
+    ours: dict[str, object] = dict(OPTIONS)
+    theirs = []
+    for key, value in parse_qsl(parts.query, keep_blank_values=True):
+        if key not in OPTIONS:
+            theirs.append((key, value))
+            continue
+        kind: type[Any] = type(OPTIONS[key])
+        try:
+            parsed = kind(value)
+        except ValueError:
+            raise ConfigurationError(
+                f"store URL {display_url!r}: {key}={value!r} must be a {kind.__name__}"
+            ) from None
+        if kind is not str and parsed <= 0:
+            raise ConfigurationError(f"store URL {display_url!r}: {key} must be positive")
+        ours[key] = parsed
+    scheme = "postgresql" if parts.scheme == "postgres" else parts.scheme
+    dsn = urlunsplit((scheme, parts.netloc, parts.path, urlencode(theirs), parts.fragment))
+    return dsn, ours
+
+
+class PostgresStore:
+    """A ``Store`` on a PostgreSQL database, opened with ``await store.open()``.
+
+    Opening a store that is open already only counts: it closes on the last ``close()``.
+    """
+
+    def __init__(self, url: str, *, display_url: str | None = None) -> None:
+        self.display_url = display_url or url
+        dsn, options = parse_url(url, self.display_url)
+        self.schema = str(options["schema"])
+        self._db = Database(
+            dsn,
+            self.display_url,
+            schema=self.schema,
+            pool_size=int(options["pool_size"]),  # type: ignore[call-overload]
+            retry_seconds=float(options["retry_seconds"]),  # type: ignore[arg-type]
+            connect_timeout=float(options["connect_timeout"]),  # type: ignore[arg-type]
+            command_timeout=float(options["command_timeout"]),  # type: ignore[arg-type]
+        )
+        self._opens = 0
+        self._lock: anyio.Lock | None = None
+        self._waiters = _hub.Waiters()
+
+    def __repr__(self) -> str:
+        return f"PostgresStore({self.display_url!r})"
+
+    async def open(self) -> None:
+        """Connect, check and migrate the schema, start listening for notifications."""
+        if self._lock is None:
+            self._lock = anyio.Lock()
+        async with self._lock:
+            if self._opens == 0:
+                await self._db.connect(lambda conn: prepare(conn, self.schema, self.display_url))
+            self._opens += 1
+
+    async def close(self) -> None:
+        """Release this holder's share; the pool closes with the last one."""
+        if self._opens == 0:
+            return
+        self._opens -= 1
+        if self._opens == 0:
+            await self._db.close()
+
+    # -- instances -----------------------------------------------------------------------------
+
+    async def create_instance(self, new: NewInstance) -> bool:
+        """See ``Store.create_instance``."""
+        token = instances.new_token()
+        return await self._db.run(
+            lambda tx: instances.insert_instance(tx, new, token=token), "create_instance"
+        )
+
+    async def get_instance(self, instance_id: str) -> InstanceRecord | None:
+        """See ``Store.get_instance``."""
+        return await self._db.read(
+            lambda conn: instances.get_instance(conn, instance_id), "get_instance"
+        )
+
+    async def list_instances(
+        self,
+        *,
+        status: Status | None = None,
+        name: str | None = None,
+        created_after: datetime | None = None,
+        created_before: datetime | None = None,
+        updated_before: datetime | None = None,
+        limit: int = 100,
+    ) -> list[InstanceRecord]:
+        """See ``Store.list_instances``."""
+        return await self._db.read(
+            lambda conn: instances.list_instances(
+                conn,
+                status,
+                name,
+                _aware(created_after),
+                _aware(created_before),
+                _aware(updated_before),
+                limit,
+            ),
+            "list_instances",
+        )
+
+    async def get_history(self, instance_id: str) -> list[HistoryEvent]:
+        """See ``Store.get_history``."""
+        return await self._db.read(
+            lambda conn: instances.get_history(conn, instance_id), "get_history"
+        )
+
+    async def send_message(self, instance_id: str, event: HistoryEvent) -> None:
+        """See ``Store.send_message``; a message to a finished instance is dropped."""
+        await self._db.run(
+            lambda tx: instances.send_message(tx, instance_id, event), "send_message"
+        )
+
+    async def purge_instance(self, instance_id: str) -> bool:
+        """See ``Store.purge_instance``."""
+        return await self._db.run(
+            lambda tx: instances.purge_instance(tx, instance_id), "purge_instance"
+        )
+
+    async def export_instances(
+        self, *, after: str | None = None, limit: int = 100
+    ) -> list[InstanceDump]:
+        """See ``Store.export_instances``."""
+        return await self._db.run(
+            lambda tx: dumps.export_instances(tx, after, limit),
+            "export_instances",
+            notify=False,
+            snapshot=True,
+        )
+
+    async def import_instances(self, batch: Sequence[InstanceDump]) -> list[str]:
+        """See ``Store.import_instances``."""
+        items = list(batch)
+        return await self._db.run(lambda tx: dumps.import_instances(tx, items), "import_instances")
+
+    # -- orchestration work --------------------------------------------------------------------
+
+    async def claim_orchestration(self, spec: ClaimSpec) -> OrchestrationWorkItem | None:
+        """See ``Store.claim_orchestration``."""
+        if not spec.orchestrators:
+            return None
+        return await self._db.run(
+            lambda tx: work.claim_orchestration(tx, spec), "claim_orchestration", notify=False
+        )
+
+    async def commit_episode(
+        self, commit: EpisodeCommit, *, eager: ClaimSpec | None = None, eager_limit: int = 0
+    ) -> list[ActivityWorkItem]:
+        """See ``Store.commit_episode``."""
+        return await self._db.run(
+            lambda tx: commit_episode(tx, commit, eager, eager_limit), "commit_episode"
+        )
+
+    async def release_orchestration(
+        self,
+        instance_id: str,
+        worker_id: str,
+        *,
+        retry_in: float = 0.0,
+        error: ErrorInfo | None = None,
+    ) -> None:
+        """See ``Store.release_orchestration``."""
+        stored = instances.dump_error(error)
+        await self._db.run(
+            lambda tx: work.release_orchestration(tx, instance_id, worker_id, retry_in, stored),
+            "release_orchestration",
+        )
+
+    # -- activities ----------------------------------------------------------------------------
+
+    async def claim_activity(self, spec: ClaimSpec) -> ActivityWorkItem | None:
+        """See ``Store.claim_activity``."""
+        if not spec.activities or not spec.queues:
+            return None
+        return await self._db.run(
+            lambda tx: work.claim_activity(tx, spec), "claim_activity", notify=False
+        )
+
+    async def complete_activity(
+        self, item: ActivityWorkItem, result: str, *, then_claim: ClaimSpec | None = None
+    ) -> tuple[bool, OrchestrationWorkItem | None]:
+        """See ``Store.complete_activity``."""
+        return await self._db.run(
+            lambda tx: work.complete_activity(tx, item, result, then_claim), "complete_activity"
+        )
+
+    async def fail_activity(
+        self,
+        item: ActivityWorkItem,
+        error: ErrorInfo,
+        *,
+        retry_in: float | None,
+        then_claim: ClaimSpec | None = None,
+    ) -> tuple[bool, OrchestrationWorkItem | None]:
+        """See ``Store.fail_activity``."""
+        return await self._db.run(
+            lambda tx: work.fail_activity(tx, item, error, retry_in, then_claim),
+            "fail_activity",
+        )
+
+    async def heartbeat_activity(
+        self, item: ActivityWorkItem, details: str | None, lease_seconds: float
+    ) -> bool:
+        """See ``Store.heartbeat_activity``."""
+        return await self._db.run(
+            lambda tx: work.heartbeat_activity(tx, item, details, lease_seconds),
+            "heartbeat_activity",
+            notify=False,
+        )
+
+    async def renew_leases(self, worker_id: str, lease_seconds: float) -> None:
+        """See ``Store.renew_leases``."""
+        await self._db.run(
+            lambda tx: work.renew_leases(tx, worker_id, lease_seconds),
+            "renew_leases",
+            notify=False,
+        )
+
+    async def expire_unstarted(self) -> int:
+        """See ``Store.expire_unstarted``."""
+        return await self._db.run(work.expire_unstarted, "expire_unstarted")
+
+    # -- waiting -------------------------------------------------------------------------------
+
+    async def wait_for_work(self, timeout: float) -> None:
+        """See ``Store.wait_for_work``: woken by notifications (this process's commits at once,
+        other processes' through LISTEN), or when the next due time comes."""
+        due = await self._db.read(work.seconds_to_next_due, "wait_for_work")
+        if due is not None:
+            timeout = min(timeout, due + _DUE_SLACK)
+        await self._wait(self._db.work_key, timeout)
+
+    async def wait_for_instance(self, instance_id: str, timeout: float) -> None:
+        """See ``Store.wait_for_instance``: woken when a commit changes the instance's status."""
+        await self._wait(self._db.instance_key(instance_id), timeout)
+
+    async def _wait(self, key: str, timeout: float) -> None:
+        await self._waiters.wait(key, timeout, self._db.wait)
