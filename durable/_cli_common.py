@@ -7,6 +7,7 @@ A runtime error is one line on stderr (``durable: error: ...``) and exit status 
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import sys
@@ -19,7 +20,7 @@ from typing import Annotated, Any, NoReturn, TypeVar
 import anyio
 import click
 import typer
-from rich.console import Console
+from rich.console import Console, RenderableType
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -179,12 +180,18 @@ def parse_duration(text: str, flag: str) -> timedelta:
 # -- output ------------------------------------------------------------------------------------
 
 
-def out_console() -> Console:
-    """A console on stdout; off a terminal it never wraps, so every row stays one line."""
-    console = Console(highlight=False, soft_wrap=True)
-    if not console.is_terminal:
-        console = Console(highlight=False, width=100_000)
-    return console
+def show(renderable: RenderableType) -> None:
+    """Print a table on stdout. Off a terminal (pipes, files) it never wraps, so a row stays
+    one line, and has no colour and no padding at line ends, so it reads well in a file."""
+    console = Console(highlight=False)
+    if console.is_terminal:
+        console.print(renderable)
+        return
+    buffer = Console(file=io.StringIO(), width=100_000, highlight=False, color_system=None)
+    with buffer.capture() as captured:
+        buffer.print(renderable)
+    lines = [line.rstrip() for line in captured.get().splitlines()]
+    typer.echo("\n".join(lines).strip("\n"))
 
 
 def err_console() -> Console:

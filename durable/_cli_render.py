@@ -102,8 +102,9 @@ def status_table(status: InstanceStatus) -> Table:
         ("created", Text(time_text(status.created_at, precise=True) + " UTC")),
         ("updated", Text(time_text(status.updated_at, precise=True) + " UTC")),
         ("input", Text(value_text(status.input, limit=None))),
-        ("output", Text(value_text(status.output, limit=None))),
     ]
+    if status.output is not None or status.status is Status.COMPLETED:
+        rows.append(("output", Text(value_text(status.output, limit=None))))
     if status.error is not None:
         rows.append(("error", Text(status.error, style="red")))
     if status.custom_status is not None:
@@ -115,7 +116,7 @@ def status_table(status: InstanceStatus) -> Table:
 
 def instances_table(statuses: Iterable[InstanceStatus]) -> Table:
     """Instances as rows (the order given: newest first from ``list``)."""
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
     for header in ("ID", "NAME", "STATUS", "CREATED (UTC)", "UPDATED (UTC)"):
         table.add_column(header, no_wrap=True)
     for status in statuses:
@@ -194,7 +195,7 @@ def timeline(history: Sequence[ev.HistoryEvent]) -> list[TimelineRow]:
 
 def history_table(rows: Iterable[TimelineRow]) -> Table:
     """The timeline as a table: seq, kind, name, time, duration, error."""
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
     table.add_column("SEQ", justify="right", no_wrap=True)
     for header in ("KIND", "NAME", "TIME (UTC)", "DURATION"):
         table.add_column(header, no_wrap=True)

@@ -8,6 +8,7 @@ starts a new one when one dies, and passes a stop signal on to all of them.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
 import os
@@ -72,7 +73,7 @@ class WorkerSettings:
         argv += ["--concurrency", str(self.concurrency)]
         argv += ["--shutdown-grace", repr(self.shutdown_grace), "--lease", repr(self.lease)]
         argv += ["--poll-interval", repr(self.poll_interval)]
-        return argv + ["--log-level", self.log_level.value, "--log-format", self.log_format.value]
+        return [*argv, "--log-level", self.log_level.value, "--log-format", self.log_format.value]
 
 
 def load_app(spec: str) -> App:
@@ -305,7 +306,5 @@ class _Supervisor:
 
     def _signal_all(self, signum: signal.Signals) -> None:
         for process in list(self.children.values()):
-            try:
+            with contextlib.suppress(ProcessLookupError):  # it exited and is being reaped
                 process.send_signal(signum)
-            except ProcessLookupError:  # it has exited and is being reaped
-                pass

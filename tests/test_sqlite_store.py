@@ -282,13 +282,6 @@ def test_bad_sqlite_urls(url: str) -> None:
         open_store(url)
 
 
-def test_postgres_is_not_available_yet_and_keeps_its_password() -> None:
-    for url in ("postgresql://ada:s3cret@db.example/app", "postgres://ada:s3cret@db/app"):
-        with pytest.raises(ConfigurationError, match="PostgreSQL store: not available") as info:
-            open_store(url)
-        assert "s3cret" not in str(info.value)
-
-
 def test_an_unknown_scheme_lists_the_accepted_forms_without_the_password() -> None:
     with pytest.raises(ConfigurationError) as info:
         open_store("mysql://ada:s3cret@db.example/app?password=s3cret")

@@ -1,0 +1,308 @@
+"""PostgreSQL specifics: URLs, schemas that are not ours, migrations racing, LISTEN/NOTIFY
+across store objects, and surviving dropped connections and a restarted server.
+
+The conformance suite (test_store_conformance.py) covers the Store guarantees themselves.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from itertools import count
+
+import anyio
+import asyncpg
+import pytest
+
+from durable._errors import ConfigurationError, StoreError
+from durable._events import EventRaised, ExecutionCompleted, ExecutionStarted
+from durable._status import Status
+from durable.stores import _pg_instances as instances
+from durable.stores import open_store
+from durable.stores.base import ClaimSpec, EpisodeCommit, NewInstance, Store
+from durable.stores.postgres import PostgresStore, parse_url
+
+from .pg_server import PostgresServer
+
+SPEC = ClaimSpec("w", 30.0, frozenset({"orch"}), frozenset({"act"}))
+_schemas = count()
+
+
+@pytest.fixture
+def url(pg_server: PostgresServer) -> str:
+    return f"{pg_server.url}?schema=pg{next(_schemas)}"
+
+
+@asynccontextmanager
+async def opened(url: str) -> AsyncIterator[Store]:
+    store = open_store(url)
+    await store.open()
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+async def query(url: str, sql: str, *args: object) -> object:
+    dsn, options = parse_url(url, url)
+    conn = await asyncpg.connect(dsn)
+    try:
+        return await conn.fetchval(sql, *args)
+    finally:
+        await conn.close()
+
+
+# -- URLs ---------------------------------------------------------------------------------------
+
+
+def test_postgres_urls_give_a_postgres_store_without_the_password() -> None:
+    for url in ("postgresql://ada:s3cret@db.example/app", "postgres://ada:s3cret@db/app"):
+        store = open_store(url)
+        assert isinstance(store, PostgresStore)
+        assert "s3cret" not in store.display_url and "s3cret" not in repr(store)
+
+
+def test_our_options_are_taken_off_the_url_and_the_rest_kept() -> None:
+    dsn, options = parse_url(
+        "postgres://u@h:5/db?schema=app_1&sslmode=disable&pool_size=3&retry_seconds=2.5", "u"
+    )
+    assert dsn == "postgresql://u@h:5/db?sslmode=disable"
+    assert options["schema"] == "app_1" and options["pool_size"] == 3
+    assert options["retry_seconds"] == 2.5
+
+
+@pytest.mark.parametrize(
+    ("query_string", "message"),
+    [
+        ("pool_size=many", "pool_size='many' must be a int"),
+        ("pool_size=0", "pool_size must be positive"),
+        ("retry_seconds=-1", "retry_seconds must be positive"),
+    ],
+)
+def test_bad_options_are_named(query_string: str, message: str) -> None:
+    with pytest.raises(ConfigurationError, match=message):
+        open_store(f"postgresql://u:pw@h/db?{query_string}")
+
+
+@pytest.mark.parametrize("schema", ["Upper", "1st", "a-b", "x" * 64, "a;drop"])
+def test_unsafe_schema_names_are_refused(schema: str) -> None:
+    with pytest.raises(StoreError, match="schema="):
+        open_store(f"postgresql://u@h/db?schema={schema}")
+
+
+async def test_an_unreachable_server_is_a_store_error_naming_the_url_not_the_password() -> None:
+    started = time.monotonic()
+    store = open_store("postgresql://ada:s3cret@127.0.0.1:1/db?connect_timeout=1")
+    with pytest.raises(StoreError) as info:
+        await store.open()
+    message = str(info.value)
+    assert "cannot connect" in message and "127.0.0.1:1" in message and "s3cret" not in message
+    assert time.monotonic() - started < 20
+
+
+async def test_an_unknown_database_is_a_store_error(pg_server: PostgresServer) -> None:
+    url = pg_server.url.rsplit("/", 1)[0] + "/no_such_database"
+    with pytest.raises(StoreError, match="no_such_database"):
+        async with opened(url):
+            pass
+
+
+# -- schemas ------------------------------------------------------------------------------------
+
+
+async def test_tables_live_in_their_own_schema(url: str) -> None:
+    async with opened(url) as store:
+        assert await store.create_instance(NewInstance("i", "orch", "1"))
+    schema = url.rsplit("=", 1)[1]
+    tables = await query(
+        url,
+        "SELECT string_agg(table_name, ',' ORDER BY table_name) FROM information_schema.tables "
+        "WHERE table_schema = $1",
+        schema,
+    )
+    assert tables == "activities,history,inbox,instances,schema_version"
+
+
+async def test_a_schema_holding_other_tables_is_refused_untouched(url: str) -> None:
+    schema = url.rsplit("=", 1)[1]
+    await query(url, f"CREATE SCHEMA {schema}")
+    await query(url, f"CREATE TABLE {schema}.orders (id int)")
+    with pytest.raises(StoreError, match="not durable's: it holds other tables \\(orders\\)"):
+        async with opened(url):
+            pass
+    tables = await query(
+        url, "SELECT count(*) FROM information_schema.tables WHERE table_schema = $1", schema
+    )
+    assert tables == 1
+
+
+async def test_a_newer_schema_is_refused(url: str) -> None:
+    async with opened(url):
+        pass
+    schema = url.rsplit("=", 1)[1]
+    await query(url, f"UPDATE {schema}.schema_version SET version = 99")
+    with pytest.raises(StoreError, match="version 99, newer than this version of durable"):
+        async with opened(url):
+            pass
+
+
+async def test_stores_opening_at_once_migrate_once(url: str) -> None:
+    stores = [open_store(url) for _ in range(6)]
+    try:
+        async with anyio.create_task_group() as group:
+            for store in stores:
+                group.start_soon(store.open)
+        assert await stores[0].create_instance(NewInstance("i", "orch", "1"))
+        for store in stores:
+            record = await store.get_instance("i")
+            assert record is not None and record.status is Status.PENDING
+    finally:
+        for store in stores:
+            await store.close()
+    schema = url.rsplit("=", 1)[1]
+    assert await query(url, f"SELECT count(*) FROM {schema}.schema_version") == 1
+
+
+# -- wake-ups across store objects (as across hosts) ---------------------------------------------
+
+
+async def test_a_create_through_another_store_object_wakes_a_waiting_worker(url: str) -> None:
+    async with opened(url) as worker_side, opened(url) as client_side:
+        woke = anyio.Event()
+
+        async def wait() -> None:
+            await worker_side.wait_for_work(30.0)
+            woke.set()
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(wait)
+            await anyio.sleep(0.2)  # the waiter is parked (a notification now must wake it)
+            started = time.monotonic()
+            await client_side.create_instance(NewInstance("i", "orch", "1"))
+            with anyio.fail_after(10):
+                await woke.wait()
+            assert time.monotonic() - started < 5  # a notification, not the 30 s timeout
+        assert await worker_side.claim_orchestration(SPEC) is not None
+
+
+async def test_a_status_change_through_another_store_object_wakes_a_client(url: str) -> None:
+    async with opened(url) as client_side, opened(url) as other:
+        await other.create_instance(NewInstance("i", "orch", "1"))
+        woke = anyio.Event()
+
+        async def wait() -> None:
+            await client_side.wait_for_instance("i", 30.0)
+            woke.set()
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(wait)
+            await anyio.sleep(0.2)
+            await other.send_message("i", EventRaised(name="e", payload="1"))
+            item = await other.claim_orchestration(SPEC)
+            assert item is not None
+            await other.release_orchestration("i", "w", error=None)
+            # a release without a status change wakes no instance waiter; a terminate does
+            await _finish(other, "i")
+            with anyio.fail_after(10):
+                await woke.wait()
+
+
+async def _finish(store: Store, instance_id: str) -> None:
+    item = await store.claim_orchestration(SPEC)
+    assert item is not None
+    started = next(m.event for m in item.messages if isinstance(m.event, ExecutionStarted))
+    events = [
+        ExecutionStarted(seq=0, timestamp=item.now, name=started.name, input=started.input),
+        ExecutionCompleted(seq=1, timestamp=item.now, output="2"),
+    ]
+    await store.commit_episode(
+        EpisodeCommit(
+            instance_id,
+            "w",
+            item.execution_id,
+            item.version,
+            events,
+            [],
+            [m.id for m in item.messages],
+            Status.COMPLETED,
+            output="2",
+        )
+    )
+
+
+# -- failures -----------------------------------------------------------------------------------
+
+
+async def test_killed_connections_are_replaced_and_the_listener_comes_back(
+    url: str, pg_server: PostgresServer
+) -> None:
+    async with opened(url) as store, opened(url) as other:
+        assert await store.create_instance(NewInstance("a", "orch", "1"))
+        killed = await query(
+            url,
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE application_name = 'durable' AND pid <> pg_backend_pid()",
+        )
+        assert killed >= 2  # the pools' connections and both listeners
+        # the next operations run on fresh connections, invisibly to the caller
+        assert await store.create_instance(NewInstance("b", "orch", "1"))
+        assert (await other.get_instance("b")) is not None
+        # and wake-ups flow again once the listener reconnected
+        with anyio.fail_after(20):
+            while True:
+                woke = anyio.Event()
+
+                async def wait(woke: anyio.Event = woke) -> None:
+                    await store.wait_for_work(2.0)
+                    woke.set()
+
+                async with anyio.create_task_group() as group:
+                    group.start_soon(wait)
+                    await anyio.sleep(0.1)
+                    started = time.monotonic()
+                    await other.create_instance(NewInstance(f"c{time.monotonic_ns()}", "o", "1"))
+                    await woke.wait()
+                if time.monotonic() - started < 1.0:
+                    break
+
+
+async def test_a_restarted_server_is_survived_and_an_outage_past_the_budget_is_named() -> None:
+    with PostgresServer() as server:
+        url = f"{server.url}?retry_seconds=20"
+        async with opened(url) as store:
+            assert await store.create_instance(NewInstance("before", "orch", "1"))
+            server.restart("immediate")
+            assert await store.create_instance(NewInstance("after", "orch", "1"))
+            assert (await store.get_instance("before")) is not None
+            server.stop("fast")
+            short = open_store(f"{server.url}?retry_seconds=1&schema=durable")
+            with pytest.raises(StoreError, match="cannot connect"):
+                await short.open()
+            async with anyio.create_task_group() as group:
+                # an operation during a short outage waits for the server and succeeds
+                async def create() -> None:
+                    assert await store.create_instance(NewInstance("during", "orch", "1"))
+
+                group.start_soon(create)
+                await anyio.sleep(1.0)
+                await anyio.to_thread.run_sync(server.start)
+            assert (await store.get_instance("during")) is not None
+
+
+async def test_a_create_whose_commit_was_acknowledged_late_is_not_a_duplicate(url: str) -> None:
+    # the token check: rerunning the same create (as a retry after a lost acknowledgement
+    # does) finds its own row and reports success, while another create of the id fails
+    async with opened(url) as store:
+        assert isinstance(store, PostgresStore)
+        new = NewInstance("i", "orch", "1")
+
+        async def create(token: str) -> bool:
+            return await store._db.run(
+                lambda tx: instances.insert_instance(tx, new, token=token), "t"
+            )
+
+        assert await create("token-1")
+        assert await create("token-1")
+        assert not await create("token-2")
+        assert len(await store.get_history("i")) == 0
