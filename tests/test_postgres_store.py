@@ -45,7 +45,7 @@ async def opened(url: str) -> AsyncIterator[Store]:
 
 
 async def query(url: str, sql: str, *args: object) -> object:
-    dsn, options = parse_url(url, url)
+    dsn, _ = parse_url(url, url)
     conn = await asyncpg.connect(dsn)
     try:
         return await conn.fetchval(sql, *args)
@@ -97,7 +97,8 @@ async def test_an_unreachable_server_is_a_store_error_naming_the_url_not_the_pas
     with pytest.raises(StoreError) as info:
         await store.open()
     message = str(info.value)
-    assert "cannot connect" in message and "127.0.0.1:1" in message and "s3cret" not in message
+    assert "cannot open the store" in message and "127.0.0.1:1" in message
+    assert "s3cret" not in message
     assert time.monotonic() - started < 20
 
 
@@ -276,8 +277,8 @@ async def test_a_restarted_server_is_survived_and_an_outage_past_the_budget_is_n
             assert await store.create_instance(NewInstance("after", "orch", "1"))
             assert (await store.get_instance("before")) is not None
             server.stop("fast")
-            short = open_store(f"{server.url}?retry_seconds=1&schema=durable")
-            with pytest.raises(StoreError, match="cannot connect"):
+            short = open_store(f"{server.url}?connect_timeout=1")
+            with pytest.raises(StoreError, match="cannot open the store"):
                 await short.open()
             async with anyio.create_task_group() as group:
                 # an operation during a short outage waits for the server and succeeds

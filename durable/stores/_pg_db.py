@@ -57,9 +57,21 @@ def check_schema_name(schema: str, where: str) -> str:
     return schema
 
 
+#: what the driver raises: server errors, client-side errors, and the network's
+DRIVER_ERRORS = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    asyncpg.exceptions.InternalClientError,
+)
+
+
 def is_transient(exc: BaseException) -> bool:
     """True for failures that a rerun on a fresh connection may not meet again."""
-    if isinstance(exc, OSError | asyncio.TimeoutError | asyncpg.ConnectionDoesNotExistError):
+    if isinstance(exc, OSError | TimeoutError | asyncpg.exceptions.InternalClientError):
+        # InternalClientError: a connection the server terminated can be left mid-operation
+        # ("cannot switch to state ..."); the pool drops it when the operation fails
         return True
     if isinstance(exc, asyncpg.PostgresError):
         state = getattr(exc, "sqlstate", None) or ""
@@ -146,17 +158,24 @@ class Database:
         """Open the pool, run ``prepare`` (schema checks and migrations), start listening."""
         kwargs = self._connect_kwargs()
 
+        # min_size=0: connections open on demand; a floor would make asyncpg log a traceback
+        # for every failed refill while the server is down
         async def create() -> asyncpg.Pool:
             return await asyncpg.create_pool(
-                self.dsn, min_size=1, max_size=self.pool_size, **kwargs
+                self.dsn, min_size=0, max_size=self.pool_size, **kwargs
             )
 
         try:
             self._pool = await self._retrying(self.connect_timeout)(create)
-        except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as e:
-            raise store_error(self.where, "cannot connect", e) from e
+        except DRIVER_ERRORS as exc:
+            raise store_error(self.where, "cannot connect", exc) from exc
         try:
-            await self.run(lambda tx: prepare(tx.conn), "open", notify=False)
+            await self.run(
+                lambda tx: prepare(tx.conn),
+                "cannot open the store",
+                notify=False,
+                budget=self.connect_timeout,
+            )
         except BaseException:
             await self.close()
             raise
@@ -176,7 +195,7 @@ class Database:
                 try:
                     with anyio.fail_after(5):
                         await pool.close()
-                except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+                except DRIVER_ERRORS:
                     pool.terminate()
 
     # -- running operations --------------------------------------------------------------------
@@ -198,10 +217,12 @@ class Database:
         *,
         notify: bool = True,
         snapshot: bool = False,
+        budget: float | None = None,
     ) -> T:
         """Run ``fn(tx)`` in one transaction (rerun whole on a transient failure); its result.
 
         ``snapshot``: a read-only REPEATABLE READ transaction (every statement sees one snapshot).
+        ``budget``: seconds of retrying (default ``retry_seconds``).
         """
         if self._pool is None:
             raise StoreError(f"{self.where}: the store is not open (await store.open() first)")
@@ -220,10 +241,11 @@ class Database:
                 return result, tx
 
         try:
-            outcome: tuple[T, Tx] = await self._retrying(self.retry_seconds)(attempt)
+            retrying = self._retrying(self.retry_seconds if budget is None else budget)
+            outcome: tuple[T, Tx] = await retrying(attempt)
         except DurableError:
             raise
-        except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as e:
+        except DRIVER_ERRORS as e:
             raise store_error(self.where, what, e) from e
         result, tx = outcome
         if notify:
@@ -284,23 +306,28 @@ class Database:
             conn: asyncpg.Connection | None = None
             try:
                 conn = await asyncpg.connect(self.dsn, **self._connect_kwargs())
+                lost = anyio.Event()
+                conn.add_termination_listener(lambda _, lost=lost: lost.set())
                 await conn.add_listener(self.channel, self._on_notification)
                 if failures:
                     logger.info("%s: listening again after a lost connection", self.where)
                 failures = 0
                 self._listening.set()
                 self._wake_everyone()  # notifications sent while away are lost
-                while True:
-                    await anyio.sleep(_LISTENER_CHECK)
+                while not lost.is_set():
+                    with anyio.move_on_after(_LISTENER_CHECK):
+                        await lost.wait()
+                    # a partition is silent: only a round trip tells the connection is gone
                     await conn.fetchval("SELECT 1", timeout=_LISTENER_CHECK)
-            except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+                raise ConnectionResetError("the listening connection was closed")
+            except DRIVER_ERRORS:
                 failures += 1
                 if failures == 1:
                     logger.warning(
                         "%s: the listening connection was lost; reconnecting", self.where
                     )
                 self._wake_everyone()
-                await anyio.sleep(min(0.1 * 2 ** min(failures, 5), 2.0))
+                await anyio.sleep(min(0.05 * 2 ** min(failures, 5), 2.0))
             finally:
                 if conn is not None:
                     conn.terminate()

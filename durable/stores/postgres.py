@@ -11,7 +11,7 @@ URL options (removed before the URL reaches asyncpg, which takes the rest, e.g. 
 * ``pool_size``: connections in the pool (default 10), plus one listening connection.
 * ``retry_seconds``: how long a transient failure (a dropped connection, a restarting server)
   is retried before ``StoreError`` (default 30).
-* ``connect_timeout``: seconds to connect, also the retry budget of ``open()`` (default 10).
+* ``connect_timeout``: seconds to connect, also the retry budget of ``open()`` (default 5).
 * ``command_timeout``: seconds a statement may take before the connection is given up as lost
   (default 30; detects a network partition).
 
@@ -52,7 +52,7 @@ OPTIONS: dict[str, object] = {
     "schema": "durable",
     "pool_size": 10,
     "retry_seconds": 30.0,
-    "connect_timeout": 10.0,
+    "connect_timeout": 5.0,
     "command_timeout": 30.0,
 }
 #: a due message is waited for this much past its time, so that the claim sees it
