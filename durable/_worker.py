@@ -14,6 +14,7 @@ import logging
 import os
 import socket
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -106,6 +107,8 @@ class Worker:
         self._activity_slots = anyio.Semaphore(max_concurrent_activities)
         self._runner = AttemptRunner(app.serializer, max_concurrent_activities)
         self._attempts: dict[int, tuple[ActivityWorkItem, _Attempt]] = {}
+        self._held_instances: Counter[str] = Counter()
+        self._held_activities: set[int] = set()
         self._dispatch = anyio.CancelScope()
         self._inflight = 0
         self._drained = anyio.Event()
@@ -215,7 +218,14 @@ class Worker:
         interval = self.spec.lease_seconds / 3
         while True:
             await anyio.sleep(interval)
-            await self._guarded(self.store.renew_leases(self.worker_id, self.spec.lease_seconds))
+            await self._guarded(
+                self.store.renew_leases(
+                    self.worker_id,
+                    self.spec.lease_seconds,
+                    instances=list(self._held_instances),
+                    activities=list(self._held_activities),
+                )
+            )
             for item, attempt in list(self._attempts.values()):
                 await self._flush_heartbeat(item, attempt)
 
@@ -255,9 +265,20 @@ class Worker:
         self._work.start_soon(self._tracked, fn, item)
 
     async def _tracked(self, fn: Any, item: Any) -> None:
+        # what the lease loop renews: only work this worker is running
+        if isinstance(item, ActivityWorkItem):
+            self._held_activities.add(item.id)
+        else:
+            self._held_instances[item.instance_id] += 1
         try:
             await fn(item)
         finally:
+            if isinstance(item, ActivityWorkItem):
+                self._held_activities.discard(item.id)
+            else:
+                self._held_instances[item.instance_id] -= 1
+                if self._held_instances[item.instance_id] <= 0:
+                    del self._held_instances[item.instance_id]
             self._inflight -= 1
             if self._inflight == 0:
                 self._drained.set()

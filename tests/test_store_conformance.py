@@ -388,13 +388,30 @@ async def test_renew_leases_keeps_work_from_being_reclaimed(store: Store) -> Non
     assert attempt is not None
     deadline = time.monotonic() + 0.8
     while time.monotonic() < deadline:
-        await store.renew_leases(W1, 0.5)
+        await store.renew_leases(W1, 0.5, instances=["i-1"], activities=[attempt.id])
         assert await store.claim_orchestration(spec(W2)) is None
         assert await store.claim_activity(spec(W2)) is None
         await anyio.sleep(0.05)
     # without renewals both leases run out
     assert await eventually(lambda: store.claim_activity(spec(W2)))
     assert await eventually(lambda: store.claim_orchestration(spec(W2)))
+
+
+async def test_renew_leases_renews_only_the_work_named(store: Store) -> None:
+    # a lease the worker lost track of (its commit's reply was lost) must run out
+    await create(store, "i-1")
+    await create(store, "i-2")
+    first = await claim(store, spec(lease=0.5))
+    second = await claim(store, spec(lease=0.5))
+    assert {first.instance_id, second.instance_id} == {"i-1", "i-2"}
+    deadline = time.monotonic() + 0.8
+    while time.monotonic() < deadline:
+        await store.renew_leases(W1, 0.5, instances=["i-1"])
+        await anyio.sleep(0.05)
+    taken = await eventually(lambda: store.claim_orchestration(spec(W2)))
+    assert taken.instance_id == "i-2"
+    await store.renew_leases(W2, 0.5, instances=["i-1"])  # not W2's: no effect
+    assert await store.claim_orchestration(spec(W2)) is None
 
 
 # -- actions --------------------------------------------------------------------------------------

@@ -128,19 +128,25 @@ async def release_orchestration(
             tx.instances.add(instance_id)
 
 
-async def renew_leases(tx: Tx, worker_id: str, lease_seconds: float) -> None:
-    until = "now() + $2 * interval '1 second'"
-    await tx.conn.execute(
-        f"UPDATE instances SET lease_expires_at = {until} WHERE lease_owner = $1",  # noqa: S608
-        worker_id,
-        lease_seconds,
-    )
-    # an activity row's visible_at is its lease expiry while it is leased
-    await tx.conn.execute(
-        f"UPDATE activities SET visible_at = {until} WHERE lease_owner = $1",  # noqa: S608
-        worker_id,
-        lease_seconds,
-    )
+async def renew_leases(
+    tx: Tx, worker_id: str, lease_seconds: float, instances: list[str], activities: list[int]
+) -> None:
+    if instances:
+        await tx.conn.execute(
+            "UPDATE instances SET lease_expires_at = now() + $2 * interval '1 second' "
+            "WHERE instance_id = ANY($3::text[]) AND lease_owner = $1",
+            worker_id,
+            lease_seconds,
+            instances,
+        )
+    if activities:  # an activity row's visible_at is its lease expiry while it is leased
+        await tx.conn.execute(
+            "UPDATE activities SET visible_at = now() + $2 * interval '1 second' "
+            "WHERE id = ANY($3::bigint[]) AND lease_owner = $1",
+            worker_id,
+            lease_seconds,
+            activities,
+        )
 
 
 async def seconds_to_next_due(conn: asyncpg.Connection) -> float | None:

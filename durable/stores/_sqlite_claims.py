@@ -122,13 +122,19 @@ def release_orchestration(
             tx.instances.add(instance_id)
 
 
-def renew_leases(tx: Tx, worker_id: str, lease_seconds: float) -> None:
+def renew_leases(
+    tx: Tx, worker_id: str, lease_seconds: float, instances: list[str], activities: list[int]
+) -> None:
     until = tx.now + lease_seconds
-    tx.execute(
-        "UPDATE instances SET lease_expires_at = ? WHERE lease_owner = ?", (until, worker_id)
+    tx.conn.executemany(
+        "UPDATE instances SET lease_expires_at = ? WHERE instance_id = ? AND lease_owner = ?",
+        [(until, instance_id, worker_id) for instance_id in instances],
     )
     # an activity row's visible_at is its lease expiry while it is leased
-    tx.execute("UPDATE activities SET visible_at = ? WHERE lease_owner = ?", (until, worker_id))
+    tx.conn.executemany(
+        "UPDATE activities SET visible_at = ? WHERE id = ? AND lease_owner = ?",
+        [(until, activity_id, worker_id) for activity_id in activities],
+    )
 
 
 def next_due(conn: sqlite3.Connection, now: float) -> float | None:

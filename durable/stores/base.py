@@ -315,8 +315,20 @@ class Store(Protocol):
     ) -> bool:
         """Renew the attempt's lease and keep ``details`` for the next attempt. False if lost."""
 
-    async def renew_leases(self, worker_id: str, lease_seconds: float) -> None:
-        """Extend every lease (instances and activity rows) that ``worker_id`` holds."""
+    async def renew_leases(
+        self,
+        worker_id: str,
+        lease_seconds: float,
+        *,
+        instances: Collection[str] = (),
+        activities: Collection[int] = (),
+    ) -> None:
+        """Extend ``worker_id``'s leases on these instances and activity rows (ids).
+
+        Only the work named is renewed: a lease the worker holds without knowing it (an
+        operation whose commit went through but whose reply was lost) runs out, and the work
+        goes to another claimer.
+        """
 
     async def expire_unstarted(self) -> int:
         """Fail activities whose ``schedule_to_start_timeout`` passed before any attempt started.

@@ -20,7 +20,7 @@ Choices where the ``Store`` contract is silent are the SQLite store's (see ``sto
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -281,10 +281,18 @@ class PostgresStore:
             notify=False,
         )
 
-    async def renew_leases(self, worker_id: str, lease_seconds: float) -> None:
+    async def renew_leases(
+        self,
+        worker_id: str,
+        lease_seconds: float,
+        *,
+        instances: Collection[str] = (),
+        activities: Collection[int] = (),
+    ) -> None:
         """See ``Store.renew_leases``."""
+        held = (list(instances), list(activities))
         await self._db.run(
-            lambda tx: work.renew_leases(tx, worker_id, lease_seconds),
+            lambda tx: work.renew_leases(tx, worker_id, lease_seconds, *held),
             "renew_leases",
             notify=False,
         )

@@ -19,7 +19,7 @@ Choices where the ``Store`` contract is silent:
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import datetime
 
 import anyio
@@ -241,10 +241,18 @@ class SQLiteStore:
             "heartbeat_activity",
         )
 
-    async def renew_leases(self, worker_id: str, lease_seconds: float) -> None:
+    async def renew_leases(
+        self,
+        worker_id: str,
+        lease_seconds: float,
+        *,
+        instances: Collection[str] = (),
+        activities: Collection[int] = (),
+    ) -> None:
         """See ``Store.renew_leases``."""
+        held = (list(instances), list(activities))
         await self._db.write(
-            lambda tx: claims.renew_leases(tx, worker_id, lease_seconds), "renew_leases"
+            lambda tx: claims.renew_leases(tx, worker_id, lease_seconds, *held), "renew_leases"
         )
 
     async def expire_unstarted(self) -> int:

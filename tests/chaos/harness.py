@@ -1,0 +1,86 @@
+"""The crash-test harness: worker processes started and killed by recorded pid, the ledger,
+and the history checks of RELIABILITY.md section 4 (I1, I2, I3)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import durable
+
+from .worker_app import open_ledger
+
+WORKER = Path(__file__).parent / "worker_app.py"
+
+
+class Workers:
+    """Worker processes started and killed by recorded pid only (never pkill)."""
+
+    def __init__(self, store_url: str, ledger: Path, logs: Path) -> None:
+        self.store_url = store_url
+        self.env = {**os.environ, "DURABLE_LEDGER": str(ledger)}
+        self.logs = logs
+        self.procs: list[subprocess.Popen[bytes]] = []
+
+    def start(self) -> subprocess.Popen[bytes]:
+        with (self.logs / f"worker-{len(self.procs)}.log").open("wb") as log:
+            proc = subprocess.Popen(
+                [sys.executable, str(WORKER), self.store_url],
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self.procs.append(proc)
+        return proc
+
+    def live(self) -> list[subprocess.Popen[bytes]]:
+        return [p for p in self.procs if p.poll() is None]
+
+    def kill(self, proc: subprocess.Popen[bytes]) -> None:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+
+    def stop_all(self) -> None:
+        for proc in self.live():
+            self.kill(proc)
+
+
+def check_history(events: list[durable.HistoryEvent]) -> None:
+    """RELIABILITY I2: contiguous seq, one terminal event last, one completion per activity."""
+    assert [e.seq for e in events] == list(range(len(events)))
+    assert events[-1].kind == "ExecutionCompleted"
+    terminal = {"ExecutionCompleted", "ExecutionFailed", "ExecutionTerminated"}
+    assert sum(e.kind in terminal for e in events) == 1
+    scheduled = Counter(
+        getattr(e, "task_id", None) for e in events if e.kind == "ActivityScheduled"
+    )
+    completed = Counter(
+        getattr(e, "task_id", None) for e in events if e.kind == "ActivityCompleted"
+    )
+    assert scheduled == completed and set(scheduled.values()) == {1}
+
+
+def ledger_counts(ledger: Path) -> Counter[tuple[str, int]]:
+    """How many times each (instance, step) really ran, by the ledger."""
+    connection = open_ledger(str(ledger))
+    rows = connection.execute("SELECT instance_id, step FROM ledger").fetchall()
+    connection.close()
+    return Counter((instance_id, step) for instance_id, step in rows)
+
+
+def ledger_pids(ledger: Path) -> set[int]:
+    """The worker processes that ran at least one step."""
+    connection = open_ledger(str(ledger))
+    pids = {pid for (pid,) in connection.execute("SELECT DISTINCT pid FROM ledger")}
+    connection.close()
+    return pids
+
+
+def tracebacks(logs: Path) -> list[str]:
+    """Worker logs that show a traceback."""
+    return [p.name for p in logs.glob("worker-*.log") if "Traceback" in p.read_text()]
