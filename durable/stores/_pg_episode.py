@@ -19,16 +19,9 @@ from .._events import EventRaised, TimerFired
 from .._status import Status
 from . import _episode_rules as rules
 from ._pg_db import Tx
-from ._pg_instances import (
-    TERMINAL,
-    deliver,
-    dump_error,
-    dump_event,
-    insert_instance,
-    insert_messages,
-    message_row,
-)
+from ._pg_instances import TERMINAL, deliver, insert_instance, insert_messages, message_row
 from ._pg_work import activity_row, schedule_activities
+from ._rows import dump_error, dump_event
 from .base import ActivityWorkItem, ClaimSpec, EpisodeCommit, LeaseLost, NewInstance
 
 

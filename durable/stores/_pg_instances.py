@@ -5,8 +5,6 @@ Row conversions live here too: only value types leave the ``_pg_*`` modules.
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import uuid
 from datetime import datetime
 from typing import Any
@@ -14,57 +12,22 @@ from typing import Any
 import asyncpg
 
 from .._errors import DurableError, InstanceNotFound
-from .._events import ErrorInfo, ExecutionStarted, HistoryEvent, event_from_dict, event_to_dict
+from .._events import ExecutionStarted, HistoryEvent
 from .._status import Status
+from . import _rows as rows
 from ._pg_db import Tx
+from ._rows import dump_event, dump_json, load_event
 from .base import InstanceRecord, NewInstance
 
 TERMINAL = [status.value for status in Status if status.is_terminal]
 
 
-def dump_json(value: object) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-
-
-def dump_event(event: HistoryEvent) -> str:
-    return dump_json(event_to_dict(event))
-
-
-def load_event(data: str) -> HistoryEvent:
-    return event_from_dict(json.loads(data))
-
-
-def dump_error(error: ErrorInfo | None) -> str | None:
-    return None if error is None else dump_json(dataclasses.asdict(error))
-
-
-def load_error(data: str | None) -> ErrorInfo | None:
-    return None if data is None else ErrorInfo(**json.loads(data))
-
-
-def load_json(data: str | None) -> dict[str, object] | None:
-    if data is None:
-        return None
-    value: dict[str, object] = json.loads(data)
-    return value
-
-
 def instance_record(row: asyncpg.Record) -> InstanceRecord:
-    return InstanceRecord(
-        instance_id=row["instance_id"],
-        name=row["name"],
-        status=Status(row["status"]),
-        input=row["input"],
-        output=row["output"],
-        error=load_error(row["error"]),
-        custom_status=row["custom_status"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-        execution_id=row["execution_id"],
-        version=row["version"],
-        parent_instance_id=row["parent_instance_id"],
-        parent_task_id=row["parent_task_id"],
-    )
+    return rows.instance_record(row, _same)
+
+
+def _same(moment: datetime) -> datetime:
+    return moment  # timestamptz comes and goes as aware datetimes
 
 
 # -- writes ---------------------------------------------------------------------------------------

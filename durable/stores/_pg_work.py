@@ -17,9 +17,11 @@ import asyncpg
 from .._actions import ScheduleActivity
 from .._events import ActivityCompleted, ActivityFailed, ErrorInfo
 from .._status import Status
+from . import _rows as rows
 from ._episode_rules import CONTROL_KINDS, activity_timeout_error, storable_retry
 from ._pg_db import Tx
-from ._pg_instances import TERMINAL, dump_json, insert_message, load_event, load_json
+from ._pg_instances import TERMINAL, insert_message
+from ._rows import dump_json, load_event, load_json
 from .base import ActivityWorkItem, ClaimSpec, Message, OrchestrationWorkItem
 
 _CONTROL = sorted(CONTROL_KINDS)
@@ -188,22 +190,7 @@ _FINISH = (
 
 
 def activity_item(row: asyncpg.Record, worker_id: str) -> ActivityWorkItem:
-    return ActivityWorkItem(
-        id=row["id"],
-        instance_id=row["instance_id"],
-        execution_id=row["execution_id"],
-        task_id=row["task_id"],
-        name=row["name"],
-        input=row["input"],
-        queue=row["queue"],
-        attempt=row["attempt"],
-        retry=load_json(row["retry"]),
-        timeout=row["timeout"],
-        heartbeat_timeout=row["heartbeat_timeout"],
-        heartbeat_details=row["heartbeat_details"],
-        scheduled_at=row["scheduled_at"],
-        worker_id=worker_id,
-    )
+    return rows.activity_item(row, worker_id, lambda moment: moment)
 
 
 def activity_row(

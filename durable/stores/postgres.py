@@ -38,6 +38,7 @@ from ._dumps import InstanceDump
 from ._pg_db import Database
 from ._pg_episode import commit_episode
 from ._pg_schema import prepare
+from ._rows import dump_error
 from .base import (
     ActivityWorkItem,
     ClaimSpec,
@@ -233,7 +234,7 @@ class PostgresStore:
         error: ErrorInfo | None = None,
     ) -> None:
         """See ``Store.release_orchestration``."""
-        stored = instances.dump_error(error)
+        stored = dump_error(error)
         await self._db.run(
             lambda tx: work.release_orchestration(tx, instance_id, worker_id, retry_in, stored),
             "release_orchestration",
