@@ -14,7 +14,6 @@ from functools import partial
 from typing import Annotated, Any
 
 import anyio
-import click
 import typer
 
 from ._cli_common import (
@@ -112,23 +111,30 @@ def start(
     async def run(client: Client) -> None:
         handle = await client.start(name, *args, instance_id=instance_id)
         if not as_json:
-            typer.echo(handle.instance_id)
-        if not wait:
-            if as_json:
-                print_json({"instance_id": handle.instance_id})
-            return
-        try:
-            output = await handle.result(timeout=timeout)
-        except (OrchestrationFailed, Terminated):
-            if as_json:
-                print_json(status_dict(await handle.status()))
-            raise
-        if as_json:
-            print_json(status_dict(await handle.status()))
-        else:
-            typer.echo(compact(output, limit=None))
+            typer.echo(handle.instance_id)  # at once: a person may want it while --wait waits
+        elif not wait:
+            print_json({"instance_id": handle.instance_id})
+        if wait:
+            await _print_outcome(handle, timeout, as_json)
 
     with_client(store, run)
+
+
+async def _print_outcome(handle: InstanceHandle, timeout: float | None, as_json: bool) -> None:
+    """Wait for the instance to finish; print its output (with ``--json``: its final status).
+
+    A failed or terminated instance still prints its status with ``--json``, then is an error.
+    """
+    try:
+        output = await handle.result(timeout=timeout)
+    except (OrchestrationFailed, Terminated):
+        if as_json:
+            print_json(status_dict(await handle.status()))
+        raise
+    if as_json:
+        print_json(status_dict(await handle.status()))
+    else:
+        typer.echo(compact(output, limit=None))
 
 
 def _read(
@@ -252,7 +258,7 @@ def resume(instance_id: InstanceArg, store: StoreOption = None) -> None:
 @app.command(rich_help_panel="Maintenance")
 def purge(
     instance_id: Annotated[
-        str | None, typer.Argument(metavar="[ID]", help="The finished instance to delete.")
+        str | None, typer.Argument(metavar="ID", help="The finished instance to delete.")
     ] = None,
     status: Annotated[
         Status | None,
@@ -268,31 +274,28 @@ def purge(
     """Delete finished instances with their histories: one ID, or by --status and --older-than."""
     bulk = status is not None or older_than is not None
     if instance_id is not None and bulk:
-        raise click.UsageError("give an instance ID or --status/--older-than, not both")
+        raise typer.BadParameter("give an ID or --status/--older-than, not both", param_hint="ID")
     if instance_id is None and not bulk:
-        raise click.UsageError("give an instance ID, or --status and/or --older-than")
+        raise typer.BadParameter("give an ID, or --status and/or --older-than", param_hint="ID")
     if instance_id is not None:
         with_client(store, partial(_purge_one, instance_id=instance_id, ask=not yes))
         typer.echo(f"purged instance {instance_id!r}")
         return
     with reported():
         if status is not None and not status.is_terminal:
-            fail(f"--status {status}: only finished instances ({_finished()}) can be purged")
+            finished = ", ".join(FINISHED)
+            fail(f"--status {status}: only finished instances ({finished}) can be purged")
         age = parse_duration(older_than or "0s", "--older-than")
         cutoff = datetime.now(UTC) - age
         statuses = [status] if status is not None else FINISHED
         if not yes:
             typer.confirm(
-                f"Purge every {' or '.join(statuses)} instance last updated before "
+                f"Purge every {status or 'finished'} instance last updated before "
                 f"{cutoff:%Y-%m-%d %H:%M:%S} UTC?",
                 abort=True,
             )
     count = with_client(store, lambda client: _purge_matching(client.store, statuses, cutoff))
     typer.echo(f"purged {count} instance{'s' * (count != 1)}")
-
-
-def _finished() -> str:
-    return ", ".join(FINISHED)
 
 
 async def _purge_one(client: Client, *, instance_id: str, ask: bool) -> None:

@@ -1,14 +1,16 @@
 """What every ``durable`` sub-command shares: the store option, errors, parsing and output.
 
 A runtime error is one line on stderr (``durable: error: ...``) and exit status 1; the global
-``--debug`` flag (or ``DURABLE_DEBUG=1``) prints the traceback first. Usage errors stay click's
+``--debug`` flag (or ``DURABLE_DEBUG=1``) prints the traceback first. Usage errors stay typer's
 (usage text, exit status 2).
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
+import os
 import re
 import sys
 import traceback
@@ -18,7 +20,6 @@ from datetime import timedelta
 from typing import Annotated, Any, NoReturn, TypeVar
 
 import anyio
-import click
 import typer
 from rich.console import Console, RenderableType
 from rich.progress import (
@@ -31,8 +32,7 @@ from rich.progress import (
 )
 
 from ._client import Client
-from ._errors import InstanceAlreadyExists, InstanceNotFound
-from .stores import redact
+from ._errors import DurableError, InstanceAlreadyExists, InstanceNotFound
 
 T = TypeVar("T")
 
@@ -94,9 +94,7 @@ def describe(exc: BaseException) -> str:
         text = phrase(exc)
     elif isinstance(exc, OSError) and exc.strerror:
         text = f"{exc.filename}: {exc.strerror}" if exc.filename else exc.strerror
-    elif isinstance(exc, CliError | click.ClickException) or type(exc).__module__.startswith(
-        "durable"
-    ):
+    elif isinstance(exc, CliError | DurableError | typer.TyperException):
         text = str(exc)
     else:  # a bug or an unexpected failure: say what it was and where to look
         text = f"{type(exc).__name__}: {exc} (run with --debug for the traceback)"
@@ -108,16 +106,26 @@ def reported() -> Iterator[None]:
     """Turn any error escaping the block into one line on stderr and exit status 1."""
     try:
         yield
-    except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
-        raise  # click reports its own (usage errors, a declined confirmation)
+    except (typer.Exit, typer.Abort, typer.TyperException):
+        raise  # typer reports its own (usage errors, a declined confirmation)
     except Exception as exc:
         leaf = _leaf(exc)
-        if isinstance(leaf, click.exceptions.Exit | click.exceptions.Abort):
+        if isinstance(leaf, typer.Exit | typer.Abort | typer.TyperException):
             raise leaf from None
+        if isinstance(leaf, BrokenPipeError):  # the reader left (`durable export | head`)
+            _silence_stdout()
+            raise typer.Exit(1) from None
         if settings.debug:
             traceback.print_exception(exc, file=sys.stderr)
         typer.echo(f"durable: error: {describe(leaf)}", err=True)
         raise typer.Exit(1) from None
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so that flushing it at exit raises no second error."""
+    with contextlib.suppress(OSError, ValueError, io.UnsupportedOperation):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
 
 
 # -- the store ---------------------------------------------------------------------------------
@@ -140,11 +148,6 @@ def with_client(store: str | None, action: Callable[[Client], Awaitable[T]]) -> 
     with reported():
         return anyio.run(go)
     raise AssertionError("unreachable")  # pragma: no cover (reported() exits on errors)
-
-
-def shown_url(url: str) -> str:
-    """A store URL fit for output and logs (any password hidden)."""
-    return redact(url)
 
 
 # -- parsing -----------------------------------------------------------------------------------
@@ -221,4 +224,5 @@ def progress(*, total_known: bool, show: bool = True) -> Progress:
         disable=not (show and console.is_terminal),
         redirect_stdout=False,
         redirect_stderr=False,
+        transient=True,  # the summary line that follows says how it went
     )

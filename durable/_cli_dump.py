@@ -58,7 +58,10 @@ def export(
     """Write every instance as JSON lines (one instance a line), to stdout or --out FILE."""
 
     async def run(client: Client) -> int:
-        with _output(out) as sink, progress(total_known=False, show=out is not None) as bar:
+        with (
+            _output(out) as sink,
+            progress(total_known=False, show=out is not None or not sys.stdout.isatty()) as bar,
+        ):
             task = bar.add_task("exporting", total=None)
             count, after = 0, None
             while True:
@@ -85,7 +88,11 @@ def _output(out: Path | None) -> Iterator[IO[bytes]]:
         return
     partial = out.with_name(out.name + ".partial")
     try:
-        with partial.open("wb") as sink:
+        sink = partial.open("wb")
+    except OSError as exc:
+        fail(f"cannot write {out}: {exc.strerror}")
+    try:
+        with sink:
             yield sink
         os.replace(partial, out)
     finally:

@@ -99,7 +99,7 @@ def load_app(spec: str) -> App:
             fail(f"app {spec!r}: module {module_name!r} has no attribute {attr!r}")
         found = getattr(found, part)
     if not isinstance(found, App):
-        fail(f"app {spec!r} is a {type(found).__name__}, not a durable.App")
+        fail(f"app {spec!r} is not a durable.App (its type is {type(found).__name__})")
     return found
 
 
@@ -110,7 +110,9 @@ def worker(
     store: StoreOption = None,
     queue: Annotated[
         list[str] | None,
-        typer.Option("--queue", "-q", help="A queue to serve (repeatable). [default: default]"),
+        typer.Option(
+            "--queue", "-q", help="A queue to serve (repeatable; default: the queue named default)."
+        ),
     ] = None,
     concurrency: Annotated[
         int, typer.Option(min=1, help="Activities, and orchestrations, run at once per process.")
@@ -136,7 +138,6 @@ def worker(
     supervised_by: Annotated[int | None, typer.Option(hidden=True)] = None,
 ) -> None:
     """Run orchestrations and activities of MODULE:APP until SIGTERM or SIGINT."""
-    configure_logging(log_level, log_format)
     with reported():
         worker_settings = WorkerSettings(
             app_spec=app_spec,
@@ -151,6 +152,7 @@ def worker(
         )
         app = load_app(app_spec)
         open_store(worker_settings.store)  # a malformed URL fails here, before any process starts
+        configure_logging(log_level, log_format)
         if processes > 1:
             code = anyio.run(_Supervisor(worker_settings, processes).run)
         else:
@@ -174,7 +176,7 @@ async def _serve(app: App, options: WorkerSettings, supervisor: int | None) -> i
         shutdown_grace=options.shutdown_grace,
     )
     logger.info(
-        "serving %s (%d orchestrators, %d activities) on queue(s) %s of %s",
+        "starting %s (%d orchestrators, %d activities) on queue(s) %s of %s",
         options.app_spec,
         len(app.orchestrators),
         len(app.activities),

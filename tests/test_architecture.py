@@ -62,6 +62,11 @@ LAYERS: dict[str, int] = {
     "durable._store_url": SHELLS,
     "durable.testing": EDGES,
     "durable._cli": EDGES,
+    "durable._cli_common": EDGES,
+    "durable._cli_dump": EDGES,
+    "durable._cli_logging": EDGES,
+    "durable._cli_render": EDGES,
+    "durable._cli_worker": EDGES,
     "durable.__main__": EDGES,
     "durable": EDGES,
 }
