@@ -33,7 +33,7 @@ $$sudo apt-get update -q && \
 $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $(1)
 endef
 
-.PHONY: help demo test check docs serve-docs bench postgres clean distclean
+.PHONY: help demo test check docs serve-docs bench bench-peers postgres clean distclean
 
 help:
 	@echo "make demo        install durable in $(VENV) and run samples/checkout.py"
@@ -42,6 +42,7 @@ help:
 	@echo "make docs        build the documentation into site/"
 	@echo "make serve-docs  serve the documentation on $(DOCS_ADDR)"
 	@echo "make bench       run the benchmarks (QUICK=1 for a short run)"
+	@echo "make bench-peers the benchmarks plus DBOS and Temporal, when set up (not in CI)"
 	@echo "make clean       remove caches and build output (distclean: also $(VENV))"
 
 # Debian ships venv's ensurepip apart (python3.X-venv): install it when venv fails for want of it.
@@ -88,10 +89,11 @@ check: $(INSTALLED_DEV)
 	run $(BIN)/pytest -q tests/test_architecture.py; \
 	if (( $${#failed[@]} )); then echo "make check: failed: $${failed[*]}" >&2; exit 1; fi
 
-# pg_ctl's directory goes first on PATH so that the tests find Debian's PostgreSQL binaries.
+# pg_ctl's directory goes first on PATH so that the tests find Debian's PostgreSQL binaries;
+# DURABLE_REQUIRE_POSTGRES=1 turns "PostgreSQL unavailable" from a skip into a failure.
 test: $(INSTALLED_DEV) postgres check
 	pg_bin="$$($(PG_BIN_DIR))"; \
-	PATH="$$pg_bin:$$PATH" $(BIN)/pytest
+	PATH="$$pg_bin:$$PATH" DURABLE_REQUIRE_POSTGRES=1 $(BIN)/pytest
 
 docs: $(INSTALLED_DEV)
 	$(BIN)/mkdocs build --strict
@@ -103,6 +105,13 @@ bench: $(INSTALLED_DEV) postgres
 	pg_bin="$$($(PG_BIN_DIR))"; \
 	PATH="$$pg_bin:$$PATH" $(if $(filter-out 0,$(QUICK)),DURABLE_BENCH_QUICK=1) \
 		$(VENV_PY) -m benchmarks
+
+# Not in CI: the peers' environments (shared/bench/peers/README.md) are set up by hand; without
+# them this prints what is missing and succeeds.
+bench-peers: $(INSTALLED_DEV) postgres
+	pg_bin="$$($(PG_BIN_DIR))"; \
+	PATH="$$pg_bin:$$PATH" $(if $(filter-out 0,$(QUICK)),DURABLE_BENCH_QUICK=1) \
+		$(VENV_PY) -m benchmarks --peers
 
 clean:
 	rm -rf site build dist htmlcov .pytest_cache .mypy_cache .ruff_cache .hypothesis \

@@ -47,7 +47,8 @@ async def slow_step(x: int) -> int:
 @app.orchestrator
 def one_step(ctx: durable.OrchestrationContext, x: int) -> Steps:
     """W1: one activity."""
-    return (yield ctx.call_activity(step, x))
+    x = yield ctx.call_activity(step, x)
+    return x
 
 
 @app.orchestrator

@@ -24,6 +24,7 @@ import sys
 import time
 from collections.abc import Callable, Generator
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 from durable import _events as ev
@@ -109,9 +110,9 @@ def incremental(samples: int) -> tuple[list[float], list[float]]:
     small_times, big_times = [], []
     for i in range(samples):
         o, task_id = live_with_history(SMALL_EVENTS, total_activities=100)
-        small_times.append(timed(lambda o=o, t=task_id: o.apply([completion(t)], T0)))
+        small_times.append(timed(partial(o.apply, [completion(task_id)], T0)))
         o.close()
-        big_times.append(timed(lambda t=next_big + i: big.apply([completion(t)], T0)))
+        big_times.append(timed(partial(big.apply, [completion(next_big + i)], T0)))
     big.close()
     return small_times, big_times
 

@@ -102,9 +102,7 @@ async def postgres_version(url: str) -> str:
         await conn.close()
 
 
-async def measure(
-    name: str, probe: Callable[[], Awaitable[float]], reps: int
-) -> Limit:
+async def measure(name: str, probe: Callable[[], Awaitable[float]], reps: int) -> Limit:
     values = [await probe() for _ in range(reps)]
     return Limit(name, statistics.median(values), tuple(values))
 

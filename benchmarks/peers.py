@@ -109,7 +109,9 @@ def run_peer(peer: Peer, reps: int, postgres_url: str | None, progress: Progress
     return {peer.name: figures}
 
 
-def summary_of(command: list[str], env: dict[str, str], progress: Progress) -> dict[str, dict[str, float]]:
+def summary_of(
+    command: list[str], env: dict[str, str], progress: Progress
+) -> dict[str, dict[str, float]]:
     """Run a peer script, echoing its progress lines; its SUMMARY (empty if it failed)."""
     process = subprocess.Popen(
         command, cwd=SCRIPTS, env=env, stdout=subprocess.PIPE, text=True, start_new_session=True

@@ -34,8 +34,14 @@ class Table:
     def markdown(self) -> str:
         header = HEADER + [f"vs {peer}" for peer in self.peers]
         lines = ["| " + " | ".join(header) + " |"]
-        lines.append("| " + " | ".join("---:" if c in NUMERIC else "---" for c in header) + " |")
-        lines += ["| " + " | ".join(cell.replace("|", "/") for cell in row) + " |" for row in self.rows]
+        lines.append(
+            "| "
+            + " | ".join("---:" if c in NUMERIC or c.startswith("vs ") else "---" for c in header)
+            + " |"
+        )
+        lines += [
+            "| " + " | ".join(cell.replace("|", "/") for cell in row) + " |" for row in self.rows
+        ]
         return "\n".join(lines)
 
 
@@ -64,10 +70,12 @@ def case_rows(
     if result.error is not None:
         names = ", ".join(f.name for f in case.figures)
         targets = "; ".join(
-            f"{f.name} {bound_text(f.targets[kind], f.unit)}" for f in case.figures if kind in f.targets
+            f"{f.name} {bound_text(f.targets[kind], f.unit)}"
+            for f in case.figures
+            if kind in f.targets
         )
-        row = [case.title, store, names, f"unavailable: {result.error}", "", "", targets]
-        return [row + ["–" if targets else "", "", ""] + [""] * len(table.peers)]
+        row = [case.title, store, names, result.error, "", "", targets]
+        return [row + ["n/a" if targets else "", "", ""] + [""] * len(table.peers)]
     rows = []
     for figure in case.figures:
         if figure.key not in result.medians:

@@ -7,6 +7,7 @@ group (the child and W6's worker processes) is stopped, and nothing outlives the
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -37,6 +38,8 @@ class Measured:
     medians: dict[str, float] = field(default_factory=dict)
     reps: dict[str, list[float]] = field(default_factory=dict)
     error: str | None = None
+    #: why fewer repetitions than asked ran (None when all ran)
+    shortened: str | None = None
 
 
 class ChildFailed(Exception):
@@ -81,19 +84,15 @@ def stop_group(process: subprocess.Popen[str]) -> None:
     """SIGTERM the child's process group (W6's workers stop gracefully on it), then SIGKILL
     whatever is left of the group after a grace period."""
     signal_group(process.pid, signal.SIGTERM)
-    try:
+    with contextlib.suppress(subprocess.TimeoutExpired):
         process.communicate(timeout=15)
-    except subprocess.TimeoutExpired:
-        pass
     signal_group(process.pid, signal.SIGKILL)
     process.communicate()
 
 
 def signal_group(pgid: int, sig: signal.Signals) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):  # the whole group has exited already
         os.killpg(pgid, sig)
-    except ProcessLookupError:  # the whole group has exited already
-        pass
 
 
 def scale_repetition(case: Case, stores: Stores, kind: str) -> dict[str, float]:
@@ -106,13 +105,30 @@ def scale_repetition(case: Case, stores: Stores, kind: str) -> dict[str, float]:
         finally:
             cleanup()
         rates.append(figures["steps_per_s"])
-    return {"steps_per_s_1": rates[0], "steps_per_s_n": rates[1], "scale_ratio": rates[1] / rates[0]}
+    return {
+        "steps_per_s_1": rates[0],
+        "steps_per_s_n": rates[1],
+        "scale_ratio": rates[1] / rates[0],
+    }
 
 
-def run_case(case: Case, kind: str, stores: Stores, reps: int, progress: Progress) -> Measured:
-    """``reps`` repetitions of ``case`` on store ``kind``; stops at the first failure."""
+def run_case(
+    case: Case, kind: str, stores: Stores, reps: int, progress: Progress, long_rep: float
+) -> Measured:
+    """``reps`` repetitions of ``case`` on store ``kind``; stops at the first failure.
+
+    A case whose first repetition takes over ``long_rep`` seconds runs only once: so long a
+    run averages its own noise, and repeating it would make the full run too long to use.
+    """
     measured = Measured(case, kind)
+    elapsed = 0.0
     for rep in range(reps):
+        if rep == 1 and elapsed > long_rep:
+            measured.shortened = (
+                f"one repetition only: it took {elapsed:.0f} s (> {long_rep:.0f} s)"
+            )
+            progress(f"{kind} {case.title}: {measured.shortened}")
+            break
         began = time.perf_counter()
         try:
             if case.workload == "W6":
@@ -124,7 +140,7 @@ def run_case(case: Case, kind: str, stores: Stores, reps: int, progress: Progres
                 finally:
                     cleanup()
         except ChildFailed as exc:
-            measured.error = str(exc)
+            measured.error = f"failed: {exc}"
             progress(f"{kind} {case.title}: failed: {exc}")
             return measured
         for key, value in figures.items():
