@@ -49,9 +49,6 @@ from .stores.base import (
 
 logger = logging.getLogger("durable.worker")
 
-#: concurrent claim loops per kind of work
-_CLAIMERS = 4
-
 #: how long a non-deterministic or corrupt instance waits before a worker tries it again
 _HOLD_SECONDS = 5.0
 
@@ -164,7 +161,7 @@ class Worker:
                 with self._dispatch:
                     async with anyio.create_task_group() as loops:
                         # several claimers, so that the store's group commit batches claims
-                        for _ in range(_CLAIMERS):
+                        for _ in range(store.claim_concurrency):
                             loops.start_soon(
                                 self._claim_loop,
                                 self._orch_slots,

@@ -99,10 +99,14 @@ class Tx:
     conn: asyncpg.Connection
     #: the database's clock at the transaction's start (``now()``), once read
     now: datetime | None = None
-    #: new work may be claimable (wake ``wait_for_work``)
+    #: new work may be claimable (wake this process's ``wait_for_work``)
     work: bool = False
-    #: instances whose status may have changed (wake ``wait_for_instance``)
+    #: ... and other processes should hear of it (a NOTIFY; see ``_send_notifications``)
+    broadcast: bool = False
+    #: instances whose status may have changed (wake this process's ``wait_for_instance``)
     instances: set[str] = field(default_factory=set)
+    #: instances that finished (wake every process's ``wait_for_instance``)
+    finished: set[str] = field(default_factory=set)
 
     async def clock(self) -> datetime:
         """The transaction's time (``now()``): the same for every statement in it."""
@@ -162,7 +166,7 @@ class Database:
         # for every failed refill while the server is down
         async def create() -> asyncpg.Pool:
             return await asyncpg.create_pool(
-                self.dsn, min_size=0, max_size=self.pool_size, **kwargs
+                self.dsn, min_size=0, max_size=self.pool_size, reset=_keep_session, **kwargs
             )
 
         try:
@@ -218,27 +222,26 @@ class Database:
         notify: bool = True,
         snapshot: bool = False,
         budget: float | None = None,
+        atomic: bool = True,
     ) -> T:
         """Run ``fn(tx)`` in one transaction (rerun whole on a transient failure); its result.
 
         ``snapshot``: a read-only REPEATABLE READ transaction (every statement sees one snapshot).
         ``budget``: seconds of retrying (default ``retry_seconds``).
+        ``atomic=False``: no explicit transaction, each statement commits alone (two round trips
+        fewer), for operations of one statement whose extra statements may commit apart.
         """
         if self._pool is None:
             raise StoreError(f"{self.where}: the store is not open (await store.open() first)")
         pool = self._pool
 
         async def attempt() -> tuple[T, Tx]:
-            isolation = "repeatable_read" if snapshot else None
-            async with (
-                pool.acquire() as conn,
-                conn.transaction(isolation=isolation, readonly=snapshot),
-            ):
-                tx = Tx(conn)
-                result = await fn(tx)
-                if notify:
-                    await self._send_notifications(tx)
-                return result, tx
+            async with pool.acquire() as conn:
+                if not atomic:
+                    return await self._in(conn, fn, notify)
+                isolation = "repeatable_read" if snapshot else None
+                async with conn.transaction(isolation=isolation, readonly=snapshot):
+                    return await self._in(conn, fn, notify)
 
         try:
             retrying = self._retrying(self.retry_seconds if budget is None else budget)
@@ -252,20 +255,31 @@ class Database:
             self._wake(tx.work, tx.instances)
         return result
 
+    async def _in(
+        self, conn: asyncpg.Connection, fn: Callable[[Tx], Awaitable[T]], notify: bool
+    ) -> tuple[T, Tx]:
+        tx = Tx(conn)
+        result = await fn(tx)
+        if notify:
+            await self._send_notifications(tx)
+        return result, tx
+
     async def read(self, fn: Callable[[asyncpg.Connection], Awaitable[T]], what: str) -> T:
         """Run ``fn(connection)`` outside a transaction (each statement its own snapshot)."""
 
         async def reading(tx: Tx) -> T:
             return await fn(tx.conn)
 
-        return await self.run(reading, what, notify=False)
+        return await self.run(reading, what, notify=False, atomic=False)
 
     # -- wake-ups ------------------------------------------------------------------------------
 
     async def _send_notifications(self, tx: Tx) -> None:
-        if not tx.work and not tx.instances:
+        # NOTIFY takes a database-wide lock at commit, serialising the commits that send one:
+        # only work another process may have to take, and finished instances, are announced
+        if not tx.broadcast and not tx.finished:
             return
-        for payload in _payloads(self.token, tx.work, sorted(tx.instances)):
+        for payload in _payloads(self.token, tx.broadcast, sorted(tx.finished)):
             await tx.conn.execute("SELECT pg_notify($1, $2)", self.channel, payload)
 
     def _wake(self, work: bool, instances: set[str] | list[str]) -> None:
@@ -331,6 +345,12 @@ class Database:
             finally:
                 if conn is not None:
                     conn.terminate()
+
+
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """The pool's reset on release, as a no-op: asyncpg's default costs a round trip per
+    operation, and the store leaves no session state behind (no session locks, cursors,
+    LISTENs or settings on pooled connections)."""
 
 
 def _payloads(token: str, work: bool, instances: list[str]) -> list[str]:

@@ -76,6 +76,8 @@ async def import_instances(tx: Tx, dumps: list[InstanceDump]) -> list[str]:
         await conn.executemany(_INSERT_HISTORY, rows.history_values(dump))
         await conn.executemany(_INSERT_MESSAGE, rows.message_values(dump, _same))
         await conn.executemany(_INSERT_ACTIVITY, rows.activity_values(dump, _same))
-        tx.work = True
+        tx.work = tx.broadcast = True
         tx.instances.add(dump.instance_id)
+        if dump.status.is_terminal:
+            tx.finished.add(dump.instance_id)
     return skipped

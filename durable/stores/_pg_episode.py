@@ -60,7 +60,7 @@ async def commit_episode(
     for action in commit.actions:
         await _HANDLERS[type(action)](episode, action)
     claimed = await schedule_activities(tx, episode.activities, episode.claims)
-    await insert_messages(tx, episode.messages)
+    await insert_messages(tx, episode.messages, broadcast=False)  # this instance's own
     status = await _update_instance(episode)
     if status.is_terminal:
         await _finish(episode, status)
@@ -68,6 +68,8 @@ async def commit_episode(
         await _start_next_run(episode, continue_as_new)
     if status != Status(row["status"]) or status.is_terminal:
         tx.instances.add(commit.instance_id)
+    if status.is_terminal:
+        tx.finished.add(commit.instance_id)
     tx.work = True
     return claimed
 
@@ -253,4 +255,5 @@ async def _start_next_run(episode: _Episode, action: act.ContinueAsNew) -> None:
             visible_at = max(message["visible_at"], starts_at)
             kind, task_id, data = message["kind"], message["task_id"], message["data"]
             rows.append((instance_id, None, kind, task_id, data, visible_at))
-    await insert_messages(tx, rows)
+    # the next run is this worker's to take: its own claimer is woken, not other processes
+    await insert_messages(tx, rows, broadcast=False)

@@ -49,13 +49,18 @@ def message_row(
     return (instance_id, execution_id, event.kind, task_id, dump_event(event), visible_at)
 
 
-async def insert_messages(tx: Tx, rows: list[tuple[Any, ...]]) -> None:
-    """Append messages (rows from ``message_row``) to inboxes."""
+async def insert_messages(tx: Tx, rows: list[tuple[Any, ...]], *, broadcast: bool = True) -> None:
+    """Append messages (rows from ``message_row``) to inboxes.
+
+    ``broadcast=False`` when the writer will take them itself (its own instance's timers), so
+    other processes need not be told.
+    """
     if len(rows) == 1:
         await tx.conn.execute(_INSERT_MESSAGE, *rows[0])
     elif rows:
         await tx.conn.executemany(_INSERT_MESSAGE, rows)
     tx.work = True
+    tx.broadcast = tx.broadcast or (broadcast and bool(rows))
 
 
 async def insert_message(
@@ -65,9 +70,11 @@ async def insert_message(
     *,
     execution_id: int | None = None,
     visible_at: datetime | None = None,
+    broadcast: bool = True,
 ) -> None:
     """Append ``event`` to the inbox; ``execution_id`` ties it to one run (None: any run)."""
-    await insert_messages(tx, [message_row(instance_id, event, execution_id, visible_at)])
+    row = message_row(instance_id, event, execution_id, visible_at)
+    await insert_messages(tx, [row], broadcast=broadcast)
 
 
 _INSERT_INSTANCE = """

@@ -15,7 +15,7 @@ from typing import Any
 import asyncpg
 
 from .._actions import ScheduleActivity
-from .._events import ActivityCompleted, ActivityFailed, ErrorInfo
+from .._events import ActivityCompleted, ActivityFailed, ErrorInfo, HistoryEvent
 from .._status import Status
 from . import _rows as rows
 from ._episode_rules import CONTROL_KINDS, activity_timeout_error, storable_retry
@@ -26,24 +26,48 @@ from .base import ActivityWorkItem, ClaimSpec, Message, OrchestrationWorkItem
 
 _CONTROL = sorted(CONTROL_KINDS)
 # the conditions under which instance i may be leased now (parameters $3 names, $4 terminal)
+# Lease the candidate and read its visible messages in the same statement (one round trip).
+_LEASE = """, leased AS (
+    UPDATE instances AS i SET lease_owner = $1,
+        lease_expires_at = now() + $2 * interval '1 second'
+    FROM candidate WHERE i.instance_id = candidate.instance_id
+    RETURNING i.*
+)
+SELECT leased.*, now() AS tx_now, inbox.ids, inbox.runs, inbox.data
+FROM leased CROSS JOIN LATERAL (
+    SELECT array_agg(m.id ORDER BY m.visible_at, m.id) AS ids,
+        array_agg(m.execution_id ORDER BY m.visible_at, m.id) AS runs,
+        array_agg(m.data ORDER BY m.visible_at, m.id) AS data
+    FROM inbox AS m WHERE m.instance_id = leased.instance_id AND m.visible_at <= now()
+) AS inbox
+"""
 _CLAIMABLE = """
     i.ready_at <= now() AND (i.lease_owner IS NULL OR i.lease_expires_at <= now())
-    AND i.name = ANY($3::text[]) AND NOT i.status = ANY($4::text[])
+    AND (i.name || '') = ANY($3::text[]) AND NOT (i.status || '') = ANY($4::text[])
 """
-# Oldest due message first, driven by the inbox_visible index; the instance row is locked,
-# skipping rows another claimer holds.
+# Oldest due message first: walk the inbox (by visible_at), probing each message's instance by
+# primary key, and stop at a few; then lock the first of those instances that no other claimer
+# holds. The plan must not depend on statistics (a burst on fresh tables has none): the probe is
+# a scalar subquery (always per row) and `name || ''` keeps the planner off the name index,
+# which would visit every finished instance of that name.
 _CLAIM_NEXT = f"""
-WITH candidate AS (
-    SELECT i.instance_id FROM inbox AS m JOIN instances AS i ON i.instance_id = m.instance_id
-    WHERE m.visible_at <= now() AND {_CLAIMABLE}
-      AND (i.status <> 'SUSPENDED' OR m.kind = ANY($5::text[]))
+WITH due AS MATERIALIZED (
+    SELECT m.instance_id, m.visible_at FROM inbox AS m
+    WHERE m.visible_at <= now() AND (
+        SELECT {_CLAIMABLE} AND (i.status <> 'SUSPENDED' OR m.kind = ANY($5::text[]))
+        FROM instances AS i WHERE i.instance_id = m.instance_id)
     ORDER BY m.visible_at
+    LIMIT 32
+), candidate AS (
+    -- in due order (the CTE's), the first instance this statement can lock; LIMIT stops the
+    -- nested loop there, so only that one row is locked
+    SELECT locked.instance_id FROM due CROSS JOIN LATERAL (
+        SELECT i.instance_id FROM instances AS i
+        WHERE i.instance_id = due.instance_id AND {_CLAIMABLE}
+        FOR UPDATE SKIP LOCKED) AS locked
     LIMIT 1
-    FOR UPDATE OF i SKIP LOCKED
 )
-UPDATE instances AS i SET lease_owner = $1, lease_expires_at = now() + $2 * interval '1 second'
-FROM candidate WHERE i.instance_id = candidate.instance_id
-RETURNING i.*, now() AS tx_now
+{_LEASE}
 """  # noqa: S608 (constants only)
 # This instance, if it is claimable and has a message it can take now.
 _CLAIM_ONE = f"""
@@ -54,9 +78,7 @@ WITH candidate AS (
           AND m.visible_at <= now() AND (i.status <> 'SUSPENDED' OR m.kind = ANY($5::text[])))
     FOR UPDATE OF i SKIP LOCKED
 )
-UPDATE instances AS i SET lease_owner = $1, lease_expires_at = now() + $2 * interval '1 second'
-FROM candidate WHERE i.instance_id = candidate.instance_id
-RETURNING i.*, now() AS tx_now
+{_LEASE}
 """  # noqa: S608 (constants only)
 
 
@@ -78,21 +100,15 @@ async def claim_instance(tx: Tx, instance_id: str, spec: ClaimSpec) -> Orchestra
 async def _work_item(tx: Tx, row: asyncpg.Record) -> OrchestrationWorkItem:
     tx.now = row["tx_now"]
     instance_id, execution_id = row["instance_id"], row["execution_id"]
-    rows = await tx.conn.fetch(
-        "SELECT id, execution_id, data FROM inbox WHERE instance_id = $1 AND visible_at <= now() "
-        "ORDER BY visible_at, id",
-        instance_id,
-    )
+    inbox = list(zip(row["ids"] or (), row["runs"] or (), row["data"] or (), strict=True))
     # results of an older run (a child that ended after its parent continued as new) are void
-    void = [
-        r["id"] for r in rows if r["execution_id"] is not None and r["execution_id"] < execution_id
-    ]
+    void = [id_ for id_, run, _ in inbox if run is not None and run < execution_id]
     if void:
         await tx.conn.execute("DELETE FROM inbox WHERE id = ANY($1::bigint[])", void)
     messages = [
-        Message(r["id"], load_event(r["data"]))
-        for r in rows
-        if r["execution_id"] is None or r["execution_id"] >= execution_id
+        Message(id_, load_event(data))
+        for id_, run, data in inbox
+        if run is None or run >= execution_id
     ]
     # the run's start opens it, even if a clock step put another message's time before it
     messages.sort(key=lambda message: message.event.kind != "ExecutionStarted")
@@ -125,7 +141,7 @@ async def release_orchestration(
         error,
     )
     if status != "UPDATE 0":
-        tx.work = True
+        tx.work = tx.broadcast = True
         if error is not None:
             tx.instances.add(instance_id)
 
@@ -232,7 +248,7 @@ async def schedule_activities(
     unclaimed = [row for row, claim in zip(rows, claims, strict=True) if claim is None]
     if unclaimed:
         await tx.conn.executemany(_INSERT_ACTIVITY.replace("RETURNING *", ""), unclaimed)
-        tx.work = True
+        tx.work = tx.broadcast = True
     for row, claim in zip(rows, claims, strict=True):
         if claim is not None:
             inserted = await tx.conn.fetchrow(_INSERT_ACTIVITY, *row)
@@ -263,8 +279,7 @@ async def complete_activity(
         return False, None
     tx.now = row["tx_now"]
     event = ActivityCompleted(timestamp=tx.now, task_id=row["task_id"], result=result)
-    await insert_message(tx, row["instance_id"], event, execution_id=row["execution_id"])
-    return True, await _then(tx, row["instance_id"], then_claim)
+    return True, await _deliver_result(tx, row, event, then_claim)
 
 
 async def fail_activity(
@@ -283,7 +298,7 @@ async def fail_activity(
         )
         if status == "UPDATE 0":
             return False, None
-        tx.work = True
+        tx.work = tx.broadcast = True
         return True, await _then(tx, item.instance_id, then_claim)
     row = await tx.conn.fetchrow(_FINISH, *_held(item))
     if row is None:
@@ -292,8 +307,19 @@ async def fail_activity(
     event = ActivityFailed(
         timestamp=tx.now, task_id=row["task_id"], error=error, attempts=item.attempt
     )
-    await insert_message(tx, row["instance_id"], event, execution_id=row["execution_id"])
-    return True, await _then(tx, row["instance_id"], then_claim)
+    return True, await _deliver_result(tx, row, event, then_claim)
+
+
+async def _deliver_result(
+    tx: Tx, row: asyncpg.Record, event: HistoryEvent, then_claim: ClaimSpec | None
+) -> OrchestrationWorkItem | None:
+    """Send an attempt's outcome to its instance, which ``then_claim`` takes if it can; other
+    processes are told only when it could not."""
+    instance_id = row["instance_id"]
+    await insert_message(tx, instance_id, event, execution_id=row["execution_id"], broadcast=False)
+    claimed = await _then(tx, instance_id, then_claim)
+    tx.broadcast = tx.broadcast or claimed is None
+    return claimed
 
 
 async def _then(tx: Tx, instance_id: str, spec: ClaimSpec | None) -> OrchestrationWorkItem | None:

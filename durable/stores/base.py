@@ -168,6 +168,9 @@ class Store(Protocol):
 
     #: the store's URL with any password removed (safe to log)
     display_url: str
+    #: concurrent claim loops per kind of work that suit this backend (SQLite: several, so its
+    #: group commit batches their claims; PostgreSQL: few, each idle one costs queries)
+    claim_concurrency: int
 
     async def open(self) -> None:
         """Connect, and create or migrate the schema (refusing a newer or foreign schema)."""

@@ -20,6 +20,7 @@ Choices where the ``Store`` contract is silent are the SQLite store's (see ``sto
 
 from __future__ import annotations
 
+import time
 from collections.abc import Collection, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -97,6 +98,9 @@ class PostgresStore:
     Opening a store that is open already only counts: it closes on the last ``close()``.
     """
 
+    #: one idle claimer per kind: every wake-up of an idle claimer costs a claim query
+    claim_concurrency = 4
+
     def __init__(self, url: str, *, display_url: str | None = None) -> None:
         self.display_url = display_url or url
         dsn, options = parse_url(url, self.display_url)
@@ -113,6 +117,8 @@ class PostgresStore:
         self._opens = 0
         self._lock: anyio.Lock | None = None
         self._waiters = _hub.Waiters()
+        #: (wake-up generation, monotonic time the next work falls due) as last read
+        self._due: tuple[int, float | None] | None = None
 
     def __repr__(self) -> str:
         return f"PostgresStore({self.display_url!r})"
@@ -214,7 +220,10 @@ class PostgresStore:
         if not spec.orchestrators:
             return None
         return await self._db.run(
-            lambda tx: work.claim_orchestration(tx, spec), "claim_orchestration", notify=False
+            lambda tx: work.claim_orchestration(tx, spec),
+            "claim_orchestration",
+            notify=False,
+            atomic=False,
         )
 
     async def commit_episode(
@@ -238,6 +247,7 @@ class PostgresStore:
         await self._db.run(
             lambda tx: work.release_orchestration(tx, instance_id, worker_id, retry_in, stored),
             "release_orchestration",
+            atomic=False,
         )
 
     # -- activities ----------------------------------------------------------------------------
@@ -247,7 +257,10 @@ class PostgresStore:
         if not spec.activities or not spec.queues:
             return None
         return await self._db.run(
-            lambda tx: work.claim_activity(tx, spec), "claim_activity", notify=False
+            lambda tx: work.claim_activity(tx, spec),
+            "claim_activity",
+            notify=False,
+            atomic=False,
         )
 
     async def complete_activity(
@@ -280,6 +293,7 @@ class PostgresStore:
             lambda tx: work.heartbeat_activity(tx, item, details, lease_seconds),
             "heartbeat_activity",
             notify=False,
+            atomic=False,
         )
 
     async def renew_leases(
@@ -306,10 +320,18 @@ class PostgresStore:
 
     async def wait_for_work(self, timeout: float) -> None:
         """See ``Store.wait_for_work``: woken by notifications (this process's commits at once,
-        other processes' through LISTEN), or when the next due time comes."""
-        due = await self._db.read(work.seconds_to_next_due, "wait_for_work")
-        if due is not None:
-            timeout = min(timeout, due + _DUE_SLACK)
+        other processes' through LISTEN), or when the next due time comes.
+
+        The next due time is read once per wake-up generation and shared by every waiter: it
+        can only move earlier through a write, and every such write notifies.
+        """
+        generation = _hub.generation(self._db.work_key)
+        if self._due is None or self._due[0] != generation:
+            seconds = await self._db.read(work.seconds_to_next_due, "wait_for_work")
+            self._due = (generation, None if seconds is None else time.monotonic() + seconds)
+        due_at = self._due[1]
+        if due_at is not None:
+            timeout = min(timeout, due_at - time.monotonic() + _DUE_SLACK)
         await self._wait(self._db.work_key, timeout)
 
     async def wait_for_instance(self, instance_id: str, timeout: float) -> None:

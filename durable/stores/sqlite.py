@@ -56,6 +56,8 @@ class SQLiteStore:
     Opening a store that is open already only counts: it closes on the last ``close()``.
     """
 
+    claim_concurrency = 4
+
     def __init__(
         self,
         path: str,
