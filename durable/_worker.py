@@ -207,7 +207,7 @@ class Worker:
             item = await self._guarded(claim(self.spec))
             if item is None:
                 slots.release()
-                await self.store.wait_for_work(self.poll_interval)
+                await self._guarded(self.store.wait_for_work(self.poll_interval))
                 continue
             self._spawn(run, item)
 

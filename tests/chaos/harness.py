@@ -14,7 +14,12 @@ import durable
 
 from .worker_app import open_ledger
 
-WORKER = Path(__file__).parent / "worker_app.py"
+ROOT = Path(__file__).resolve().parents[2]
+#: the worker command of RELIABILITY.md section 4, with its test profile (2 s leases)
+WORKER = [
+    sys.executable, "-m", "durable", "worker", "tests.chaos.worker_app:app",
+    "--lease", "2", "--poll-interval", "0.1", "--concurrency", "8", "--log-level", "warning",
+]  # fmt: skip
 
 
 class Workers:
@@ -29,11 +34,12 @@ class Workers:
     def start(self) -> subprocess.Popen[bytes]:
         with (self.logs / f"worker-{len(self.procs)}.log").open("wb") as log:
             proc = subprocess.Popen(
-                [sys.executable, str(WORKER), self.store_url],
+                [*WORKER, "--store", self.store_url],
                 env=self.env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                cwd=ROOT,  # the CLI imports MODULE:APP from the working directory
             )
         self.procs.append(proc)
         return proc

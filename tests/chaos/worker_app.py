@@ -1,4 +1,4 @@
-"""A worker process for the crash tests: ``python tests/chaos/worker_app.py STORE_URL``.
+"""The crash tests' app: ``python -m durable worker tests.chaos.worker_app:app --store URL``.
 
 Its ledger activity appends each execution to a side SQLite file (synchronous=FULL), so the
 checker counts real executions independently of the store (RELIABILITY.md section 4).
@@ -9,12 +9,9 @@ from __future__ import annotations
 import os
 import random
 import sqlite3
-import sys
 import time
 from collections.abc import Generator
 from typing import Any
-
-import anyio
 
 import durable
 
@@ -55,14 +52,3 @@ def three_steps(ctx: durable.OrchestrationContext, x: int) -> Generator[Any, Any
     b = yield ctx.call_activity(ledger_step, ctx.instance_id, 1, a)
     c = yield ctx.call_activity(ledger_step, ctx.instance_id, 2, b)
     return int(c)
-
-
-async def main(store_url: str) -> None:
-    async with durable.Worker(
-        app, store_url, lease_seconds=2.0, poll_interval=0.1, max_concurrent_activities=8
-    ):
-        await anyio.sleep_forever()
-
-
-if __name__ == "__main__":
-    anyio.run(main, sys.argv[1])
