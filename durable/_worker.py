@@ -320,6 +320,7 @@ class Worker:
             raise
         self._release_activity_slots(eager_slots - len(eager))
         self._cache.put(item.execution_id, orchestration)
+        _log_outcome(item, episode)
         for activity in eager:
             self._spawn(self._activity_task, activity)
 
@@ -471,6 +472,19 @@ class Worker:
         except anyio.WouldBlock:
             return False
         return True
+
+
+def _log_outcome(item: OrchestrationWorkItem, episode: Episode) -> None:
+    """One line when an instance starts or ends (its episodes in between are not news)."""
+    log = {"instance_id": item.instance_id}
+    if item.version == 0 and not episode.status.is_terminal:
+        logger.info("instance %s (%s) started", item.instance_id, item.name, extra=log)
+    if episode.status is Status.FAILED:
+        message = episode.error.message if episode.error is not None else ""
+        logger.warning("instance %s failed: %s", item.instance_id, message, extra=log)
+    elif episode.status.is_terminal or episode.status is Status.CONTINUED_AS_NEW:
+        status = episode.status.value.lower().replace("_", " ")
+        logger.info("instance %s %s", item.instance_id, status, extra=log)
 
 
 class _Ready(TaskStatus[None]):

@@ -471,6 +471,10 @@ async def test_logs_carry_instance_id(
     retried = [r for r in caplog.records if "retrying" in r.getMessage()]
     assert retried and all(getattr(r, "instance_id", None) == "logged" for r in retried)
     assert all(getattr(r, "activity", None) == "flaky" for r in retried)
+    # one line when it starts and one when it ends, each naming it
+    ours = [r.getMessage() for r in caplog.records if getattr(r, "instance_id", None) == "logged"]
+    assert sum(m == "instance logged (call_one) started" for m in ours) == 1
+    assert sum(m == "instance logged completed" for m in ours) == 1
 
 
 async def _has_status(handle: durable.InstanceHandle, status: Status) -> bool:
