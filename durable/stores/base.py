@@ -168,8 +168,8 @@ class Store(Protocol):
 
     #: the store's URL with any password removed (safe to log)
     display_url: str
-    #: concurrent claim loops per kind of work that suit this backend (SQLite: several, so its
-    #: group commit batches their claims; PostgreSQL: few, each idle one costs queries)
+    #: concurrent claim loops per kind of work that suit this backend (each idle one costs a
+    #: claim per wake-up; several let SQLite's group commit batch their claims)
     claim_concurrency: int
 
     async def open(self) -> None:

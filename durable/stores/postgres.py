@@ -98,7 +98,8 @@ class PostgresStore:
     Opening a store that is open already only counts: it closes on the last ``close()``.
     """
 
-    #: one idle claimer per kind: every wake-up of an idle claimer costs a claim query
+    #: claim loops per kind: one was too few to start a burst of instances (a claim is a round
+    #: trip), and each idle one costs a query per wake-up
     claim_concurrency = 4
 
     def __init__(self, url: str, *, display_url: str | None = None) -> None:
