@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import sqlite3
+import subprocess
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -178,18 +179,31 @@ async def test_a_file_in_place_of_the_directory_is_named(tmp_path: Path) -> None
     assert str(path) in str(info.value)
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only directories")
+@contextmanager
+def unwritable(directory: Path) -> Iterator[None]:
+    """Make ``directory`` unwritable: mode 0555, and for root (whom modes do not stop, as in CI)
+    a read-only bind mount of it."""
+    directory.chmod(0o555)
+    mounted = False
+    try:
+        if os.geteuid() == 0:
+            for command in (["mount", "--bind"], ["mount", "-o", "remount,bind,ro"]):
+                subprocess.run([*command, str(directory), str(directory)], check=True)
+                mounted = True
+        yield
+    finally:
+        if mounted:
+            subprocess.run(["umount", str(directory)], check=True)
+        directory.chmod(0o755)
+
+
 async def test_an_unwritable_directory_is_named(tmp_path: Path) -> None:
     locked = tmp_path / "locked"
     locked.mkdir()
-    locked.chmod(0o555)
-    try:
-        with pytest.raises(StoreError, match="not writable") as info:
-            async with opened(url_of(locked / "a.db")):
-                pass
-        assert str(locked) in str(info.value)
-    finally:
-        locked.chmod(0o755)
+    with unwritable(locked), pytest.raises(StoreError, match="not writable") as info:
+        async with opened(url_of(locked / "a.db")):
+            pass
+    assert str(locked) in str(info.value)
 
 
 # -- locks held by others ----------------------------------------------------------------------
