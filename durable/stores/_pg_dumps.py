@@ -6,17 +6,11 @@ while workers write; an import batch is one transaction.
 
 from __future__ import annotations
 
-from datetime import datetime
-
 import asyncpg
 
 from . import _rows as rows
 from ._dumps import InstanceDump
 from ._pg_db import Tx
-
-
-def _same(moment: datetime) -> datetime:
-    return moment  # timestamptz comes and goes as aware datetimes
 
 
 async def export_instances(tx: Tx, after: str | None, limit: int) -> list[InstanceDump]:
@@ -34,7 +28,7 @@ async def export_instances(tx: Tx, after: str | None, limit: int) -> list[Instan
     activities = await _grouped(conn, "SELECT * FROM activities", "id", ids)
     return [
         rows.instance_dump(
-            row, history.get(iid, []), inbox.get(iid, []), activities.get(iid, []), _same
+            row, history.get(iid, []), inbox.get(iid, []), activities.get(iid, []), rows.as_is
         )
         for row, iid in zip(found, ids, strict=True)
     ]
@@ -70,12 +64,12 @@ async def import_instances(tx: Tx, dumps: list[InstanceDump]) -> list[str]:
     skipped = []
     conn = tx.conn
     for dump in dumps:
-        if not await conn.fetchval(_INSERT_INSTANCE, *rows.instance_values(dump, _same)):
+        if not await conn.fetchval(_INSERT_INSTANCE, *rows.instance_values(dump, rows.as_is)):
             skipped.append(dump.instance_id)
             continue
         await conn.executemany(_INSERT_HISTORY, rows.history_values(dump))
-        await conn.executemany(_INSERT_MESSAGE, rows.message_values(dump, _same))
-        await conn.executemany(_INSERT_ACTIVITY, rows.activity_values(dump, _same))
+        await conn.executemany(_INSERT_MESSAGE, rows.message_values(dump, rows.as_is))
+        await conn.executemany(_INSERT_ACTIVITY, rows.activity_values(dump, rows.as_is))
         tx.work = tx.broadcast = True
         tx.instances.add(dump.instance_id)
         if dump.status.is_terminal:

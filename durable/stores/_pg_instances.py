@@ -23,11 +23,7 @@ TERMINAL = [status.value for status in Status if status.is_terminal]
 
 
 def instance_record(row: asyncpg.Record) -> InstanceRecord:
-    return rows.instance_record(row, _same)
-
-
-def _same(moment: datetime) -> datetime:
-    return moment  # timestamptz comes and goes as aware datetimes
+    return rows.instance_record(row, rows.as_is)
 
 
 # -- writes ---------------------------------------------------------------------------------------

@@ -206,7 +206,7 @@ _FINISH = (
 
 
 def activity_item(row: asyncpg.Record, worker_id: str) -> ActivityWorkItem:
-    return rows.activity_item(row, worker_id, lambda moment: moment)
+    return rows.activity_item(row, worker_id, rows.as_is)
 
 
 def activity_row(

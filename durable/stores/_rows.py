@@ -31,6 +31,11 @@ ToTime = Callable[[Any], datetime]
 FromTime = Callable[[datetime], Any]
 
 
+def as_is(moment: datetime) -> datetime:
+    """The time converter of a backend that keeps aware datetimes (PostgreSQL's timestamptz)."""
+    return moment
+
+
 def dump_json(value: object) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
