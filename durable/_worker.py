@@ -24,6 +24,7 @@ from anyio.abc import TaskGroup, TaskStatus
 
 from . import _actions as act
 from ._activities import AttemptRunner, Outcome, _Attempt, retry_delay, retry_policy
+from ._claim_gate import ClaimGate
 from ._episodes import as_retry, commit_of
 from ._errors import (
     HistoryCorrupted,
@@ -161,15 +162,18 @@ class Worker:
                 with self._dispatch:
                     async with anyio.create_task_group() as loops:
                         # several claimers, so that the store's group commit batches claims
+                        episodes, activities = ClaimGate(), ClaimGate()
                         for _ in range(store.claim_concurrency):
                             loops.start_soon(
                                 self._claim_loop,
+                                episodes,
                                 self._orch_slots,
                                 store.claim_orchestration,
                                 self._episode_task,
                             )
                             loops.start_soon(
                                 self._claim_loop,
+                                activities,
                                 self._activity_slots,
                                 store.claim_activity,
                                 self._activity_task,
@@ -200,16 +204,22 @@ class Worker:
 
     # -- loops ---------------------------------------------------------------------------------
 
-    async def _claim_loop(self, slots: anyio.Semaphore, claim: Any, run: Any) -> None:
+    async def _claim_loop(
+        self, gate: ClaimGate, slots: anyio.Semaphore, claim: Any, run: Any
+    ) -> None:
         """Take a slot, claim one item of work and run it; wait for work when there is none."""
         while True:
             await slots.acquire()
             item = await self._guarded(claim(self.spec))
             if item is None:
                 slots.release()
-                await self._guarded(self.store.wait_for_work(self.poll_interval))
+                await gate.idle(self._wait_for_work)
                 continue
+            gate.found()
             self._spawn(run, item)
+
+    async def _wait_for_work(self) -> None:
+        await self._guarded(self.store.wait_for_work(self.poll_interval))
 
     async def _lease_loop(self) -> None:
         interval = self.spec.lease_seconds / 3

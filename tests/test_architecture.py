@@ -56,6 +56,7 @@ LAYERS: dict[str, int] = {
     "durable.stores.memory": STORES,
     "durable._activities": SHELLS,
     "durable._worker": SHELLS,
+    "durable._claim_gate": SHELLS,
     "durable._episodes": SHELLS,
     "durable._generator_cache": SHELLS,
     "durable._client": SHELLS,

@@ -24,6 +24,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import Any, TypeVar
 
 import anyio
@@ -32,6 +33,7 @@ import tenacity
 
 from .._errors import DurableError, StoreError
 from . import _hub
+from ._retrying import retried
 
 logger = logging.getLogger("durable.store")
 
@@ -244,8 +246,8 @@ class Database:
                     return await self._in(conn, fn, notify)
 
         try:
-            retrying = self._retrying(self.retry_seconds if budget is None else budget)
-            outcome: tuple[T, Tx] = await retrying(attempt)
+            seconds = self.retry_seconds if budget is None else budget
+            outcome = await retried(attempt, is_transient, partial(self._retrying, seconds))
         except DurableError:
             raise
         except DRIVER_ERRORS as e:

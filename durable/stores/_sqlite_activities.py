@@ -103,7 +103,7 @@ def complete_activity(
         return False, None
     event = ActivityCompleted(timestamp=to_datetime(tx.now), task_id=row[2], result=result)
     insert_message(tx, row[0], event, execution_id=row[1])
-    return True, _then(tx, row[0], then_claim)
+    return True, _then(tx, row[0], then_claim, took_message=True)
 
 
 def fail_activity(
@@ -129,11 +129,23 @@ def fail_activity(
         timestamp=to_datetime(tx.now), task_id=row[2], error=error, attempts=item.attempt
     )
     insert_message(tx, row[0], event, execution_id=row[1])
-    return True, _then(tx, row[0], then_claim)
+    return True, _then(tx, row[0], then_claim, took_message=True)
 
 
-def _then(tx: Tx, instance_id: str, spec: ClaimSpec | None) -> OrchestrationWorkItem | None:
-    return None if spec is None else claim_instance(tx, instance_id, spec)
+def _then(
+    tx: Tx, instance_id: str, spec: ClaimSpec | None, *, took_message: bool = False
+) -> OrchestrationWorkItem | None:
+    """Claim the instance for ``spec`` (if given and claimable).
+
+    ``took_message``: the only work this operation made is the message it added to that
+    instance, so once the claim takes it nobody else needs waking.
+    """
+    if spec is None:
+        return None
+    claimed = claim_instance(tx, instance_id, spec)
+    if claimed is not None and took_message:
+        tx.work = False
+    return claimed
 
 
 def heartbeat_activity(

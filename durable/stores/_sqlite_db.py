@@ -29,6 +29,7 @@ import tenacity
 
 from .._errors import DurableError, StoreError
 from . import _hub
+from ._retrying import retried
 from ._sqlite_rows import Tx
 from ._sqlite_schema import SCHEMA_VERSION, check_database, migrate
 
@@ -200,7 +201,7 @@ class Database:
             return fn(self._raw, clock())
 
         try:
-            return await self._retrying()(self._in_thread, call)
+            return await retried(partial(self._in_thread, call), is_busy, self._retrying)
         except (sqlite3.Error, OSError) as exc:
             raise store_error(self.where, what, exc) from exc
 
@@ -249,7 +250,8 @@ class Database:
 
     async def _run(self, batch: list[_Op[Any]]) -> None:
         try:
-            await self._retrying()(self._in_thread, partial(self._run_batch, batch))
+            run = partial(self._in_thread, partial(self._run_batch, batch))
+            await retried(run, is_busy, self._retrying)
         except BaseException as exc:  # the transaction failed as a whole: so did each operation
             for op in batch:
                 op.error = exc

@@ -54,8 +54,19 @@ def commit_episode(
         _start_next_run(episode, episode.continue_as_new)
     if status != Status(row["status"]) or status.is_terminal:
         tx.instances.add(commit.instance_id)
-    tx.work = True
+    # the actions flagged the work they made; the lease given back makes work only if messages
+    # arrived meanwhile (waking idle claimers for nothing would cost each a claim transaction)
+    if not status.is_terminal and not tx.work:
+        tx.work = _has_visible_messages(tx, commit.instance_id)
     return episode.claimed
+
+
+def _has_visible_messages(tx: Tx, instance_id: str) -> bool:
+    row = tx.one(
+        "SELECT 1 FROM inbox WHERE instance_id = ? AND visible_at <= ? LIMIT 1",
+        (instance_id, tx.now),
+    )
+    return row is not None
 
 
 def _guard(tx: Tx, commit: EpisodeCommit) -> sqlite3.Row:

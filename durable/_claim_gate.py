@@ -1,0 +1,46 @@
+"""How a worker's idle claim loops wait: one watches the store, the others park.
+
+A worker runs several claim loops per kind of work, so that a burst is claimed by several at once
+(and the store can batch their claims). Letting every idle loop wait on the store woke them all
+on every write, and each then paid a claim transaction that found nothing: thousands of empty
+claims per second on a busy store. Now only one idle loop (the watcher) waits on the store. A
+loop that finds work wakes one parked loop, so a burst draws in one more loop per item found, and
+the last one to find nothing parks again.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Awaitable, Callable
+
+import anyio
+
+
+class ClaimGate:
+    """The idle claim loops of one kind of work (orchestration episodes, or activities)."""
+
+    def __init__(self) -> None:
+        self._watching = False
+        self._parked: deque[anyio.Event] = deque()
+
+    async def idle(self, wait_for_work: Callable[[], Awaitable[object]]) -> None:
+        """Wait until there may be work: on the store if nobody watches it, else parked."""
+        if not self._watching:
+            self._watching = True
+            try:
+                await wait_for_work()
+            finally:
+                self._watching = False
+            return
+        bell = anyio.Event()
+        self._parked.append(bell)
+        try:
+            await bell.wait()
+        finally:
+            if not bell.is_set():
+                self._parked.remove(bell)
+
+    def found(self) -> None:
+        """A loop claimed work: there may be more, so wake one parked loop to look."""
+        if self._parked:
+            self._parked.popleft().set()
