@@ -241,6 +241,36 @@ async def test_a_short_exclusive_lock_is_waited_out(tmp_path: Path) -> None:
         assert await store.get_instance("i-1") is not None
 
 
+async def test_a_held_lock_is_waited_for_off_the_event_loop(tmp_path: Path) -> None:
+    # operations run on the loop, but waiting for another process's lock must not block it
+    path = tmp_path / "busy.db"
+    async with opened(url_of(path)) as store:
+        ticks = 0
+
+        async def tick() -> None:
+            nonlocal ticks
+            while True:
+                await anyio.sleep(0.01)
+                ticks += 1
+
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(tick)
+            with exclusive_lock(path, 1.0):
+                created: list[bool] = []
+
+                async def create(instance_id: str) -> None:
+                    created.append(await store.create_instance(NewInstance(instance_id, "o", "1")))
+
+                async with anyio.create_task_group() as writers:
+                    writers.start_soon(create, "i-1")
+                    writers.start_soon(create, "i-2")  # queued behind the first, off the loop
+                assert created == [True, True]
+                assert ticks >= 10, f"the event loop ran {ticks} times in a second"
+            tasks.cancel_scope.cancel()
+        assert await store.get_instance("i-2") is not None
+        assert await store.create_instance(NewInstance("i-3", "o", "1"))  # back on the loop
+
+
 async def test_a_lock_held_past_the_budget_is_a_store_error(tmp_path: Path) -> None:
     path = tmp_path / "busy.db"
     async with opened(url_of(path, "?busy_timeout=0.1")) as store:
