@@ -28,9 +28,10 @@ from ._status import InstanceStatus, Status
 from .stores import open_store
 from .stores.base import InstanceRecord, NewInstance, Store, check_instance_id
 
-#: how often ``result()`` re-reads the status when no in-process wake-up arrives (it backs off
-#: from the first to the last value; a worker in this process wakes it at once)
-_POLL_FIRST, _POLL_LAST = 0.01, 0.5
+#: the longest ``result()`` waits between two reads of the status: the store wakes it when the
+#: status changes (in this process at once; from other processes through its own status poll or
+#: notifications), so this only bounds the wait should a wake-up be lost
+_WAIT_AT_MOST = 1.0
 
 
 class Client:
@@ -198,7 +199,6 @@ class InstanceHandle:
         ``timeout`` seconds pass first. Follows continue-as-new to the last run.
         """
         deadline = anyio.current_time() + (timeout if timeout is not None else math.inf)
-        poll = _POLL_FIRST
         store = self._client.store
         while True:
             record = await self._record()
@@ -210,8 +210,7 @@ class InstanceHandle:
                     f"instance {self.instance_id!r} did not finish within {timeout} s "
                     f"(it is {record.status})"
                 )
-            await store.wait_for_instance(self.instance_id, min(poll, remaining))
-            poll = min(poll * 2, _POLL_LAST)
+            await store.wait_for_instance(self.instance_id, min(_WAIT_AT_MOST, remaining))
 
     def _outcome(self, record: InstanceRecord) -> Any:
         if record.status is Status.COMPLETED:

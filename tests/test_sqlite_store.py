@@ -388,3 +388,36 @@ def test_aiosqlite_still_has_the_hook_the_store_uses() -> None:
     hook = getattr(aiosqlite.Connection, "_execute", None)
     assert hook is not None and inspect.iscoroutinefunction(hook)
     assert list(inspect.signature(hook).parameters)[:2] == ["self", "fn"]
+
+
+# -- waking waiters for commits of other processes ---------------------------------------------
+
+
+async def test_an_instance_finished_by_another_process_wakes_its_waiters(tmp_path: Path) -> None:
+    # another process's commit reaches no in-process wake-up: the store's shared status poll
+    # must see it, for every waiter at once
+    path = tmp_path / "a.db"
+    async with opened(url_of(path)) as store:
+        for n in range(3):
+            await store.create_instance(NewInstance(f"i-{n}", "orch", "1"))
+        woken: dict[str, float] = {}
+
+        async def wait(instance_id: str) -> None:
+            start = time.monotonic()
+            await store.wait_for_instance(instance_id, 30)
+            woken[instance_id] = time.monotonic() - start
+
+        async with anyio.create_task_group() as waiters:
+            for n in range(3):
+                waiters.start_soon(wait, f"i-{n}")
+            await anyio.sleep(0.1)
+            assert woken == {}  # nothing changed yet: nobody returns early
+            other = sqlite3.connect(path, isolation_level=None)
+            other.execute("UPDATE instances SET status = 'COMPLETED' WHERE instance_id != 'i-2'")
+            other.close()
+            with anyio.fail_after(5):
+                while len(woken) < 2:
+                    await anyio.sleep(0.01)
+            assert sorted(woken) == ["i-0", "i-1"]
+            waiters.cancel_scope.cancel()
+        assert all(seconds < 5 for seconds in woken.values())

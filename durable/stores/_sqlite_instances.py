@@ -137,6 +137,15 @@ def get_instance(conn: sqlite3.Connection, instance_id: str) -> InstanceRecord |
     return None if row is None else instance_record(row)
 
 
+def statuses(conn: sqlite3.Connection, instance_ids: list[str]) -> dict[str, Status]:
+    rows = conn.execute(
+        "SELECT instance_id, status FROM instances "
+        "WHERE instance_id IN (SELECT value FROM json_each(?))",
+        (dump_json(instance_ids),),
+    )
+    return {row[0]: Status(row[1]) for row in rows}
+
+
 def list_instances(
     conn: sqlite3.Connection,
     status: Status | None,

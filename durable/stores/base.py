@@ -347,7 +347,11 @@ class Store(Protocol):
         sooner when a message or activity becomes due)."""
 
     async def wait_for_instance(self, instance_id: str, timeout: float) -> None:
-        """Return when the instance's status may have changed (at the latest after ``timeout``)."""
+        """Return when the instance's status may have changed (at the latest after ``timeout``).
+
+        Finishing the instance in another process must wake it too, promptly (a notification,
+        or a poll the store shares between its waiters): ``InstanceHandle.result()`` waits on it.
+        """
 
 
 def check_instance_id(instance_id: object, what: str = "instance_id") -> str:

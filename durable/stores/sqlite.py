@@ -36,6 +36,7 @@ from ._dumps import InstanceDump
 from ._sqlite_db import Database
 from ._sqlite_episode import commit_episode
 from ._sqlite_rows import dump_error
+from ._status_poll import StatusPoll
 from .base import (
     ActivityWorkItem,
     ClaimSpec,
@@ -48,6 +49,8 @@ from .base import (
 SYNCHRONOUS = ("normal", "full", "extra")
 #: a timer is waited for this much past its due time, so that it is visible to the claim
 _DUE_SLACK = 0.002
+#: how often awaited instances' statuses are read, for commits made by other processes
+STATUS_POLL_SECONDS = 0.02
 
 
 class SQLiteStore:
@@ -78,6 +81,9 @@ class SQLiteStore:
         self._opens = 0
         self._lock: anyio.Lock | None = None
         self._waiters = _hub.Waiters()
+        self._status_poll = StatusPoll(
+            self._read_statuses, self._db.instance_key, STATUS_POLL_SECONDS
+        )
         #: called when the last holder closes the store (the memory registry forgets it)
         self.on_last_close: Callable[[], None] | None = None
 
@@ -99,6 +105,7 @@ class SQLiteStore:
             return
         self._opens -= 1
         if self._opens == 0:
+            await self._status_poll.close()
             await self._db.close()
             if self.on_last_close is not None:
                 self.on_last_close()
@@ -272,8 +279,15 @@ class SQLiteStore:
         await self._wait(self._db.work_key, timeout)
 
     async def wait_for_instance(self, instance_id: str, timeout: float) -> None:
-        """See ``Store.wait_for_instance``: woken by commits in this process."""
-        await self._wait(self._db.instance_key(instance_id), timeout)
+        """See ``Store.wait_for_instance``: woken by commits in this process at once, and by
+        those of other processes through a status poll shared by every waiter."""
+        wait = self._wait(self._db.instance_key(instance_id), timeout)
+        await self._status_poll.awaiting(instance_id, wait)
+
+    async def _read_statuses(self, instance_ids: list[str]) -> dict[str, Status]:
+        return await self._db.read(
+            lambda conn, _: instances.statuses(conn, instance_ids), "wait_for_instance"
+        )
 
     async def _wait(self, key: str, timeout: float) -> None:
         await self._waiters.wait(key, timeout)
