@@ -4,8 +4,9 @@ A worker runs several claim loops per kind of work, so that a burst is claimed b
 (and the store can batch their claims). Letting every idle loop wait on the store woke them all
 on every write, and each then paid a claim transaction that found nothing: thousands of empty
 claims per second on a busy store. Now only one idle loop (the watcher) waits on the store. A
-loop that finds work wakes one parked loop, so a burst draws in one more loop per item found, and
-the last one to find nothing parks again.
+loop that finds work claims again at once; when that finds work too (a burst, not a single item),
+it wakes one parked loop, so a burst draws in one more loop per item found, and each loop that
+finds nothing parks again.
 """
 
 from __future__ import annotations
@@ -40,7 +41,8 @@ class ClaimGate:
             if not bell.is_set():
                 self._parked.remove(bell)
 
-    def found(self) -> None:
-        """A loop claimed work: there may be more, so wake one parked loop to look."""
-        if self._parked:
+    def found(self, streak: int) -> None:
+        """A loop claimed its ``streak``-th item in a row: from the second on, this is a burst,
+        so wake one parked loop to help (a lone item costs no second empty claim)."""
+        if streak >= 2 and self._parked:
             self._parked.popleft().set()

@@ -208,14 +208,17 @@ class Worker:
         self, gate: ClaimGate, slots: anyio.Semaphore, claim: Any, run: Any
     ) -> None:
         """Take a slot, claim one item of work and run it; wait for work when there is none."""
+        streak = 0
         while True:
             await slots.acquire()
             item = await self._guarded(claim(self.spec))
             if item is None:
                 slots.release()
+                streak = 0
                 await gate.idle(self._wait_for_work)
                 continue
-            gate.found()
+            streak += 1
+            gate.found(streak)
             self._spawn(run, item)
 
     async def _wait_for_work(self) -> None:

@@ -70,7 +70,6 @@ async def commit_episode(
         tx.instances.add(commit.instance_id)
     if status.is_terminal:
         tx.finished.add(commit.instance_id)
-    tx.work = True
     return claimed
 
 
@@ -187,10 +186,14 @@ async def _update_instance(episode: _Episode) -> Status:
     commit = episode.commit
     status = rules.row_status(commit)
     output, error = rules.outcome(commit)
-    await episode.tx.conn.execute(
+    # the actions flagged the work they made; the lease given back makes work only if messages
+    # arrived meanwhile (waking idle claimers for nothing would cost each a claim transaction)
+    pending = await episode.tx.conn.fetchval(
         """UPDATE instances SET output = $2, error = $3, custom_status = $4, updated_at = now(),
                version = $5, status = $6, lease_owner = NULL, lease_expires_at = NULL
-           WHERE instance_id = $1""",
+           WHERE instance_id = $1
+           RETURNING EXISTS (SELECT 1 FROM inbox
+               WHERE inbox.instance_id = $1 AND inbox.visible_at <= now())""",
         commit.instance_id,
         output,
         dump_error(error),
@@ -198,6 +201,8 @@ async def _update_instance(episode: _Episode) -> Status:
         commit.expected_version + len(commit.events),
         status.value,
     )
+    if pending and not status.is_terminal:
+        episode.tx.work = True
     return status
 
 

@@ -55,7 +55,7 @@ async def insert_messages(tx: Tx, rows: list[tuple[Any, ...]], *, broadcast: boo
         await tx.conn.execute(_INSERT_MESSAGE, *rows[0])
     elif rows:
         await tx.conn.executemany(_INSERT_MESSAGE, rows)
-    tx.work = True
+    tx.work = tx.work or bool(rows)
     tx.broadcast = tx.broadcast or (broadcast and bool(rows))
 
 

@@ -318,7 +318,8 @@ async def _deliver_result(
     instance_id = row["instance_id"]
     await insert_message(tx, instance_id, event, execution_id=row["execution_id"], broadcast=False)
     claimed = await _then(tx, instance_id, then_claim)
-    tx.broadcast = tx.broadcast or claimed is None
+    # taken by the caller: nobody, here or elsewhere, needs waking for it
+    tx.work = tx.broadcast = claimed is None
     return claimed
 
 
