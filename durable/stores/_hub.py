@@ -12,11 +12,12 @@ notification is never lost in the gap between "found nothing" and "wait".
 
 from __future__ import annotations
 
+import asyncio
+import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import anyio
-from anyio.lowlevel import RunVar
 
 
 @dataclass
@@ -31,17 +32,20 @@ class _Signal:
 _MAX_IDLE_KEYS = 4096
 
 
-# One registry per event loop: anyio events belong to the loop that created them.
-_SIGNALS: RunVar[dict[str, _Signal]] = RunVar("durable_store_hub")
+# One registry per event loop: anyio events belong to the loop that created them. Keyed by the
+# loop itself rather than through anyio's RunVar, whose lookup cost more than the rest of a
+# notify (it is on every commit's path).
+_SIGNALS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, _Signal]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def _signals() -> dict[str, _Signal]:
-    try:
-        return _SIGNALS.get()
-    except LookupError:
-        signals: dict[str, _Signal] = {}
-        _SIGNALS.set(signals)
-        return signals
+    loop = asyncio.get_running_loop()
+    signals = _SIGNALS.get(loop)
+    if signals is None:
+        signals = _SIGNALS[loop] = {}
+    return signals
 
 
 def notify(key: str) -> None:

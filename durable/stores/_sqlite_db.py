@@ -26,7 +26,7 @@ import os
 import sqlite3
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 from typing import Any, Generic, TypeVar, cast
 
@@ -94,7 +94,8 @@ class _Op(Generic[T]):
 
     fn: Callable[[Tx], T]
     what: str
-    done: anyio.Event = field(default_factory=anyio.Event)
+    #: set when the operation finished or leads; only a follower waits on it (made on demand)
+    done: anyio.Event | None = None
     result: Any = None
     error: BaseException | None = None
     tx: Tx | None = None
@@ -261,6 +262,7 @@ class Database:
 
     async def _follow(self, op: _Op[Any]) -> None:
         try:
+            op.done = anyio.Event()
             await op.done.wait()
         except BaseException:
             if not op.taken:  # withdraw it; pass the lead on if it had just been handed over
@@ -284,6 +286,7 @@ class Database:
         if self._pending:
             successor = self._pending[0]
             successor.lead = True
+            assert successor.done is not None  # it is a follower: it waits on it
             successor.done.set()
         else:
             self._leading = False
@@ -297,7 +300,8 @@ class Database:
                 op.error = exc
         for op in batch:
             op.finished = True
-            op.done.set()
+            if op.done is not None:
+                op.done.set()
             if op.error is None and op.tx is not None:
                 self._notify(op.tx)
 

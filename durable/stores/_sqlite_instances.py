@@ -14,6 +14,7 @@ from .._errors import DurableError, InstanceNotFound
 from .._events import ExecutionStarted, HistoryEvent
 from .._status import Status
 from ._sqlite_rows import (
+    TERMINAL_SQL,
     Tx,
     dump_event,
     dump_json,
@@ -137,13 +138,13 @@ def get_instance(conn: sqlite3.Connection, instance_id: str) -> InstanceRecord |
     return None if row is None else instance_record(row)
 
 
-def statuses(conn: sqlite3.Connection, instance_ids: list[str]) -> dict[str, Status]:
+def finished_among(conn: sqlite3.Connection, instance_ids: list[str]) -> set[str]:
     rows = conn.execute(
-        "SELECT instance_id, status FROM instances "
-        "WHERE instance_id IN (SELECT value FROM json_each(?))",
+        "SELECT instance_id FROM instances "  # noqa: S608 (constants only)
+        f"WHERE instance_id IN (SELECT value FROM json_each(?)) AND status IN {TERMINAL_SQL}",
         (dump_json(instance_ids),),
     )
-    return {row[0]: Status(row[1]) for row in rows}
+    return {row[0] for row in rows}
 
 
 def list_instances(

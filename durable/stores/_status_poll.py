@@ -1,10 +1,11 @@
-"""One poll for every ``wait_for_instance`` of a store: status changes made by other processes.
+"""One poll for every ``wait_for_instance`` of a store: instances finished by other processes.
 
 In-process commits wake waiters through the hub at once. A commit by another process (a worker
 sharing the SQLite file) is seen only by reading. Each waiter polling on its own made a client
-awaiting a thousand results issue a thousand reads per poll interval; here one task reads the
-statuses of every awaited instance in one query and wakes the waiters of those that changed. It
-runs only while someone waits.
+awaiting a thousand results issue a thousand reads per poll interval; here one task asks which of
+the awaited instances have finished, in one query, and wakes their waiters. It runs only while
+someone waits, and polls less often the more instances are awaited (the query's cost grows with
+them).
 """
 
 from __future__ import annotations
@@ -17,27 +18,27 @@ from collections.abc import Awaitable, Callable
 import anyio
 
 from .._errors import StoreError
-from .._status import Status
 from . import _hub
 
 logger = logging.getLogger("durable.store")
 
-#: statuses of the awaited instances, by id (a missing id was purged or never existed)
-ReadStatuses = Callable[[list[str]], Awaitable[dict[str, Status]]]
+#: the awaited instances (ids) that have finished
+ReadFinished = Callable[[list[str]], Awaitable[set[str]]]
+#: awaited instances per second of polling interval at which the interval starts to grow
+_IDS_PER_SECOND = 50_000
 
 
 class StatusPoll:
-    """Polls the statuses of awaited instances every ``interval`` seconds while any is awaited.
+    """Polls, every ``interval`` seconds or more, whether awaited instances have finished.
 
     ``key_of`` gives the hub key that ``wait_for_instance`` waits on for an instance id.
     """
 
-    def __init__(self, read: ReadStatuses, key_of: Callable[[str], str], interval: float) -> None:
+    def __init__(self, read: ReadFinished, key_of: Callable[[str], str], interval: float) -> None:
         self._read = read
         self._key_of = key_of
         self._interval = interval
         self._awaited: Counter[str] = Counter()
-        self._seen: dict[str, Status | None] = {}
         self._task: asyncio.Task[None] | None = None
 
     async def awaiting(self, instance_id: str, wait: Awaitable[None]) -> None:
@@ -51,7 +52,6 @@ class StatusPoll:
             self._awaited[instance_id] -= 1
             if self._awaited[instance_id] <= 0:
                 del self._awaited[instance_id]
-                self._seen.pop(instance_id, None)
 
     async def close(self) -> None:
         """Stop polling (the store is closing)."""
@@ -62,23 +62,11 @@ class StatusPoll:
 
     async def _poll(self) -> None:
         while self._awaited:
-            await anyio.sleep(self._interval)
-            ids = list(self._awaited)
+            await anyio.sleep(max(self._interval, len(self._awaited) / _IDS_PER_SECOND))
             try:
-                statuses = await self._read(ids)
+                finished = await self._read(list(self._awaited))
             except StoreError as exc:  # the waiters' own timeouts still bound their wait
                 logger.debug("status poll failed: %s", exc)
                 continue
-            for instance_id in ids:
-                if instance_id not in self._awaited:  # its waiter left during the read
-                    continue
-                status = statuses.get(instance_id)
-                first = instance_id not in self._seen
-                before = self._seen.get(instance_id)
-                self._seen[instance_id] = status
-                # a change since the last poll, or a first look at a finished (or gone) instance:
-                # it may have finished between the waiter's read and this poll
-                if (not first and status != before) or (
-                    first and (status is None or status.is_terminal)
-                ):
-                    _hub.notify(self._key_of(instance_id))
+            for instance_id in finished:
+                _hub.notify(self._key_of(instance_id))

@@ -49,7 +49,7 @@ from .base import (
 SYNCHRONOUS = ("normal", "full", "extra")
 #: a timer is waited for this much past its due time, so that it is visible to the claim
 _DUE_SLACK = 0.002
-#: how often awaited instances' statuses are read, for commits made by other processes
+#: how often (at least) awaited instances are checked for having finished in another process
 STATUS_POLL_SECONDS = 0.02
 
 
@@ -82,7 +82,7 @@ class SQLiteStore:
         self._lock: anyio.Lock | None = None
         self._waiters = _hub.Waiters()
         self._status_poll = StatusPoll(
-            self._read_statuses, self._db.instance_key, STATUS_POLL_SECONDS
+            self._read_finished, self._db.instance_key, STATUS_POLL_SECONDS
         )
         #: called when the last holder closes the store (the memory registry forgets it)
         self.on_last_close: Callable[[], None] | None = None
@@ -279,14 +279,14 @@ class SQLiteStore:
         await self._wait(self._db.work_key, timeout)
 
     async def wait_for_instance(self, instance_id: str, timeout: float) -> None:
-        """See ``Store.wait_for_instance``: woken by commits in this process at once, and by
-        those of other processes through a status poll shared by every waiter."""
+        """See ``Store.wait_for_instance``: woken by commits in this process at once, and for
+        instances finished by other processes through a poll shared by every waiter."""
         wait = self._wait(self._db.instance_key(instance_id), timeout)
         await self._status_poll.awaiting(instance_id, wait)
 
-    async def _read_statuses(self, instance_ids: list[str]) -> dict[str, Status]:
+    async def _read_finished(self, instance_ids: list[str]) -> set[str]:
         return await self._db.read(
-            lambda conn, _: instances.statuses(conn, instance_ids), "wait_for_instance"
+            lambda conn, _: instances.finished_among(conn, instance_ids), "wait_for_instance"
         )
 
     async def _wait(self, key: str, timeout: float) -> None:
