@@ -36,6 +36,7 @@ from ._errors import (
 from ._events import ErrorInfo
 from ._generator_cache import GeneratorCache
 from ._interpreter import Episode, Orchestration
+from ._next_episode import NextEpisode
 from ._registry import App
 from ._retry import RetryPolicy
 from ._status import Status
@@ -432,12 +433,27 @@ class Worker:
         if outcome.error is not None:  # the next attempt resumes from the last details
             await self._flush_heartbeat(item, attempt)
         then_claim = self.spec if self._take_orch_slot() else None
+        runner = None
+        if then_claim is not None and outcome.result is not None:
+            runner = NextEpisode(
+                self._cache,
+                self.worker_id,
+                self._take_activity_slots,
+                self._release_activity_slots,
+            )
         try:
-            _, then = await self._record(item, outcome, policy, then_claim, log)
+            _, then = await self._record(item, outcome, policy, then_claim, runner, log)
         except BaseException:
+            if runner is not None:
+                runner.settle(completed=False)
             if then_claim is not None:
                 self._orch_slots.release()
             raise
+        if runner is not None and runner.settle(completed=True):
+            assert runner.item is not None and runner.episode is not None
+            _log_outcome(runner.item, runner.episode)
+            for eager in runner.eager or ():
+                self._spawn(self._activity_task, eager)
         if then is None and then_claim is not None:
             self._orch_slots.release()
         return then
@@ -448,12 +464,17 @@ class Worker:
         outcome: Outcome,
         policy: Any,
         then_claim: ClaimSpec | None,
+        runner: NextEpisode | None,
         log: dict[str, Any],
     ) -> tuple[bool, OrchestrationWorkItem | None]:
         if outcome.result is not None:
             result = await self._guarded(
-                self.store.complete_activity(item, outcome.result, then_claim=then_claim)
+                self.store.complete_activity(
+                    item, outcome.result, then_claim=then_claim, then_run=runner
+                )
             )
+            if result is None and runner is not None:
+                runner.committed(None)  # the call failed: its transaction committed nothing
             return result or (False, None)
         assert outcome.error is not None
         retry_in = retry_delay(policy, outcome, item.attempt)

@@ -57,6 +57,7 @@ LAYERS: dict[str, int] = {
     "durable._activities": SHELLS,
     "durable._worker": SHELLS,
     "durable._claim_gate": SHELLS,
+    "durable._next_episode": SHELLS,
     "durable._episodes": SHELLS,
     "durable._generator_cache": SHELLS,
     "durable._client": SHELLS,

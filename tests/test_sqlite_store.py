@@ -16,6 +16,7 @@ import anyio
 import pytest
 
 from durable._errors import ConfigurationError, StoreError
+from durable.stores import _sqlite_schema as sqlite_schema
 from durable.stores import open_store, redact
 from durable.stores.base import NewInstance, Store
 from durable.stores.sqlite import SQLiteStore
@@ -421,3 +422,25 @@ async def test_an_instance_finished_by_another_process_wakes_its_waiters(tmp_pat
             assert sorted(woken) == ["i-0", "i-1"]
             waiters.cancel_scope.cancel()
         assert all(seconds < 5 for seconds in woken.values())
+
+
+# -- migrations ---------------------------------------------------------------------------------
+
+
+async def test_a_version_1_database_is_migrated_in_place(tmp_path: Path) -> None:
+    path = tmp_path / "v1.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    for statement in sqlite_schema.MIGRATIONS[0]:
+        conn.execute(statement)
+    conn.execute(f"INSERT INTO {sqlite_schema.VERSION_TABLE} VALUES (1, 0)")
+    conn.close()
+    async with opened(url_of(path)) as store:
+        assert await store.create_instance(NEW)
+        assert await store.get_instance("i-1") is not None
+    conn = sqlite3.connect(path)
+    version = conn.execute(f"SELECT version FROM {sqlite_schema.VERSION_TABLE}").fetchone()
+    indexes = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='index'")}
+    conn.close()
+    assert version == (sqlite_schema.SCHEMA_VERSION,)
+    assert "instances_lease" not in indexes and "activities_lease" not in indexes
+    assert "inbox_visible" in indexes

@@ -95,8 +95,16 @@ _V1 = (
         WHERE started = 0 AND start_deadline IS NOT NULL""",
 )
 
+# Version 2: the lease-owner indexes go. They served renewing every lease a worker held; leases
+# are renewed by id now, and every query on lease_owner also names a primary key, so they only
+# cost each claim and commit an index page to write.
+_V2 = (
+    "DROP INDEX instances_lease",
+    "DROP INDEX activities_lease",
+)
+
 #: MIGRATIONS[n] takes a database from version n to n + 1 (statements run in one transaction)
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1,)
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -162,6 +162,28 @@ class ActivityWorkItem:
     worker_id: str = field(default="", compare=False)
 
 
+class EpisodeRunner(Protocol):
+    """Runs, inside an activity completion's transaction, the episode the completion makes ready.
+
+    Given to ``complete_activity`` with ``then_claim``: when the instance is claimed in that
+    transaction, the store calls ``run`` with the work item (synchronously: a worker runs it
+    from a cached generator, with no I/O), commits the episode in the same transaction, and
+    tells ``committed`` which activities it claimed eagerly. One transaction (one fsync, one
+    round trip of the worker) then carries a whole activity step.
+
+    ``committed`` ends every attempt of the transaction (a store may retry it, calling ``run``
+    again); what it was told last counts, and only if ``complete_activity`` returns normally.
+    """
+
+    def run(self, item: OrchestrationWorkItem) -> tuple[EpisodeCommit, int] | None:
+        """The episode's commit and how many of its activities may be claimed eagerly; None
+        to leave the instance claimed (the worker runs the episode itself)."""
+
+    def committed(self, eager: list[ActivityWorkItem] | None) -> None:
+        """The commit of ``run`` went into the transaction and ``eager`` were claimed with it;
+        None when this attempt committed no episode."""
+
+
 @runtime_checkable
 class Store(Protocol):
     """The operations workers and clients need; every backend implements all of them."""
@@ -289,13 +311,20 @@ class Store(Protocol):
         """Lease one visible activity row whose queue and name ``spec`` serves; attempt += 1."""
 
     async def complete_activity(
-        self, item: ActivityWorkItem, result: str, *, then_claim: ClaimSpec | None = None
+        self,
+        item: ActivityWorkItem,
+        result: str,
+        *,
+        then_claim: ClaimSpec | None = None,
+        then_run: EpisodeRunner | None = None,
     ) -> tuple[bool, OrchestrationWorkItem | None]:
         """Record the result: delete the row, send ``ActivityCompleted`` to the instance.
 
         False (nothing written) when the attempt's lease was lost. With ``then_claim``, the
         instance is leased to that worker in the same transaction when it is free and
-        returned as a work item, saving a claim round trip.
+        returned as a work item, saving a claim round trip. With ``then_run`` too, the claimed
+        instance's next episode is committed in the same transaction when ``then_run`` gives
+        one (see ``EpisodeRunner``); the instance is then not returned (it is no longer leased).
         """
 
     async def fail_activity(
@@ -375,6 +404,7 @@ __all__ = [
     "ClaimSpec",
     "Collection",
     "EpisodeCommit",
+    "EpisodeRunner",
     "InstanceRecord",
     "LeaseLost",
     "Message",

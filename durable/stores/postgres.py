@@ -36,7 +36,7 @@ from . import _pg_dumps as dumps
 from . import _pg_instances as instances
 from . import _pg_work as work
 from ._dumps import InstanceDump
-from ._pg_db import Database
+from ._pg_db import Database, Tx
 from ._pg_episode import commit_episode
 from ._pg_schema import prepare
 from ._rows import dump_error
@@ -44,6 +44,7 @@ from .base import (
     ActivityWorkItem,
     ClaimSpec,
     EpisodeCommit,
+    EpisodeRunner,
     InstanceRecord,
     NewInstance,
     OrchestrationWorkItem,
@@ -265,12 +266,27 @@ class PostgresStore:
         )
 
     async def complete_activity(
-        self, item: ActivityWorkItem, result: str, *, then_claim: ClaimSpec | None = None
+        self,
+        item: ActivityWorkItem,
+        result: str,
+        *,
+        then_claim: ClaimSpec | None = None,
+        then_run: EpisodeRunner | None = None,
     ) -> tuple[bool, OrchestrationWorkItem | None]:
         """See ``Store.complete_activity``."""
-        return await self._db.run(
-            lambda tx: work.complete_activity(tx, item, result, then_claim), "complete_activity"
-        )
+
+        async def complete(tx: Tx) -> tuple[bool, OrchestrationWorkItem | None]:
+            done, claimed = await work.complete_activity(tx, item, result, then_claim)
+            plan = None if claimed is None or then_run is None else then_run.run(claimed)
+            if then_run is not None and plan is None:
+                then_run.committed(None)
+            if then_run is None or plan is None:
+                return done, claimed
+            commit, eager_limit = plan
+            then_run.committed(await commit_episode(tx, commit, then_claim, eager_limit))
+            return done, None
+
+        return await self._db.run(complete, "complete_activity")
 
     async def fail_activity(
         self,

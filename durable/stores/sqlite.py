@@ -35,12 +35,13 @@ from . import _sqlite_instances as instances
 from ._dumps import InstanceDump
 from ._sqlite_db import Database
 from ._sqlite_episode import commit_episode
-from ._sqlite_rows import dump_error
+from ._sqlite_rows import Tx, dump_error
 from ._status_poll import StatusPoll
 from .base import (
     ActivityWorkItem,
     ClaimSpec,
     EpisodeCommit,
+    EpisodeRunner,
     InstanceRecord,
     NewInstance,
     OrchestrationWorkItem,
@@ -219,13 +220,27 @@ class SQLiteStore:
         )
 
     async def complete_activity(
-        self, item: ActivityWorkItem, result: str, *, then_claim: ClaimSpec | None = None
+        self,
+        item: ActivityWorkItem,
+        result: str,
+        *,
+        then_claim: ClaimSpec | None = None,
+        then_run: EpisodeRunner | None = None,
     ) -> tuple[bool, OrchestrationWorkItem | None]:
         """See ``Store.complete_activity``."""
-        return await self._db.write(
-            lambda tx: activities.complete_activity(tx, item, result, then_claim),
-            "complete_activity",
-        )
+
+        def complete(tx: Tx) -> tuple[bool, OrchestrationWorkItem | None]:
+            done, claimed = activities.complete_activity(tx, item, result, then_claim)
+            plan = None if claimed is None or then_run is None else then_run.run(claimed)
+            if then_run is not None and plan is None:
+                then_run.committed(None)
+            if then_run is None or plan is None:
+                return done, claimed
+            commit, eager_limit = plan
+            then_run.committed(commit_episode(tx, commit, then_claim, eager_limit))
+            return done, None
+
+        return await self._db.write(complete, "complete_activity")
 
     async def fail_activity(
         self,
