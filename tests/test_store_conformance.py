@@ -761,6 +761,106 @@ async def test_then_claim_hands_over_the_instance(store: Store) -> None:
     await commit(store, work)
 
 
+class Runner:
+    """An ``EpisodeRunner`` that schedules activity task 1 (or declines, with ``plan=False``)."""
+
+    def __init__(self, *, plan: bool = True, eager_limit: int = 1) -> None:
+        self.plan = plan
+        self.eager_limit = eager_limit
+        self.seen: list[OrchestrationWorkItem] = []
+        self.told: list[list[ActivityWorkItem] | None] = []
+
+    def run(self, item: OrchestrationWorkItem) -> tuple[EpisodeCommit, int] | None:
+        self.seen.append(item)
+        if not self.plan:
+            return None
+        events = [m.event for m in item.messages] + [scheduled(1)]
+        numbered = [dataclasses.replace(e, seq=item.version + i) for i, e in enumerate(events)]
+        episode = EpisodeCommit(
+            instance_id=item.instance_id,
+            worker_id=W1,
+            execution_id=item.execution_id,
+            expected_version=item.version,
+            events=numbered,
+            actions=(activity(1),),
+            consumed=[m.id for m in item.messages],
+            status=Status.RUNNING,
+        )
+        return episode, self.eager_limit
+
+    def committed(self, eager: list[ActivityWorkItem] | None) -> None:
+        self.told.append(eager)
+
+
+async def test_then_run_commits_the_next_episode_with_the_completion(store: Store) -> None:
+    await scheduled_activity(store)
+    item = await store.claim_activity(spec())
+    assert item is not None
+    runner = Runner()
+    assert await store.complete_activity(item, "1", then_claim=spec(), then_run=runner) == (
+        True,
+        None,
+    )
+    (seen,) = runner.seen
+    assert (seen.instance_id, kinds(seen)) == ("i-1", ["ActivityCompleted"])
+    (eager,) = runner.told
+    assert eager is not None and [(a.task_id, a.worker_id, a.attempt) for a in eager] == [
+        (1, W1, 1)
+    ]
+    assert await history_kinds(store) == [
+        "ExecutionStarted",
+        "ActivityScheduled",
+        "ActivityCompleted",
+        "ActivityScheduled",
+    ]
+    record = await store.get_instance("i-1")
+    assert record is not None and record.version == 4
+    # the completion's message was consumed, and the lease given back with the commit
+    assert await store.claim_orchestration(spec(W2)) is None
+    assert await store.claim_activity(spec(W2)) is None  # task 1 went to W1 eagerly
+    assert await store.complete_activity(eager[0], "2") == (True, None)
+    assert kinds(await claim(store, spec(W2))) == ["ActivityCompleted"]
+
+
+async def test_then_run_declining_leaves_the_instance_claimed(store: Store) -> None:
+    await scheduled_activity(store)
+    item = await store.claim_activity(spec())
+    assert item is not None
+    runner = Runner(plan=False)
+    ok, work = await store.complete_activity(item, "1", then_claim=spec(), then_run=runner)
+    assert ok and work is not None and kinds(work) == ["ActivityCompleted"]
+    assert runner.told == [None]
+    assert await store.claim_orchestration(spec(W2)) is None
+    await commit(store, work)
+
+
+async def test_then_run_is_not_run_for_an_instance_leased_elsewhere(store: Store) -> None:
+    await scheduled_activity(store)
+    item = await store.claim_activity(spec())
+    assert item is not None
+    await poke(store, claimer=spec(W2))  # W2 holds the instance
+    runner = Runner()
+    assert await store.complete_activity(item, "1", then_claim=spec(), then_run=runner) == (
+        True,
+        None,
+    )
+    assert runner.seen == [] and runner.told == [None]
+    assert await history_kinds(store) == ["ExecutionStarted", "ActivityScheduled"]
+
+
+async def test_then_run_is_not_run_when_the_lease_was_lost(store: Store) -> None:
+    await scheduled_activity(store)
+    item = await store.claim_activity(spec())
+    assert item is not None
+    assert await store.complete_activity(item, "1") == (True, None)
+    runner = Runner()
+    assert await store.complete_activity(item, "1", then_claim=spec(), then_run=runner) == (
+        False,
+        None,
+    )
+    assert runner.seen == []
+
+
 async def test_then_claim_leaves_an_instance_leased_elsewhere(store: Store) -> None:
     await scheduled_activity(store)
     item = await store.claim_activity(spec())

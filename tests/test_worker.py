@@ -95,6 +95,13 @@ def pipeline(ctx: OrchestrationContext, x: int) -> Generator[Task[Any], Any, lis
 
 
 @app.orchestrator
+def three_in_a_row(ctx: OrchestrationContext, x: int) -> Generator[Task[Any], Any, int]:
+    for _ in range(3):
+        x = yield ctx.call_activity(add_one, x)
+    return x
+
+
+@app.orchestrator
 def checkout(ctx: OrchestrationContext, order: dict[str, Any]) -> Generator[Any, Any, Receipt]:
     receipt: Receipt = yield ctx.call_activity(charge, order["id"], order["cents"])
     return receipt
@@ -460,6 +467,28 @@ async def test_cache_off_gives_the_same_results(store: Any) -> None:
     ):
         assert await (await client.start(pipeline, 3)).result(WAIT) == [4, 8, 9, 10]
         assert await (await client.start(counter, 3, 10)).result(WAIT) == 13
+
+
+async def test_an_activity_step_is_one_transaction(store: Any, monkeypatch: Any) -> None:
+    # after the first episode, each completion commits the next episode with it (then_run):
+    # no separate commit_episode
+    commits: list[str] = []
+    real = store.commit_episode
+
+    async def counting(commit: Any, **kwargs: Any) -> Any:
+        commits.append(commit.instance_id)
+        return await real(commit, **kwargs)
+
+    monkeypatch.setattr(store, "commit_episode", counting)
+    async with (
+        durable.Client(store, app=app) as client,
+        durable.Worker(app, store, poll_interval=0.05),
+    ):
+        handle = await client.start(three_in_a_row, 3, instance_id="steps")
+        assert await handle.result(WAIT) == 6
+    assert commits == ["steps"]
+    kinds = [event.kind for event in await store.get_history("steps")]
+    assert kinds.count("ActivityCompleted") == 3 and kinds[-1] == "ExecutionCompleted"
 
 
 async def test_logs_carry_instance_id(
