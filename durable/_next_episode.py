@@ -1,10 +1,11 @@
-"""The episode an activity's completion makes ready, run inside the completion's transaction.
+"""An episode run inside the transaction that claims its instance (the store's EpisodeRunner).
 
 When a worker completes an activity of an instance whose generator it holds in its cache, the
 store claims the instance in the completion's transaction and calls ``NextEpisode.run``: the
 episode runs from the cached generator (no history read, no replay) and its commit joins the same
 transaction. An activity step then costs one transaction instead of two (complete, then commit),
-which halves the fsyncs, or the round trips, on the hot path.
+which halves the fsyncs, or the round trips, on the hot path. A claim does the same for a new
+instance's first episode (it needs no history) and for an instance whose generator is cached.
 
 Anything unusual hands the instance back to the worker's ordinary path, which replays and
 reports: a cache miss, an episode that raises, a failed sub-orchestration that may retry (its
@@ -18,6 +19,7 @@ from collections.abc import Callable
 from ._episodes import commit_of
 from ._generator_cache import GeneratorCache
 from ._interpreter import Episode, Orchestration
+from ._registry import App
 from ._status import Status
 from .stores.base import ActivityWorkItem, EpisodeCommit, OrchestrationWorkItem
 
@@ -31,11 +33,13 @@ class NextEpisode:
 
     def __init__(
         self,
+        app: App,
         cache: GeneratorCache,
         worker_id: str,
         take_slots: Callable[[Episode], int],
         release_slots: Callable[[int], None],
     ) -> None:
+        self._app = app
         self._cache = cache
         self._worker_id = worker_id
         self._take_slots = take_slots
@@ -57,10 +61,12 @@ class NextEpisode:
         if self._taken is not None:  # an earlier run gave up on this generator
             return None
         orchestration = self._cache.take(item.instance_id, item.execution_id, item.version)
-        if orchestration is None:
-            return None
-        self._taken = orchestration
         try:
+            if orchestration is None and item.version == 0:  # a first episode replays nothing
+                orchestration = Orchestration(self._app, item.instance_id, [])
+            if orchestration is None:
+                return None
+            self._taken = orchestration
             episode = orchestration.apply([m.event for m in item.messages], item.now)
         except Exception:  # the worker's own run replays, meets it again, and reports it
             return None

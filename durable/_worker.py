@@ -169,7 +169,7 @@ class Worker:
                                 self._claim_loop,
                                 episodes,
                                 self._orch_slots,
-                                store.claim_orchestration,
+                                self._claim_episode,
                                 self._episode_task,
                             )
                             loops.start_soon(
@@ -220,7 +220,24 @@ class Worker:
                 continue
             streak += 1
             gate.found(streak)
+            if item is _RAN:  # claimed and committed in one go: nothing left to run
+                slots.release()
+                continue
             self._spawn(run, item)
+
+    async def _claim_episode(self, spec: ClaimSpec) -> OrchestrationWorkItem | object | None:
+        """Claim an instance and, when its generator is at hand (or it is new), run and commit
+        its episode in the same transaction (``_RAN``); else the work item to run."""
+        runner = self._next_episode()
+        try:
+            item = await self.store.claim_orchestration(spec, then_run=runner)
+        except BaseException:
+            runner.settle(completed=False)
+            raise
+        if item is not None and runner.settle(completed=True):
+            self._ran(runner)
+            return _RAN
+        return item
 
     async def _wait_for_work(self) -> None:
         await self._guarded(self.store.wait_for_work(self.poll_interval))
@@ -435,12 +452,7 @@ class Worker:
         then_claim = self.spec if self._take_orch_slot() else None
         runner = None
         if then_claim is not None and outcome.result is not None:
-            runner = NextEpisode(
-                self._cache,
-                self.worker_id,
-                self._take_activity_slots,
-                self._release_activity_slots,
-            )
+            runner = self._next_episode()
         try:
             _, then = await self._record(item, outcome, policy, then_claim, runner, log)
         except BaseException:
@@ -450,10 +462,7 @@ class Worker:
                 self._orch_slots.release()
             raise
         if runner is not None and runner.settle(completed=True):
-            assert runner.item is not None and runner.episode is not None
-            _log_outcome(runner.item, runner.episode)
-            for eager in runner.eager or ():
-                self._spawn(self._activity_task, eager)
+            self._ran(runner)
         if then is None and then_claim is not None:
             self._orch_slots.release()
         return then
@@ -500,6 +509,23 @@ class Worker:
         )
         return result or (False, None)
 
+    def _next_episode(self) -> NextEpisode:
+        """A runner for the episode of an instance a claim or a completion is about to take."""
+        return NextEpisode(
+            self.app,
+            self._cache,
+            self.worker_id,
+            self._take_activity_slots,
+            self._release_activity_slots,
+        )
+
+    def _ran(self, runner: NextEpisode) -> None:
+        """``runner``'s episode was committed with its claim: log it, start its activities."""
+        assert runner.item is not None and runner.episode is not None
+        _log_outcome(runner.item, runner.episode)
+        for eager in runner.eager or ():
+            self._spawn(self._activity_task, eager)
+
     def _take_orch_slot(self) -> bool:
         try:
             self._orch_slots.acquire_nowait()
@@ -519,6 +545,10 @@ def _log_outcome(item: OrchestrationWorkItem, episode: Episode) -> None:
     elif episode.status.is_terminal or episode.status is Status.CONTINUED_AS_NEW:
         status = episode.status.value.lower().replace("_", " ")
         logger.info("instance %s %s", item.instance_id, status, extra=log)
+
+
+#: what ``_claim_episode`` returns for an instance whose episode it committed with the claim
+_RAN = object()
 
 
 class _Ready(TaskStatus[None]):

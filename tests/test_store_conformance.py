@@ -861,6 +861,35 @@ async def test_then_run_is_not_run_when_the_lease_was_lost(store: Store) -> None
     assert runner.seen == []
 
 
+async def test_a_claim_commits_then_runs_episode_with_it(store: Store) -> None:
+    await scheduled_activity(store)
+    await store.claim_activity(spec())  # task 0 is W1's: the episode schedules task 1
+    await store.send_message("i-1", EventRaised(name="go", payload="null"))
+    runner = Runner(eager_limit=0)
+    item = await store.claim_orchestration(spec(), then_run=runner)
+    assert item is not None and runner.seen == [item] and runner.told == [[]]
+    assert await history_kinds(store) == [
+        "ExecutionStarted",
+        "ActivityScheduled",
+        "EventRaised",
+        "ActivityScheduled",
+    ]
+    assert await store.claim_orchestration(spec(W2)) is None  # the message was consumed
+    (activity_item,) = [await store.claim_activity(spec(W2))]
+    assert activity_item is not None and activity_item.task_id == 1  # not claimed eagerly
+    await poke(store, claimer=spec(W2))  # and the lease was given back with the commit
+
+
+async def test_a_claim_whose_runner_declines_leases_the_instance(store: Store) -> None:
+    await create(store)
+    runner = Runner(plan=False)
+    item = await store.claim_orchestration(spec(), then_run=runner)
+    assert item is not None and kinds(item) == ["ExecutionStarted"] and runner.told == [None]
+    assert await store.claim_orchestration(spec(W2)) is None
+    await commit(store, item)
+    assert await store.claim_orchestration(spec(), then_run=Runner()) is None
+
+
 async def test_then_claim_leaves_an_instance_leased_elsewhere(store: Store) -> None:
     await scheduled_activity(store)
     item = await store.claim_activity(spec())

@@ -469,9 +469,9 @@ async def test_cache_off_gives_the_same_results(store: Any) -> None:
         assert await (await client.start(counter, 3, 10)).result(WAIT) == 13
 
 
-async def test_an_activity_step_is_one_transaction(store: Any, monkeypatch: Any) -> None:
-    # after the first episode, each completion commits the next episode with it (then_run):
-    # no separate commit_episode
+async def test_each_step_is_one_transaction(store: Any, monkeypatch: Any) -> None:
+    # the claim of the new instance commits its first episode, and each completion the next
+    # one (then_run): no episode needs a transaction of its own
     commits: list[str] = []
     real = store.commit_episode
 
@@ -486,7 +486,7 @@ async def test_an_activity_step_is_one_transaction(store: Any, monkeypatch: Any)
     ):
         handle = await client.start(three_in_a_row, 3, instance_id="steps")
         assert await handle.result(WAIT) == 6
-    assert commits == ["steps"]
+    assert commits == []
     kinds = [event.kind for event in await store.get_history("steps")]
     assert kinds.count("ActivityCompleted") == 3 and kinds[-1] == "ExecutionCompleted"
 

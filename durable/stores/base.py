@@ -165,11 +165,12 @@ class ActivityWorkItem:
 class EpisodeRunner(Protocol):
     """Runs, inside an activity completion's transaction, the episode the completion makes ready.
 
-    Given to ``complete_activity`` with ``then_claim``: when the instance is claimed in that
-    transaction, the store calls ``run`` with the work item (synchronously: a worker runs it
-    from a cached generator, with no I/O), commits the episode in the same transaction, and
-    tells ``committed`` which activities it claimed eagerly. One transaction (one fsync, one
-    round trip of the worker) then carries a whole activity step.
+    Given to ``claim_orchestration``, or to ``complete_activity`` with ``then_claim``: when an
+    instance is claimed in that transaction, the store calls ``run`` with the work item
+    (synchronously: a worker runs it from a cached generator, or a new instance's first
+    episode, with no I/O), commits the episode in the same transaction, and tells
+    ``committed`` which activities it claimed eagerly (for the claimer of the instance). One
+    transaction (one fsync, one round trip of the worker) then carries a whole step.
 
     ``committed`` ends every attempt of the transaction (a store may retry it, calling ``run``
     again); what it was told last counts, and only if ``complete_activity`` returns normally.
@@ -261,11 +262,17 @@ class Store(Protocol):
 
     # -- orchestration work --------------------------------------------------------------------
 
-    async def claim_orchestration(self, spec: ClaimSpec) -> OrchestrationWorkItem | None:
+    async def claim_orchestration(
+        self, spec: ClaimSpec, *, then_run: EpisodeRunner | None = None
+    ) -> OrchestrationWorkItem | None:
         """Lease one instance that has visible messages and whose name ``spec`` can run.
 
         A finished instance is never claimed; a SUSPENDED one only for a control message
         (``ExecutionResumed``/``Terminated``/``Suspended``): its other messages wait.
+
+        With ``then_run``, the claimed instance's episode is committed in the same transaction
+        when ``then_run`` gives one (see ``EpisodeRunner``); the work item is returned either
+        way, but after such a commit the instance is no longer leased.
         """
 
     async def commit_episode(

@@ -217,16 +217,26 @@ class PostgresStore:
 
     # -- orchestration work --------------------------------------------------------------------
 
-    async def claim_orchestration(self, spec: ClaimSpec) -> OrchestrationWorkItem | None:
+    async def claim_orchestration(
+        self, spec: ClaimSpec, *, then_run: EpisodeRunner | None = None
+    ) -> OrchestrationWorkItem | None:
         """See ``Store.claim_orchestration``."""
         if not spec.orchestrators:
             return None
-        return await self._db.run(
-            lambda tx: work.claim_orchestration(tx, spec),
-            "claim_orchestration",
-            notify=False,
-            atomic=False,
-        )
+        if then_run is None:  # one statement: no transaction, no notification
+            return await self._db.run(
+                lambda tx: work.claim_orchestration(tx, spec),
+                "claim_orchestration",
+                notify=False,
+                atomic=False,
+            )
+
+        async def claim(tx: Tx) -> OrchestrationWorkItem | None:
+            item = await work.claim_orchestration(tx, spec)
+            await _run_next(tx, item, spec, then_run)
+            return item
+
+        return await self._db.run(claim, "claim_orchestration")
 
     async def commit_episode(
         self, commit: EpisodeCommit, *, eager: ClaimSpec | None = None, eager_limit: int = 0
@@ -277,14 +287,9 @@ class PostgresStore:
 
         async def complete(tx: Tx) -> tuple[bool, OrchestrationWorkItem | None]:
             done, claimed = await work.complete_activity(tx, item, result, then_claim)
-            plan = None if claimed is None or then_run is None else then_run.run(claimed)
-            if then_run is not None and plan is None:
-                then_run.committed(None)
-            if then_run is None or plan is None:
+            if then_run is None or then_claim is None:
                 return done, claimed
-            commit, eager_limit = plan
-            then_run.committed(await commit_episode(tx, commit, then_claim, eager_limit))
-            return done, None
+            return done, None if await _run_next(tx, claimed, then_claim, then_run) else claimed
 
         return await self._db.run(complete, "complete_activity")
 
@@ -357,3 +362,17 @@ class PostgresStore:
 
     async def _wait(self, key: str, timeout: float) -> None:
         await self._waiters.wait(key, timeout, self._db.wait)
+
+
+async def _run_next(
+    tx: Tx, claimed: OrchestrationWorkItem | None, spec: ClaimSpec, then_run: EpisodeRunner
+) -> bool:
+    """Commit ``then_run``'s episode of the instance just claimed, in this transaction (see
+    ``EpisodeRunner``); True if it did."""
+    plan = None if claimed is None else then_run.run(claimed)
+    if plan is None:
+        then_run.committed(None)
+        return False
+    commit, eager_limit = plan
+    then_run.committed(await commit_episode(tx, commit, spec, eager_limit))
+    return True
