@@ -764,9 +764,10 @@ async def test_then_claim_hands_over_the_instance(store: Store) -> None:
 class Runner:
     """An ``EpisodeRunner`` that schedules activity task 1 (or declines, with ``plan=False``)."""
 
-    def __init__(self, *, plan: bool = True, eager_limit: int = 1) -> None:
+    def __init__(self, *, plan: bool = True, eager_limit: int = 1, consume: bool = True) -> None:
         self.plan = plan
         self.eager_limit = eager_limit
+        self.consume = consume
         self.seen: list[OrchestrationWorkItem] = []
         self.told: list[list[ActivityWorkItem] | None] = []
 
@@ -783,7 +784,7 @@ class Runner:
             expected_version=item.version,
             events=numbered,
             actions=(activity(1),),
-            consumed=[m.id for m in item.messages],
+            consumed=[m.id for m in item.messages] if self.consume else [],
             status=Status.RUNNING,
         )
         return episode, self.eager_limit
@@ -819,6 +820,19 @@ async def test_then_run_commits_the_next_episode_with_the_completion(store: Stor
     assert await store.claim_orchestration(spec(W2)) is None
     assert await store.claim_activity(spec(W2)) is None  # task 1 went to W1 eagerly
     assert await store.complete_activity(eager[0], "2") == (True, None)
+    assert kinds(await claim(store, spec(W2))) == ["ActivityCompleted"]
+
+
+async def test_a_message_then_run_leaves_unconsumed_waits_in_the_inbox(store: Store) -> None:
+    await scheduled_activity(store)
+    item = await store.claim_activity(spec())
+    assert item is not None
+    runner = Runner(consume=False, eager_limit=0)
+    assert await store.complete_activity(item, "1", then_claim=spec(), then_run=runner) == (
+        True,
+        None,
+    )
+    assert runner.told == [[]]
     assert kinds(await claim(store, spec(W2))) == ["ActivityCompleted"]
 
 

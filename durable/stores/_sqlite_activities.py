@@ -98,12 +98,23 @@ def _held(item: ActivityWorkItem) -> dict[str, object]:
 def complete_activity(
     tx: Tx, item: ActivityWorkItem, result: str, then_claim: ClaimSpec | None
 ) -> tuple[bool, OrchestrationWorkItem | None]:
+    finished = finish(tx, item, result)
+    if finished is None:
+        return False, None
+    instance_id, execution_id, event = finished
+    insert_message(tx, instance_id, event, execution_id=execution_id)
+    return True, _then(tx, instance_id, then_claim, took_message=True)
+
+
+def finish(
+    tx: Tx, item: ActivityWorkItem, result: str
+) -> tuple[str, int, ActivityCompleted] | None:
+    """Delete the attempt's row if it still holds it: the instance, its run, and the event."""
     row = tx.one(_FINISH, _held(item))
     if row is None:
-        return False, None
+        return None
     event = ActivityCompleted(timestamp=to_datetime(tx.now), task_id=row[2], result=result)
-    insert_message(tx, row[0], event, execution_id=row[1])
-    return True, _then(tx, row[0], then_claim, took_message=True)
+    return row[0], row[1], event
 
 
 def fail_activity(

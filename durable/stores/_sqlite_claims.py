@@ -28,11 +28,6 @@ WHERE m.visible_at <= :now AND i.ready_at <= :now
   AND i.name IN (SELECT value FROM json_each(:names))
 ORDER BY m.visible_at LIMIT 16
 """  # noqa: S608 (constants only)
-_INSTANCE = """
-SELECT name, status, execution_id, version, parent_instance_id, parent_task_id, retry, attempt,
-    ready_at, lease_owner, lease_expires_at
-FROM instances WHERE instance_id = ?
-"""
 
 
 def claim_orchestration(tx: Tx, spec: ClaimSpec) -> OrchestrationWorkItem | None:
@@ -50,18 +45,35 @@ def claim_orchestration(tx: Tx, spec: ClaimSpec) -> OrchestrationWorkItem | None
 
 def claim_instance(tx: Tx, instance_id: str, spec: ClaimSpec) -> OrchestrationWorkItem | None:
     """Lease this instance to ``spec`` if it is claimable now, with its visible messages."""
-    row = tx.one(_INSTANCE, (instance_id,))
-    if row is None or not _claimable(row, spec, tx.now):
+    found = claimable(tx, instance_id, spec)
+    if found is None:
         return None
-    messages = _visible_messages(tx, instance_id, row["execution_id"])
-    if not messages:
-        return None
-    if row["status"] == Status.SUSPENDED and not any(m.event.kind in _CONTROL for m in messages):
-        return None
+    lease(tx, instance_id, spec)
+    return found[0]
+
+
+def lease(tx: Tx, instance_id: str, spec: ClaimSpec) -> None:
     tx.execute(
         "UPDATE instances SET lease_owner = ?, lease_expires_at = ? WHERE instance_id = ?",
         (spec.worker_id, tx.now + spec.lease_seconds, instance_id),
     )
+
+
+def claimable(
+    tx: Tx, instance_id: str, spec: ClaimSpec, extra: Message | None = None
+) -> tuple[OrchestrationWorkItem, sqlite3.Row] | None:
+    """The work item ``claim_instance`` would lease (and the instance's row), leasing nothing.
+
+    ``extra``: a message not in the inbox, delivered after the visible ones.
+    """
+    row = tx.one("SELECT * FROM instances WHERE instance_id = ?", (instance_id,))
+    if row is None or not _claimable(row, spec, tx.now):
+        return None
+    messages = _visible_messages(tx, instance_id, row["execution_id"], extra)
+    if not messages:
+        return None
+    if row["status"] == Status.SUSPENDED and not any(m.event.kind in _CONTROL for m in messages):
+        return None
     return OrchestrationWorkItem(
         instance_id=instance_id,
         name=row["name"],
@@ -74,7 +86,7 @@ def claim_instance(tx: Tx, instance_id: str, spec: ClaimSpec) -> OrchestrationWo
         parent_task_id=row["parent_task_id"],
         retry=load_json(row["retry"]),
         attempt=row["attempt"],
-    )
+    ), row
 
 
 def _claimable(row: sqlite3.Row, spec: ClaimSpec, now: float) -> bool:
@@ -87,7 +99,9 @@ def _claimable(row: sqlite3.Row, spec: ClaimSpec, now: float) -> bool:
     )
 
 
-def _visible_messages(tx: Tx, instance_id: str, execution_id: int) -> list[Message]:
+def _visible_messages(
+    tx: Tx, instance_id: str, execution_id: int, extra: Message | None
+) -> list[Message]:
     rows = tx.execute(
         "SELECT id, execution_id, data FROM inbox WHERE instance_id = ? AND visible_at <= ? "
         "ORDER BY visible_at, id",
@@ -102,6 +116,8 @@ def _visible_messages(tx: Tx, instance_id: str, execution_id: int) -> list[Messa
         for row in rows
         if row[1] is None or row[1] >= execution_id
     ]
+    if extra is not None:
+        messages.append(extra)
     # the run's start opens it, even if a clock step put another message's time before it
     messages.sort(key=lambda message: message.event.kind != "ExecutionStarted")
     return messages

@@ -8,17 +8,28 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .. import _actions as act
 from .._events import EventRaised, TimerFired
 from .._status import Status
 from . import _episode_rules as rules
+from . import _sqlite_activities as activities
+from . import _sqlite_claims as claims
 from ._sqlite_activities import schedule_activity
 from ._sqlite_instances import deliver, insert_instance, insert_message
 from ._sqlite_rows import TERMINAL_SQL, Tx, dump_error, dump_event, to_datetime, to_ts
-from .base import ActivityWorkItem, ClaimSpec, EpisodeCommit, LeaseLost, NewInstance
+from .base import (
+    ActivityWorkItem,
+    ClaimSpec,
+    EpisodeCommit,
+    EpisodeRunner,
+    LeaseLost,
+    Message,
+    NewInstance,
+    OrchestrationWorkItem,
+)
 
 
 @dataclass
@@ -39,7 +50,60 @@ class _Episode:
 def commit_episode(
     tx: Tx, commit: EpisodeCommit, eager: ClaimSpec | None, eager_limit: int
 ) -> list[ActivityWorkItem]:
-    row = _guard(tx, commit)
+    return _commit(tx, commit, _guard(tx, commit), eager, eager_limit)
+
+
+#: the id of a completion handed to ``then_run`` without passing through the inbox (inbox ids,
+#: AUTOINCREMENT, start at 1)
+_NOT_IN_INBOX = 0
+
+
+def complete_and_run(
+    tx: Tx, item: ActivityWorkItem, result: str, spec: ClaimSpec, then_run: EpisodeRunner
+) -> tuple[bool, OrchestrationWorkItem | None]:
+    """``complete_activity`` with ``then_claim`` and ``then_run``, in fewer statements.
+
+    The completion goes straight to the episode rather than through the inbox, and the instance
+    is neither leased nor re-read for the commit: this transaction read it and holds the lock.
+    An instance that cannot be claimed (or has moved to another run) takes the message in its
+    inbox as usual; a runner that declines gets the instance leased, message and all.
+    """
+    finished = activities.finish(tx, item, result)
+    if finished is None:
+        then_run.committed(None)
+        return False, None
+    instance_id, execution_id, event = finished
+    completion = Message(_NOT_IN_INBOX, event)
+    found = claims.claimable(tx, instance_id, spec, extra=completion)
+    if found is None or found[1]["execution_id"] != execution_id:
+        insert_message(tx, instance_id, event, execution_id=execution_id)
+        then_run.committed(None)
+        return True, None
+    claimed, row = found
+    plan = then_run.run(claimed)
+    if plan is None:
+        inboxed = Message(insert_message(tx, instance_id, event, execution_id=execution_id), event)
+        claims.lease(tx, instance_id, spec)
+        tx.work = False  # the caller takes the instance, message and all
+        then_run.committed(None)
+        messages = [inboxed if m is completion else m for m in claimed.messages]
+        return True, replace(claimed, messages=messages)
+    commit, eager_limit = plan
+    # the row is this transaction's, so only the runner's commit can be off (a stale plan)
+    refused = rules.guard_failure(commit, spec.worker_id, row["execution_id"], row["version"])
+    if refused is not None:
+        raise LeaseLost(refused)
+    if _NOT_IN_INBOX in commit.consumed:
+        commit = replace(commit, consumed=[i for i in commit.consumed if i != _NOT_IN_INBOX])
+    else:  # the episode left it for later: it waits in the inbox like any message
+        insert_message(tx, instance_id, event, execution_id=execution_id)
+    then_run.committed(_commit(tx, commit, row, spec, eager_limit))
+    return True, None
+
+
+def _commit(
+    tx: Tx, commit: EpisodeCommit, row: sqlite3.Row, eager: ClaimSpec | None, eager_limit: int
+) -> list[ActivityWorkItem]:
     episode = _Episode(tx, commit, row, eager, eager_limit)
     episode.continue_as_new = rules.check_commit(commit)
     if episode.continue_as_new is None:

@@ -44,9 +44,12 @@ def insert_message(
     *,
     execution_id: int | None = None,
     visible_at: float | None = None,
-) -> None:
-    """Append ``event`` to the inbox; ``execution_id`` ties it to one run (None: any run)."""
-    tx.execute(
+) -> int:
+    """Append ``event`` to the inbox; ``execution_id`` ties it to one run (None: any run).
+
+    Returns the message's id.
+    """
+    cursor = tx.execute(
         _INSERT_MESSAGE,
         (
             instance_id,
@@ -58,6 +61,8 @@ def insert_message(
         ),
     )
     tx.work = True
+    assert cursor.lastrowid is not None
+    return cursor.lastrowid
 
 
 def insert_instance(tx: Tx, new: NewInstance, parent_execution_id: int | None = None) -> bool:

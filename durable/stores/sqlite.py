@@ -34,7 +34,7 @@ from . import _sqlite_dumps as dumps
 from . import _sqlite_instances as instances
 from ._dumps import InstanceDump
 from ._sqlite_db import Database
-from ._sqlite_episode import commit_episode
+from ._sqlite_episode import commit_episode, complete_and_run
 from ._sqlite_rows import Tx, dump_error
 from ._status_poll import StatusPoll
 from .base import (
@@ -237,10 +237,9 @@ class SQLiteStore:
         """See ``Store.complete_activity``."""
 
         def complete(tx: Tx) -> tuple[bool, OrchestrationWorkItem | None]:
-            done, claimed = activities.complete_activity(tx, item, result, then_claim)
             if then_run is None or then_claim is None:
-                return done, claimed
-            return done, None if _run_next(tx, claimed, then_claim, then_run) else claimed
+                return activities.complete_activity(tx, item, result, then_claim)
+            return complete_and_run(tx, item, result, then_claim, then_run)
 
         return await self._db.write(complete, "complete_activity")
 
