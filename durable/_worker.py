@@ -2,9 +2,10 @@
 
 A thin async shell around the store and the pure interpreter. Live generators are kept in a
 bounded LRU so that the next episode of a cached instance costs O(1); a miss replays the
-history. The hot path saves store round trips: a commit claims the activities it scheduled for
-this worker in the same transaction (eager dispatch), and an activity's completion claims its
-instance in the same transaction so the next episode runs at once from the cached generator.
+history. The hot path is one transaction per step: an activity's completion claims its instance,
+runs the next episode from the cached generator and commits it in the same transaction (see
+``_next_episode``), as does the claim of a new instance for its first episode; and a commit
+claims the activities it scheduled for this worker (eager dispatch).
 """
 
 from __future__ import annotations
