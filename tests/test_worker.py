@@ -471,7 +471,8 @@ async def test_cache_off_gives_the_same_results(store: Any) -> None:
 
 async def test_each_step_is_one_transaction(store: Any, monkeypatch: Any) -> None:
     # the claim of the new instance commits its first episode, and each completion the next
-    # one (then_run): no episode needs a transaction of its own
+    # one (then_run): no episode needs a transaction of its own. On PostgreSQL a claim is one
+    # statement, so the first episode commits right after it, as commit_episode.
     commits: list[str] = []
     real = store.commit_episode
 
@@ -486,7 +487,8 @@ async def test_each_step_is_one_transaction(store: Any, monkeypatch: Any) -> Non
     ):
         handle = await client.start(three_in_a_row, 3, instance_id="steps")
         assert await handle.result(WAIT) == 6
-    assert commits == []
+    first_separately = store.display_url.startswith("postgres")
+    assert commits == (["steps"] if first_separately else [])
     kinds = [event.kind for event in await store.get_history("steps")]
     assert kinds.count("ActivityCompleted") == 3 and kinds[-1] == "ExecutionCompleted"
 

@@ -270,9 +270,11 @@ class Store(Protocol):
         A finished instance is never claimed; a SUSPENDED one only for a control message
         (``ExecutionResumed``/``Terminated``/``Suspended``): its other messages wait.
 
-        With ``then_run``, the claimed instance's episode is committed in the same transaction
-        when ``then_run`` gives one (see ``EpisodeRunner``); the work item is returned either
-        way, but after such a commit the instance is no longer leased.
+        With ``then_run``, the claimed instance's episode is committed with the claim when
+        ``then_run`` gives one (see ``EpisodeRunner``): in the same transaction, or right after
+        it where a claim is a single statement (PostgreSQL), the claimer still holding the
+        lease. The work item is returned either way, but after such a commit the instance is
+        no longer leased.
         """
 
     async def commit_episode(

@@ -28,7 +28,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import anyio
 
-from .._errors import ConfigurationError
+from .._errors import ConfigurationError, StoreError
 from .._events import ErrorInfo, HistoryEvent
 from .._status import Status
 from . import _hub
@@ -223,20 +223,29 @@ class PostgresStore:
         """See ``Store.claim_orchestration``."""
         if not spec.orchestrators:
             return None
-        if then_run is None:  # one statement: no transaction, no notification
-            return await self._db.run(
-                lambda tx: work.claim_orchestration(tx, spec),
-                "claim_orchestration",
-                notify=False,
-                atomic=False,
-            )
-
-        async def claim(tx: Tx) -> OrchestrationWorkItem | None:
-            item = await work.claim_orchestration(tx, spec)
-            await _run_next(tx, item, spec, then_run)
+        # the claim is one statement (no transaction, no notification) and most claims of an
+        # idle worker find nothing, so then_run's episode is committed after it, on its own:
+        # a transaction around both would add BEGIN and COMMIT round trips to every claim
+        item = await self._db.run(
+            lambda tx: work.claim_orchestration(tx, spec),
+            "claim_orchestration",
+            notify=False,
+            atomic=False,
+        )
+        plan = None if item is None or then_run is None else then_run.run(item)
+        if plan is None:
+            if then_run is not None:
+                then_run.committed(None)
             return item
-
-        return await self._db.run(claim, "claim_orchestration")
+        assert then_run is not None
+        commit, eager_limit = plan
+        try:
+            eager = await self.commit_episode(commit, eager=spec, eager_limit=eager_limit)
+        except StoreError:  # the claimer still holds the instance: it runs the episode itself
+            then_run.committed(None)
+            return item
+        then_run.committed(eager)
+        return item
 
     async def commit_episode(
         self, commit: EpisodeCommit, *, eager: ClaimSpec | None = None, eager_limit: int = 0
