@@ -13,6 +13,7 @@ import pytest
 
 import durable
 from durable import ActivityFailed, OrchestrationContext, RetryPolicy, Status, Task
+from durable._next_episode import NextEpisode
 
 FAST = RetryPolicy(max_attempts=3, initial_interval=0.01, max_interval=0.05, jitter=0)
 WAIT = 20  # seconds: generous, the tests finish far sooner
@@ -471,24 +472,33 @@ async def test_cache_off_gives_the_same_results(store: Any) -> None:
 
 async def test_each_step_is_one_transaction(store: Any, monkeypatch: Any) -> None:
     # the claim of the new instance commits its first episode, and each completion the next
-    # one (then_run): no episode needs a transaction of its own. On PostgreSQL a claim is one
-    # statement, so the first episode commits right after it, as commit_episode.
+    # one (then_run): the worker never commits an episode of its own. SQLite does both in one
+    # transaction; on PostgreSQL the claim and the completion are each one statement, so the
+    # store commits the episode right after, as commit_episode (one statement too).
     commits: list[str] = []
-    real = store.commit_episode
+    ran: list[str] = []
+    real_commit, real_committed = store.commit_episode, NextEpisode.committed
 
     async def counting(commit: Any, **kwargs: Any) -> Any:
         commits.append(commit.instance_id)
-        return await real(commit, **kwargs)
+        return await real_commit(commit, **kwargs)
+
+    def counting_committed(runner: NextEpisode, eager: Any) -> None:
+        if eager is not None:
+            ran.append("committed")
+        real_committed(runner, eager)
 
     monkeypatch.setattr(store, "commit_episode", counting)
+    monkeypatch.setattr(NextEpisode, "committed", counting_committed)
     async with (
         durable.Client(store, app=app) as client,
         durable.Worker(app, store, poll_interval=0.05),
     ):
         handle = await client.start(three_in_a_row, 3, instance_id="steps")
         assert await handle.result(WAIT) == 6
-    first_separately = store.display_url.startswith("postgres")
-    assert commits == (["steps"] if first_separately else [])
+    assert len(ran) == 4  # the first episode, then one after each of the 3 activities
+    apart = store.display_url.startswith("postgres")
+    assert commits == (["steps"] * 4 if apart else [])
     kinds = [event.kind for event in await store.get_history("steps")]
     assert kinds.count("ActivityCompleted") == 3 and kinds[-1] == "ExecutionCompleted"
 

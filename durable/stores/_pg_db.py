@@ -109,6 +109,16 @@ class Tx:
     instances: set[str] = field(default_factory=set)
     #: instances that finished (wake every process's ``wait_for_instance``)
     finished: set[str] = field(default_factory=set)
+    #: the store's notification channel, and the token its own notifications carry
+    channel: str = ""
+    token: str = ""
+
+    def payload(self, work: bool, finished: list[str]) -> str:
+        """The notification a statement sends itself (with ``pg_notify`` in its SQL): the
+        statements that write and notify in one round trip. ``finished`` is short (one id)."""
+        payloads = _payloads(self.token, work, finished)
+        assert len(payloads) == 1, "one instance's notification fits one payload"
+        return payloads[0]
 
     async def clock(self) -> datetime:
         """The transaction's time (``now()``): the same for every statement in it."""
@@ -260,7 +270,7 @@ class Database:
     async def _in(
         self, conn: asyncpg.Connection, fn: Callable[[Tx], Awaitable[T]], notify: bool
     ) -> tuple[T, Tx]:
-        tx = Tx(conn)
+        tx = Tx(conn, channel=self.channel, token=self.token)
         result = await fn(tx)
         if notify:
             await self._send_notifications(tx)

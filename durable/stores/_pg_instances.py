@@ -5,8 +5,10 @@ Row conversions live here too: only value types leave the ``_pg_*`` modules.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -73,52 +75,106 @@ async def insert_message(
     await insert_messages(tx, [row], broadcast=broadcast)
 
 
-_INSERT_INSTANCE = """
-INSERT INTO instances (instance_id, name, status, input, created_at, updated_at, execution_id,
-    version, parent_instance_id, parent_task_id, parent_execution_id, retry, start_token)
-VALUES ($1, $2, 'PENDING', $3, now(), now(), 1, 0, $4, $5, $6, $7, $8)
-ON CONFLICT (instance_id) DO NOTHING
-RETURNING now()
-"""
+#: the database's clock (``now()``) as event JSON writes a time (``datetime.isoformat()``, UTC)
+NOW_TEXT = """to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"')"""
+#: a placeholder time, replaced by ``NOW_TEXT`` in SQL (see ``stamped_by_database``)
+_STAMP = datetime(1, 1, 1, tzinfo=UTC)
 
 
-async def insert_instance(
-    tx: Tx, new: NewInstance, parent_execution_id: int | None = None, token: str | None = None
-) -> bool:
-    """Create a PENDING instance with its ``ExecutionStarted`` message; False if the id is taken.
+def stamped_by_database(event: HistoryEvent) -> tuple[str, str]:
+    """The event's JSON cut around its timestamp: SQL writes ``before || NOW_TEXT || after``.
 
-    ``token`` marks this attempt: if a commit's acknowledgement was lost and the operation is
-    rerun, the row carrying the same token is ours, not a taken id.
+    A statement that writes a message and reads the clock in one round trip needs this: the
+    event's time is the database's, known only inside the statement. The timestamp is written
+    before any caller-supplied field (``kind``, ``seq``, then ``timestamp``), so the first
+    occurrence of the placeholder is the timestamp.
     """
-    now = await tx.conn.fetchval(
-        _INSERT_INSTANCE,
-        new.instance_id,
-        new.name,
-        new.input,
-        new.parent_instance_id,
-        new.parent_task_id,
-        parent_execution_id,
-        None if new.retry is None else dump_json(new.retry),
-        token,
-    )
-    if now is None:
-        if token is None:
-            return False
-        mine = await tx.conn.fetchval(
-            "SELECT start_token = $2 FROM instances WHERE instance_id = $1", new.instance_id, token
+    data = dump_event(dataclasses.replace(event, timestamp=_STAMP))
+    before, marker, after = data.partition(json.dumps(_STAMP.isoformat()))
+    assert marker, "every event has a timestamp"
+    return before + '"', '"' + after
+
+
+# Create instances and their start messages in one statement; notify other processes ($12)
+# in it too. On a taken id, `mine` tells whether the row is this attempt's (a rerun after a
+# lost acknowledgement): the row was committed before this statement's snapshot, so it is seen.
+_CREATE = f"""
+WITH new AS (
+    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::int[],
+        $7::text[], $8::text[], $9::text[], $10::text[]) WITH ORDINALITY
+        AS n(instance_id, name, input, parent_instance_id, parent_task_id, parent_execution_id,
+            retry, start_token, before, after, position)
+), created AS (
+    INSERT INTO instances (instance_id, name, status, input, created_at, updated_at,
+        execution_id, version, parent_instance_id, parent_task_id, parent_execution_id, retry,
+        start_token)
+    SELECT instance_id, name, 'PENDING', input, now(), now(), 1, 0, parent_instance_id,
+        parent_task_id, parent_execution_id, retry, start_token
+    FROM new
+    ON CONFLICT (instance_id) DO NOTHING
+    RETURNING instance_id
+), started AS (
+    INSERT INTO inbox (instance_id, execution_id, kind, task_id, data, visible_at)
+    SELECT new.instance_id, 1, 'ExecutionStarted', NULL, new.before || {NOW_TEXT} || new.after,
+        now()
+    FROM new JOIN created ON created.instance_id = new.instance_id
+)
+SELECT created.instance_id IS NOT NULL AS created, now() AS tx_now,
+    taken.start_token = new.start_token AS mine,
+    CASE WHEN $11 AND created.instance_id IS NOT NULL THEN pg_notify($12, $13) END AS notified
+FROM new LEFT JOIN created ON created.instance_id = new.instance_id
+    LEFT JOIN instances AS taken ON taken.instance_id = new.instance_id
+ORDER BY new.position
+"""  # noqa: S608 (constants only)
+
+
+#: an instance to create: (what, the attempt's token, the parent's run for a child)
+Creation = tuple[NewInstance, str | None, int | None]
+
+
+async def insert_instances(tx: Tx, batch: list[Creation], *, notify: bool = False) -> list[bool]:
+    """Create PENDING instances with their ``ExecutionStarted`` messages, in one statement.
+
+    For each ``(new, token, parent_execution_id)`` of ``batch`` (distinct ids), True if it was
+    created, False if its id is taken. ``token`` marks this attempt: if a commit's
+    acknowledgement was lost and the operation is rerun, a row carrying the same token is
+    ours, not a taken id. ``notify``: the statement tells other processes itself (an operation
+    of this one statement); otherwise the transaction's commit does.
+    """
+    columns: list[list[Any]] = [[] for _ in range(10)]
+    for new, token, parent_execution_id in batch:
+        started = ExecutionStarted(
+            name=new.name,
+            input=new.input,
+            parent_instance_id=new.parent_instance_id,
+            parent_task_id=new.parent_task_id,
         )
-        return bool(mine)
-    tx.now = now
-    started = ExecutionStarted(
-        timestamp=now,
-        name=new.name,
-        input=new.input,
-        parent_instance_id=new.parent_instance_id,
-        parent_task_id=new.parent_task_id,
-    )
-    await insert_message(tx, new.instance_id, started, execution_id=1, visible_at=now)
-    tx.instances.add(new.instance_id)
-    return True
+        values = (
+            new.instance_id,
+            new.name,
+            new.input,
+            new.parent_instance_id,
+            new.parent_task_id,
+            parent_execution_id,
+            None if new.retry is None else dump_json(new.retry),
+            token,
+            *stamped_by_database(started),
+        )
+        for column, value in zip(columns, values, strict=True):
+            column.append(value)
+    rows = await tx.conn.fetch(_CREATE, *columns, notify, tx.channel, tx.payload(True, []))
+    created = []
+    for (new, token, _), row in zip(batch, rows, strict=True):
+        if row["created"]:
+            tx.now = row["tx_now"]
+            tx.instances.add(new.instance_id)
+            created.append(True)
+        else:
+            created.append(token is not None and bool(row["mine"]))
+    if tx.instances:
+        tx.work = True
+        tx.broadcast = tx.broadcast or not notify
+    return created
 
 
 def new_token() -> str:

@@ -9,38 +9,47 @@ is its lease expiry while leased; a completion counts only from the attempt hold
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
 
 from .._actions import ScheduleActivity
-from .._events import ActivityCompleted, ActivityFailed, ErrorInfo, HistoryEvent
+from .._events import ActivityCompleted, ActivityFailed, ErrorInfo
 from .._status import Status
 from . import _rows as rows
 from ._episode_rules import CONTROL_KINDS, activity_timeout_error, storable_retry
 from ._pg_db import Tx
-from ._pg_instances import TERMINAL, insert_message
+from ._pg_instances import NOW_TEXT, TERMINAL, insert_message, stamped_by_database
 from ._rows import dump_json, load_event, load_json
 from .base import ActivityWorkItem, ClaimSpec, Message, OrchestrationWorkItem
 
 _CONTROL = sorted(CONTROL_KINDS)
-# the conditions under which instance i may be leased now (parameters $3 names, $4 terminal)
-# Lease the candidate and read its visible messages in the same statement (one round trip).
-_LEASE = """, leased AS (
+# Lease the candidate (parameters $1 worker, $2 lease seconds) ...
+_LEASED = """, leased AS (
     UPDATE instances AS i SET lease_owner = $1,
         lease_expires_at = now() + $2 * interval '1 second'
     FROM candidate WHERE i.instance_id = candidate.instance_id
     RETURNING i.*
 )
-SELECT leased.*, now() AS tx_now, inbox.ids, inbox.runs, inbox.data
-FROM leased CROSS JOIN LATERAL (
+"""
+# ... and read its visible messages in the same statement (one round trip)
+_INBOX_OF_LEASED = """LATERAL (
     SELECT array_agg(m.id ORDER BY m.visible_at, m.id) AS ids,
         array_agg(m.execution_id ORDER BY m.visible_at, m.id) AS runs,
         array_agg(m.data ORDER BY m.visible_at, m.id) AS data
     FROM inbox AS m WHERE m.instance_id = leased.instance_id AND m.visible_at <= now()
 ) AS inbox
 """
+# A write that only leases work commits without waiting for the WAL flush: lost in a crash of
+# the server, the lease is as if it had expired (the next write that must last flushes it).
+_NO_FLUSH = "set_config('synchronous_commit', 'off', true)"
+_LEASE = f"""{_LEASED}
+SELECT leased.*, now() AS tx_now, inbox.ids, inbox.runs, inbox.data, {_NO_FLUSH} AS no_flush
+FROM leased CROSS JOIN {_INBOX_OF_LEASED}
+"""  # noqa: S608 (constants only)
+# the conditions under which instance i may be leased now (parameters $3 names, $4 terminal)
 _CLAIMABLE = """
     i.ready_at <= now() AND (i.lease_owner IS NULL OR i.lease_expires_at <= now())
     AND (i.name || '') = ANY($3::text[]) AND NOT (i.status || '') = ANY($4::text[])
@@ -97,7 +106,11 @@ async def claim_instance(tx: Tx, instance_id: str, spec: ClaimSpec) -> Orchestra
     return None if row is None else await _work_item(tx, row)
 
 
-async def _work_item(tx: Tx, row: asyncpg.Record) -> OrchestrationWorkItem:
+async def _work_item(
+    tx: Tx, row: asyncpg.Record, arrived: Message | None = None
+) -> OrchestrationWorkItem:
+    """The work item of a leased row; ``arrived``: a message the claiming statement wrote
+    itself (after every message it read: its id and time are the latest)."""
     tx.now = row["tx_now"]
     instance_id, execution_id = row["instance_id"], row["execution_id"]
     inbox = list(zip(row["ids"] or (), row["runs"] or (), row["data"] or (), strict=True))
@@ -110,6 +123,8 @@ async def _work_item(tx: Tx, row: asyncpg.Record) -> OrchestrationWorkItem:
         for id_, run, data in inbox
         if run is None or run >= execution_id
     ]
+    if arrived is not None:
+        messages.append(arrived)
     # the run's start opens it, even if a clock step put another message's time before it
     messages.sort(key=lambda message: message.event.kind != "ExecutionStarted")
     return OrchestrationWorkItem(
@@ -187,7 +202,8 @@ INSERT INTO activities (instance_id, execution_id, task_id, name, queue, input, 
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
 RETURNING *
 """
-_CLAIM_ACTIVITY = """
+# (a claim lost in a crash of the server is an attempt not counted)
+_CLAIM_ACTIVITY = f"""
 UPDATE activities SET lease_owner = $1, visible_at = now() + $2 * interval '1 second',
     attempt = attempt + 1, started = true
 WHERE id = (
@@ -196,13 +212,39 @@ WHERE id = (
     ORDER BY visible_at
     LIMIT 1
     FOR UPDATE SKIP LOCKED)
-RETURNING *
-"""
+RETURNING *, {_NO_FLUSH} AS no_flush
+"""  # noqa: S608 (constants only)
 _HELD = "id = $1 AND lease_owner = $2 AND attempt = $3"
-_FINISH = (
-    f"DELETE FROM activities WHERE {_HELD} "  # noqa: S608 (constants only)
-    "RETURNING instance_id, execution_id, task_id, now() AS tx_now"
-)
+# An attempt's outcome, in one statement: the activity row goes, its result goes to the
+# instance's inbox (stamped with the database's time), and the caller leases the instance if
+# it may ($12), reading its messages; if the caller does not take the instance, other
+# processes are told ($13 channel, $14 payload). The message it writes is not in the
+# statement's snapshot: it comes back from RETURNING instead. When the caller takes the
+# instance, it commits the next episode right after, and that commit's WAL flush makes this
+# one durable too: it does not wait for its own (lost in a crash of the server before then, the
+# attempt would run again, as after any crash: activities run at least once).
+_FINISH = f"""
+WITH finished AS (
+    DELETE FROM activities WHERE id = $6 AND lease_owner = $7 AND attempt = $8
+    RETURNING instance_id, execution_id, task_id
+), message AS (
+    INSERT INTO inbox (instance_id, execution_id, kind, task_id, data, visible_at)
+    SELECT instance_id, execution_id, $9, task_id, $10 || {NOW_TEXT} || $11, now()
+    FROM finished
+    RETURNING id
+), candidate AS (
+    SELECT i.instance_id FROM instances AS i
+    WHERE $12 AND i.instance_id = (SELECT instance_id FROM finished) AND {_CLAIMABLE}
+      AND (i.status <> 'SUSPENDED' OR EXISTS (SELECT 1 FROM inbox AS m
+          WHERE m.instance_id = i.instance_id AND m.visible_at <= now()
+            AND m.kind = ANY($5::text[])))
+    FOR UPDATE OF i SKIP LOCKED
+){_LEASED}
+SELECT message.id AS message_id, now() AS tx_now, leased.*, inbox.ids, inbox.runs, inbox.data,
+    CASE WHEN leased.instance_id IS NULL THEN pg_notify($13, $14) END AS notified,
+    CASE WHEN leased.instance_id IS NOT NULL THEN {_NO_FLUSH} END AS no_flush
+FROM message LEFT JOIN leased ON true LEFT JOIN {_INBOX_OF_LEASED} ON true
+"""  # noqa: S608 (constants only)
 
 
 def activity_item(row: asyncpg.Record, worker_id: str) -> ActivityWorkItem:
@@ -274,12 +316,8 @@ def _held(item: ActivityWorkItem) -> tuple[Any, ...]:
 async def complete_activity(
     tx: Tx, item: ActivityWorkItem, result: str, then_claim: ClaimSpec | None
 ) -> tuple[bool, OrchestrationWorkItem | None]:
-    row = await tx.conn.fetchrow(_FINISH, *_held(item))
-    if row is None:
-        return False, None
-    tx.now = row["tx_now"]
-    event = ActivityCompleted(timestamp=tx.now, task_id=row["task_id"], result=result)
-    return True, await _deliver_result(tx, row, event, then_claim)
+    event = ActivityCompleted(task_id=item.task_id, result=result)
+    return await _finish(tx, item, event, then_claim)
 
 
 async def fail_activity(
@@ -289,42 +327,51 @@ async def fail_activity(
     retry_in: float | None,
     then_claim: ClaimSpec | None,
 ) -> tuple[bool, OrchestrationWorkItem | None]:
-    if retry_in is not None:  # the next attempt, after the backoff; the count is kept
-        status = await tx.conn.execute(
-            "UPDATE activities SET lease_owner = NULL, "  # noqa: S608 (constants only)
-            f"visible_at = now() + $4 * interval '1 second' WHERE {_HELD}",
-            *_held(item),
-            max(retry_in, 0.0),
-        )
-        if status == "UPDATE 0":
-            return False, None
-        tx.work = tx.broadcast = True
-        return True, await _then(tx, item.instance_id, then_claim)
-    row = await tx.conn.fetchrow(_FINISH, *_held(item))
+    if retry_in is None:
+        event = ActivityFailed(task_id=item.task_id, error=error, attempts=item.attempt)
+        return await _finish(tx, item, event, then_claim)
+    # the next attempt, after the backoff; the count is kept
+    status = await tx.conn.execute(
+        "UPDATE activities SET lease_owner = NULL, "  # noqa: S608 (constants only)
+        f"visible_at = now() + $4 * interval '1 second' WHERE {_HELD}",
+        *_held(item),
+        max(retry_in, 0.0),
+    )
+    if status == "UPDATE 0":
+        return False, None
+    tx.work = tx.broadcast = True
+    if then_claim is None:
+        return True, None
+    return True, await claim_instance(tx, item.instance_id, then_claim)
+
+
+async def _finish(
+    tx: Tx,
+    item: ActivityWorkItem,
+    event: ActivityCompleted | ActivityFailed,
+    spec: ClaimSpec | None,
+) -> tuple[bool, OrchestrationWorkItem | None]:
+    """End the attempt with ``event`` sent to its instance, which ``spec`` takes if it can;
+    other processes are told only when it could not (see ``_FINISH``)."""
+    claim = spec or ClaimSpec(item.worker_id, 0.0)  # $12 false: nothing is leased
+    row = await tx.conn.fetchrow(
+        _FINISH,
+        *_claim_params(claim),
+        *_held(item),
+        event.kind,
+        *stamped_by_database(event),
+        spec is not None,
+        tx.channel,
+        tx.payload(True, []),
+    )
     if row is None:
         return False, None
     tx.now = row["tx_now"]
-    event = ActivityFailed(
-        timestamp=tx.now, task_id=row["task_id"], error=error, attempts=item.attempt
-    )
-    return True, await _deliver_result(tx, row, event, then_claim)
-
-
-async def _deliver_result(
-    tx: Tx, row: asyncpg.Record, event: HistoryEvent, then_claim: ClaimSpec | None
-) -> OrchestrationWorkItem | None:
-    """Send an attempt's outcome to its instance, which ``then_claim`` takes if it can; other
-    processes are told only when it could not."""
-    instance_id = row["instance_id"]
-    await insert_message(tx, instance_id, event, execution_id=row["execution_id"], broadcast=False)
-    claimed = await _then(tx, instance_id, then_claim)
-    # taken by the caller: nobody, here or elsewhere, needs waking for it
-    tx.work = tx.broadcast = claimed is None
-    return claimed
-
-
-async def _then(tx: Tx, instance_id: str, spec: ClaimSpec | None) -> OrchestrationWorkItem | None:
-    return None if spec is None else await claim_instance(tx, instance_id, spec)
+    if row["instance_id"] is None:  # not taken: this process's claimers are woken too
+        tx.work = True
+        return True, None
+    arrived = Message(row["message_id"], dataclasses.replace(event, timestamp=tx.now))
+    return True, await _work_item(tx, row, arrived)
 
 
 async def heartbeat_activity(

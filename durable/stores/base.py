@@ -332,8 +332,10 @@ class Store(Protocol):
         False (nothing written) when the attempt's lease was lost. With ``then_claim``, the
         instance is leased to that worker in the same transaction when it is free and
         returned as a work item, saving a claim round trip. With ``then_run`` too, the claimed
-        instance's next episode is committed in the same transaction when ``then_run`` gives
-        one (see ``EpisodeRunner``); the instance is then not returned (it is no longer leased).
+        instance's next episode is committed when ``then_run`` gives one (see
+        ``EpisodeRunner``): in the same transaction, or right after it where the completion is
+        a single statement (PostgreSQL), the claimer still holding the lease. The instance is
+        then not returned (it is no longer leased).
         """
 
     async def fail_activity(

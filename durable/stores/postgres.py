@@ -33,11 +33,12 @@ from .._events import ErrorInfo, HistoryEvent
 from .._status import Status
 from . import _hub
 from . import _pg_dumps as dumps
+from . import _pg_episode as episode
 from . import _pg_instances as instances
 from . import _pg_work as work
+from ._batching import Batched
 from ._dumps import InstanceDump
-from ._pg_db import Database, Tx
-from ._pg_episode import commit_episode
+from ._pg_db import Database
 from ._pg_schema import prepare
 from ._rows import dump_error
 from .base import (
@@ -119,6 +120,7 @@ class PostgresStore:
         self._opens = 0
         self._lock: anyio.Lock | None = None
         self._waiters = _hub.Waiters()
+        self._creating = Batched(self._create_instances)
         #: (wake-up generation, monotonic time the next work falls due) as last read
         self._due: tuple[int, float | None] | None = None
 
@@ -146,9 +148,14 @@ class PostgresStore:
 
     async def create_instance(self, new: NewInstance) -> bool:
         """See ``Store.create_instance``."""
-        token = instances.new_token()
+        return await self._creating((new, instances.new_token(), None), new.instance_id)
+
+    async def _create_instances(self, batch: list[instances.Creation]) -> list[bool]:
+        """The instances that concurrent ``create_instance`` calls ask for, in one statement."""
         return await self._db.run(
-            lambda tx: instances.insert_instance(tx, new, token=token), "create_instance"
+            lambda tx: instances.insert_instances(tx, batch, notify=True),
+            "create_instance",
+            atomic=False,
         )
 
     async def get_instance(self, instance_id: str) -> InstanceRecord | None:
@@ -232,27 +239,51 @@ class PostgresStore:
             notify=False,
             atomic=False,
         )
+        await self._run_next(item, spec, then_run)
+        return item
+
+    async def _run_next(
+        self,
+        item: OrchestrationWorkItem | None,
+        spec: ClaimSpec,
+        then_run: EpisodeRunner | None,
+    ) -> bool:
+        """Commit ``then_run``'s episode of the instance just claimed (see ``EpisodeRunner``);
+        True if it did.
+
+        The episode commits apart from the claim: if that commit fails, the caller still holds
+        the lease and runs the episode the ordinary way.
+        """
         plan = None if item is None or then_run is None else then_run.run(item)
         if plan is None:
             if then_run is not None:
                 then_run.committed(None)
-            return item
+            return False
         assert then_run is not None
         commit, eager_limit = plan
         try:
             eager = await self.commit_episode(commit, eager=spec, eager_limit=eager_limit)
-        except StoreError:  # the claimer still holds the instance: it runs the episode itself
+        except StoreError:
             then_run.committed(None)
-            return item
+            return False
         then_run.committed(eager)
-        return item
+        return True
 
     async def commit_episode(
         self, commit: EpisodeCommit, *, eager: ClaimSpec | None = None, eager_limit: int = 0
     ) -> list[ActivityWorkItem]:
-        """See ``Store.commit_episode``."""
+        """See ``Store.commit_episode``: in one statement when it ``fits_one_statement`` (one
+        round trip), else (or when that declines) in a transaction of several."""
+        if episode.fits_one_statement(commit):
+            committed = await self._db.run(
+                lambda tx: episode.commit_in_one_statement(tx, commit, eager, eager_limit),
+                "commit_episode",
+                atomic=False,
+            )
+            if committed is not None:
+                return committed
         return await self._db.run(
-            lambda tx: commit_episode(tx, commit, eager, eager_limit), "commit_episode"
+            lambda tx: episode.commit_episode(tx, commit, eager, eager_limit), "commit_episode"
         )
 
     async def release_orchestration(
@@ -293,14 +324,14 @@ class PostgresStore:
         then_run: EpisodeRunner | None = None,
     ) -> tuple[bool, OrchestrationWorkItem | None]:
         """See ``Store.complete_activity``."""
-
-        async def complete(tx: Tx) -> tuple[bool, OrchestrationWorkItem | None]:
-            done, claimed = await work.complete_activity(tx, item, result, then_claim)
-            if then_run is None or then_claim is None:
-                return done, claimed
-            return done, None if await _run_next(tx, claimed, then_claim, then_run) else claimed
-
-        return await self._db.run(complete, "complete_activity")
+        done, claimed = await self._db.run(
+            lambda tx: work.complete_activity(tx, item, result, then_claim),
+            "complete_activity",
+            atomic=False,
+        )
+        if then_claim is None or not await self._run_next(claimed, then_claim, then_run):
+            return done, claimed
+        return done, None
 
     async def fail_activity(
         self,
@@ -371,17 +402,3 @@ class PostgresStore:
 
     async def _wait(self, key: str, timeout: float) -> None:
         await self._waiters.wait(key, timeout, self._db.wait)
-
-
-async def _run_next(
-    tx: Tx, claimed: OrchestrationWorkItem | None, spec: ClaimSpec, then_run: EpisodeRunner
-) -> bool:
-    """Commit ``then_run``'s episode of the instance just claimed, in this transaction (see
-    ``EpisodeRunner``); True if it did."""
-    plan = None if claimed is None else then_run.run(claimed)
-    if plan is None:
-        then_run.committed(None)
-        return False
-    commit, eager_limit = plan
-    then_run.committed(await commit_episode(tx, commit, spec, eager_limit))
-    return True
