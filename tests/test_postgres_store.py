@@ -299,9 +299,10 @@ async def test_a_create_whose_commit_was_acknowledged_late_is_not_a_duplicate(ur
         new = NewInstance("i", "orch", "1")
 
         async def create(token: str) -> bool:
-            return await store._db.run(
-                lambda tx: instances.insert_instance(tx, new, token=token), "t"
+            [created] = await store._db.run(
+                lambda tx: instances.insert_instances(tx, [(new, token, None)]), "t"
             )
+            return created
 
         assert await create("token-1")
         assert await create("token-1")

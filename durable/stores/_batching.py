@@ -21,12 +21,13 @@ class Batched(Generic[V, R]):
     many at once.
 
     ``run`` gets values of distinct keys (a key asked twice at once waits for the next batch)
-    and returns one result per value, in order; if it raises, every call of that batch raises
-    it. Batches run in a task of their own, so a cancelled caller never cancels the others'.
+    and returns one result per value, in order: an exception there is raised to that caller
+    alone; if ``run`` raises, every call of that batch raises it. Batches run in a task of
+    their own, so a cancelled caller never cancels the others'.
     """
 
     def __init__(
-        self, run: Callable[[list[V]], Awaitable[Sequence[R]]], *, max_size: int = 500
+        self, run: Callable[[list[V]], Awaitable[Sequence[R | Exception]]], *, max_size: int = 500
     ) -> None:
         self._run = run
         self._max_size = max_size
@@ -58,7 +59,11 @@ class Batched(Generic[V, R]):
                     future.cancel()
                 raise
             for (_, _, future), result in zip(batch, results, strict=True):
-                if not future.done():
+                if future.done():
+                    continue
+                if isinstance(result, Exception):
+                    future.set_exception(result)
+                else:
                     future.set_result(result)
 
     def _next_batch(self) -> list[tuple[Hashable, V, asyncio.Future[R]]]:

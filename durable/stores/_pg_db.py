@@ -105,9 +105,10 @@ class Tx:
     work: bool = False
     #: ... and other processes should hear of it (a NOTIFY; see ``_send_notifications``)
     broadcast: bool = False
-    #: instances whose status may have changed (wake this process's ``wait_for_instance``)
+    #: instances that finished (wake this process's ``wait_for_instance``: ``result()`` waits
+    #: for nothing else)
     instances: set[str] = field(default_factory=set)
-    #: instances that finished (wake every process's ``wait_for_instance``)
+    #: ... and other processes should hear of it (a NOTIFY, unless the statement sent its own)
     finished: set[str] = field(default_factory=set)
     #: the store's notification channel, and the token its own notifications carry
     channel: str = ""
@@ -116,7 +117,7 @@ class Tx:
     def payload(self, work: bool, finished: list[str]) -> str:
         """The notification a statement sends itself (with ``pg_notify`` in its SQL): the
         statements that write and notify in one round trip. ``finished`` is short (one id)."""
-        payloads = _payloads(self.token, work, finished)
+        payloads = notification_payloads(self.token, work, finished)
         assert len(payloads) == 1, "one instance's notification fits one payload"
         return payloads[0]
 
@@ -291,7 +292,7 @@ class Database:
         # only work another process may have to take, and finished instances, are announced
         if not tx.broadcast and not tx.finished:
             return
-        for payload in _payloads(self.token, tx.broadcast, sorted(tx.finished)):
+        for payload in notification_payloads(self.token, tx.broadcast, sorted(tx.finished)):
             await tx.conn.execute("SELECT pg_notify($1, $2)", self.channel, payload)
 
     def _wake(self, work: bool, instances: set[str] | list[str]) -> None:
@@ -365,7 +366,7 @@ async def _keep_session(conn: asyncpg.Connection) -> None:
     LISTENs or settings on pooled connections)."""
 
 
-def _payloads(token: str, work: bool, instances: list[str]) -> list[str]:
+def notification_payloads(token: str, work: bool, instances: list[str]) -> list[str]:
     """Notification payloads, each under the size limit, carrying all the instances."""
     payloads, batch = [], list[str]()
     size = 0

@@ -21,7 +21,7 @@ from . import _episode_rules as rules
 from ._pg_db import Tx
 from ._pg_instances import TERMINAL, deliver, insert_instances, insert_messages, message_row
 from ._pg_work import activity_row, schedule_activities
-from ._rows import dump_error, dump_event, dump_json, load_json
+from ._rows import dump_error, dump_event
 from .base import ActivityWorkItem, ClaimSpec, EpisodeCommit, LeaseLost, NewInstance
 
 
@@ -66,9 +66,8 @@ async def commit_episode(
         await _finish(episode, status)
     elif continue_as_new is not None:
         await _start_next_run(episode, continue_as_new)
-    if status != Status(row["status"]) or status.is_terminal:
-        tx.instances.add(commit.instance_id)
     if status.is_terminal:
+        tx.instances.add(commit.instance_id)
         tx.finished.add(commit.instance_id)
     return claimed
 
@@ -262,183 +261,3 @@ async def _start_next_run(episode: _Episode, action: act.ContinueAsNew) -> None:
             rows.append((instance_id, None, kind, task_id, data, visible_at))
     # the next run is this worker's to take: its own claimer is woken, not other processes
     await insert_messages(tx, rows, broadcast=False)
-
-
-# -- one statement ---------------------------------------------------------------------------------
-
-#: the actions ``commit_in_one_statement`` carries out; others need the transaction above
-_SIMPLE_ACTIONS = frozenset({act.ScheduleActivity, act.StartTimer, act.Complete, act.Fail})
-
-# The common episode as one statement (one round trip, autocommit): the guard is the UPDATE of
-# the instance row, and every other write reads its RETURNING, so a refused guard writes
-# nothing. A finishing episode drops the instance's activities and messages ($10); it is taken
-# only for an instance with no parent (telling a parent needs the transaction). The statement's
-# snapshot predates its writes: `pending` reads the inbox without the consumed messages, plus
-# the timers written here that are due already.
-_ONE_STATEMENT = """
-WITH old AS (
-    SELECT status FROM instances WHERE instance_id = $1
-), guarded AS (
-    UPDATE instances SET output = $5, error = $6, custom_status = $7, updated_at = now(),
-        version = $8, status = $9, lease_owner = NULL, lease_expires_at = NULL
-    WHERE instance_id = $1 AND lease_owner = $2 AND execution_id = $3 AND version = $4
-      AND (NOT $10 OR parent_instance_id IS NULL)
-    RETURNING instance_id
-), history AS (
-    INSERT INTO history (instance_id, seq, kind, data)
-    SELECT $1, e.seq, e.kind, e.data
-    FROM guarded, unnest($11::int[], $12::text[], $13::text[]) AS e(seq, kind, data)
-), consumed AS (
-    DELETE FROM inbox AS m USING guarded
-    WHERE m.instance_id = $1 AND (m.id = ANY($14::bigint[]) OR $10)
-), dropped AS (
-    DELETE FROM activities AS a USING guarded WHERE $10 AND a.instance_id = $1
-), scheduled AS (
-    INSERT INTO activities (instance_id, execution_id, task_id, name, queue, input, attempt,
-        retry, timeout, heartbeat_timeout, start_deadline, scheduled_at, visible_at,
-        lease_owner, started)
-    SELECT $1, $3, a.task_id, a.name, a.queue, a.input, CASE WHEN a.leased THEN 1 ELSE 0 END,
-        a.retry, a.timeout, a.heartbeat_timeout, now() + a.to_start * interval '1 second',
-        now(), now() + a.lease * interval '1 second', CASE WHEN a.leased THEN $15 END, a.leased
-    FROM guarded, unnest($16::int[], $17::text[], $18::text[], $19::text[], $20::text[],
-        $21::float8[], $22::float8[], $23::float8[], $24::float8[], $25::bool[])
-        AS a(task_id, name, queue, input, retry, timeout, heartbeat_timeout, to_start, lease,
-            leased)
-    RETURNING id, task_id, started
-), timers AS (
-    INSERT INTO inbox (instance_id, execution_id, kind, task_id, data, visible_at)
-    SELECT $1, $3, 'TimerFired', t.task_id, t.data, t.fire_at
-    FROM guarded, unnest($26::int[], $27::text[], $28::timestamptz[]) AS t(task_id, data, fire_at)
-    RETURNING visible_at
-)
-SELECT (SELECT status FROM old) AS old_status, now() AS tx_now,
-    (SELECT array_agg(ARRAY[s.task_id, s.id]) FROM scheduled AS s WHERE s.started) AS leased,
-    EXISTS (SELECT 1 FROM inbox AS m WHERE m.instance_id = $1 AND m.visible_at <= now()
-            AND NOT m.id = ANY($14::bigint[]))
-        OR EXISTS (SELECT 1 FROM timers WHERE timers.visible_at <= now()) AS pending,
-    CASE WHEN $29 THEN pg_notify($30, $31) END AS notified
-FROM guarded
-"""
-
-
-def fits_one_statement(commit: EpisodeCommit) -> bool:
-    """Whether ``commit_in_one_statement`` can carry this commit out (it may still decline)."""
-    if commit.status in (Status.TERMINATED, Status.CONTINUED_AS_NEW):
-        return False
-    return all(type(action) in _SIMPLE_ACTIONS for action in commit.actions)
-
-
-async def commit_in_one_statement(
-    tx: Tx, commit: EpisodeCommit, eager: ClaimSpec | None, eager_limit: int
-) -> list[ActivityWorkItem] | None:
-    """``commit_episode`` in one round trip, for a commit that ``fits_one_statement``; None
-    (nothing written) when the guard refuses it or the instance has a parent to tell: the
-    transaction path then commits it, or says why not."""
-    rules.check_commit(commit)
-    status = rules.row_status(commit)
-    output, error = rules.outcome(commit)
-    finishing = status.is_terminal
-    activities: list[tuple[Any, ...]] = []
-    claims: list[ClaimSpec | None] = []
-    timers: list[tuple[int, str, datetime]] = []
-    if not finishing:  # a finishing episode's new work would be dropped with the rest
-        for action in commit.actions:
-            if isinstance(action, act.ScheduleActivity):
-                taken = sum(claim is not None for claim in claims)
-                claim = rules.eager_claimer(commit, action, eager, taken, eager_limit)
-                activities.append(_activity_columns(action, claim))
-                claims.append(claim)
-            elif isinstance(action, act.StartTimer):
-                event = TimerFired(timestamp=action.fire_at, task_id=action.task_id)
-                timers.append((action.task_id, dump_event(event), action.fire_at))
-    unclaimed = any(claim is None for claim in claims)
-    finished = [commit.instance_id] if finishing else []
-    try:
-        row = await tx.conn.fetchrow(
-            _ONE_STATEMENT,
-            commit.instance_id,
-            commit.worker_id,
-            commit.execution_id,
-            commit.expected_version,
-            output,
-            dump_error(error),
-            commit.custom_status,
-            commit.expected_version + len(commit.events),
-            status.value,
-            finishing,
-            [event.seq for event in commit.events],
-            [event.kind for event in commit.events],
-            [dump_event(event) for event in commit.events],
-            list(commit.consumed),
-            None if eager is None else eager.worker_id,
-            *_columns(activities, 10),
-            *_columns(timers, 3),
-            unclaimed or finishing,
-            tx.channel,
-            tx.payload(unclaimed, finished),
-        )
-    except asyncpg.UniqueViolationError as exc:  # the split-brain guard
-        raise LeaseLost(
-            f"instance {commit.instance_id!r}: history seq already written by another worker"
-        ) from exc
-    if row is None:
-        return None
-    tx.now = row["tx_now"]
-    tx.work = unclaimed or (row["pending"] and not finishing)
-    if finishing or status != Status(row["old_status"]):
-        tx.instances.add(commit.instance_id)
-    ids = dict(row["leased"] or ())  # task id: activity id
-    return [
-        _leased_item(commit, columns, ids[columns[0]], claim.worker_id, tx.now)
-        for columns, claim in zip(activities, claims, strict=True)
-        if claim is not None
-    ]
-
-
-def _activity_columns(action: act.ScheduleActivity, claim: ClaimSpec | None) -> tuple[Any, ...]:
-    """One activity's values in ``_ONE_STATEMENT``'s unnest order ($16-$25)."""
-    options = action.options
-    stored = None if options.retry is None else rules.storable_retry(options.retry)
-    return (
-        action.task_id,
-        action.name,
-        options.queue,
-        action.input,
-        None if stored is None else dump_json(stored),
-        options.timeout,
-        options.heartbeat_timeout,
-        options.schedule_to_start_timeout,
-        0.0 if claim is None else claim.lease_seconds,
-        claim is not None,
-    )
-
-
-def _columns(rows: list[tuple[Any, ...]], width: int) -> list[list[Any]]:
-    """Rows as one array per column (what ``unnest`` takes)."""
-    if not rows:
-        return [[] for _ in range(width)]
-    return [list(column) for column in zip(*rows, strict=True)]
-
-
-def _leased_item(
-    commit: EpisodeCommit, columns: tuple[Any, ...], activity_id: int, worker_id: str, now: datetime
-) -> ActivityWorkItem:
-    """The work item of an activity the statement leased (its first attempt), from its
-    ``_activity_columns``."""
-    task_id, name, queue, input_, retry, timeout, heartbeat_timeout = columns[:7]
-    return ActivityWorkItem(
-        id=activity_id,
-        instance_id=commit.instance_id,
-        execution_id=commit.execution_id,
-        task_id=task_id,
-        name=name,
-        input=input_,
-        queue=queue,
-        attempt=1,
-        retry=load_json(retry),
-        timeout=timeout,
-        heartbeat_timeout=heartbeat_timeout,
-        heartbeat_details=None,
-        scheduled_at=now,
-        worker_id=worker_id,
-    )

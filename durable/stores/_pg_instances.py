@@ -164,16 +164,14 @@ async def insert_instances(tx: Tx, batch: list[Creation], *, notify: bool = Fals
             column.append(value)
     rows = await tx.conn.fetch(_CREATE, *columns, notify, tx.channel, tx.payload(True, []))
     created = []
-    for (new, token, _), row in zip(batch, rows, strict=True):
+    for (_, token, _), row in zip(batch, rows, strict=True):
         if row["created"]:
             tx.now = row["tx_now"]
-            tx.instances.add(new.instance_id)
+            tx.work = True
+            tx.broadcast = tx.broadcast or not notify
             created.append(True)
         else:
             created.append(token is not None and bool(row["mine"]))
-    if tx.instances:
-        tx.work = True
-        tx.broadcast = tx.broadcast or not notify
     return created
 
 
@@ -229,9 +227,15 @@ async def purge_instance(tx: Tx, instance_id: str) -> bool:
 # -- reads ----------------------------------------------------------------------------------------
 
 
-async def get_instance(conn: asyncpg.Connection, instance_id: str) -> InstanceRecord | None:
-    row = await conn.fetchrow("SELECT * FROM instances WHERE instance_id = $1", instance_id)
-    return None if row is None else instance_record(row)
+async def get_instances(
+    conn: asyncpg.Connection, instance_ids: list[str]
+) -> list[InstanceRecord | None]:
+    """The instances of ``instance_ids``, in order (None for a missing one), in one statement."""
+    rows = await conn.fetch(
+        "SELECT * FROM instances WHERE instance_id = ANY($1::text[])", instance_ids
+    )
+    found = {row["instance_id"]: instance_record(row) for row in rows}
+    return [found.get(instance_id) for instance_id in instance_ids]
 
 
 async def list_instances(

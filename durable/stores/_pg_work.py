@@ -157,8 +157,6 @@ async def release_orchestration(
     )
     if status != "UPDATE 0":
         tx.work = tx.broadcast = True
-        if error is not None:
-            tx.instances.add(instance_id)
 
 
 async def renew_leases(

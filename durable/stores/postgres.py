@@ -32,6 +32,7 @@ from .._errors import ConfigurationError, StoreError
 from .._events import ErrorInfo, HistoryEvent
 from .._status import Status
 from . import _hub
+from . import _pg_batch_commit as batch_commit
 from . import _pg_dumps as dumps
 from . import _pg_episode as episode
 from . import _pg_instances as instances
@@ -47,6 +48,7 @@ from .base import (
     EpisodeCommit,
     EpisodeRunner,
     InstanceRecord,
+    LeaseLost,
     NewInstance,
     OrchestrationWorkItem,
 )
@@ -121,6 +123,8 @@ class PostgresStore:
         self._lock: anyio.Lock | None = None
         self._waiters = _hub.Waiters()
         self._creating = Batched(self._create_instances)
+        self._reading = Batched(self._get_instances)
+        self._committing = Batched(self._commit_many)
         #: (wake-up generation, monotonic time the next work falls due) as last read
         self._due: tuple[int, float | None] | None = None
 
@@ -159,9 +163,13 @@ class PostgresStore:
         )
 
     async def get_instance(self, instance_id: str) -> InstanceRecord | None:
-        """See ``Store.get_instance``."""
+        """See ``Store.get_instance``; concurrent reads share one statement (``result()`` of
+        many instances at once)."""
+        return await self._reading(instance_id, instance_id)
+
+    async def _get_instances(self, instance_ids: list[str]) -> list[InstanceRecord | None]:
         return await self._db.read(
-            lambda conn: instances.get_instance(conn, instance_id), "get_instance"
+            lambda conn: instances.get_instances(conn, instance_ids), "get_instance"
         )
 
     async def list_instances(
@@ -272,19 +280,41 @@ class PostgresStore:
     async def commit_episode(
         self, commit: EpisodeCommit, *, eager: ClaimSpec | None = None, eager_limit: int = 0
     ) -> list[ActivityWorkItem]:
-        """See ``Store.commit_episode``: in one statement when it ``fits_one_statement`` (one
-        round trip), else (or when that declines) in a transaction of several."""
-        if episode.fits_one_statement(commit):
-            committed = await self._db.run(
-                lambda tx: episode.commit_in_one_statement(tx, commit, eager, eager_limit),
-                "commit_episode",
-                atomic=False,
-            )
+        """See ``Store.commit_episode``: with the commits of other instances made at the same
+        time, in one statement, when it ``fits`` (``_pg_batch_commit``); else, or when that
+        statement declines it, in a transaction of its own."""
+        if batch_commit.fits(commit):
+            entry = batch_commit.Entry(commit, eager, eager_limit)
+            committed = await self._committing(entry, commit.instance_id)
             if committed is not None:
                 return committed
         return await self._db.run(
             lambda tx: episode.commit_episode(tx, commit, eager, eager_limit), "commit_episode"
         )
+
+    async def _commit_many(
+        self, entries: list[batch_commit.Entry]
+    ) -> list[list[ActivityWorkItem] | Exception | None]:
+        """The episodes that concurrent ``commit_episode`` calls commit, in one statement; one
+        by one after a ``LeaseLost`` (which names no instance), so it reaches only its own."""
+
+        async def commit(batch: list[batch_commit.Entry]) -> list[list[ActivityWorkItem] | None]:
+            return await self._db.run(
+                lambda tx: batch_commit.commit_many(tx, batch), "commit_episode", atomic=False
+            )
+
+        try:
+            return list(await commit(entries))
+        except LeaseLost:
+            if len(entries) == 1:
+                raise
+        results: list[list[ActivityWorkItem] | Exception | None] = []
+        for entry in entries:
+            try:
+                results.extend(await commit([entry]))
+            except StoreError as exc:
+                results.append(exc)
+        return results
 
     async def release_orchestration(
         self,
@@ -397,7 +427,8 @@ class PostgresStore:
         await self._wait(self._db.work_key, timeout)
 
     async def wait_for_instance(self, instance_id: str, timeout: float) -> None:
-        """See ``Store.wait_for_instance``: woken when a commit changes the instance's status."""
+        """See ``Store.wait_for_instance``: woken when a commit finishes the instance (here at
+        once, elsewhere through LISTEN); other status changes do not wake it."""
         await self._wait(self._db.instance_key(instance_id), timeout)
 
     async def _wait(self, key: str, timeout: float) -> None:

@@ -1,0 +1,266 @@
+"""Committing the common episodes of many instances in one PostgreSQL statement.
+
+Most episodes only record events, schedule activities and timers, and perhaps finish: those of
+all the instances a worker commits at once become one statement (one round trip, one WAL
+flush), where the transaction of ``_pg_episode`` would take several round trips each. The
+guard is the UPDATE of each instance row, and every other write joins its RETURNING, so an
+episode the guard refuses writes nothing (and the others still commit). A finishing episode
+drops its instance's activities and messages; it is taken here only for an instance with no
+parent (telling a parent needs the transaction).
+
+The statement's snapshot predates its own writes, so ``pending`` (messages left for the
+instance) reads the inbox less the consumed messages, plus the timers written here that are
+due already. A message that another transaction delivers while this statement waits for the
+instance row is not in that snapshot: to a finishing instance it stays in the inbox unread (as
+a message to a finished instance is dropped), and to a running one it wakes claimers by the
+sender's own notification.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from .. import _actions as act
+from .._events import TimerFired
+from .._status import Status
+from . import _episode_rules as rules
+from ._pg_db import Tx, notification_payloads
+from ._rows import dump_error, dump_event, dump_json, load_json
+from .base import ActivityWorkItem, ClaimSpec, EpisodeCommit, LeaseLost
+
+#: the actions this statement carries out; others need ``_pg_episode``'s transaction
+_SIMPLE_ACTIONS = frozenset({act.ScheduleActivity, act.StartTimer, act.Complete, act.Fail})
+
+_COMMIT_MANY = """
+WITH c AS (
+    SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::int[], $5::text[], $6::text[],
+        $7::text[], $8::int[], $9::text[], $10::bool[])
+        AS c(instance_id, worker_id, execution_id, expected, output, error, custom_status,
+            version, status, finishing)
+), guarded AS (
+    UPDATE instances AS i SET output = c.output, error = c.error,
+        custom_status = c.custom_status, updated_at = now(), version = c.version,
+        status = c.status, lease_owner = NULL, lease_expires_at = NULL
+    FROM c
+    WHERE i.instance_id = c.instance_id AND i.lease_owner = c.worker_id
+      AND i.execution_id = c.execution_id AND i.version = c.expected
+      AND (NOT c.finishing OR i.parent_instance_id IS NULL)
+    RETURNING i.instance_id, c.finishing
+), history AS (
+    INSERT INTO history (instance_id, seq, kind, data)
+    SELECT e.instance_id, e.seq, e.kind, e.data
+    FROM unnest($11::text[], $12::int[], $13::text[], $14::text[])
+        AS e(instance_id, seq, kind, data)
+    JOIN guarded AS g ON g.instance_id = e.instance_id
+), consumed AS (
+    DELETE FROM inbox AS m USING guarded AS g
+    WHERE m.instance_id = g.instance_id AND (m.id = ANY($15::bigint[]) OR g.finishing)
+), dropped AS (
+    DELETE FROM activities AS a USING guarded AS g
+    WHERE g.finishing AND a.instance_id = g.instance_id
+), scheduled AS (
+    INSERT INTO activities (instance_id, execution_id, task_id, name, queue, input, attempt,
+        retry, timeout, heartbeat_timeout, start_deadline, scheduled_at, visible_at,
+        lease_owner, started)
+    SELECT a.instance_id, a.execution_id, a.task_id, a.name, a.queue, a.input,
+        CASE WHEN a.owner IS NULL THEN 0 ELSE 1 END, a.retry, a.timeout, a.heartbeat_timeout,
+        now() + a.to_start * interval '1 second', now(), now() + a.lease * interval '1 second',
+        a.owner, a.owner IS NOT NULL
+    FROM unnest($16::text[], $17::int[], $18::int[], $19::text[], $20::text[], $21::text[],
+            $22::text[], $23::float8[], $24::float8[], $25::float8[], $26::float8[],
+            $27::text[])
+        AS a(instance_id, execution_id, task_id, name, queue, input, retry, timeout,
+            heartbeat_timeout, to_start, lease, owner)
+    JOIN guarded AS g ON g.instance_id = a.instance_id
+    RETURNING instance_id, task_id, id, started
+), timers AS (
+    INSERT INTO inbox (instance_id, execution_id, kind, task_id, data, visible_at)
+    SELECT t.instance_id, t.execution_id, 'TimerFired', t.task_id, t.data, t.fire_at
+    FROM unnest($28::text[], $29::int[], $30::int[], $31::text[], $32::timestamptz[])
+        AS t(instance_id, execution_id, task_id, data, fire_at)
+    JOIN guarded AS g ON g.instance_id = t.instance_id
+    RETURNING instance_id, visible_at
+)
+SELECT g.instance_id, now() AS tx_now,
+    (SELECT array_agg(ARRAY[s.task_id, s.id]) FROM scheduled AS s
+        WHERE s.instance_id = g.instance_id AND s.started) AS leased,
+    EXISTS (SELECT 1 FROM inbox AS m WHERE m.instance_id = g.instance_id
+            AND m.visible_at <= now() AND NOT m.id = ANY($15::bigint[]))
+        OR EXISTS (SELECT 1 FROM timers AS t
+            WHERE t.instance_id = g.instance_id AND t.visible_at <= now()) AS pending,
+    (SELECT count(pg_notify($33, p)) FROM unnest($34::text[]) AS p) AS notified
+FROM guarded AS g
+"""
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One episode to commit: ``commit_episode``'s arguments."""
+
+    commit: EpisodeCommit
+    eager: ClaimSpec | None
+    eager_limit: int
+
+
+def fits(commit: EpisodeCommit) -> bool:
+    """Whether ``commit_many`` can carry this commit out (its guard may still refuse it)."""
+    if commit.status in (Status.TERMINATED, Status.CONTINUED_AS_NEW):
+        return False
+    return all(type(action) in _SIMPLE_ACTIONS for action in commit.actions)
+
+
+class _Columns:
+    """The statement's parameters: one array per column of each unnest."""
+
+    def __init__(self) -> None:
+        self.commits: list[list[Any]] = [[] for _ in range(10)]
+        self.events: list[list[Any]] = [[] for _ in range(4)]
+        self.consumed: list[int] = []
+        self.activities: list[list[Any]] = [[] for _ in range(12)]
+        self.timers: list[list[Any]] = [[] for _ in range(5)]
+
+    @staticmethod
+    def add(columns: list[list[Any]], values: tuple[Any, ...]) -> None:
+        for column, value in zip(columns, values, strict=True):
+            column.append(value)
+
+
+async def commit_many(tx: Tx, entries: list[Entry]) -> list[list[ActivityWorkItem] | None]:
+    """Commit the episodes of ``entries`` (distinct instances, each one that ``fits``) in one
+    statement. For each, the activities leased to its ``eager`` claimer, or None when nothing
+    was written for it (its guard refused, or it has a parent to tell): the transaction of
+    ``_pg_episode`` then commits it, or says why not.
+
+    Raises ``LeaseLost`` when a history row exists already (the split-brain guard): the
+    statement then wrote nothing for any of them.
+    """
+    columns = _Columns()
+    leases: list[list[tuple[tuple[Any, ...], str]]] = []
+    unclaimed, finished = False, []
+    for entry in entries:
+        commit = entry.commit
+        rules.check_commit(commit)
+        status = rules.row_status(commit)
+        output, error = rules.outcome(commit)
+        finishing = status.is_terminal
+        id_, run = commit.instance_id, commit.execution_id
+        columns.add(
+            columns.commits,
+            (
+                id_,
+                commit.worker_id,
+                run,
+                commit.expected_version,
+                output,
+                dump_error(error),
+                commit.custom_status,
+                commit.expected_version + len(commit.events),
+                status.value,
+                finishing,
+            ),
+        )
+        for event in commit.events:
+            columns.add(columns.events, (id_, event.seq, event.kind, dump_event(event)))
+        columns.consumed.extend(commit.consumed)
+        leased: list[tuple[tuple[Any, ...], str]] = []
+        if finishing:  # its new work would be dropped with the rest
+            finished.append(id_)
+        else:
+            for action in commit.actions:
+                if isinstance(action, act.ScheduleActivity):
+                    claim = rules.eager_claimer(
+                        commit, action, entry.eager, len(leased), entry.eager_limit
+                    )
+                    values = _activity_values(id_, run, action, claim)
+                    columns.add(columns.activities, values)
+                    if claim is None:
+                        unclaimed = True
+                    else:
+                        leased.append((values, claim.worker_id))
+                elif isinstance(action, act.StartTimer):
+                    event = TimerFired(timestamp=action.fire_at, task_id=action.task_id)
+                    timer = (id_, run, action.task_id, dump_event(event), action.fire_at)
+                    columns.add(columns.timers, timer)
+        leases.append(leased)
+    notify = notification_payloads(tx.token, unclaimed, finished) if unclaimed or finished else []
+    try:
+        rows = await tx.conn.fetch(
+            _COMMIT_MANY,
+            *columns.commits,
+            *columns.events,
+            columns.consumed,
+            *columns.activities,
+            *columns.timers,
+            tx.channel,
+            notify,
+        )
+    except asyncpg.UniqueViolationError as exc:
+        where = ", ".join(repr(entry.commit.instance_id) for entry in entries)
+        raise LeaseLost(f"instance {where}: history seq already written by another worker") from exc
+    committed = {row["instance_id"]: row for row in rows}
+    results: list[list[ActivityWorkItem] | None] = []
+    for entry, leased in zip(entries, leases, strict=True):
+        row = committed.get(entry.commit.instance_id)
+        if row is None:
+            results.append(None)
+            continue
+        tx.now = row["tx_now"]
+        if entry.commit.status.is_terminal:  # told elsewhere by the statement: woken here
+            tx.instances.add(entry.commit.instance_id)
+        elif row["pending"]:
+            tx.work = True
+        ids = dict(row["leased"] or ())  # task id: activity id
+        results.append(
+            [_leased_item(values, ids[values[2]], owner, tx.now) for values, owner in leased]
+        )
+    tx.work = tx.work or unclaimed
+    return results
+
+
+def _activity_values(
+    instance_id: str, execution_id: int, action: act.ScheduleActivity, claim: ClaimSpec | None
+) -> tuple[Any, ...]:
+    """One activity's values in ``_COMMIT_MANY``'s unnest order ($16-$27)."""
+    options = action.options
+    stored = None if options.retry is None else rules.storable_retry(options.retry)
+    return (
+        instance_id,
+        execution_id,
+        action.task_id,
+        action.name,
+        options.queue,
+        action.input,
+        None if stored is None else dump_json(stored),
+        options.timeout,
+        options.heartbeat_timeout,
+        options.schedule_to_start_timeout,
+        0.0 if claim is None else claim.lease_seconds,
+        None if claim is None else claim.worker_id,
+    )
+
+
+def _leased_item(
+    values: tuple[Any, ...], activity_id: int, worker_id: str, now: datetime
+) -> ActivityWorkItem:
+    """The work item of an activity the statement leased (its first attempt)."""
+    instance_id, execution_id, task_id, name, queue, input_, retry, timeout, heartbeat = values[:9]
+    return ActivityWorkItem(
+        id=activity_id,
+        instance_id=instance_id,
+        execution_id=execution_id,
+        task_id=task_id,
+        name=name,
+        input=input_,
+        queue=queue,
+        attempt=1,
+        retry=load_json(retry),
+        timeout=timeout,
+        heartbeat_timeout=heartbeat,
+        heartbeat_details=None,
+        scheduled_at=now,
+        worker_id=worker_id,
+    )
