@@ -10,6 +10,7 @@ is its lease expiry while leased; a completion counts only from the attempt hold
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -213,35 +214,49 @@ WHERE id = (
 RETURNING *, {_NO_FLUSH} AS no_flush
 """  # noqa: S608 (constants only)
 _HELD = "id = $1 AND lease_owner = $2 AND attempt = $3"
-# An attempt's outcome, in one statement: the activity row goes, its result goes to the
-# instance's inbox (stamped with the database's time), and the caller leases the instance if
-# it may ($12), reading its messages; if the caller does not take the instance, other
-# processes are told ($13 channel, $14 payload). The message it writes is not in the
-# statement's snapshot: it comes back from RETURNING instead. When the caller takes the
-# instance, it commits the next episode right after, and that commit's WAL flush makes this
-# one durable too: it does not wait for its own (lost in a crash of the server before then, the
-# attempt would run again, as after any crash: activities run at least once).
+# Attempts' outcomes, many in one statement: each activity row goes ($6-$8), its result goes to
+# the instance's inbox (stamped with the database's time), and the caller leases the instance
+# if it asked to ($12) and may, reading its messages. The messages it writes are not in the
+# statement's snapshot: they come back from RETURNING instead. Other processes are told of the
+# results the caller does not take. When the caller takes every instance, it commits their
+# next episodes right after, and that commit's WAL flush makes this one durable too: it does
+# not wait for its own (lost in a crash of the server before then, an attempt would run again,
+# as after any crash: activities run at least once).
 _FINISH = f"""
-WITH finished AS (
-    DELETE FROM activities WHERE id = $6 AND lease_owner = $7 AND attempt = $8
-    RETURNING instance_id, execution_id, task_id
+WITH f AS (
+    SELECT * FROM unnest($6::bigint[], $7::text[], $8::int[], $9::text[], $10::text[],
+            $11::text[], $12::bool[]) WITH ORDINALITY
+        AS f(id, owner, attempt, kind, before, after, claim, position)
+), finished AS (
+    DELETE FROM activities AS a USING f
+    WHERE a.id = f.id AND a.lease_owner = f.owner AND a.attempt = f.attempt
+    RETURNING a.instance_id, a.execution_id, a.task_id, f.kind, f.before, f.after, f.claim,
+        f.position
 ), message AS (
     INSERT INTO inbox (instance_id, execution_id, kind, task_id, data, visible_at)
-    SELECT instance_id, execution_id, $9, task_id, $10 || {NOW_TEXT} || $11, now()
+    SELECT instance_id, execution_id, kind, task_id, before || {NOW_TEXT} || after, now()
     FROM finished
-    RETURNING id
+    RETURNING id, instance_id, task_id
 ), candidate AS (
     SELECT i.instance_id FROM instances AS i
-    WHERE $12 AND i.instance_id = (SELECT instance_id FROM finished) AND {_CLAIMABLE}
+    WHERE i.instance_id IN (SELECT instance_id FROM finished WHERE claim) AND {_CLAIMABLE}
       AND (i.status <> 'SUSPENDED' OR EXISTS (SELECT 1 FROM inbox AS m
           WHERE m.instance_id = i.instance_id AND m.visible_at <= now()
             AND m.kind = ANY($5::text[])))
     FOR UPDATE OF i SKIP LOCKED
-){_LEASED}
-SELECT message.id AS message_id, now() AS tx_now, leased.*, inbox.ids, inbox.runs, inbox.data,
-    CASE WHEN leased.instance_id IS NULL THEN pg_notify($13, $14) END AS notified,
-    CASE WHEN leased.instance_id IS NOT NULL THEN {_NO_FLUSH} END AS no_flush
-FROM message LEFT JOIN leased ON true LEFT JOIN {_INBOX_OF_LEASED} ON true
+){_LEASED}, untaken AS (
+    SELECT 1 FROM finished LEFT JOIN leased ON leased.instance_id = finished.instance_id
+    WHERE leased.instance_id IS NULL
+)
+SELECT finished.position, message.id AS message_id, now() AS tx_now, leased.*, inbox.ids,
+    inbox.runs, inbox.data,
+    (SELECT pg_notify($13, $14) WHERE EXISTS (SELECT 1 FROM untaken)) AS told,
+    (SELECT {_NO_FLUSH} WHERE NOT EXISTS (SELECT 1 FROM untaken)) AS no_flush
+FROM finished
+    JOIN message ON message.instance_id = finished.instance_id
+        AND message.task_id = finished.task_id
+    LEFT JOIN leased ON leased.instance_id = finished.instance_id
+    LEFT JOIN {_INBOX_OF_LEASED} ON true
 """  # noqa: S608 (constants only)
 
 
@@ -311,13 +326,6 @@ def _held(item: ActivityWorkItem) -> tuple[Any, ...]:
     return (item.id, item.worker_id, item.attempt)
 
 
-async def complete_activity(
-    tx: Tx, item: ActivityWorkItem, result: str, then_claim: ClaimSpec | None
-) -> tuple[bool, OrchestrationWorkItem | None]:
-    event = ActivityCompleted(task_id=item.task_id, result=result)
-    return await _finish(tx, item, event, then_claim)
-
-
 async def fail_activity(
     tx: Tx,
     item: ActivityWorkItem,
@@ -327,7 +335,8 @@ async def fail_activity(
 ) -> tuple[bool, OrchestrationWorkItem | None]:
     if retry_in is None:
         event = ActivityFailed(task_id=item.task_id, error=error, attempts=item.attempt)
-        return await _finish(tx, item, event, then_claim)
+        [outcome] = await finish_many(tx, [Finish(item, event, then_claim)])
+        return outcome
     # the next attempt, after the backoff; the count is kept
     status = await tx.conn.execute(
         "UPDATE activities SET lease_owner = NULL, "  # noqa: S608 (constants only)
@@ -343,33 +352,69 @@ async def fail_activity(
     return True, await claim_instance(tx, item.instance_id, then_claim)
 
 
-async def _finish(
-    tx: Tx,
-    item: ActivityWorkItem,
-    event: ActivityCompleted | ActivityFailed,
-    spec: ClaimSpec | None,
-) -> tuple[bool, OrchestrationWorkItem | None]:
-    """End the attempt with ``event`` sent to its instance, which ``spec`` takes if it can;
-    other processes are told only when it could not (see ``_FINISH``)."""
-    claim = spec or ClaimSpec(item.worker_id, 0.0)  # $12 false: nothing is leased
-    row = await tx.conn.fetchrow(
-        _FINISH,
-        *_claim_params(claim),
-        *_held(item),
-        event.kind,
-        *stamped_by_database(event),
-        spec is not None,
-        tx.channel,
-        tx.payload(True, []),
+@dataclass(frozen=True)
+class Finish:
+    """An attempt's outcome to record: ``event`` for its instance, which ``claim`` would take."""
+
+    item: ActivityWorkItem
+    event: ActivityCompleted | ActivityFailed
+    claim: ClaimSpec | None
+
+
+async def finish_many(
+    tx: Tx, finishes: list[Finish]
+) -> list[tuple[bool, OrchestrationWorkItem | None]]:
+    """End the attempts (see ``_FINISH``): for each, False if its lease was lost (nothing
+    written), and the work item of its instance when its claimer took it. Claimers that differ
+    take a statement each; of several results for one instance, the first carries the lease.
+    """
+    groups: dict[ClaimSpec | None, list[int]] = {}
+    for index, finish in enumerate(finishes):
+        groups.setdefault(finish.claim, []).append(index)
+    if None in groups and len(groups) > 1:  # results taken by no one ride with a claimer
+        groups[next(spec for spec in groups if spec is not None)] += groups.pop(None)
+    outcomes: list[tuple[bool, OrchestrationWorkItem | None]] = [(False, None)] * len(finishes)
+    for spec, indexes in groups.items():
+        group = [finishes[index] for index in indexes]
+        for index, outcome in zip(indexes, await _finish_group(tx, group, spec), strict=True):
+            outcomes[index] = outcome
+    return outcomes
+
+
+async def _finish_group(
+    tx: Tx, finishes: list[Finish], spec: ClaimSpec | None
+) -> list[tuple[bool, OrchestrationWorkItem | None]]:
+    columns: list[list[Any]] = [[] for _ in range(7)]
+    for finish in finishes:
+        item = finish.item
+        values = (
+            item.id,
+            item.worker_id,
+            item.attempt,
+            finish.event.kind,
+            *stamped_by_database(finish.event),
+            finish.claim is not None,
+        )
+        for column, value in zip(columns, values, strict=True):
+            column.append(value)
+    claim = spec or ClaimSpec(finishes[0].item.worker_id, 0.0)  # claims nothing then
+    rows = await tx.conn.fetch(
+        _FINISH, *_claim_params(claim), *columns, tx.channel, tx.payload(True, [])
     )
-    if row is None:
-        return False, None
-    tx.now = row["tx_now"]
-    if row["instance_id"] is None:  # not taken: this process's claimers are woken too
-        tx.work = True
-        return True, None
-    arrived = Message(row["message_id"], dataclasses.replace(event, timestamp=tx.now))
-    return True, await _work_item(tx, row, arrived)
+    outcomes: list[tuple[bool, OrchestrationWorkItem | None]] = [(False, None)] * len(finishes)
+    taken: set[str] = set()
+    for row in sorted(rows, key=lambda row: row["position"]):
+        tx.now = row["tx_now"]
+        instance_id = row["instance_id"]
+        if instance_id is None or instance_id in taken:
+            outcomes[row["position"] - 1] = (True, None)
+            tx.work = tx.work or instance_id is None  # this process's claimers are woken too
+            continue
+        taken.add(instance_id)
+        finish = finishes[row["position"] - 1]
+        arrived = Message(row["message_id"], dataclasses.replace(finish.event, timestamp=tx.now))
+        outcomes[row["position"] - 1] = (True, await _work_item(tx, row, arrived))
+    return outcomes
 
 
 async def heartbeat_activity(

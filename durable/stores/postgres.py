@@ -29,7 +29,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import anyio
 
 from .._errors import ConfigurationError, StoreError
-from .._events import ErrorInfo, HistoryEvent
+from .._events import ActivityCompleted, ErrorInfo, HistoryEvent
 from .._status import Status
 from . import _hub
 from . import _pg_batch_commit as batch_commit
@@ -125,6 +125,7 @@ class PostgresStore:
         self._creating = Batched(self._create_instances)
         self._reading = Batched(self._get_instances)
         self._committing = Batched(self._commit_many)
+        self._finishing = Batched(self._finish_many)
         #: (wake-up generation, monotonic time the next work falls due) as last read
         self._due: tuple[int, float | None] | None = None
 
@@ -354,14 +355,19 @@ class PostgresStore:
         then_run: EpisodeRunner | None = None,
     ) -> tuple[bool, OrchestrationWorkItem | None]:
         """See ``Store.complete_activity``."""
-        done, claimed = await self._db.run(
-            lambda tx: work.complete_activity(tx, item, result, then_claim),
-            "complete_activity",
-            atomic=False,
-        )
+        event = ActivityCompleted(task_id=item.task_id, result=result)
+        done, claimed = await self._finishing(work.Finish(item, event, then_claim), item.id)
         if then_claim is None or not await self._run_next(claimed, then_claim, then_run):
             return done, claimed
         return done, None
+
+    async def _finish_many(
+        self, finishes: list[work.Finish]
+    ) -> list[tuple[bool, OrchestrationWorkItem | None]]:
+        """The attempts that concurrent ``complete_activity`` calls end, in one statement."""
+        return await self._db.run(
+            lambda tx: work.finish_many(tx, finishes), "complete_activity", atomic=False
+        )
 
     async def fail_activity(
         self,
