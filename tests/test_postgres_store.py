@@ -6,6 +6,7 @@ The conformance suite (test_store_conformance.py) covers the Store guarantees th
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -20,7 +21,14 @@ from durable._events import EventRaised, ExecutionCompleted, ExecutionStarted
 from durable._status import Status
 from durable.stores import _pg_instances as instances
 from durable.stores import open_store
-from durable.stores.base import ClaimSpec, EpisodeCommit, NewInstance, Store
+from durable.stores.base import (
+    ClaimSpec,
+    EpisodeCommit,
+    LeaseLost,
+    NewInstance,
+    OrchestrationWorkItem,
+    Store,
+)
 from durable.stores.postgres import PostgresStore, parse_url
 
 from .pg_server import PostgresServer
@@ -308,3 +316,83 @@ async def test_a_create_whose_commit_was_acknowledged_late_is_not_a_duplicate(ur
         assert await create("token-1")
         assert not await create("token-2")
         assert len(await store.get_history("i")) == 0
+
+
+# -- many operations in one statement ------------------------------------------------------------
+
+
+def _counting(store: PostgresStore, batcher: str) -> list[int]:
+    """Record the size of every batch ``store``'s ``batcher`` runs."""
+    sizes: list[int] = []
+    batched = getattr(store, batcher)
+    real = batched._run
+
+    async def run(values: list[object]) -> object:
+        sizes.append(len(values))
+        return await real(values)
+
+    batched._run = run
+    return sizes
+
+
+async def test_concurrent_starts_and_reads_share_statements(url: str) -> None:
+    async with opened(url) as store:
+        assert isinstance(store, PostgresStore)
+        creates, reads = _counting(store, "_creating"), _counting(store, "_reading")
+        ids = [f"i-{n}" for n in range(40)]
+        results: dict[str, object] = {}
+
+        async def start_and_read(instance_id: str) -> None:
+            assert await store.create_instance(NewInstance(instance_id, "orch", "1"))
+            results[instance_id] = await store.get_instance(instance_id)
+
+        async with anyio.create_task_group() as tg:
+            for instance_id in ids:
+                tg.start_soon(start_and_read, instance_id)
+        assert sum(creates) == 40 and len(creates) < 40
+        assert sum(reads) == 40 and len(reads) < 40
+        assert all(getattr(results[i], "instance_id", None) == i for i in ids)
+        assert await store.get_instance("missing") is None
+
+
+async def test_a_split_brain_in_a_shared_commit_loses_only_its_own_episode(url: str) -> None:
+    # a history row written behind the guard's back (another worker's, in a split brain) fails
+    # the statement the concurrent commits share: each is then committed alone
+    async with opened(url) as store:
+        assert isinstance(store, PostgresStore)
+        sizes = _counting(store, "_committing")
+        for n in range(6):
+            assert await store.create_instance(NewInstance(f"i-{n}", "orch", "1"))
+        items = [await store.claim_orchestration(SPEC) for _ in range(6)]
+        await query(
+            url,
+            f"INSERT INTO {url.rsplit('=', 1)[1]}.history VALUES ('i-2', 0, 'x', '{{}}')",
+        )
+        outcomes: dict[str, str] = {}
+
+        async def commit(item: OrchestrationWorkItem | None) -> None:
+            assert item is not None
+            (message,) = item.messages
+            episode = EpisodeCommit(
+                instance_id=item.instance_id,
+                worker_id="w",
+                execution_id=1,
+                expected_version=0,
+                events=[dataclasses.replace(message.event, seq=0)],
+                actions=(),
+                consumed=[message.id],
+                status=Status.RUNNING,
+            )
+            try:
+                await store.commit_episode(episode)
+                outcomes[episode.instance_id] = "ok"
+            except LeaseLost as exc:
+                assert "i-2" in str(exc)
+                outcomes[episode.instance_id] = "lost"
+
+        async with anyio.create_task_group() as tg:
+            for item in items:
+                tg.start_soon(commit, item)
+        assert outcomes.pop("i-2") == "lost" and set(outcomes.values()) == {"ok"}
+        assert max(sizes) > 1  # they did share a statement first
+        assert [e.kind for e in await store.get_history("i-3")] == ["ExecutionStarted"]

@@ -823,6 +823,61 @@ async def test_then_run_commits_the_next_episode_with_the_completion(store: Stor
     assert kinds(await claim(store, spec(W2))) == ["ActivityCompleted"]
 
 
+async def test_concurrent_completions_of_one_instance_each_land_once(store: Store) -> None:
+    # a fan-out's results arriving together (stores may record them in one statement): one
+    # completion takes the instance, every result reaches it exactly once
+    await create(store)
+    tasks = range(8)
+    await commit(
+        store,
+        await claim(store),
+        *(scheduled(task) for task in tasks),
+        actions=tuple(activity(task) for task in tasks),
+    )
+    attempts = [await store.claim_activity(spec()) for _ in tasks]
+    taken: list[OrchestrationWorkItem] = []
+
+    async def complete(item: ActivityWorkItem | None) -> None:
+        assert item is not None
+        done, claimed = await store.complete_activity(item, str(item.task_id), then_claim=spec())
+        assert done
+        if claimed is not None:
+            taken.append(claimed)
+
+    async with anyio.create_task_group() as tg:
+        for attempt in attempts:
+            tg.start_soon(complete, attempt)
+    (first,) = taken  # the others found it leased
+    results = [m.event for m in first.messages]
+    await commit(store, first)
+    if len(results) < len(tasks):  # the rest waited in the inbox
+        rest = await claim(store)
+        results += [m.event for m in rest.messages]
+    assert sorted(e.task_id for e in results if isinstance(e, ActivityCompleted)) == list(tasks)
+    assert all(isinstance(e, ActivityCompleted) and e.result == str(e.task_id) for e in results)
+
+
+async def test_a_taken_completion_is_the_message_stored(store: Store) -> None:
+    # the work item a completion hands its claimer carries the message as the inbox keeps it
+    await scheduled_activity(store)
+    attempt = await store.claim_activity(spec())
+    assert attempt is not None
+    _, taken = await store.complete_activity(attempt, '"r"', then_claim=spec())
+    assert taken is not None
+    await store.release_orchestration("i-1", W1)
+    stored = await claim(store)
+    assert [(m.id, m.event) for m in stored.messages] == [(m.id, m.event) for m in taken.messages]
+    (message,) = stored.messages
+    assert message.event.timestamp.tzinfo is not None
+
+
+async def test_the_start_message_is_stamped_with_the_creation_time(store: Store) -> None:
+    await create(store)
+    record = await store.get_instance("i-1")
+    (message,) = (await claim(store)).messages
+    assert record is not None and message.event.timestamp == record.created_at
+
+
 async def test_a_message_then_run_leaves_unconsumed_waits_in_the_inbox(store: Store) -> None:
     await scheduled_activity(store)
     item = await store.claim_activity(spec())
