@@ -23,6 +23,13 @@ class Recorder:
         return [ValueError(f"bad {v}") if v < 0 else v * 10 for v in values]
 
 
+async def queued(batched: Batched[int, int], count: int) -> None:
+    """Wait until ``count`` calls wait behind the running batch (a condition, not a sleep)."""
+    with anyio.fail_after(5):
+        while len(batched._waiting) < count:
+            await anyio.sleep(0.001)
+
+
 async def test_a_lone_call_runs_at_once() -> None:
     recorder = Recorder()
     batched = Batched(recorder)
@@ -46,7 +53,7 @@ async def test_calls_made_while_a_batch_runs_share_the_next_one() -> None:
                 await anyio.sleep(0.001)
         for value in range(1, 6):
             tg.start_soon(call, value)
-        await anyio.sleep(0.01)  # let them queue behind the held batch
+        await queued(batched, 5)
         recorder.release.set()
     assert results == {v: v * 10 for v in range(6)}
     assert recorder.batches == [[0], [1, 2, 3, 4, 5]]
@@ -54,11 +61,18 @@ async def test_calls_made_while_a_batch_runs_share_the_next_one() -> None:
 
 async def test_a_key_asked_twice_at_once_waits_for_the_next_batch() -> None:
     recorder = Recorder()
+    recorder.hold = True
     batched = Batched(recorder)
     async with anyio.create_task_group() as tg:
+        tg.start_soon(batched, 0, 0)
+        with anyio.fail_after(5):
+            while not recorder.batches:
+                await anyio.sleep(0.001)
         for value in (1, 1, 2):
             tg.start_soon(batched, value, value)
-    assert sorted(map(sorted, recorder.batches)) == [[1], [1, 2]]
+        await queued(batched, 3)
+        recorder.release.set()
+    assert recorder.batches == [[0], [1, 2], [1]]
 
 
 async def test_an_error_of_one_value_reaches_only_its_caller() -> None:
@@ -103,10 +117,8 @@ async def test_a_cancelled_caller_leaves_the_others_their_results() -> None:
     async with anyio.create_task_group() as tg:
         tg.start_soon(cancelled)
         tg.start_soon(call, 2)
-        with anyio.fail_after(5):
-            while not recorder.batches:
-                await anyio.sleep(0.001)
-        impatient.cancel()  # while its batch is held
+        await queued(batched, 1)
+        impatient.cancel()  # while the batch it waits for is held
         recorder.release.set()
     assert impatient.cancelled_caught
     assert results == [20]

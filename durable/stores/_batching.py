@@ -22,8 +22,9 @@ class Batched(Generic[V, R]):
 
     ``run`` gets values of distinct keys (a key asked twice at once waits for the next batch)
     and returns one result per value, in order: an exception there is raised to that caller
-    alone; if ``run`` raises, every call of that batch raises it. Batches run in a task of
-    their own, so a cancelled caller never cancels the others'.
+    alone; if ``run`` raises, every call of that batch raises it. A call made while nothing
+    runs runs at once, in its own task; the calls made while a batch runs wait for the next,
+    which runs in a task of its own, so a cancelled caller never cancels the others' batch.
     """
 
     def __init__(
@@ -33,38 +34,65 @@ class Batched(Generic[V, R]):
         self._max_size = max_size
         self._waiting: list[tuple[Hashable, V, asyncio.Future[R]]] = []
         self._runner: asyncio.Task[None] | None = None
+        #: the loop a batch is running in now (a lone call's, or the runner's), if any
+        self._running: asyncio.AbstractEventLoop | None = None
 
     async def __call__(self, value: V, key: Hashable) -> R:
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[R] = loop.create_future()
-        if self._runner is None or self._runner.done() or self._runner.get_loop() is not loop:
-            # (a runner of another, closed loop never finishes: its calls are gone with it)
+        if self._running is not loop:  # (a batch of another, closed loop is gone with it)
+            self._running = None
             self._waiting = [entry for entry in self._waiting if entry[2].get_loop() is loop]
-            self._runner = loop.create_task(self._drain())
+        if self._running is None and not self._waiting:
+            return await self._alone(value)
+        future: asyncio.Future[R] = loop.create_future()
         self._waiting.append((key, value, future))
+        if self._running is None:
+            self._start_runner()
         return await future  # a cancelled caller cancels only its own future
 
+    async def _alone(self, value: V) -> R:
+        """A call made while nothing runs: its batch of one runs in the caller's task (no hop
+        to the runner's); the calls made meanwhile go to the runner when it ends."""
+        self._running = asyncio.get_running_loop()
+        try:
+            [result] = await self._run([value])
+        finally:
+            self._running = None
+            if self._waiting:
+                self._start_runner()
+        if isinstance(result, Exception):
+            raise result
+        return result
+
+    def _start_runner(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._running = loop
+        self._runner = loop.create_task(self._drain())
+
     async def _drain(self) -> None:
-        while self._waiting:
-            batch = self._next_batch()
-            try:
-                results = await self._run([value for _, value, _ in batch])
-            except Exception as exc:  # every caller of the batch gets it
-                for _, _, future in batch:
-                    if not future.done():
-                        future.set_exception(exc)
-                continue
-            except BaseException:  # this task cancelled (the loop is closing)
-                for _, _, future in [*batch, *self._waiting]:
-                    future.cancel()
-                raise
-            for (_, _, future), result in zip(batch, results, strict=True):
-                if future.done():
+        try:
+            while self._waiting:
+                batch = self._next_batch()
+                try:
+                    results = await self._run([value for _, value, _ in batch])
+                except Exception as exc:  # every caller of the batch gets it
+                    for _, _, future in batch:
+                        if not future.done():
+                            future.set_exception(exc)
                     continue
-                if isinstance(result, Exception):
-                    future.set_exception(result)
-                else:
-                    future.set_result(result)
+                except BaseException:  # this task cancelled (the loop is closing)
+                    for _, _, future in [*batch, *self._waiting]:
+                        future.cancel()
+                    raise
+                for (_, _, future), result in zip(batch, results, strict=True):
+                    if future.done():
+                        continue
+                    if isinstance(result, Exception):
+                        future.set_exception(result)
+                    else:
+                        future.set_result(result)
+        finally:
+            self._running = None
 
     def _next_batch(self) -> list[tuple[Hashable, V, asyncio.Future[R]]]:
         batch: list[tuple[Hashable, V, asyncio.Future[R]]] = []

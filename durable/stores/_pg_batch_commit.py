@@ -29,11 +29,14 @@ from .._events import TimerFired
 from .._status import Status
 from . import _episode_rules as rules
 from ._pg_db import Tx, notification_payloads
+from ._pg_instances import instance_record
 from ._rows import dump_error, dump_event, dump_json, load_json
-from .base import ActivityWorkItem, ClaimSpec, EpisodeCommit, LeaseLost
+from .base import ActivityWorkItem, ClaimSpec, EpisodeCommit, InstanceRecord, LeaseLost
 
 #: the actions this statement carries out; others need ``_pg_episode``'s transaction
 _SIMPLE_ACTIONS = frozenset({act.ScheduleActivity, act.StartTimer, act.Complete, act.Fail})
+#: the events of a run's first episode that only schedule work (see ``_replayable``)
+_FIRST_DECISIONS = frozenset({"ExecutionStarted", "ActivityScheduled", "TimerCreated"})
 
 _COMMIT_MANY = """
 WITH c AS (
@@ -49,7 +52,7 @@ WITH c AS (
     WHERE i.instance_id = c.instance_id AND i.lease_owner = c.worker_id
       AND i.execution_id = c.execution_id AND i.version = c.expected
       AND (NOT c.finishing OR i.parent_instance_id IS NULL)
-    RETURNING i.instance_id, c.finishing
+    RETURNING i.*, c.finishing
 ), history AS (
     INSERT INTO history (instance_id, seq, kind, data)
     SELECT e.instance_id, e.seq, e.kind, e.data
@@ -85,14 +88,15 @@ WITH c AS (
     JOIN guarded AS g ON g.instance_id = t.instance_id
     RETURNING instance_id, visible_at
 )
-SELECT g.instance_id, now() AS tx_now,
+SELECT g.*, now() AS tx_now,
     (SELECT array_agg(ARRAY[s.task_id, s.id]) FROM scheduled AS s
         WHERE s.instance_id = g.instance_id AND s.started) AS leased,
     EXISTS (SELECT 1 FROM inbox AS m WHERE m.instance_id = g.instance_id
             AND m.visible_at <= now() AND NOT m.id = ANY($15::bigint[]))
         OR EXISTS (SELECT 1 FROM timers AS t
             WHERE t.instance_id = g.instance_id AND t.visible_at <= now()) AS pending,
-    (SELECT count(pg_notify($33, p)) FROM unnest($34::text[]) AS p) AS notified
+    (SELECT count(pg_notify($33, p)) FROM unnest($34::text[]) AS p) AS notified,
+    (SELECT set_config('synchronous_commit', 'off', true) WHERE $35) AS no_flush
 FROM guarded AS g
 """
 
@@ -129,11 +133,14 @@ class _Columns:
             column.append(value)
 
 
-async def commit_many(tx: Tx, entries: list[Entry]) -> list[list[ActivityWorkItem] | None]:
+async def commit_many(
+    tx: Tx, entries: list[Entry], finished_records: dict[str, InstanceRecord]
+) -> list[list[ActivityWorkItem] | None]:
     """Commit the episodes of ``entries`` (distinct instances, each one that ``fits``) in one
     statement. For each, the activities leased to its ``eager`` claimer, or None when nothing
     was written for it (its guard refused, or it has a parent to tell): the transaction of
-    ``_pg_episode`` then commits it, or says why not.
+    ``_pg_episode`` then commits it, or says why not. The rows of the instances that finished
+    go to ``finished_records``.
 
     Raises ``LeaseLost`` when a history row exists already (the split-brain guard): the
     statement then wrote nothing for any of them.
@@ -187,6 +194,7 @@ async def commit_many(tx: Tx, entries: list[Entry]) -> list[list[ActivityWorkIte
                     columns.add(columns.timers, timer)
         leases.append(leased)
     notify = notification_payloads(tx.token, unclaimed, finished) if unclaimed or finished else []
+    no_flush = all(_replayable(entry.commit) for entry in entries)
     try:
         rows = await tx.conn.fetch(
             _COMMIT_MANY,
@@ -197,6 +205,7 @@ async def commit_many(tx: Tx, entries: list[Entry]) -> list[list[ActivityWorkIte
             *columns.timers,
             tx.channel,
             notify,
+            no_flush,
         )
     except asyncpg.UniqueViolationError as exc:
         where = ", ".join(repr(entry.commit.instance_id) for entry in entries)
@@ -211,6 +220,7 @@ async def commit_many(tx: Tx, entries: list[Entry]) -> list[list[ActivityWorkIte
         tx.now = row["tx_now"]
         if entry.commit.status.is_terminal:  # told elsewhere by the statement: woken here
             tx.instances.add(entry.commit.instance_id)
+            finished_records[entry.commit.instance_id] = instance_record(row)
         elif row["pending"]:
             tx.work = True
         ids = dict(row["leased"] or ())  # task id: activity id
@@ -219,6 +229,18 @@ async def commit_many(tx: Tx, entries: list[Entry]) -> list[list[ActivityWorkIte
         )
     tx.work = tx.work or unclaimed
     return results
+
+
+def _replayable(commit: EpisodeCommit) -> bool:
+    """Whether the commit may skip waiting for its WAL flush: a run's first episode that only
+    schedules work records nothing but what replaying its durable start message decides again.
+    Lost in a crash of the server (before any later commit flushed it), the instance is as it
+    was created and runs again from its start; an activity it scheduled may then run twice,
+    as activities may after any crash. Anything that records a result or finishes the run
+    waits for the flush, and the flush of a later commit makes this one durable too."""
+    return not commit.status.is_terminal and all(
+        event.kind in _FIRST_DECISIONS for event in commit.events
+    )
 
 
 def _activity_values(

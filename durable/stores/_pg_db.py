@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import re
 import uuid
 from collections import Counter
@@ -34,6 +35,7 @@ import tenacity
 from .._errors import DurableError, StoreError
 from . import _hub
 from ._retrying import retried
+from .base import InstanceRecord
 
 logger = logging.getLogger("durable.store")
 
@@ -95,6 +97,30 @@ def store_error(where: str, what: str, exc: BaseException) -> StoreError:
 
 
 @dataclass
+class _Shared:
+    """What the store objects of one process on one database and schema share."""
+
+    token: str
+    #: instances that tasks of the process wait for, and how many tasks
+    waited: Counter[str] = field(default_factory=Counter)
+    #: finished rows kept for those waiters (``PostgresStore.get_instance``)
+    kept: dict[str, InstanceRecord] = field(default_factory=dict)
+
+
+_SHARED: dict[tuple[int, str, str], _Shared] = {}
+
+
+def _shared(dsn: str, schema: str) -> _Shared:
+    """The state shared by this process's store objects on ``dsn`` and ``schema`` (a forked
+    child gets its own: notifications of the parent must reach it)."""
+    key = (os.getpid(), dsn, schema)
+    shared = _SHARED.get(key)
+    if shared is None:
+        shared = _SHARED[key] = _Shared(token=uuid.uuid4().hex[:12])
+    return shared
+
+
+@dataclass
 class Tx:
     """One operation's transaction, and whom to wake after it commits."""
 
@@ -150,13 +176,17 @@ class Database:
         self.connect_timeout = connect_timeout
         self.command_timeout = command_timeout
         self.channel = f"durable_{schema}"
-        #: this object's notifications carry it, so the listener can skip its own
-        self.token = uuid.uuid4().hex[:12]
+        self._shared = _shared(dsn, self.schema)
+        #: this process's notifications on this database carry it: every store object of the
+        #: process on it was woken directly (the hub keys are shared), so listeners skip them
+        self.token = self._shared.token
         self.work_key = f"pg:{self.token}"
+        #: rows of instances finished by a commit of this process that a task here waits for
+        self.kept = self._shared.kept
         self._pool: asyncpg.Pool | None = None
         self._listener: asyncio.Task[None] | None = None
         self._listening = anyio.Event()
-        self._waited: Counter[str] = Counter()
+        self._waited = self._shared.waited
 
     def instance_key(self, instance_id: str) -> str:
         """The hub key that ``wait_for_instance`` waits on."""
@@ -312,6 +342,10 @@ class Database:
             self._wake(bool(message.get("w")), list(message.get("i", ())))
         except (ValueError, AttributeError, TypeError):
             self._wake_everyone()  # not ours to parse: wake everyone rather than miss work
+
+    def is_waited(self, instance_id: str) -> bool:
+        """Whether a task of this process waits for the instance now."""
+        return instance_id in self._waited
 
     async def wait(self, key: str, timeout: float, seen: int | None) -> int:
         """``_hub.wait``, counting the instances waited on so a reconnect can wake them."""

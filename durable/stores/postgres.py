@@ -63,6 +63,8 @@ OPTIONS: dict[str, object] = {
 }
 #: a due message is waited for this much past its time, so that the claim sees it
 _DUE_SLACK = 0.002
+#: at most this many finished rows are kept for waiters (see ``get_instance``)
+_KEEP_FINISHED = 10_000
 
 
 def _aware(moment: datetime | None) -> datetime | None:
@@ -165,8 +167,21 @@ class PostgresStore:
 
     async def get_instance(self, instance_id: str) -> InstanceRecord | None:
         """See ``Store.get_instance``; concurrent reads share one statement (``result()`` of
-        many instances at once)."""
+        many instances at once). The first read of an instance that a commit of this process
+        has just finished, while someone here waited for it, takes the row that commit
+        returned (no round trip: ``result()`` reads right after its wake-up)."""
+        kept = self._db.kept.pop(instance_id, None)
+        if kept is not None:
+            return kept
         return await self._reading(instance_id, instance_id)
+
+    def _keep_for_waiters(self, finished: dict[str, InstanceRecord]) -> None:
+        """Keep the finished rows that a task of this process waits for (see get_instance)."""
+        for instance_id, record in finished.items():
+            if self._db.is_waited(instance_id):
+                if len(self._db.kept) >= _KEEP_FINISHED:  # waiters gone without reading
+                    self._db.kept.clear()
+                self._db.kept[instance_id] = record
 
     async def _get_instances(self, instance_ids: list[str]) -> list[InstanceRecord | None]:
         return await self._db.read(
@@ -211,6 +226,7 @@ class PostgresStore:
 
     async def purge_instance(self, instance_id: str) -> bool:
         """See ``Store.purge_instance``."""
+        self._db.kept.pop(instance_id, None)
         return await self._db.run(
             lambda tx: instances.purge_instance(tx, instance_id), "purge_instance"
         )
@@ -300,9 +316,14 @@ class PostgresStore:
         by one after a ``LeaseLost`` (which names no instance), so it reaches only its own."""
 
         async def commit(batch: list[batch_commit.Entry]) -> list[list[ActivityWorkItem] | None]:
-            return await self._db.run(
-                lambda tx: batch_commit.commit_many(tx, batch), "commit_episode", atomic=False
+            finished: dict[str, InstanceRecord] = {}
+            committed = await self._db.run(
+                lambda tx: batch_commit.commit_many(tx, batch, finished),
+                "commit_episode",
+                atomic=False,
             )
+            self._keep_for_waiters(finished)
+            return committed
 
         try:
             return list(await commit(entries))
