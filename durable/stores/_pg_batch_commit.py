@@ -19,7 +19,6 @@ sender's own notification.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -30,7 +29,8 @@ from .._status import Status
 from . import _episode_rules as rules
 from ._pg_db import Tx, notification_payloads
 from ._pg_instances import instance_record
-from ._rows import dump_error, dump_event, dump_json, load_json
+from ._pg_work import activity_values, inserted_activities, leased_item
+from ._rows import dump_error, dump_event
 from .base import ActivityWorkItem, ClaimSpec, EpisodeCommit, InstanceRecord, LeaseLost
 
 #: the actions this statement carries out; others need ``_pg_episode``'s transaction
@@ -38,7 +38,7 @@ _SIMPLE_ACTIONS = frozenset({act.ScheduleActivity, act.StartTimer, act.Complete,
 #: the events of a run's first episode that only schedule work (see ``_replayable``)
 _FIRST_DECISIONS = frozenset({"ExecutionStarted", "ActivityScheduled", "TimerCreated"})
 
-_COMMIT_MANY = """
+_COMMIT_MANY = f"""
 WITH c AS (
     SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::int[], $5::text[], $6::text[],
         $7::text[], $8::int[], $9::text[], $10::bool[])
@@ -65,19 +65,7 @@ WITH c AS (
 ), dropped AS (
     DELETE FROM activities AS a USING guarded AS g
     WHERE g.finishing AND a.instance_id = g.instance_id
-), scheduled AS (
-    INSERT INTO activities (instance_id, execution_id, task_id, name, queue, input, attempt,
-        retry, timeout, heartbeat_timeout, start_deadline, scheduled_at, visible_at,
-        lease_owner, started)
-    SELECT a.instance_id, a.execution_id, a.task_id, a.name, a.queue, a.input,
-        CASE WHEN a.owner IS NULL THEN 0 ELSE 1 END, a.retry, a.timeout, a.heartbeat_timeout,
-        now() + a.to_start * interval '1 second', now(), now() + a.lease * interval '1 second',
-        a.owner, a.owner IS NOT NULL
-    FROM unnest($16::text[], $17::int[], $18::int[], $19::text[], $20::text[], $21::text[],
-            $22::text[], $23::float8[], $24::float8[], $25::float8[], $26::float8[],
-            $27::text[])
-        AS a(instance_id, execution_id, task_id, name, queue, input, retry, timeout,
-            heartbeat_timeout, to_start, lease, owner)
+), scheduled AS ({inserted_activities(16)}
     JOIN guarded AS g ON g.instance_id = a.instance_id
     RETURNING instance_id, task_id, id, started
 ), timers AS (
@@ -98,7 +86,7 @@ SELECT g.*, now() AS tx_now,
     (SELECT count(pg_notify($33, p)) FROM unnest($34::text[]) AS p) AS notified,
     (SELECT set_config('synchronous_commit', 'off', true) WHERE $35) AS no_flush
 FROM guarded AS g
-"""
+"""  # noqa: S608 (constants only)
 
 
 @dataclass(frozen=True)
@@ -146,7 +134,7 @@ async def commit_many(
     statement then wrote nothing for any of them.
     """
     columns = _Columns()
-    leases: list[list[tuple[tuple[Any, ...], str]]] = []
+    leases: list[list[tuple[Any, ...]]] = []
     unclaimed, finished = False, []
     for entry in entries:
         commit = entry.commit
@@ -173,7 +161,7 @@ async def commit_many(
         for event in commit.events:
             columns.add(columns.events, (id_, event.seq, event.kind, dump_event(event)))
         columns.consumed.extend(commit.consumed)
-        leased: list[tuple[tuple[Any, ...], str]] = []
+        leased: list[tuple[Any, ...]] = []
         if finishing:  # its new work would be dropped with the rest
             finished.append(id_)
         else:
@@ -182,12 +170,12 @@ async def commit_many(
                     claim = rules.eager_claimer(
                         commit, action, entry.eager, len(leased), entry.eager_limit
                     )
-                    values = _activity_values(id_, run, action, claim)
+                    values = activity_values(id_, run, action, claim)
                     columns.add(columns.activities, values)
                     if claim is None:
                         unclaimed = True
                     else:
-                        leased.append((values, claim.worker_id))
+                        leased.append(values)
                 elif isinstance(action, act.StartTimer):
                     event = TimerFired(timestamp=action.fire_at, task_id=action.task_id)
                     timer = (id_, run, action.task_id, dump_event(event), action.fire_at)
@@ -224,9 +212,7 @@ async def commit_many(
         elif row["pending"]:
             tx.work = True
         ids = dict(row["leased"] or ())  # task id: activity id
-        results.append(
-            [_leased_item(values, ids[values[2]], owner, tx.now) for values, owner in leased]
-        )
+        results.append([leased_item(values, ids[values[2]], tx.now) for values in leased])
     tx.work = tx.work or unclaimed
     return results
 
@@ -240,49 +226,4 @@ def _replayable(commit: EpisodeCommit) -> bool:
     waits for the flush, and the flush of a later commit makes this one durable too."""
     return not commit.status.is_terminal and all(
         event.kind in _FIRST_DECISIONS for event in commit.events
-    )
-
-
-def _activity_values(
-    instance_id: str, execution_id: int, action: act.ScheduleActivity, claim: ClaimSpec | None
-) -> tuple[Any, ...]:
-    """One activity's values in ``_COMMIT_MANY``'s unnest order ($16-$27)."""
-    options = action.options
-    stored = None if options.retry is None else rules.storable_retry(options.retry)
-    return (
-        instance_id,
-        execution_id,
-        action.task_id,
-        action.name,
-        options.queue,
-        action.input,
-        None if stored is None else dump_json(stored),
-        options.timeout,
-        options.heartbeat_timeout,
-        options.schedule_to_start_timeout,
-        0.0 if claim is None else claim.lease_seconds,
-        None if claim is None else claim.worker_id,
-    )
-
-
-def _leased_item(
-    values: tuple[Any, ...], activity_id: int, worker_id: str, now: datetime
-) -> ActivityWorkItem:
-    """The work item of an activity the statement leased (its first attempt)."""
-    instance_id, execution_id, task_id, name, queue, input_, retry, timeout, heartbeat = values[:9]
-    return ActivityWorkItem(
-        id=activity_id,
-        instance_id=instance_id,
-        execution_id=execution_id,
-        task_id=task_id,
-        name=name,
-        input=input_,
-        queue=queue,
-        attempt=1,
-        retry=load_json(retry),
-        timeout=timeout,
-        heartbeat_timeout=heartbeat,
-        heartbeat_details=None,
-        scheduled_at=now,
-        worker_id=worker_id,
     )

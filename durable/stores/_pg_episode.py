@@ -20,7 +20,7 @@ from .._status import Status
 from . import _episode_rules as rules
 from ._pg_db import Tx
 from ._pg_instances import TERMINAL, deliver, insert_instances, insert_messages, message_row
-from ._pg_work import activity_row, schedule_activities
+from ._pg_work import activity_values, schedule_activities
 from ._rows import dump_error, dump_event
 from .base import ActivityWorkItem, ClaimSpec, EpisodeCommit, LeaseLost, NewInstance
 
@@ -36,7 +36,7 @@ class _Episode:
     continue_as_new: act.ContinueAsNew | None
     #: rows batched until the actions are all seen (one round trip each kind)
     activities: list[tuple[Any, ...]] = field(default_factory=list)
-    claims: list[ClaimSpec | None] = field(default_factory=list)
+    leased: int = 0
     messages: list[tuple[Any, ...]] = field(default_factory=list)
 
     @property
@@ -59,7 +59,7 @@ async def commit_episode(
         )
     for action in commit.actions:
         await _HANDLERS[type(action)](episode, action)
-    claimed = await schedule_activities(tx, episode.activities, episode.claims)
+    claimed = await schedule_activities(tx, episode.activities)
     await insert_messages(tx, episode.messages, broadcast=False)  # this instance's own
     status = await _update_instance(episode)
     if status.is_terminal:
@@ -104,18 +104,12 @@ async def _append_history(tx: Tx, commit: EpisodeCommit) -> None:
 
 
 async def _schedule_activity(episode: _Episode, action: act.ScheduleActivity) -> None:
-    claim = rules.eager_claimer(
-        episode.commit,
-        action,
-        episode.eager,
-        sum(claim is not None for claim in episode.claims),
-        episode.eager_limit,
-    )
-    execution_id = episode.commit.execution_id
+    commit = episode.commit
+    claim = rules.eager_claimer(commit, action, episode.eager, episode.leased, episode.eager_limit)
     episode.activities.append(
-        activity_row(episode.instance_id, execution_id, action, claim, episode.now)
+        activity_values(commit.instance_id, commit.execution_id, action, claim)
     )
-    episode.claims.append(claim)
+    episode.leased += claim is not None
 
 
 async def _start_timer(episode: _Episode, action: act.StartTimer) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -195,13 +195,30 @@ async def seconds_to_next_due(conn: asyncpg.Connection) -> float | None:
 
 # -- activities -----------------------------------------------------------------------------------
 
-_INSERT_ACTIVITY = """
-INSERT INTO activities (instance_id, execution_id, task_id, name, queue, input, attempt, retry,
-    timeout, heartbeat_timeout, start_deadline, scheduled_at, visible_at, lease_owner, started)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
-RETURNING *
+
+def inserted_activities(first: int) -> str:
+    """``INSERT INTO activities ... SELECT`` the rows of ``activity_values`` tuples, passed as
+    one array per value from parameter ``$first`` on (an ``unnest``), leased to their owner if
+    they have one. It needs a ``FROM``/``JOIN`` after it, and returns nothing yet."""
+    n = [f"${first + offset}" for offset in range(12)]
+    return f"""
+    INSERT INTO activities (instance_id, execution_id, task_id, name, queue, input, attempt,
+        retry, timeout, heartbeat_timeout, start_deadline, scheduled_at, visible_at,
+        lease_owner, started)
+    SELECT a.instance_id, a.execution_id, a.task_id, a.name, a.queue, a.input,
+        CASE WHEN a.owner IS NULL THEN 0 ELSE 1 END, a.retry, a.timeout, a.heartbeat_timeout,
+        now() + a.to_start * interval '1 second', now(), now() + a.lease * interval '1 second',
+        a.owner, a.owner IS NOT NULL
+    FROM unnest({n[0]}::text[], {n[1]}::int[], {n[2]}::int[], {n[3]}::text[], {n[4]}::text[],
+            {n[5]}::text[], {n[6]}::text[], {n[7]}::float8[], {n[8]}::float8[],
+            {n[9]}::float8[], {n[10]}::float8[], {n[11]}::text[])
+        AS a(instance_id, execution_id, task_id, name, queue, input, retry, timeout,
+            heartbeat_timeout, to_start, lease, owner)"""  # noqa: S608 (constants only)
+
+
+_INSERT_ACTIVITIES = f"""{inserted_activities(1)}
+RETURNING task_id, id, started
 """
-# (a claim lost in a crash of the server is an attempt not counted)
 _CLAIM_ACTIVITY = f"""
 UPDATE activities SET lease_owner = $1, visible_at = now() + $2 * interval '1 second',
     attempt = attempt + 1, started = true
@@ -264,18 +281,13 @@ def activity_item(row: asyncpg.Record, worker_id: str) -> ActivityWorkItem:
     return rows.activity_item(row, worker_id, rows.as_is)
 
 
-def activity_row(
-    instance_id: str,
-    execution_id: int,
-    action: ScheduleActivity,
-    claim: ClaimSpec | None,
-    now: datetime,
+def activity_values(
+    instance_id: str, execution_id: int, action: ScheduleActivity, claim: ClaimSpec | None
 ) -> tuple[Any, ...]:
-    """The parameters of ``_INSERT_ACTIVITY``; with ``claim``, leased to it (its first attempt)."""
+    """A new activity's values, in ``inserted_activities``' order; with ``claim``, leased to it
+    (its first attempt)."""
     options = action.options
-    to_start = options.schedule_to_start_timeout
     stored = None if options.retry is None else storable_retry(options.retry)
-    lease = timedelta(seconds=claim.lease_seconds) if claim is not None else timedelta(0)
     return (
         instance_id,
         execution_id,
@@ -283,32 +295,55 @@ def activity_row(
         action.name,
         options.queue,
         action.input,
-        1 if claim is not None else 0,
         None if stored is None else dump_json(stored),
         options.timeout,
         options.heartbeat_timeout,
-        None if to_start is None else now + timedelta(seconds=to_start),
-        now,
-        now + lease,
+        options.schedule_to_start_timeout,
+        0.0 if claim is None else claim.lease_seconds,
         None if claim is None else claim.worker_id,
-        claim is not None,
     )
 
 
-async def schedule_activities(
-    tx: Tx, rows: list[tuple[Any, ...]], claims: list[ClaimSpec | None]
-) -> list[ActivityWorkItem]:
-    """Insert activity rows (from ``activity_row``); the work items of those claimed."""
-    claimed: list[ActivityWorkItem] = []
-    unclaimed = [row for row, claim in zip(rows, claims, strict=True) if claim is None]
-    if unclaimed:
-        await tx.conn.executemany(_INSERT_ACTIVITY.replace("RETURNING *", ""), unclaimed)
+def leased_item(values: tuple[Any, ...], activity_id: int, now: datetime) -> ActivityWorkItem:
+    """The work item of an activity inserted leased, from its ``activity_values``."""
+    instance_id, execution_id, task_id, name, queue, input_, retry, timeout, heartbeat = values[:9]
+    return ActivityWorkItem(
+        id=activity_id,
+        instance_id=instance_id,
+        execution_id=execution_id,
+        task_id=task_id,
+        name=name,
+        input=input_,
+        queue=queue,
+        attempt=1,
+        retry=load_json(retry),
+        timeout=timeout,
+        heartbeat_timeout=heartbeat,
+        heartbeat_details=None,
+        scheduled_at=now,
+        worker_id=values[11],
+    )
+
+
+def columns(rows: list[tuple[Any, ...]], width: int) -> list[list[Any]]:
+    """Rows of values as one array per value (what ``unnest`` takes)."""
+    arrays: list[list[Any]] = [[] for _ in range(width)]
+    for row in rows:
+        for array, value in zip(arrays, row, strict=True):
+            array.append(value)
+    return arrays
+
+
+async def schedule_activities(tx: Tx, rows: list[tuple[Any, ...]]) -> list[ActivityWorkItem]:
+    """Insert activities (``activity_values``) in one statement; the work items of the leased."""
+    if not rows:
+        return []
+    inserted = await tx.conn.fetch(_INSERT_ACTIVITIES, *columns(rows, 12))
+    if any(row[11] is None for row in rows):
         tx.work = tx.broadcast = True
-    for row, claim in zip(rows, claims, strict=True):
-        if claim is not None:
-            inserted = await tx.conn.fetchrow(_INSERT_ACTIVITY, *row)
-            claimed.append(activity_item(inserted, claim.worker_id))
-    return claimed
+    ids = {row["task_id"]: row["id"] for row in inserted}
+    now = await tx.clock()
+    return [leased_item(row, ids[row[2]], now) for row in rows if row[11] is not None]
 
 
 async def claim_activity(tx: Tx, spec: ClaimSpec) -> ActivityWorkItem | None:
