@@ -213,7 +213,9 @@ async def commit_many(
             tx.work = True
         ids = dict(row["leased"] or ())  # task id: activity id
         results.append([leased_item(values, ids[values[2]], tx.now) for values in leased])
-    tx.work = tx.work or unclaimed
+    # new timers: the idle claimer wakes to take their due time into account
+    tx.due = bool(columns.timers[0])
+    tx.work = tx.work or unclaimed or tx.due
     return results
 
 

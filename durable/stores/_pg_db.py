@@ -131,6 +131,9 @@ class Tx:
     work: bool = False
     #: ... and other processes should hear of it (a NOTIFY; see ``_send_notifications``)
     broadcast: bool = False
+    #: work that falls due later was made (a timer, a retry's backoff): the next due time that
+    #: ``wait_for_work`` keeps may be earlier now
+    due: bool = False
     #: instances that finished (wake this process's ``wait_for_instance``: ``result()`` waits
     #: for nothing else)
     instances: set[str] = field(default_factory=set)
@@ -181,6 +184,8 @@ class Database:
         #: process on it was woken directly (the hub keys are shared), so listeners skip them
         self.token = self._shared.token
         self.work_key = f"pg:{self.token}"
+        #: notified when the next due time may have moved (see ``Tx.due``)
+        self.due_key = f"{self.work_key}\x00due"
         #: rows of instances finished by a commit of this process that a task here waits for
         self.kept = self._shared.kept
         self._pool: asyncpg.Pool | None = None
@@ -295,7 +300,7 @@ class Database:
             raise store_error(self.where, what, e) from e
         result, tx = outcome
         if notify:
-            self._wake(tx.work, tx.instances)
+            self._wake(tx.work, tx.instances, due=tx.due)
         return result
 
     async def _in(
@@ -325,7 +330,11 @@ class Database:
         for payload in notification_payloads(self.token, tx.broadcast, sorted(tx.finished)):
             await tx.conn.execute("SELECT pg_notify($1, $2)", self.channel, payload)
 
-    def _wake(self, work: bool, instances: set[str] | list[str]) -> None:
+    def _wake(self, work: bool, instances: set[str] | list[str], *, due: bool = True) -> None:
+        """Wake this process's waiters: for work, on instances, and (``due``) those keeping
+        the next due time; another process's notification may carry anything, so it is due."""
+        if due:
+            _hub.notify(self.due_key)
         if work:
             _hub.notify(self.work_key)
         for instance_id in instances:

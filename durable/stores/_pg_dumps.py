@@ -70,7 +70,7 @@ async def import_instances(tx: Tx, dumps: list[InstanceDump]) -> list[str]:
         await conn.executemany(_INSERT_HISTORY, rows.history_values(dump))
         await conn.executemany(_INSERT_MESSAGE, rows.message_values(dump, rows.as_is))
         await conn.executemany(_INSERT_ACTIVITY, rows.activity_values(dump, rows.as_is))
-        tx.work = tx.broadcast = True
+        tx.work = tx.broadcast = tx.due = True
         if dump.status.is_terminal:
             tx.instances.add(dump.instance_id)
             tx.finished.add(dump.instance_id)

@@ -58,6 +58,7 @@ async def insert_messages(tx: Tx, rows: list[tuple[Any, ...]], *, broadcast: boo
     elif rows:
         await tx.conn.executemany(_INSERT_MESSAGE, rows)
     tx.work = tx.work or bool(rows)
+    tx.due = tx.due or any(row[5] is not None for row in rows)
     tx.broadcast = tx.broadcast or (broadcast and bool(rows))
 
 

@@ -158,6 +158,7 @@ async def release_orchestration(
     )
     if status != "UPDATE 0":
         tx.work = tx.broadcast = True
+        tx.due = retry_in > 0
 
 
 async def renew_leases(
@@ -381,7 +382,7 @@ async def fail_activity(
     )
     if status == "UPDATE 0":
         return False, None
-    tx.work = tx.broadcast = True
+    tx.work = tx.broadcast = tx.due = True
     if then_claim is None:
         return True, None
     return True, await claim_instance(tx, item.instance_id, then_claim)

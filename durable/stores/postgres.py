@@ -448,11 +448,16 @@ class PostgresStore:
         """See ``Store.wait_for_work``: woken by notifications (this process's commits at once,
         other processes' through LISTEN), or when the next due time comes.
 
-        The next due time is read once per wake-up generation and shared by every waiter: it
-        can only move earlier through a write, and every such write notifies.
+        The next due time is read when it may have moved and shared by every waiter: it moves
+        earlier only through a write that makes work due later (which wakes the due key here,
+        and elsewhere through its notification), and it is read again once it has passed.
         """
-        generation = _hub.generation(self._db.work_key)
-        if self._due is None or self._due[0] != generation:
+        generation = _hub.generation(self._db.due_key)
+        if (
+            self._due is None
+            or self._due[0] != generation
+            or (self._due[1] is not None and self._due[1] <= time.monotonic())
+        ):
             seconds = await self._db.read(work.seconds_to_next_due, "wait_for_work")
             self._due = (generation, None if seconds is None else time.monotonic() + seconds)
         due_at = self._due[1]
