@@ -18,6 +18,7 @@ import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any
 
 import anyio
@@ -48,6 +49,7 @@ from .stores.base import (
     LeaseLost,
     OrchestrationWorkItem,
     Store,
+    WorkKind,
 )
 
 logger = logging.getLogger("durable.worker")
@@ -168,6 +170,7 @@ class Worker:
                         for _ in range(store.claim_concurrency):
                             loops.start_soon(
                                 self._claim_loop,
+                                "orchestrations",
                                 episodes,
                                 self._orch_slots,
                                 self._claim_episode,
@@ -175,6 +178,7 @@ class Worker:
                             )
                             loops.start_soon(
                                 self._claim_loop,
+                                "activities",
                                 activities,
                                 self._activity_slots,
                                 store.claim_activity,
@@ -207,9 +211,10 @@ class Worker:
     # -- loops ---------------------------------------------------------------------------------
 
     async def _claim_loop(
-        self, gate: ClaimGate, slots: anyio.Semaphore, claim: Any, run: Any
+        self, kind: WorkKind, gate: ClaimGate, slots: anyio.Semaphore, claim: Any, run: Any
     ) -> None:
         """Take a slot, claim one item of work and run it; wait for work when there is none."""
+        wait_for_work = partial(self._wait_for_work, kind)
         streak = 0
         while True:
             await slots.acquire()
@@ -217,7 +222,7 @@ class Worker:
             if item is None:
                 slots.release()
                 streak = 0
-                await gate.idle(self._wait_for_work)
+                await gate.idle(wait_for_work)
                 continue
             streak += 1
             gate.found(streak)
@@ -240,8 +245,8 @@ class Worker:
             return _RAN
         return item
 
-    async def _wait_for_work(self) -> None:
-        await self._guarded(self.store.wait_for_work(self.poll_interval))
+    async def _wait_for_work(self, kind: WorkKind) -> None:
+        await self._guarded(self.store.wait_for_work(self.poll_interval, kind))
 
     async def _lease_loop(self) -> None:
         interval = self.spec.lease_seconds / 3

@@ -28,6 +28,7 @@ from durable.stores.base import (
     NewInstance,
     OrchestrationWorkItem,
     Store,
+    WorkKind,
 )
 from durable.stores.postgres import PostgresStore, parse_url
 
@@ -176,8 +177,14 @@ async def test_stores_opening_at_once_migrate_once(url: str) -> None:
 # -- wake-ups across store objects (as across hosts) ---------------------------------------------
 
 
+def elsewhere(url: str) -> str:
+    """The same database under another URL: store objects of one process on one URL wake each
+    other directly, and on different URLs only through LISTEN/NOTIFY, as across processes."""
+    return f"{url}&sslmode=disable"
+
+
 async def test_a_create_through_another_store_object_wakes_a_waiting_worker(url: str) -> None:
-    async with opened(url) as worker_side, opened(url) as client_side:
+    async with opened(url) as worker_side, opened(elsewhere(url)) as client_side:
         woke = anyio.Event()
 
         async def wait() -> None:
@@ -195,8 +202,29 @@ async def test_a_create_through_another_store_object_wakes_a_waiting_worker(url:
         assert await worker_side.claim_orchestration(SPEC) is not None
 
 
+@pytest.mark.parametrize("where", ["here", "elsewhere"])
+async def test_work_of_one_kind_leaves_waiters_for_the_other_asleep(url: str, where: str) -> None:
+    # a start wakes orchestration claimers (and any-kind waiters), not activity claimers
+    async with opened(url) as waiting, opened(url if where == "here" else elsewhere(url)) as other:
+        woke: dict[str, float] = {}
+
+        async def wait(kind: WorkKind | None, timeout: float) -> None:
+            began = time.monotonic()
+            await waiting.wait_for_work(timeout, kind)
+            woke[str(kind)] = time.monotonic() - began
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(wait, "orchestrations", 30.0)
+            group.start_soon(wait, None, 30.0)
+            group.start_soon(wait, "activities", 1.0)
+            await anyio.sleep(0.2)  # all parked
+            await other.create_instance(NewInstance("i", "orch", "1"))
+        assert woke["orchestrations"] < 5 and woke["None"] < 5  # woken, not timed out
+        assert woke["activities"] >= 0.9  # slept to its timeout
+
+
 async def test_a_status_change_through_another_store_object_wakes_a_client(url: str) -> None:
-    async with opened(url) as client_side, opened(url) as other:
+    async with opened(url) as client_side, opened(elsewhere(url)) as other:
         await other.create_instance(NewInstance("i", "orch", "1"))
         woke = anyio.Event()
 

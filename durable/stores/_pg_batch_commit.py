@@ -27,7 +27,7 @@ from .. import _actions as act
 from .._events import TimerFired
 from .._status import Status
 from . import _episode_rules as rules
-from ._pg_db import Tx, notification_payloads
+from ._pg_db import ACTIVITIES, ORCHESTRATIONS, Tx, notification_payloads
 from ._pg_instances import instance_record
 from ._pg_work import activity_values, inserted_activities, leased_item
 from ._rows import dump_error, dump_event
@@ -181,7 +181,8 @@ async def commit_many(
                     timer = (id_, run, action.task_id, dump_event(event), action.fire_at)
                     columns.add(columns.timers, timer)
         leases.append(leased)
-    notify = notification_payloads(tx.token, unclaimed, finished) if unclaimed or finished else []
+    made = [ACTIVITIES] if unclaimed else []
+    notify = notification_payloads(tx.token, made, finished) if unclaimed or finished else []
     no_flush = all(_replayable(entry.commit) for entry in entries)
     try:
         rows = await tx.conn.fetch(
@@ -210,12 +211,15 @@ async def commit_many(
             tx.instances.add(entry.commit.instance_id)
             finished_records[entry.commit.instance_id] = instance_record(row)
         elif row["pending"]:
-            tx.work = True
+            tx.work.add(ORCHESTRATIONS)
         ids = dict(row["leased"] or ())  # task id: activity id
         results.append([leased_item(values, ids[values[2]], tx.now) for values in leased])
     # new timers: the idle claimer wakes to take their due time into account
     tx.due = bool(columns.timers[0])
-    tx.work = tx.work or unclaimed or tx.due
+    if tx.due:
+        tx.work.add(ORCHESTRATIONS)
+    if unclaimed:
+        tx.work.add(ACTIVITIES)
     return results
 
 

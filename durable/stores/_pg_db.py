@@ -22,7 +22,7 @@ import os
 import re
 import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
@@ -96,6 +96,11 @@ def store_error(where: str, what: str, exc: BaseException) -> StoreError:
     return error
 
 
+#: the kinds of work a wake-up is for (``Store.wait_for_work``'s kind, in short)
+ORCHESTRATIONS, ACTIVITIES = "o", "a"
+_KINDS = {"orchestrations": ORCHESTRATIONS, "activities": ACTIVITIES}
+
+
 @dataclass
 class _Shared:
     """What the store objects of one process on one database and schema share."""
@@ -127,8 +132,9 @@ class Tx:
     conn: asyncpg.Connection
     #: the database's clock at the transaction's start (``now()``), once read
     now: datetime | None = None
-    #: new work may be claimable (wake this process's ``wait_for_work``)
-    work: bool = False
+    #: the kinds of work (``ORCHESTRATIONS``, ``ACTIVITIES``) that may be claimable now (wake
+    #: this process's ``wait_for_work`` of those kinds)
+    work: set[str] = field(default_factory=set)
     #: ... and other processes should hear of it (a NOTIFY; see ``_send_notifications``)
     broadcast: bool = False
     #: work that falls due later was made (a timer, a retry's backoff): the next due time that
@@ -143,9 +149,9 @@ class Tx:
     channel: str = ""
     token: str = ""
 
-    def payload(self, work: bool, finished: list[str]) -> str:
+    def payload(self, work: Collection[str], finished: list[str]) -> str:
         """The notification a statement sends itself (with ``pg_notify`` in its SQL): the
-        statements that write and notify in one round trip. ``finished`` is short (one id)."""
+        statements that write and notify in one round trip. ``finished`` is short."""
         payloads = notification_payloads(self.token, work, finished)
         assert len(payloads) == 1, "one instance's notification fits one payload"
         return payloads[0]
@@ -184,14 +190,22 @@ class Database:
         #: process on it was woken directly (the hub keys are shared), so listeners skip them
         self.token = self._shared.token
         self.work_key = f"pg:{self.token}"
+        #: per kind of work (``\x01``: an instance key has ``\x00``, and any instance id)
+        self._work_keys = {
+            kind: f"{self.work_key}\x01{kind}" for kind in (ORCHESTRATIONS, ACTIVITIES)
+        }
         #: notified when the next due time may have moved (see ``Tx.due``)
-        self.due_key = f"{self.work_key}\x00due"
+        self.due_key = f"{self.work_key}\x01due"
         #: rows of instances finished by a commit of this process that a task here waits for
         self.kept = self._shared.kept
         self._pool: asyncpg.Pool | None = None
         self._listener: asyncio.Task[None] | None = None
         self._listening = anyio.Event()
         self._waited = self._shared.waited
+
+    def work_key_of(self, kind: str | None) -> str:
+        """The hub key that ``wait_for_work(kind=...)`` waits on (any work for None)."""
+        return self.work_key if kind is None else self._work_keys[_KINDS[kind]]
 
     def instance_key(self, instance_id: str) -> str:
         """The hub key that ``wait_for_instance`` waits on."""
@@ -327,28 +341,38 @@ class Database:
         # only work another process may have to take, and finished instances, are announced
         if not tx.broadcast and not tx.finished:
             return
-        for payload in notification_payloads(self.token, tx.broadcast, sorted(tx.finished)):
+        work = tx.work if tx.broadcast else set[str]()
+        for payload in notification_payloads(self.token, work, sorted(tx.finished)):
             await tx.conn.execute("SELECT pg_notify($1, $2)", self.channel, payload)
 
-    def _wake(self, work: bool, instances: set[str] | list[str], *, due: bool = True) -> None:
-        """Wake this process's waiters: for work, on instances, and (``due``) those keeping
-        the next due time; another process's notification may carry anything, so it is due."""
+    def _wake(
+        self, work: Collection[str], instances: set[str] | list[str], *, due: bool = True
+    ) -> None:
+        """Wake this process's waiters: for the kinds of ``work``, on instances, and (``due``)
+        those keeping the next due time (another process's notification may carry anything)."""
         if due:
             _hub.notify(self.due_key)
         if work:
             _hub.notify(self.work_key)
+        for kind in work:
+            _hub.notify(self._work_keys[kind])
         for instance_id in instances:
             _hub.notify(self.instance_key(instance_id))
 
     def _wake_everyone(self) -> None:
-        self._wake(True, list(self._waited))
+        self._wake((ORCHESTRATIONS, ACTIVITIES), list(self._waited))
 
     def _on_notification(self, conn: object, pid: int, channel: str, payload: str) -> None:
         try:
             message = json.loads(payload)
             if message.get("s") == self.token:
                 return  # our own commit woke our waiters already
-            self._wake(bool(message.get("w")), list(message.get("i", ())))
+            work = message.get("w")
+            if work is True:  # (any kind: a sender that does not say which)
+                work = ORCHESTRATIONS + ACTIVITIES
+            self._wake(
+                [kind for kind in work or "" if kind in self._work_keys], list(message.get("i", ()))
+            )
         except (ValueError, AttributeError, TypeError):
             self._wake_everyone()  # not ours to parse: wake everyone rather than miss work
 
@@ -409,16 +433,18 @@ async def _keep_session(conn: asyncpg.Connection) -> None:
     LISTENs or settings on pooled connections)."""
 
 
-def notification_payloads(token: str, work: bool, instances: list[str]) -> list[str]:
-    """Notification payloads, each under the size limit, carrying all the instances."""
+def notification_payloads(token: str, work: Collection[str], instances: list[str]) -> list[str]:
+    """Notification payloads, each under the size limit, carrying all the instances and the
+    kinds of work made (``"w"``: ``"o"``, ``"a"`` or both)."""
+    kinds = "".join(sorted(work))
     payloads, batch = [], list[str]()
     size = 0
     for instance_id in instances:
         cost = len(instance_id.encode()) * 2 + 8  # JSON escaping can double it
         if batch and size + cost > _MAX_PAYLOAD:
-            payloads.append(json.dumps({"s": token, "w": work, "i": batch}))
+            payloads.append(json.dumps({"s": token, "w": kinds, "i": batch}))
             batch, size = [], 0
         batch.append(instance_id)
         size += cost
-    payloads.append(json.dumps({"s": token, "w": work, "i": batch}))
+    payloads.append(json.dumps({"s": token, "w": kinds, "i": batch}))
     return payloads

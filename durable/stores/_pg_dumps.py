@@ -10,7 +10,7 @@ import asyncpg
 
 from . import _rows as rows
 from ._dumps import InstanceDump
-from ._pg_db import Tx
+from ._pg_db import ACTIVITIES, ORCHESTRATIONS, Tx
 
 
 async def export_instances(tx: Tx, after: str | None, limit: int) -> list[InstanceDump]:
@@ -70,7 +70,8 @@ async def import_instances(tx: Tx, dumps: list[InstanceDump]) -> list[str]:
         await conn.executemany(_INSERT_HISTORY, rows.history_values(dump))
         await conn.executemany(_INSERT_MESSAGE, rows.message_values(dump, rows.as_is))
         await conn.executemany(_INSERT_ACTIVITY, rows.activity_values(dump, rows.as_is))
-        tx.work = tx.broadcast = tx.due = True
+        tx.work.update((ORCHESTRATIONS, ACTIVITIES))
+        tx.broadcast = tx.due = True
         if dump.status.is_terminal:
             tx.instances.add(dump.instance_id)
             tx.finished.add(dump.instance_id)

@@ -18,7 +18,7 @@ from .. import _actions as act
 from .._events import EventRaised, TimerFired
 from .._status import Status
 from . import _episode_rules as rules
-from ._pg_db import Tx
+from ._pg_db import ORCHESTRATIONS, Tx
 from ._pg_instances import TERMINAL, deliver, insert_instances, insert_messages, message_row
 from ._pg_work import activity_values, schedule_activities
 from ._rows import dump_error, dump_event
@@ -195,7 +195,7 @@ async def _update_instance(episode: _Episode) -> Status:
         status.value,
     )
     if pending and not status.is_terminal:
-        episode.tx.work = True
+        episode.tx.work.add(ORCHESTRATIONS)
     return status
 
 

@@ -17,7 +17,7 @@ from .._errors import DurableError, InstanceNotFound
 from .._events import ExecutionStarted, HistoryEvent
 from .._status import Status
 from . import _rows as rows
-from ._pg_db import Tx
+from ._pg_db import ORCHESTRATIONS, Tx
 from ._rows import dump_event, dump_json, load_event
 from .base import InstanceRecord, NewInstance
 
@@ -57,7 +57,8 @@ async def insert_messages(tx: Tx, rows: list[tuple[Any, ...]], *, broadcast: boo
         await tx.conn.execute(_INSERT_MESSAGE, *rows[0])
     elif rows:
         await tx.conn.executemany(_INSERT_MESSAGE, rows)
-    tx.work = tx.work or bool(rows)
+    if rows:
+        tx.work.add(ORCHESTRATIONS)
     tx.due = tx.due or any(row[5] is not None for row in rows)
     tx.broadcast = tx.broadcast or (broadcast and bool(rows))
 
@@ -163,12 +164,13 @@ async def insert_instances(tx: Tx, batch: list[Creation], *, notify: bool = Fals
         )
         for column, value in zip(columns, values, strict=True):
             column.append(value)
-    rows = await tx.conn.fetch(_CREATE, *columns, notify, tx.channel, tx.payload(True, []))
+    payload = tx.payload([ORCHESTRATIONS], [])
+    rows = await tx.conn.fetch(_CREATE, *columns, notify, tx.channel, payload)
     created = []
     for (_, token, _), row in zip(batch, rows, strict=True):
         if row["created"]:
             tx.now = row["tx_now"]
-            tx.work = True
+            tx.work.add(ORCHESTRATIONS)
             tx.broadcast = tx.broadcast or not notify
             created.append(True)
         else:

@@ -21,7 +21,7 @@ from .._events import ActivityCompleted, ActivityFailed, ErrorInfo
 from .._status import Status
 from . import _rows as rows
 from ._episode_rules import CONTROL_KINDS, activity_timeout_error, storable_retry
-from ._pg_db import Tx
+from ._pg_db import ACTIVITIES, ORCHESTRATIONS, Tx
 from ._pg_instances import NOW_TEXT, TERMINAL, insert_message, stamped_by_database
 from ._rows import dump_json, load_event, load_json
 from .base import ActivityWorkItem, ClaimSpec, Message, OrchestrationWorkItem
@@ -157,7 +157,8 @@ async def release_orchestration(
         error,
     )
     if status != "UPDATE 0":
-        tx.work = tx.broadcast = True
+        tx.work.add(ORCHESTRATIONS)
+        tx.broadcast = True
         tx.due = retry_in > 0
 
 
@@ -341,7 +342,8 @@ async def schedule_activities(tx: Tx, rows: list[tuple[Any, ...]]) -> list[Activ
         return []
     inserted = await tx.conn.fetch(_INSERT_ACTIVITIES, *columns(rows, 12))
     if any(row[11] is None for row in rows):
-        tx.work = tx.broadcast = True
+        tx.work.add(ACTIVITIES)
+        tx.broadcast = True
     ids = {row["task_id"]: row["id"] for row in inserted}
     now = await tx.clock()
     return [leased_item(row, ids[row[2]], now) for row in rows if row[11] is not None]
@@ -382,7 +384,8 @@ async def fail_activity(
     )
     if status == "UPDATE 0":
         return False, None
-    tx.work = tx.broadcast = tx.due = True
+    tx.work.add(ACTIVITIES)
+    tx.broadcast = tx.due = True
     if then_claim is None:
         return True, None
     return True, await claim_instance(tx, item.instance_id, then_claim)
@@ -435,7 +438,7 @@ async def _finish_group(
             column.append(value)
     claim = spec or ClaimSpec(finishes[0].item.worker_id, 0.0)  # claims nothing then
     rows = await tx.conn.fetch(
-        _FINISH, *_claim_params(claim), *columns, tx.channel, tx.payload(True, [])
+        _FINISH, *_claim_params(claim), *columns, tx.channel, tx.payload([ORCHESTRATIONS], [])
     )
     outcomes: list[tuple[bool, OrchestrationWorkItem | None]] = [(False, None)] * len(finishes)
     taken: set[str] = set()
@@ -444,7 +447,8 @@ async def _finish_group(
         instance_id = row["instance_id"]
         if instance_id is None or instance_id in taken:
             outcomes[row["position"] - 1] = (True, None)
-            tx.work = tx.work or instance_id is None  # this process's claimers are woken too
+            if instance_id is None:  # this process's claimers are woken too
+                tx.work.add(ORCHESTRATIONS)
             continue
         taken.add(instance_id)
         finish = finishes[row["position"] - 1]

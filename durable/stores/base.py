@@ -28,7 +28,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol, runtime_checkable
+from typing import Literal, Protocol, runtime_checkable
 
 from .._actions import Action
 from .._errors import StoreError
@@ -45,6 +45,10 @@ class LeaseLost(StoreError):
 
     The worker drops the work (and its cached generator) and goes on; nothing was written.
     """
+
+
+#: the kinds of claimable work (``Store.wait_for_work``)
+WorkKind = Literal["orchestrations", "activities"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -382,9 +386,13 @@ class Store(Protocol):
 
     # -- waiting -------------------------------------------------------------------------------
 
-    async def wait_for_work(self, timeout: float) -> None:
+    async def wait_for_work(self, timeout: float, kind: WorkKind | None = None) -> None:
         """Return when new work may be claimable (at the latest after ``timeout`` seconds, or
-        sooner when a message or activity becomes due)."""
+        sooner when a message or activity becomes due).
+
+        ``kind``: the caller claims only this kind of work, so work of the other kind need not
+        wake it (a store may wake it all the same).
+        """
 
     async def wait_for_instance(self, instance_id: str, timeout: float) -> None:
         """Return when the instance's status may have changed (at the latest after ``timeout``).
@@ -422,5 +430,6 @@ __all__ = [
     "NewInstance",
     "OrchestrationWorkItem",
     "Store",
+    "WorkKind",
     "check_instance_id",
 ]

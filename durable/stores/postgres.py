@@ -58,6 +58,7 @@ from .base import (
     LeaseLost,
     NewInstance,
     OrchestrationWorkItem,
+    WorkKind,
 )
 
 #: our URL options and their defaults
@@ -444,7 +445,7 @@ class PostgresStore:
 
     # -- waiting -------------------------------------------------------------------------------
 
-    async def wait_for_work(self, timeout: float) -> None:
+    async def wait_for_work(self, timeout: float, kind: WorkKind | None = None) -> None:
         """See ``Store.wait_for_work``: woken by notifications (this process's commits at once,
         other processes' through LISTEN), or when the next due time comes.
 
@@ -463,7 +464,7 @@ class PostgresStore:
         due_at = self._due[1]
         if due_at is not None:
             timeout = min(timeout, due_at - time.monotonic() + _DUE_SLACK)
-        await self._wait(self._db.work_key, timeout)
+        await self._wait(self._db.work_key_of(kind), timeout)
 
     async def wait_for_instance(self, instance_id: str, timeout: float) -> None:
         """See ``Store.wait_for_instance``: woken when a commit finishes the instance (here at

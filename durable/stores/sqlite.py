@@ -45,6 +45,7 @@ from .base import (
     InstanceRecord,
     NewInstance,
     OrchestrationWorkItem,
+    WorkKind,
 )
 
 SYNCHRONOUS = ("normal", "full", "extra")
@@ -286,9 +287,9 @@ class SQLiteStore:
 
     # -- waiting -------------------------------------------------------------------------------
 
-    async def wait_for_work(self, timeout: float) -> None:
-        """See ``Store.wait_for_work``: woken by writes in this process, or when the next
-        message, activity or released instance falls due."""
+    async def wait_for_work(self, timeout: float, kind: WorkKind | None = None) -> None:
+        """See ``Store.wait_for_work``: woken by writes in this process (of any kind of work),
+        or when the next message, activity or released instance falls due."""
         due = await self._db.read(claims.next_due, "wait_for_work")
         if due is not None:
             timeout = min(timeout, due - time.time() + _DUE_SLACK)
