@@ -38,6 +38,7 @@ import anyio
 from .._errors import ConfigurationError, StoreError
 from .._events import ActivityCompleted, ErrorInfo, HistoryEvent
 from .._status import Status
+from . import _episode_rules as rules
 from . import _hub
 from . import _pg_batch_commit as batch_commit
 from . import _pg_dumps as dumps
@@ -308,6 +309,7 @@ class PostgresStore:
         """See ``Store.commit_episode``: with the commits of other instances made at the same
         time, in one statement, when it ``fits`` (``_pg_batch_commit``); else, or when that
         statement declines it, in a transaction of its own."""
+        rules.check_commit(commit)  # a bad commit fails alone, not the statement it would join
         if batch_commit.fits(commit):
             entry = batch_commit.Entry(commit, eager, eager_limit)
             committed = await self._committing(entry, commit.instance_id)
