@@ -163,30 +163,13 @@ class Worker:
             outer.start_soon(self._lease_loop)
             async with anyio.create_task_group() as work:
                 self._work = work
-                with self._dispatch:
-                    async with anyio.create_task_group() as loops:
-                        # several claimers, so that the store's group commit batches claims
-                        episodes, activities = ClaimGate(), ClaimGate()
-                        for _ in range(store.claim_concurrency):
-                            loops.start_soon(
-                                self._claim_loop,
-                                "orchestrations",
-                                episodes,
-                                self._orch_slots,
-                                self._claim_episode,
-                                self._episode_task,
-                            )
-                            loops.start_soon(
-                                self._claim_loop,
-                                "activities",
-                                activities,
-                                self._activity_slots,
-                                store.claim_activity,
-                                self._activity_task,
-                            )
-                        loops.start_soon(self._maintenance_loop)
-                        logger.info("worker %s started on %s", self.worker_id, store.display_url)
-                        task_status.started()
+                starts = _StartTaker(self)
+                withdraw = store.take_starts(starts)
+                try:
+                    await self._dispatching(store, task_status)
+                finally:
+                    withdraw()
+                    starts.closed = True
                 with anyio.move_on_after(self.shutdown_grace):
                     if self._inflight:
                         await self._drained.wait()
@@ -194,6 +177,33 @@ class Worker:
             outer.cancel_scope.cancel()
             self._cache.clear()
             logger.info("worker %s stopped", self.worker_id)
+
+    async def _dispatching(self, store: Store, task_status: TaskStatus[None]) -> None:
+        """Claim work until ``stop()``: the claim loops of each kind, and the maintenance."""
+        with self._dispatch:
+            async with anyio.create_task_group() as loops:
+                # several claimers, so that the store's group commit batches claims
+                episodes, activities = ClaimGate(), ClaimGate()
+                for _ in range(store.claim_concurrency):
+                    loops.start_soon(
+                        self._claim_loop,
+                        "orchestrations",
+                        episodes,
+                        self._orch_slots,
+                        self._claim_episode,
+                        self._episode_task,
+                    )
+                    loops.start_soon(
+                        self._claim_loop,
+                        "activities",
+                        activities,
+                        self._activity_slots,
+                        store.claim_activity,
+                        self._activity_task,
+                    )
+                loops.start_soon(self._maintenance_loop)
+                logger.info("worker %s started on %s", self.worker_id, store.display_url)
+                task_status.started()
 
     @asynccontextmanager
     async def _opened_store(self) -> AsyncIterator[Store]:
@@ -538,6 +548,44 @@ class Worker:
         except anyio.WouldBlock:
             return False
         return True
+
+
+class _StartTaker:
+    """The worker's side of ``Store.take_starts``: an instance started in this process that
+    the worker can run now is leased to it as it is created, and its first episode runs at
+    once (no claim, no wake-up)."""
+
+    def __init__(self, worker: Worker) -> None:
+        self._worker = worker
+        self._loop = asyncio.get_running_loop()
+        #: the worker stopped taking work
+        self.closed = False
+
+    def take(self, name: str) -> ClaimSpec | None:
+        """See ``StartTaker.take``: with a free episode slot, held until ``taken``."""
+        worker = self._worker
+        if self.closed or name not in worker.spec.orchestrators:
+            return None
+        if asyncio.get_running_loop() is not self._loop:  # a client on another event loop
+            return None
+        try:
+            worker._orch_slots.acquire_nowait()
+        except anyio.WouldBlock:
+            return None
+        return worker.spec
+
+    def taken(self, item: OrchestrationWorkItem | None) -> None:
+        """See ``StartTaker.taken``: run the episode like a claimed one."""
+        worker = self._worker
+        if item is not None:
+            try:
+                worker._spawn(worker._episode_task, item)
+                return
+            except RuntimeError:  # the worker has stopped: its lease runs out, another claims it
+                worker._inflight -= 1
+                if worker._inflight == 0:
+                    worker._drained.set()
+        worker._orch_slots.release()
 
 
 def _log_outcome(item: OrchestrationWorkItem, episode: Episode) -> None:

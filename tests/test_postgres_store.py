@@ -335,8 +335,8 @@ async def test_a_create_whose_commit_was_acknowledged_late_is_not_a_duplicate(ur
         new = NewInstance("i", "orch", "1")
 
         async def create(token: str) -> bool:
-            [created] = await store._db.run(
-                lambda tx: instances.insert_instances(tx, [(new, token, None)]), "t"
+            [(created, _)] = await store._db.run(
+                lambda tx: instances.insert_instances(tx, [instances.Creation(new, token)]), "t"
             )
             return created
 
@@ -424,3 +424,64 @@ async def test_a_split_brain_in_a_shared_commit_loses_only_its_own_episode(url: 
         assert outcomes.pop("i-2") == "lost" and set(outcomes.values()) == {"ok"}
         assert max(sizes) > 1  # they did share a statement first
         assert [e.kind for e in await store.get_history("i-3")] == ["ExecutionStarted"]
+
+
+class Taker:
+    """A ``StartTaker`` with ``slots`` free slots that records what it was handed."""
+
+    def __init__(self, slots: int = 10) -> None:
+        self.slots = slots
+        self.handed: list[OrchestrationWorkItem | None] = []
+
+    def take(self, name: str) -> ClaimSpec | None:
+        if name not in SPEC.orchestrators or self.slots == 0:
+            return None
+        self.slots -= 1
+        return SPEC
+
+    def taken(self, item: OrchestrationWorkItem | None) -> None:
+        self.handed.append(item)
+        if item is None:
+            self.slots += 1
+
+
+async def test_a_start_is_leased_to_a_worker_of_the_process_as_it_is_created(url: str) -> None:
+    async with opened(url) as store, opened(url) as client_side:
+        assert isinstance(store, PostgresStore)
+        taker = Taker(slots=1)
+        withdraw = store.take_starts(taker)
+        assert await client_side.create_instance(NewInstance("mine", "orch", "1"))
+        (item,) = taker.handed
+        assert item is not None and (item.instance_id, item.version) == ("mine", 0)
+        assert [m.event.kind for m in item.messages] == ["ExecutionStarted"]
+        assert item.messages[0].event.timestamp == item.now
+        other = ClaimSpec("other", 30.0, frozenset({"orch"}))
+        assert await store.claim_orchestration(other) is None  # leased to the taker
+        # the taker commits the first episode as a claimer would
+        (message,) = item.messages
+        await store.commit_episode(
+            EpisodeCommit(
+                instance_id="mine",
+                worker_id=SPEC.worker_id,
+                execution_id=1,
+                expected_version=0,
+                events=[dataclasses.replace(message.event, seq=0)],
+                actions=(),
+                consumed=[message.id],
+                status=Status.RUNNING,
+            )
+        )
+        # no slot left: the next start is for any claimer; a taken id gives the slot back
+        assert await client_side.create_instance(NewInstance("anyone's", "orch", "1"))
+        assert not await client_side.create_instance(NewInstance("mine", "orch", "1"))
+        assert len(taker.handed) == 1 and taker.slots == 0
+        claimed = await store.claim_orchestration(other)
+        assert claimed is not None and claimed.instance_id == "anyone's"
+        taker.slots = 1
+        assert not await client_side.create_instance(NewInstance("mine", "orch", "2"))
+        assert taker.handed[-1] is None and taker.slots == 1
+        withdraw()
+        assert await client_side.create_instance(NewInstance("later", "orch", "1"))
+        assert len(taker.handed) == 2
+        claimed = await store.claim_orchestration(other)
+        assert claimed is not None and claimed.instance_id == "later"

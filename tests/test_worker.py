@@ -471,10 +471,13 @@ async def test_cache_off_gives_the_same_results(store: Any) -> None:
 
 
 async def test_each_step_is_one_transaction(store: Any, monkeypatch: Any) -> None:
-    # the claim of the new instance commits its first episode, and each completion the next
-    # one (then_run): the worker never commits an episode of its own. SQLite does both in one
-    # transaction; on PostgreSQL the claim and the completion are each one statement, so the
-    # store commits the episode right after, as commit_episode (one statement too).
+    # each completion commits the next episode (then_run), and on SQLite the claim of the new
+    # instance commits its first one: SQLite does each in one transaction. On PostgreSQL the
+    # completion is one statement, so the store commits the episode right after, as
+    # commit_episode (one statement too); and a start made in the worker's own process is
+    # leased to it as it is created, so nothing claims it, and the worker commits its first
+    # episode at once (commit_episode as well).
+    postgres = store.display_url.startswith("postgres")
     commits: list[str] = []
     ran: list[str] = []
     real_commit, real_committed = store.commit_episode, NextEpisode.committed
@@ -488,7 +491,17 @@ async def test_each_step_is_one_transaction(store: Any, monkeypatch: Any) -> Non
             ran.append("committed")
         real_committed(runner, eager)
 
+    claimed: list[str] = []
+    real_claim = store.claim_orchestration
+
+    async def claiming(spec: Any, **kwargs: Any) -> Any:
+        item = await real_claim(spec, **kwargs)
+        if item is not None:
+            claimed.append(item.instance_id)
+        return item
+
     monkeypatch.setattr(store, "commit_episode", counting)
+    monkeypatch.setattr(store, "claim_orchestration", claiming)
     monkeypatch.setattr(NextEpisode, "committed", counting_committed)
     async with (
         durable.Client(store, app=app) as client,
@@ -496,9 +509,10 @@ async def test_each_step_is_one_transaction(store: Any, monkeypatch: Any) -> Non
     ):
         handle = await client.start(three_in_a_row, 3, instance_id="steps")
         assert await handle.result(WAIT) == 6
-    assert len(ran) == 4  # the first episode, then one after each of the 3 activities
-    apart = store.display_url.startswith("postgres")
-    assert commits == (["steps"] * 4 if apart else [])
+    assert claimed == ([] if postgres else ["steps"])
+    # one after each of the 3 activities, and the first episode with its claim (SQLite)
+    assert len(ran) == (3 if postgres else 4)
+    assert commits == (["steps"] * 4 if postgres else [])
     kinds = [event.kind for event in await store.get_history("steps")]
     assert kinds.count("ActivityCompleted") == 3 and kinds[-1] == "ExecutionCompleted"
 

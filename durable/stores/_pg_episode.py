@@ -19,7 +19,14 @@ from .._events import EventRaised, TimerFired
 from .._status import Status
 from . import _episode_rules as rules
 from ._pg_db import ORCHESTRATIONS, Tx
-from ._pg_instances import TERMINAL, deliver, insert_instances, insert_messages, message_row
+from ._pg_instances import (
+    TERMINAL,
+    Creation,
+    deliver,
+    insert_instances,
+    insert_messages,
+    message_row,
+)
 from ._pg_work import activity_values, schedule_activities
 from ._rows import dump_error, dump_event
 from .base import ActivityWorkItem, ClaimSpec, EpisodeCommit, LeaseLost, NewInstance
@@ -139,7 +146,10 @@ async def _start_child(episode: _Episode, action: act.StartChild) -> None:
         retry=None if action.retry is None else rules.storable_retry(action.retry),
     )
     execution_id = episode.commit.execution_id
-    if (await insert_instances(episode.tx, [(new, None, execution_id)]))[0]:
+    [(created, _)] = await insert_instances(
+        episode.tx, [Creation(new, parent_execution_id=execution_id)]
+    )
+    if created:
         return
     event = rules.child_taken(action, episode.now)
     episode.messages.append(message_row(episode.instance_id, event, execution_id))

@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,8 +19,8 @@ from .._events import ExecutionStarted, HistoryEvent
 from .._status import Status
 from . import _rows as rows
 from ._pg_db import ORCHESTRATIONS, Tx
-from ._rows import dump_event, dump_json, load_event
-from .base import InstanceRecord, NewInstance
+from ._rows import dump_event, dump_json, load_event, load_json
+from .base import ClaimSpec, InstanceRecord, Message, NewInstance, OrchestrationWorkItem
 
 TERMINAL = [status.value for status in Status if status.is_terminal]
 
@@ -97,21 +98,24 @@ def stamped_by_database(event: HistoryEvent) -> tuple[str, str]:
     return before + '"', '"' + after
 
 
-# Create instances and their start messages in one statement; notify other processes ($12)
-# in it too. On a taken id, `mine` tells whether the row is this attempt's (a rerun after a
-# lost acknowledgement): the row was committed before this statement's snapshot, so it is seen.
+# Create instances and their start messages in one statement, leasing those a worker of this
+# process takes at once (owner, lease seconds); notify other processes ($13) of the others in
+# it too. On a taken id, `mine` tells whether the row is this attempt's (a rerun after a lost
+# acknowledgement): the row was committed before this statement's snapshot, so it is seen.
 _CREATE = f"""
 WITH new AS (
     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::int[],
-        $7::text[], $8::text[], $9::text[], $10::text[]) WITH ORDINALITY
+        $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::float8[])
+        WITH ORDINALITY
         AS n(instance_id, name, input, parent_instance_id, parent_task_id, parent_execution_id,
-            retry, start_token, before, after, position)
+            retry, start_token, before, after, owner, lease, position)
 ), created AS (
     INSERT INTO instances (instance_id, name, status, input, created_at, updated_at,
         execution_id, version, parent_instance_id, parent_task_id, parent_execution_id, retry,
-        start_token)
+        start_token, lease_owner, lease_expires_at)
     SELECT instance_id, name, 'PENDING', input, now(), now(), 1, 0, parent_instance_id,
-        parent_task_id, parent_execution_id, retry, start_token
+        parent_task_id, parent_execution_id, retry, start_token, owner,
+        CASE WHEN owner IS NOT NULL THEN now() + lease * interval '1 second' END
     FROM new
     ON CONFLICT (instance_id) DO NOTHING
     RETURNING instance_id
@@ -120,62 +124,102 @@ WITH new AS (
     SELECT new.instance_id, 1, 'ExecutionStarted', NULL, new.before || {NOW_TEXT} || new.after,
         now()
     FROM new JOIN created ON created.instance_id = new.instance_id
+    RETURNING id, instance_id
 )
-SELECT created.instance_id IS NOT NULL AS created, now() AS tx_now,
+SELECT created.instance_id IS NOT NULL AS created, now() AS tx_now, started.id AS message_id,
     taken.start_token = new.start_token AS mine,
-    CASE WHEN $11 AND created.instance_id IS NOT NULL THEN pg_notify($12, $13) END AS notified
+    CASE WHEN $13 AND created.instance_id IS NOT NULL AND new.owner IS NULL
+        THEN pg_notify($14, $15) END AS notified
 FROM new LEFT JOIN created ON created.instance_id = new.instance_id
+    LEFT JOIN started ON started.instance_id = new.instance_id
     LEFT JOIN instances AS taken ON taken.instance_id = new.instance_id
 ORDER BY new.position
 """  # noqa: S608 (constants only)
 
 
-#: an instance to create: (what, the attempt's token, the parent's run for a child)
-Creation = tuple[NewInstance, str | None, int | None]
+@dataclass(frozen=True)
+class Creation:
+    """An instance to create: what, the attempt's token, the parent's run (for a child), and
+    the claim to lease it to at once (a worker of this process that takes it)."""
+
+    new: NewInstance
+    token: str | None = None
+    parent_execution_id: int | None = None
+    lease_to: ClaimSpec | None = None
 
 
-async def insert_instances(tx: Tx, batch: list[Creation], *, notify: bool = False) -> list[bool]:
+async def insert_instances(
+    tx: Tx, batch: list[Creation], *, notify: bool = False
+) -> list[tuple[bool, OrchestrationWorkItem | None]]:
     """Create PENDING instances with their ``ExecutionStarted`` messages, in one statement.
 
-    For each ``(new, token, parent_execution_id)`` of ``batch`` (distinct ids), True if it was
-    created, False if its id is taken. ``token`` marks this attempt: if a commit's
-    acknowledgement was lost and the operation is rerun, a row carrying the same token is
-    ours, not a taken id. ``notify``: the statement tells other processes itself (an operation
-    of this one statement); otherwise the transaction's commit does.
+    For each creation of ``batch`` (distinct ids): True if it was created, False if its id is
+    taken; and the work item of an instance leased to its ``lease_to`` claimer. ``token``
+    marks this attempt: if a commit's acknowledgement was lost and the operation is rerun, a
+    row carrying the same token is ours, not a taken id (it is not handed over again: its
+    lease runs out). ``notify``: the statement tells other processes itself (an operation of
+    this one statement); otherwise the transaction's commit does.
     """
-    columns: list[list[Any]] = [[] for _ in range(10)]
-    for new, token, parent_execution_id in batch:
+    columns: list[list[Any]] = [[] for _ in range(12)]
+    starts = []
+    for creation in batch:
+        new, claim = creation.new, creation.lease_to
         started = ExecutionStarted(
             name=new.name,
             input=new.input,
             parent_instance_id=new.parent_instance_id,
             parent_task_id=new.parent_task_id,
         )
+        starts.append(started)
         values = (
             new.instance_id,
             new.name,
             new.input,
             new.parent_instance_id,
             new.parent_task_id,
-            parent_execution_id,
+            creation.parent_execution_id,
             None if new.retry is None else dump_json(new.retry),
-            token,
+            creation.token,
             *stamped_by_database(started),
+            None if claim is None else claim.worker_id,
+            None if claim is None else claim.lease_seconds,
         )
         for column, value in zip(columns, values, strict=True):
             column.append(value)
     payload = tx.payload([ORCHESTRATIONS], [])
     rows = await tx.conn.fetch(_CREATE, *columns, notify, tx.channel, payload)
-    created = []
-    for (_, token, _), row in zip(batch, rows, strict=True):
-        if row["created"]:
-            tx.now = row["tx_now"]
+    results: list[tuple[bool, OrchestrationWorkItem | None]] = []
+    for creation, started, row in zip(batch, starts, rows, strict=True):
+        if not row["created"]:
+            results.append((creation.token is not None and bool(row["mine"]), None))
+            continue
+        tx.now = row["tx_now"]
+        if creation.lease_to is None:  # for any claimer
             tx.work.add(ORCHESTRATIONS)
             tx.broadcast = tx.broadcast or not notify
-            created.append(True)
-        else:
-            created.append(token is not None and bool(row["mine"]))
-    return created
+            results.append((True, None))
+            continue
+        message = Message(row["message_id"], dataclasses.replace(started, timestamp=tx.now))
+        results.append((True, _first_item(creation, message, tx.now)))
+    return results
+
+
+def _first_item(creation: Creation, start: Message, now: datetime) -> OrchestrationWorkItem:
+    """The work item of an instance leased as it was created: its start message alone."""
+    new = creation.new
+    return OrchestrationWorkItem(
+        instance_id=new.instance_id,
+        name=new.name,
+        execution_id=1,
+        version=0,
+        status=Status.PENDING,
+        messages=[start],
+        now=now,
+        parent_instance_id=new.parent_instance_id,
+        parent_task_id=new.parent_task_id,
+        retry=None if new.retry is None else load_json(dump_json(new.retry)),
+        attempt=1,
+    )
 
 
 def new_token() -> str:

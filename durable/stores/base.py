@@ -25,7 +25,7 @@ This module is layer L2: it imports only the vocabulary (L0), never the interpre
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal, Protocol, runtime_checkable
@@ -189,6 +189,23 @@ class EpisodeRunner(Protocol):
         None when this attempt committed no episode."""
 
 
+class StartTaker(Protocol):
+    """A worker that takes the instances started in its own process, as they are created.
+
+    A client and a worker in one program: the store may lease a new instance to the worker in
+    the statement that creates it and hand it over at once, with no claim in between (what
+    Temporal calls eager workflow start). See ``Store.take_starts``.
+    """
+
+    def take(self, name: str) -> ClaimSpec | None:
+        """The claim to lease a new instance of orchestrator ``name`` to, when this worker can
+        run it now (it then holds a slot for it until ``taken``); else None."""
+
+    def taken(self, item: OrchestrationWorkItem | None) -> None:
+        """The instance ``take`` answered for, leased to this worker (run it); None when it was
+        not leased after all (the id was taken, or the create failed): give the slot back."""
+
+
 @runtime_checkable
 class Store(Protocol):
     """The operations workers and clients need; every backend implements all of them."""
@@ -211,6 +228,12 @@ class Store(Protocol):
         """Create a PENDING instance and its ``ExecutionStarted`` message, atomically.
 
         Returns False, writing nothing, when the id is taken (by an instance in any status).
+        """
+
+    def take_starts(self, taker: StartTaker) -> Callable[[], None]:
+        """Offer ``taker`` the instances created from now on through this process's store
+        objects on this database (see ``StartTaker``); returns the function that withdraws the
+        offer. A store may ignore it (the worker then claims the instances as usual).
         """
 
     async def get_instance(self, instance_id: str) -> InstanceRecord | None:
@@ -429,6 +452,7 @@ __all__ = [
     "Message",
     "NewInstance",
     "OrchestrationWorkItem",
+    "StartTaker",
     "Store",
     "WorkKind",
     "check_instance_id",

@@ -28,7 +28,7 @@ Choices where the ``Store`` contract is silent are the SQLite store's (see ``sto
 from __future__ import annotations
 
 import time
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -59,6 +59,7 @@ from .base import (
     LeaseLost,
     NewInstance,
     OrchestrationWorkItem,
+    StartTaker,
     WorkKind,
 )
 
@@ -164,15 +165,39 @@ class PostgresStore:
 
     async def create_instance(self, new: NewInstance) -> bool:
         """See ``Store.create_instance``."""
-        return await self._creating((new, instances.new_token(), None), new.instance_id)
+        return await self._creating(new, new.instance_id)
 
-    async def _create_instances(self, batch: list[instances.Creation]) -> list[bool]:
-        """The instances that concurrent ``create_instance`` calls ask for, in one statement."""
-        return await self._db.run(
-            lambda tx: instances.insert_instances(tx, batch, notify=True),
-            "create_instance",
-            atomic=False,
-        )
+    async def _create_instances(self, batch: list[NewInstance]) -> list[bool]:
+        """The instances that concurrent ``create_instance`` calls ask for, in one statement;
+        each leased at once to a worker of this process that takes it (``take_starts``)."""
+        takers = [self._db.taker_for(new.name) for new in batch]
+        creations = [
+            instances.Creation(
+                new, instances.new_token(), lease_to=None if taker is None else taker[1]
+            )
+            for new, taker in zip(batch, takers, strict=True)
+        ]
+        try:
+            results = await self._db.run(
+                lambda tx: instances.insert_instances(tx, creations, notify=True),
+                "create_instance",
+                atomic=False,
+            )
+        except BaseException:
+            for taker in takers:
+                if taker is not None:
+                    taker[0].taken(None)
+            raise
+        for taker, (_, item) in zip(takers, results, strict=True):
+            if taker is not None:
+                taker[0].taken(item)
+        return [created for created, _ in results]
+
+    def take_starts(self, taker: StartTaker) -> Callable[[], None]:
+        """See ``Store.take_starts``: a start through any store object of this process on
+        this database is leased to ``taker`` in the statement that creates it, and handed
+        over when it commits (no claim, and no notification, for it)."""
+        return self._db.add_taker(taker)
 
     async def get_instance(self, instance_id: str) -> InstanceRecord | None:
         """See ``Store.get_instance``; concurrent reads share one statement (``result()`` of

@@ -45,6 +45,7 @@ from .base import (
     InstanceRecord,
     NewInstance,
     OrchestrationWorkItem,
+    StartTaker,
     WorkKind,
 )
 
@@ -119,6 +120,10 @@ class SQLiteStore:
         return await self._db.write(
             lambda tx: instances.insert_instance(tx, new), "create_instance"
         )
+
+    def take_starts(self, taker: StartTaker) -> Callable[[], None]:
+        """See ``Store.take_starts``: ignored (a claim is no round trip here)."""
+        return _nothing
 
     async def get_instance(self, instance_id: str) -> InstanceRecord | None:
         """See ``Store.get_instance``."""
@@ -343,3 +348,7 @@ def memory_store(name: str = "") -> SQLiteStore:
 
         store.on_last_close = forget
     return store
+
+
+def _nothing() -> None:
+    """Withdraws an offer that was never taken up."""
