@@ -98,10 +98,11 @@ class Client:
         name, fn = self._resolve(orchestrator)
         instance_id = check_instance_id(instance_id or str(uuid.uuid4()))
         payload = self.serializer.encode_call(fn, name, args, {}, skip_first=True)
+        mark = self.store.instance_mark(instance_id)  # taken before the instance can finish
         created = await self.store.create_instance(NewInstance(instance_id, name, payload))
         if not created and if_exists == "error":
             raise InstanceAlreadyExists(instance_id)
-        return InstanceHandle(self, instance_id, fn)
+        return InstanceHandle(self, instance_id, fn, started_at_mark=mark if created else None)
 
     def get(self, instance_id: str) -> InstanceHandle:
         """A handle for an existing instance (``InstanceNotFound`` on first use if it is not)."""
@@ -173,10 +174,20 @@ class Client:
 class InstanceHandle:
     """A reference to one instance: await its result, read its status, control it."""
 
-    def __init__(self, client: Client, instance_id: str, fn: Callable[..., Any] | None) -> None:
+    def __init__(
+        self,
+        client: Client,
+        instance_id: str,
+        fn: Callable[..., Any] | None,
+        *,
+        started_at_mark: int | None = None,
+    ) -> None:
         self._client = client
         self.instance_id = instance_id
         self._fn = fn
+        #: the store's ``instance_mark`` taken before this client started the instance: the
+        #: first ``result()`` waits before it reads (a new instance has no result yet)
+        self._started_at_mark = started_at_mark
 
     def __repr__(self) -> str:
         return f"<InstanceHandle {self.instance_id!r}>"
@@ -200,6 +211,10 @@ class InstanceHandle:
         """
         deadline = anyio.current_time() + (timeout if timeout is not None else math.inf)
         store = self._client.store
+        mark, self._started_at_mark = self._started_at_mark, None
+        if mark is not None:  # a finish since the start wakes this wait at once
+            first = min(_WAIT_AT_MOST, deadline - anyio.current_time())
+            await store.wait_for_instance(self.instance_id, first, since=mark)
         while True:
             record = await self._record()
             if record.status.is_terminal:

@@ -1052,6 +1052,16 @@ async def test_wait_for_instance_wakes_on_a_status_change(store: Store) -> None:
     assert elapsed[0] < PROMPT
 
 
+async def test_a_wait_since_a_mark_sees_a_finish_that_came_before_it(store: Store) -> None:
+    mark = store.instance_mark("i-1")  # as a client takes it before it starts the instance
+    await create(store)
+    await commit(store, await claim(store), actions=(Complete("1"),), status=Status.COMPLETED)
+    assert await timed(store.wait_for_instance("i-1", 10, since=mark)) < PROMPT
+    # with nothing since the mark, it waits (up to its timeout)
+    await create(store, "i-2")
+    assert await timed(store.wait_for_instance("i-2", 0.3, since=store.instance_mark("i-2"))) > 0.2
+
+
 async def test_wait_returns_after_its_timeout(store: Store) -> None:
     assert await timed(store.wait_for_work(0.1)) < PROMPT
     assert await timed(store.wait_for_instance("nope", 0.1)) < PROMPT

@@ -461,6 +461,24 @@ async def test_non_determinism_holds_the_instance_until_the_code_is_fixed(store:
         assert (await handle.status()).error is None
 
 
+async def test_result_of_an_instance_that_finished_before_it_was_asked_is_prompt(
+    store: Any,
+) -> None:
+    # result() of a handle from start() waits before it reads (a new instance has no result):
+    # a finish that came before that wait must still end it at once, not after a re-read
+    async with (
+        durable.Client(store, app=app) as client,
+        durable.Worker(app, store, poll_interval=0.05),
+    ):
+        handle = await client.start(three_in_a_row, 1)
+        with anyio.fail_after(WAIT):
+            while (await client.get(handle.instance_id).status()).status is not Status.COMPLETED:
+                await anyio.sleep(0.01)
+        began = anyio.current_time()
+        assert await handle.result(WAIT) == 4
+        assert anyio.current_time() - began < 0.5  # the re-read comes after 1 s
+
+
 async def test_cache_off_gives_the_same_results(store: Any) -> None:
     async with (
         durable.Client(store, app=app) as client,

@@ -417,11 +417,19 @@ class Store(Protocol):
         wake it (a store may wake it all the same).
         """
 
-    async def wait_for_instance(self, instance_id: str, timeout: float) -> None:
+    def instance_mark(self, instance_id: str) -> int:
+        """A mark of the wake-ups for this instance so far, for ``wait_for_instance(since=)``."""
+
+    async def wait_for_instance(
+        self, instance_id: str, timeout: float, since: int | None = None
+    ) -> None:
         """Return when the instance's status may have changed (at the latest after ``timeout``).
 
         Finishing the instance in another process must wake it too, promptly (a notification,
         or a poll the store shares between its waiters): ``InstanceHandle.result()`` waits on it.
+        ``since``: an ``instance_mark`` taken earlier; return at once if a wake-up for the
+        instance came after it (so a caller that took the mark before starting the instance
+        need not read it before waiting).
         """
 
 

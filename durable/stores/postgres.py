@@ -493,10 +493,20 @@ class PostgresStore:
             timeout = min(timeout, due_at - time.monotonic() + _DUE_SLACK)
         await self._wait(self._db.work_key_of(kind), timeout)
 
-    async def wait_for_instance(self, instance_id: str, timeout: float) -> None:
+    def instance_mark(self, instance_id: str) -> int:
+        """See ``Store.instance_mark``."""
+        return _hub.generation(self._db.instance_key(instance_id))
+
+    async def wait_for_instance(
+        self, instance_id: str, timeout: float, since: int | None = None
+    ) -> None:
         """See ``Store.wait_for_instance``: woken when a commit finishes the instance (here at
         once, elsewhere through LISTEN); other status changes do not wake it."""
-        await self._wait(self._db.instance_key(instance_id), timeout)
+        key = self._db.instance_key(instance_id)
+        if since is None:
+            await self._wait(key, timeout)
+        else:
+            await self._db.wait(key, timeout, since)
 
     async def _wait(self, key: str, timeout: float) -> None:
         await self._waiters.wait(key, timeout, self._db.wait)

@@ -300,10 +300,16 @@ class SQLiteStore:
             timeout = min(timeout, due - time.time() + _DUE_SLACK)
         await self._wait(self._db.work_key, timeout)
 
-    async def wait_for_instance(self, instance_id: str, timeout: float) -> None:
+    def instance_mark(self, instance_id: str) -> int:
+        """See ``Store.instance_mark``."""
+        return _hub.generation(self._db.instance_key(instance_id))
+
+    async def wait_for_instance(
+        self, instance_id: str, timeout: float, since: int | None = None
+    ) -> None:
         """See ``Store.wait_for_instance``: woken by commits in this process at once, and for
         instances finished by other processes through a poll shared by every waiter."""
-        wait = self._wait(self._db.instance_key(instance_id), timeout)
+        wait = self._wait(self._db.instance_key(instance_id), timeout, since)
         await self._status_poll.awaiting(instance_id, wait)
 
     async def _read_finished(self, instance_ids: list[str]) -> set[str]:
@@ -311,8 +317,11 @@ class SQLiteStore:
             lambda conn, _: instances.finished_among(conn, instance_ids), "wait_for_instance"
         )
 
-    async def _wait(self, key: str, timeout: float) -> None:
-        await self._waiters.wait(key, timeout)
+    async def _wait(self, key: str, timeout: float, since: int | None = None) -> None:
+        if since is None:  # from the generation this task saw last
+            await self._waiters.wait(key, timeout)
+        else:
+            await _hub.wait(key, timeout, seen=since)
 
 
 def _run_next(
