@@ -107,10 +107,15 @@ class Waiters:
         key: str,
         timeout: float,
         waiting: Callable[[str, float, int | None], Awaitable[int]] | None = None,
+        *,
+        since: int | None = None,
     ) -> None:
-        """Wait on ``key`` (through ``waiting``, a ``wait``-like function, if given)."""
+        """Wait on ``key`` (through ``waiting``, a ``wait``-like function, if given); ``since``:
+        a generation the caller saw itself (``generation``), in place of the remembered one."""
         slot = (anyio.get_current_task().id, key)
         seen = self._seen.pop(slot, None)
+        if since is not None:
+            seen = since
         if len(self._seen) > 1024:  # tasks come and go; forgetting costs one early return
             self._seen.clear()
         if waiting is None:

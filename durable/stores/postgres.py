@@ -502,11 +502,9 @@ class PostgresStore:
     ) -> None:
         """See ``Store.wait_for_instance``: woken when a commit finishes the instance (here at
         once, elsewhere through LISTEN); other status changes do not wake it."""
-        key = self._db.instance_key(instance_id)
-        if since is None:
-            await self._wait(key, timeout)
-        else:
-            await self._db.wait(key, timeout, since)
+        await self._waiters.wait(
+            self._db.instance_key(instance_id), timeout, self._db.wait, since=since
+        )
 
     async def _wait(self, key: str, timeout: float) -> None:
         await self._waiters.wait(key, timeout, self._db.wait)

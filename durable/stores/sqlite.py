@@ -318,10 +318,7 @@ class SQLiteStore:
         )
 
     async def _wait(self, key: str, timeout: float, since: int | None = None) -> None:
-        if since is None:  # from the generation this task saw last
-            await self._waiters.wait(key, timeout)
-        else:
-            await _hub.wait(key, timeout, seen=since)
+        await self._waiters.wait(key, timeout, since=since)
 
 
 def _run_next(
