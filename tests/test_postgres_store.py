@@ -349,6 +349,21 @@ async def test_a_create_whose_commit_was_acknowledged_late_is_not_a_duplicate(ur
 # -- many operations in one statement ------------------------------------------------------------
 
 
+def first_episode(item: OrchestrationWorkItem) -> EpisodeCommit:
+    """The commit of a new instance's first episode that only records its start (by SPEC)."""
+    (message,) = item.messages
+    return EpisodeCommit(
+        instance_id=item.instance_id,
+        worker_id=SPEC.worker_id,
+        execution_id=1,
+        expected_version=0,
+        events=[dataclasses.replace(message.event, seq=0)],
+        actions=(),
+        consumed=[message.id],
+        status=Status.RUNNING,
+    )
+
+
 def _counting(store: PostgresStore, batcher: str) -> list[int]:
     """Record the size of every batch ``store``'s ``batcher`` runs."""
     sizes: list[int] = []
@@ -400,17 +415,7 @@ async def test_a_split_brain_in_a_shared_commit_loses_only_its_own_episode(url: 
 
         async def commit(item: OrchestrationWorkItem | None) -> None:
             assert item is not None
-            (message,) = item.messages
-            episode = EpisodeCommit(
-                instance_id=item.instance_id,
-                worker_id="w",
-                execution_id=1,
-                expected_version=0,
-                events=[dataclasses.replace(message.event, seq=0)],
-                actions=(),
-                consumed=[message.id],
-                status=Status.RUNNING,
-            )
+            episode = first_episode(item)
             try:
                 await store.commit_episode(episode)
                 outcomes[episode.instance_id] = "ok"
@@ -457,20 +462,7 @@ async def test_a_start_is_leased_to_a_worker_of_the_process_as_it_is_created(url
         assert item.messages[0].event.timestamp == item.now
         other = ClaimSpec("other", 30.0, frozenset({"orch"}))
         assert await store.claim_orchestration(other) is None  # leased to the taker
-        # the taker commits the first episode as a claimer would
-        (message,) = item.messages
-        await store.commit_episode(
-            EpisodeCommit(
-                instance_id="mine",
-                worker_id=SPEC.worker_id,
-                execution_id=1,
-                expected_version=0,
-                events=[dataclasses.replace(message.event, seq=0)],
-                actions=(),
-                consumed=[message.id],
-                status=Status.RUNNING,
-            )
-        )
+        await store.commit_episode(first_episode(item))  # as a claimer would
         # no slot left: the next start is for any claimer; a taken id gives the slot back
         assert await client_side.create_instance(NewInstance("anyone's", "orch", "1"))
         assert not await client_side.create_instance(NewInstance("mine", "orch", "1"))
