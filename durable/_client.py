@@ -32,6 +32,9 @@ from .stores.base import InstanceRecord, NewInstance, Store, check_instance_id
 #: status changes (in this process at once; from other processes through its own status poll or
 #: notifications), so this only bounds the wait should a wake-up be lost
 _WAIT_AT_MOST = 1.0
+#: how long a new instance's ``result()`` waits before its first read: a finish wakes it, but
+#: one whose wake-up was lost (a listening connection that was down) is read after this
+_FIRST_WAIT = 0.05
 
 
 class Client:
@@ -213,7 +216,7 @@ class InstanceHandle:
         store = self._client.store
         mark, self._started_at_mark = self._started_at_mark, None
         if mark is not None:  # a finish since the start wakes this wait at once
-            first = min(_WAIT_AT_MOST, deadline - anyio.current_time())
+            first = min(_FIRST_WAIT, deadline - anyio.current_time())
             await store.wait_for_instance(self.instance_id, first, since=mark)
         while True:
             record = await self._record()
