@@ -302,11 +302,12 @@ class Worker:
             return None
 
     def _spawn(self, fn: Any, item: Any) -> None:
+        """Run ``fn(item)`` as tracked work; ``RuntimeError`` once the worker has stopped."""
+        assert self._work is not None
+        self._work.start_soon(self._tracked, fn, item)  # it runs after this returns
         self._inflight += 1
         if self._drained.is_set():
             self._drained = anyio.Event()
-        assert self._work is not None
-        self._work.start_soon(self._tracked, fn, item)
 
     async def _tracked(self, fn: Any, item: Any) -> None:
         # what the lease loop renews: only work this worker is running
@@ -582,9 +583,7 @@ class _StartTaker:
                 worker._spawn(worker._episode_task, item)
                 return
             except RuntimeError:  # the worker has stopped: its lease runs out, another claims it
-                worker._inflight -= 1
-                if worker._inflight == 0:
-                    worker._drained.set()
+                pass
         worker._orch_slots.release()
 
 

@@ -18,7 +18,7 @@ sender's own notification.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
@@ -27,7 +27,7 @@ from .. import _actions as act
 from .._events import TimerFired
 from .._status import Status
 from . import _episode_rules as rules
-from ._pg_db import ACTIVITIES, ORCHESTRATIONS, Tx, notification_payloads
+from ._pg_db import ACTIVITIES, ORCHESTRATIONS, Tx, notification_payloads, unnest_columns
 from ._pg_instances import instance_record
 from ._pg_work import activity_values, inserted_activities, leased_item
 from ._rows import dump_error, dump_event
@@ -105,20 +105,15 @@ def fits(commit: EpisodeCommit) -> bool:
     return all(type(action) in _SIMPLE_ACTIONS for action in commit.actions)
 
 
-class _Columns:
-    """The statement's parameters: one array per column of each unnest."""
+@dataclass
+class _Rows:
+    """The statement's rows, per ``unnest``: the commits, events, activities and timers."""
 
-    def __init__(self) -> None:
-        self.commits: list[list[Any]] = [[] for _ in range(10)]
-        self.events: list[list[Any]] = [[] for _ in range(4)]
-        self.consumed: list[int] = []
-        self.activities: list[list[Any]] = [[] for _ in range(12)]
-        self.timers: list[list[Any]] = [[] for _ in range(5)]
-
-    @staticmethod
-    def add(columns: list[list[Any]], values: tuple[Any, ...]) -> None:
-        for column, value in zip(columns, values, strict=True):
-            column.append(value)
+    commits: list[tuple[Any, ...]] = field(default_factory=list)
+    events: list[tuple[Any, ...]] = field(default_factory=list)
+    consumed: list[int] = field(default_factory=list)
+    activities: list[tuple[Any, ...]] = field(default_factory=list)
+    timers: list[tuple[Any, ...]] = field(default_factory=list)
 
 
 async def commit_many(
@@ -133,7 +128,7 @@ async def commit_many(
     Raises ``LeaseLost`` when a history row exists already (the split-brain guard): the
     statement then wrote nothing for any of them.
     """
-    columns = _Columns()
+    rows = _Rows()
     leases: list[list[tuple[Any, ...]]] = []
     unclaimed, finished = False, []
     for entry in entries:
@@ -142,8 +137,7 @@ async def commit_many(
         output, error = rules.outcome(commit)
         finishing = status.is_terminal
         id_, run = commit.instance_id, commit.execution_id
-        columns.add(
-            columns.commits,
+        rows.commits.append(
             (
                 id_,
                 commit.worker_id,
@@ -158,8 +152,8 @@ async def commit_many(
             ),
         )
         for event in commit.events:
-            columns.add(columns.events, (id_, event.seq, event.kind, dump_event(event)))
-        columns.consumed.extend(commit.consumed)
+            rows.events.append((id_, event.seq, event.kind, dump_event(event)))
+        rows.consumed.extend(commit.consumed)
         leased: list[tuple[Any, ...]] = []
         if finishing:  # its new work would be dropped with the rest
             finished.append(id_)
@@ -170,7 +164,7 @@ async def commit_many(
                         commit, action, entry.eager, len(leased), entry.eager_limit
                     )
                     values = activity_values(id_, run, action, claim)
-                    columns.add(columns.activities, values)
+                    rows.activities.append(values)
                     if claim is None:
                         unclaimed = True
                     else:
@@ -178,19 +172,19 @@ async def commit_many(
                 elif isinstance(action, act.StartTimer):
                     event = TimerFired(timestamp=action.fire_at, task_id=action.task_id)
                     timer = (id_, run, action.task_id, dump_event(event), action.fire_at)
-                    columns.add(columns.timers, timer)
+                    rows.timers.append(timer)
         leases.append(leased)
     made = [ACTIVITIES] if unclaimed else []
     notify = notification_payloads(tx.token, made, finished) if unclaimed or finished else []
     no_flush = all(_replayable(entry.commit) for entry in entries)
     try:
-        rows = await tx.conn.fetch(
+        committed_rows = await tx.conn.fetch(
             _COMMIT_MANY,
-            *columns.commits,
-            *columns.events,
-            columns.consumed,
-            *columns.activities,
-            *columns.timers,
+            *unnest_columns(rows.commits, 10),
+            *unnest_columns(rows.events, 4),
+            rows.consumed,
+            *unnest_columns(rows.activities, 12),
+            *unnest_columns(rows.timers, 5),
             tx.channel,
             notify,
             no_flush,
@@ -198,7 +192,7 @@ async def commit_many(
     except asyncpg.UniqueViolationError as exc:
         where = ", ".join(repr(entry.commit.instance_id) for entry in entries)
         raise LeaseLost(f"instance {where}: history seq already written by another worker") from exc
-    committed = {row["instance_id"]: row for row in rows}
+    committed = {row["instance_id"]: row for row in committed_rows}
     results: list[list[ActivityWorkItem] | None] = []
     for entry, leased in zip(entries, leases, strict=True):
         row = committed.get(entry.commit.instance_id)
@@ -214,7 +208,7 @@ async def commit_many(
         ids = dict(row["leased"] or ())  # task id: activity id
         results.append([leased_item(values, ids[values[2]], tx.now) for values in leased])
     # new timers: the idle claimer wakes to take their due time into account
-    tx.due = bool(columns.timers[0])
+    tx.due = bool(rows.timers)
     if tx.due:
         tx.work.add(ORCHESTRATIONS)
     if unclaimed:

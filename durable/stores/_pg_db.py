@@ -458,6 +458,15 @@ async def _keep_session(conn: asyncpg.Connection) -> None:
     LISTENs or settings on pooled connections)."""
 
 
+def unnest_columns(rows: list[tuple[Any, ...]], width: int) -> list[list[Any]]:
+    """Rows of ``width`` values as one array per value: the parameters of an ``unnest``."""
+    arrays: list[list[Any]] = [[] for _ in range(width)]
+    for row in rows:
+        for array, value in zip(arrays, row, strict=True):
+            array.append(value)
+    return arrays
+
+
 def notification_payloads(token: str, work: Collection[str], instances: list[str]) -> list[str]:
     """Notification payloads, each under the size limit, carrying all the instances and the
     kinds of work made (``"w"``: ``"o"``, ``"a"`` or both)."""

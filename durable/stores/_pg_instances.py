@@ -18,7 +18,7 @@ from .._errors import DurableError, InstanceNotFound
 from .._events import ExecutionStarted, HistoryEvent
 from .._status import Status
 from . import _rows as rows
-from ._pg_db import ORCHESTRATIONS, Tx
+from ._pg_db import ORCHESTRATIONS, Tx, unnest_columns
 from ._rows import dump_event, dump_json, load_event, load_json
 from .base import ClaimSpec, InstanceRecord, Message, NewInstance, OrchestrationWorkItem
 
@@ -160,7 +160,7 @@ async def insert_instances(
     lease runs out). ``notify``: the statement tells other processes itself (an operation of
     this one statement); otherwise the transaction's commit does.
     """
-    columns: list[list[Any]] = [[] for _ in range(12)]
+    rows: list[tuple[Any, ...]] = []
     starts = []
     for creation in batch:
         new, claim = creation.new, creation.lease_to
@@ -171,25 +171,25 @@ async def insert_instances(
             parent_task_id=new.parent_task_id,
         )
         starts.append(started)
-        values = (
-            new.instance_id,
-            new.name,
-            new.input,
-            new.parent_instance_id,
-            new.parent_task_id,
-            creation.parent_execution_id,
-            None if new.retry is None else dump_json(new.retry),
-            creation.token,
-            *stamped_by_database(started),
-            None if claim is None else claim.worker_id,
-            None if claim is None else claim.lease_seconds,
+        rows.append(
+            (
+                new.instance_id,
+                new.name,
+                new.input,
+                new.parent_instance_id,
+                new.parent_task_id,
+                creation.parent_execution_id,
+                None if new.retry is None else dump_json(new.retry),
+                creation.token,
+                *stamped_by_database(started),
+                None if claim is None else claim.worker_id,
+                None if claim is None else claim.lease_seconds,
+            )
         )
-        for column, value in zip(columns, values, strict=True):
-            column.append(value)
     payload = tx.payload([ORCHESTRATIONS], [])
-    rows = await tx.conn.fetch(_CREATE, *columns, notify, tx.channel, payload)
+    created = await tx.conn.fetch(_CREATE, *unnest_columns(rows, 12), notify, tx.channel, payload)
     results: list[tuple[bool, OrchestrationWorkItem | None]] = []
-    for creation, started, row in zip(batch, starts, rows, strict=True):
+    for creation, started, values, row in zip(batch, starts, rows, created, strict=True):
         if not row["created"]:
             results.append((creation.token is not None and bool(row["mine"]), None))
             continue
@@ -200,13 +200,15 @@ async def insert_instances(
             results.append((True, None))
             continue
         message = Message(row["message_id"], dataclasses.replace(started, timestamp=tx.now))
-        results.append((True, _first_item(creation, message, tx.now)))
+        results.append((True, _first_item(creation.new, values[6], message, tx.now)))
     return results
 
 
-def _first_item(creation: Creation, start: Message, now: datetime) -> OrchestrationWorkItem:
-    """The work item of an instance leased as it was created: its start message alone."""
-    new = creation.new
+def _first_item(
+    new: NewInstance, retry: str | None, start: Message, now: datetime
+) -> OrchestrationWorkItem:
+    """The work item of an instance leased as it was created (``retry``: as stored): its start
+    message alone."""
     return OrchestrationWorkItem(
         instance_id=new.instance_id,
         name=new.name,
@@ -217,7 +219,7 @@ def _first_item(creation: Creation, start: Message, now: datetime) -> Orchestrat
         now=now,
         parent_instance_id=new.parent_instance_id,
         parent_task_id=new.parent_task_id,
-        retry=None if new.retry is None else load_json(dump_json(new.retry)),
+        retry=load_json(retry),
         attempt=1,
     )
 

@@ -21,7 +21,7 @@ from .._events import ActivityCompleted, ActivityFailed, ErrorInfo
 from .._status import Status
 from . import _rows as rows
 from ._episode_rules import CONTROL_KINDS, activity_timeout_error, storable_retry
-from ._pg_db import ACTIVITIES, ORCHESTRATIONS, Tx
+from ._pg_db import ACTIVITIES, ORCHESTRATIONS, Tx, unnest_columns
 from ._pg_instances import NOW_TEXT, TERMINAL, insert_message, stamped_by_database
 from ._rows import dump_json, load_event, load_json
 from .base import ActivityWorkItem, ClaimSpec, Message, OrchestrationWorkItem
@@ -327,20 +327,11 @@ def leased_item(values: tuple[Any, ...], activity_id: int, now: datetime) -> Act
     )
 
 
-def columns(rows: list[tuple[Any, ...]], width: int) -> list[list[Any]]:
-    """Rows of values as one array per value (what ``unnest`` takes)."""
-    arrays: list[list[Any]] = [[] for _ in range(width)]
-    for row in rows:
-        for array, value in zip(arrays, row, strict=True):
-            array.append(value)
-    return arrays
-
-
 async def schedule_activities(tx: Tx, rows: list[tuple[Any, ...]]) -> list[ActivityWorkItem]:
     """Insert activities (``activity_values``) in one statement; the work items of the leased."""
     if not rows:
         return []
-    inserted = await tx.conn.fetch(_INSERT_ACTIVITIES, *columns(rows, 12))
+    inserted = await tx.conn.fetch(_INSERT_ACTIVITIES, *unnest_columns(rows, 12))
     if any(row[11] is None for row in rows):
         tx.work.add(ACTIVITIES)
         tx.broadcast = True
@@ -423,22 +414,24 @@ async def finish_many(
 async def _finish_group(
     tx: Tx, finishes: list[Finish], spec: ClaimSpec | None
 ) -> list[tuple[bool, OrchestrationWorkItem | None]]:
-    columns: list[list[Any]] = [[] for _ in range(7)]
-    for finish in finishes:
-        item = finish.item
-        values = (
-            item.id,
-            item.worker_id,
-            item.attempt,
+    values = [
+        (
+            finish.item.id,
+            finish.item.worker_id,
+            finish.item.attempt,
             finish.event.kind,
             *stamped_by_database(finish.event),
             finish.claim is not None,
         )
-        for column, value in zip(columns, values, strict=True):
-            column.append(value)
+        for finish in finishes
+    ]
     claim = spec or ClaimSpec(finishes[0].item.worker_id, 0.0)  # claims nothing then
     rows = await tx.conn.fetch(
-        _FINISH, *_claim_params(claim), *columns, tx.channel, tx.payload([ORCHESTRATIONS], [])
+        _FINISH,
+        *_claim_params(claim),
+        *unnest_columns(values, 7),
+        tx.channel,
+        tx.payload([ORCHESTRATIONS], []),
     )
     outcomes: list[tuple[bool, OrchestrationWorkItem | None]] = [(False, None)] * len(finishes)
     taken: set[str] = set()
