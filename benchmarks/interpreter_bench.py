@@ -28,8 +28,8 @@ from functools import partial
 from typing import Any
 
 from durable import _events as ev
-from durable._interpreter import Orchestration
-from durable._registry import App
+from durable._core.interpreter import Orchestration
+from durable._core.registry import App
 
 QUICK = os.environ.get("DURABLE_BENCH_QUICK", "") not in ("", "0")
 T0 = datetime(2026, 1, 1, tzinfo=UTC)

@@ -6,10 +6,11 @@ history, and the orchestrator is rebuilt by replaying it after a crash, a restar
 another host.
 """
 
-from ._activities import ActivityInfo, activity_info, heartbeat
 from ._client import Client, InstanceHandle
-from ._context import OrchestrationContext
-from ._determinism import DeterminismWarning
+from ._core.context import OrchestrationContext
+from ._core.determinism import DeterminismWarning
+from ._core.registry import App
+from ._core.task import Task
 from ._entities import EntityId
 from ._errors import (
     ActivityFailed,
@@ -26,11 +27,10 @@ from ._errors import (
     Terminated,
 )
 from ._events import HistoryEvent
-from ._registry import App
 from ._retry import RetryPolicy
 from ._status import InstanceStatus, Status
-from ._task import Task
-from ._worker import Worker
+from ._worker.attempts import ActivityInfo, activity_info, heartbeat
+from ._worker.worker import Worker
 
 __all__ = [
     "ActivityFailed",

@@ -1,6 +1,6 @@
 """``python -m durable ...``: the same command line as the ``durable`` script."""
 
-from ._cli import main
+from ._cli.app import main
 
 if __name__ == "__main__":
     main()

@@ -12,6 +12,7 @@ from typing import Any, Literal
 import anyio
 
 from . import _events as ev
+from ._core.registry import App, Orchestrator, orchestrator_return_hint
 from ._errors import (
     ConfigurationError,
     DurableError,
@@ -22,7 +23,6 @@ from ._errors import (
     TaskTimeout,
     Terminated,
 )
-from ._registry import App, Orchestrator, orchestrator_return_hint
 from ._serde import DEFAULT_SERIALIZER, Serializer
 from ._status import InstanceStatus, Status
 from .stores import open_store

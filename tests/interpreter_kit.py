@@ -14,8 +14,8 @@ from typing import Any
 
 from durable import _actions as act
 from durable import _events as ev
-from durable._interpreter import Episode, Orchestration
-from durable._registry import App
+from durable._core.interpreter import Episode, Orchestration
+from durable._core.registry import App
 from durable._status import Status
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)

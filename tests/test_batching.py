@@ -5,7 +5,7 @@ from __future__ import annotations
 import anyio
 import pytest
 
-from durable.stores._batching import Batched
+from durable.stores.batching import Batched
 
 
 class Recorder:

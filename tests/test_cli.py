@@ -26,8 +26,8 @@ from typer.testing import CliRunner, Result
 
 import durable
 from durable import Status
-from durable._cli import app as cli_app
-from durable._cli_logging import JsonFormatter, TextFormatter
+from durable._cli.app import app as cli_app
+from durable._cli.log_setup import JsonFormatter, TextFormatter
 
 from . import cli_app as sample
 from .conftest import fresh_url

@@ -1,4 +1,4 @@
-"""Tests of durable._context: what each ctx method records, run through the interpreter.
+"""Tests of durable._core.context: what each ctx method records, run through the interpreter.
 
 Every run goes through the kit's ``Driver``, so each episode is also checked against a replay.
 """
@@ -14,9 +14,14 @@ import pytest
 
 from durable import _actions as act
 from durable import _events as ev
-from durable._context import ContinueAsNewRequest, EffectTask, OrchestrationContext, describe_effect
+from durable._core.context import (
+    ContinueAsNewRequest,
+    EffectTask,
+    OrchestrationContext,
+    describe_effect,
+)
+from durable._core.registry import App
 from durable._errors import ConfigurationError, TaskTimeout
-from durable._registry import App
 from durable._retry import RetryPolicy
 from durable._status import Status
 from tests.interpreter_kit import T0, Driver, done, kinds, of_type

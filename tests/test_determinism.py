@@ -33,7 +33,7 @@ from uuid import uuid4
 
 import pytest
 
-from durable._determinism import (
+from durable._core.determinism import (
     DeterminismWarning,
     Finding,
     find_nondeterministic_calls,

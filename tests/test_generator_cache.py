@@ -8,8 +8,8 @@ from typing import Any
 
 import durable
 from durable import _events as ev
-from durable._generator_cache import GeneratorCache
-from durable._interpreter import Orchestration
+from durable._core.interpreter import Orchestration
+from durable._worker.generator_cache import GeneratorCache
 
 app = durable.App()
 closed: list[str] = []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import anyio
 
-from durable.stores import _hub
+from durable.stores import hub as _hub
 
 
 async def timed(call: object) -> float:

@@ -1,4 +1,4 @@
-"""Tests of durable._interpreter: the orchestrator driven from history, episode by episode.
+"""Tests of durable._core.interpreter: the orchestrator driven from history, episode by episode.
 
 Every test goes through the pure API (events in, events and actions out) with the kit's
 ``Driver``, which checks at every episode that a fresh replay of the history prefix gives the
@@ -18,16 +18,16 @@ import pytest
 
 from durable import _actions as act
 from durable import _events as ev
+from durable._core.interpreter import Orchestration
+from durable._core.registry import App
+from durable._core.task import Task
 from durable._errors import (
     ActivityFailed,
     Cancelled,
     OrchestrationFailed,
     TaskTimeout,
 )
-from durable._interpreter import Orchestration
-from durable._registry import App
 from durable._status import Status
-from durable._task import Task
 from tests.interpreter_kit import T0, Driver, done, failed, fired, kinds, of_type, raised, started
 
 Gen = Generator[Any, Any, Any]

@@ -19,8 +19,8 @@ from hypothesis import strategies as st
 
 from durable import _actions as act
 from durable import _events as ev
+from durable._core.registry import App
 from durable._errors import ActivityFailed, TaskTimeout
-from durable._registry import App
 from durable._status import Status
 from tests.interpreter_kit import Driver, done, failed, fired, raised
 

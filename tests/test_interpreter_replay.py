@@ -1,4 +1,4 @@
-"""Tests of durable._interpreter's replay: non-determinism, patches, corrupt histories, closing.
+"""Tests of the interpreter's replay: non-determinism, patches, corrupt histories, closing.
 
 Histories are recorded with one version of an orchestrator (through the kit's ``Driver``) and
 replayed with another registered under the same name, as after a deploy.
@@ -17,9 +17,9 @@ import pytest
 
 from durable import _actions as act
 from durable import _events as ev
+from durable._core.interpreter import Orchestration
+from durable._core.registry import App
 from durable._errors import HistoryCorrupted, NonDeterminismError
-from durable._interpreter import Orchestration
-from durable._registry import App
 from durable._status import Status
 from tests.interpreter_kit import T0, Driver, done, fired, kinds, of_type, raised, started
 

@@ -19,7 +19,6 @@ import pytest
 from durable._errors import ConfigurationError, StoreError
 from durable._events import EventRaised, ExecutionCompleted, ExecutionStarted
 from durable._status import Status
-from durable.stores import _pg_instances as instances
 from durable.stores import open_store
 from durable.stores.base import (
     ClaimSpec,
@@ -30,7 +29,8 @@ from durable.stores.base import (
     Store,
     WorkKind,
 )
-from durable.stores.postgres import PostgresStore, parse_url
+from durable.stores.postgres import instances
+from durable.stores.postgres.store import PostgresStore, parse_url
 
 from .pg_server import PostgresServer
 

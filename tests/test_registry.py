@@ -1,4 +1,4 @@
-"""Tests of durable._registry: registration, the checks made then, lookups and options."""
+"""Tests of durable._core.registry: registration, the checks made then, lookups and options."""
 
 from __future__ import annotations
 
@@ -12,9 +12,15 @@ from typing import Any
 import pytest
 
 from durable._actions import ActivityOptions
-from durable._determinism import DeterminismWarning
+from durable._core.determinism import DeterminismWarning
+from durable._core.registry import (
+    Activity,
+    ActivityRef,
+    App,
+    Orchestrator,
+    orchestrator_return_hint,
+)
 from durable._errors import ConfigurationError
-from durable._registry import Activity, ActivityRef, App, Orchestrator, orchestrator_return_hint
 from durable._retry import RetryPolicy
 
 HERE = str(Path(__file__))

@@ -16,10 +16,10 @@ import anyio
 import pytest
 
 from durable._errors import ConfigurationError, StoreError
-from durable.stores import _sqlite_schema as sqlite_schema
 from durable.stores import open_store, redact
 from durable.stores.base import NewInstance, Store
-from durable.stores.sqlite import SQLiteStore
+from durable.stores.sqlite import schema as sqlite_schema
+from durable.stores.sqlite.store import SQLiteStore
 
 NEW = NewInstance("i-1", "orch", "1")
 

@@ -20,8 +20,8 @@ import pytest
 import durable
 from durable import OrchestrationContext, Status
 from durable.stores import open_store
-from durable.stores._dumps import BadDump, InstanceDump, from_json, to_json
 from durable.stores.base import NewInstance, Store
+from durable.stores.dumps import BadDump, InstanceDump, from_json, to_json
 
 from .conftest import fresh_url
 

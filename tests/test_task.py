@@ -1,4 +1,4 @@
-"""Tests of durable._task: the task state machine and the composites, without an interpreter."""
+"""Tests of _core.task: the task state machine and the composites, without an interpreter."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
+from durable._core.task import Task, WhenAll, WhenAny, WithTimeout
 from durable._errors import Cancelled, DurableError, TaskTimeout
-from durable._task import Task, WhenAll, WhenAny, WithTimeout
 
 
 def finished(value: Any) -> Task[Any]:

@@ -13,7 +13,7 @@ import pytest
 
 import durable
 from durable import ActivityFailed, OrchestrationContext, RetryPolicy, Status, Task
-from durable._next_episode import NextEpisode
+from durable._worker.next_episode import NextEpisode
 
 FAST = RetryPolicy(max_attempts=3, initial_interval=0.01, max_interval=0.05, jitter=0)
 WAIT = 20  # seconds: generous, the tests finish far sooner

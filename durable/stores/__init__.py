@@ -37,7 +37,7 @@ def open_store(url: str | Store) -> Store:
     if sep and scheme == "sqlite":
         return _sqlite(url, rest)
     if sep and scheme == "memory":
-        from .sqlite import memory_store
+        from .sqlite.store import memory_store
 
         return memory_store(rest.rstrip("/"))
     if sep and scheme in ("postgresql", "postgres"):
@@ -47,7 +47,7 @@ def open_store(url: str | Store) -> Store:
 
 def _postgres(url: str) -> Store:
     try:
-        from .postgres import PostgresStore
+        from .postgres.store import PostgresStore
     except ImportError as exc:  # asyncpg is the postgres extra
         raise ConfigurationError(
             f"store URL {redact(url)!r}: the PostgreSQL store needs asyncpg; "
@@ -76,7 +76,7 @@ def _sqlite(url: str, rest: str) -> Store:
         raise ConfigurationError(
             f"store URL {redact(url)!r}: busy_timeout must be a number of seconds"
         ) from None
-    from .sqlite import SQLiteStore
+    from .sqlite.store import SQLiteStore
 
     return SQLiteStore(
         path[1:],

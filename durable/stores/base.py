@@ -34,7 +34,7 @@ from .._actions import Action
 from .._errors import StoreError
 from .._events import ErrorInfo, HistoryEvent
 from .._status import Status
-from ._dumps import InstanceDump
+from .dumps import InstanceDump
 
 #: instance ids longer than this are refused at the call site (Temporal allows 1,000 too)
 MAX_ID_LENGTH = 1000

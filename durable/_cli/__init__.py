@@ -1,0 +1,1 @@
+"""L4, the command line: the typer app (``app``) parses, calls the client or a worker, prints."""

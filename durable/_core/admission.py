@@ -1,0 +1,48 @@
+"""Admission: which live messages an episode records now, which stay in the inbox, which it drops.
+
+Before the start and while the instance is suspended, messages wait in the inbox (a suspended
+instance still takes the control requests that resume, suspend or terminate it). Completions
+for effects that are no longer waiting, and a second start, are dropped. When continue-as-new
+ends the run mid-batch, the control requests left in the batch wait for the next run.
+Pure: no I/O, no clock.
+"""
+
+from __future__ import annotations
+
+from .. import _events as ev
+from .._status import Status
+from .context import OrchestrationContext
+
+#: messages a suspended instance still takes; the others wait in the inbox until it resumes
+CONTROL = (ev.ExecutionResumed, ev.ExecutionTerminated, ev.ExecutionSuspended)
+#: messages that end the waiting of the others: those held back re-enter the batch after them
+RELEASING = (ev.ExecutionResumed, ev.ExecutionStarted)
+_FOR_NEXT_RUN = (*CONTROL, ev.CancelRequested)
+
+
+def must_wait(message: ev.HistoryEvent, ctx: OrchestrationContext | None, status: Status) -> bool:
+    """Messages that stay in the inbox for now: before the start, and while suspended."""
+    if isinstance(message, (ev.ExecutionStarted, ev.ExecutionTerminated)):
+        return False
+    if ctx is None:
+        # Fix: suspend/resume wait for the start too (a suspend recorded before it was
+        # overridden by the start, which set RUNNING and ran the generator).
+        return True
+    return status is Status.SUSPENDED and not isinstance(message, CONTROL)
+
+
+def accepts(message: ev.HistoryEvent, ctx: OrchestrationContext | None) -> bool:
+    """Drop live messages that no longer apply: stale or duplicate completions, restarts."""
+    if isinstance(message, ev.CompletionEvent):
+        task = ctx.open.get(message.task_id) if ctx else None
+        return task is not None and not task.is_done
+    if isinstance(message, ev.ExecutionStarted):
+        return ctx is None
+    return True
+
+
+def for_next_run(leftover: list[tuple[int, ev.HistoryEvent]]) -> list[int]:
+    """Continue-as-new ended the run mid-batch: the indexes of the control requests among the
+    rest of the batch, which stay in the inbox for the next run. (Its events join the carryover;
+    completions for this run's effects are dropped.)"""
+    return [index for index, m in leftover if isinstance(m, _FOR_NEXT_RUN)]

@@ -1,0 +1,383 @@
+"""OrchestrationContext: the ``ctx`` an orchestrator receives; turns effects into tasks.
+
+Each effect gets the next task id (its sequence number in yield order) and carries the history
+event and the action a live run records for it. The interpreter decides what happens to them:
+while replaying, the history must confirm the event; when live, the event is appended and the
+action emitted. The context holds no I/O, clock or randomness of its own.
+"""
+
+from __future__ import annotations
+
+import logging
+import random as _random
+import sys
+import uuid
+from collections import deque
+from collections.abc import Callable, Iterable, MutableMapping
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
+
+from .. import _actions as act
+from .. import _events as ev
+from .._durations import to_seconds, to_timedelta
+from .._entities import EntityId
+from .._errors import ConfigurationError
+from .task import Task, WhenAll, WhenAny, WithTimeout
+
+if TYPE_CHECKING:
+    from .registry import Activity, ActivityRef, App
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+_PACKAGE_DIR = str(Path(__file__).parent)
+logger = logging.getLogger("durable.orchestration")
+
+
+class EffectTask(Task[R]):
+    """A leaf task produced by an effect: it knows what a live run records for it."""
+
+    __slots__ = ("action", "event", "hint", "location", "on_cancel")
+
+    def __init__(
+        self,
+        event: ev.ScheduledEvent,
+        action: act.Action | None,
+        hint: Any,
+        location: tuple[str, int] | None,
+    ) -> None:
+        super().__init__()
+        self.event = event
+        self.action = action
+        self.hint = hint
+        self.location = location
+        #: action that withdraws the effect when the instance is cancelled (timers)
+        self.on_cancel: act.Action | None = None
+
+    @property
+    def task_id(self) -> int:
+        return self.event.task_id
+
+
+class EventWait(Task[Any]):
+    """Waits for the next external event named ``name``; receives it only while awaited."""
+
+    __slots__ = ("active", "name")
+
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self.name = name
+        self.active = False
+
+
+@dataclass(frozen=True, slots=True)
+class ContinueAsNewRequest:
+    """Returned by ``ctx.continue_as_new``; the orchestrator must ``return`` it."""
+
+    input: str
+
+
+class _ReplayAwareLogger(logging.LoggerAdapter[logging.Logger]):
+    """Drops records while the orchestrator replays (so nothing is logged twice)."""
+
+    def __init__(self, ctx: OrchestrationContext) -> None:
+        super().__init__(logger, {"instance_id": ctx.instance_id})
+        self._ctx = ctx
+
+    def isEnabledFor(self, level: int) -> bool:
+        return not self._ctx.is_replaying and super().isEnabledFor(level)
+
+    def process(self, msg: Any, kwargs: MutableMapping[str, Any]) -> tuple[Any, Any]:
+        kwargs["extra"] = {**self.extra, **kwargs.get("extra", {})}  # type: ignore[dict-item]
+        return msg, kwargs
+
+
+class OrchestrationContext:
+    """The ``ctx`` passed to an orchestrator: yield its effects, call its helpers.
+
+    Effects return a ``Task``; yielding it suspends the orchestrator until the result is
+    recorded in the history. Nothing here does I/O: results come from the history on replay.
+    """
+
+    def __init__(self, app: App, instance_id: str, name: str, started: datetime) -> None:
+        self._app = app
+        self._serializer = app.serializer
+        self._instance_id = instance_id
+        self._name = name
+        self._started = started
+        self._now = started
+        self._replaying = True
+        self._closing = False
+        self._next_task_id = 0
+        self._rng: _random.Random | None = None
+        self._uuid_counter = 0
+        self._logger: _ReplayAwareLogger | None = None
+        self.custom_status: str | None = None
+        #: effects created by the code and not yet matched or recorded (in task id order)
+        self.unconfirmed: dict[int, EffectTask[Any]] = {}
+        #: effects recorded in the history and waiting for their completion
+        self.open: dict[int, EffectTask[Any]] = {}
+        #: effects created while live, for the interpreter to record
+        self.created: list[EffectTask[Any]] = []
+        self.emitted_actions: list[act.Action] = []
+        self.patches_recorded: set[str] = set()
+        self.patches_new: list[str] = []
+        self.buffered_events: dict[str, deque[str]] = {}
+        self.waiters: dict[str, list[EventWait]] = {}
+
+    # -- facts ---------------------------------------------------------------------------------
+
+    @property
+    def instance_id(self) -> str:
+        """The id of the running instance."""
+        return self._instance_id
+
+    @property
+    def name(self) -> str:
+        """The registered name of the orchestrator."""
+        return self._name
+
+    @property
+    def is_replaying(self) -> bool:
+        """True while the code re-runs what a committed episode already ran."""
+        return self._replaying
+
+    @property
+    def logger(self) -> logging.LoggerAdapter[logging.Logger]:
+        """A logger that carries the instance id and drops records while replaying."""
+        if self._logger is None:
+            self._logger = _ReplayAwareLogger(self)
+        return self._logger
+
+    # -- effects (yield them) ------------------------------------------------------------------
+
+    @overload
+    def call_activity(
+        self,
+        activity: Activity[P, R] | ActivityRef[P, R],
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> Task[R]: ...
+
+    @overload
+    def call_activity(self, activity: str, *args: Any, **kwargs: Any) -> Task[Any]: ...
+
+    def call_activity(self, activity: Any, *args: Any, **kwargs: Any) -> Task[Any]:
+        """Run an activity (a registered function, its ``with_options`` reference or its name).
+
+        Its result arrives decoded by the activity's return annotation; after the retry policy
+        gives up, ``ActivityFailed`` is raised at the ``yield``. The keyword
+        ``schedule_to_start_timeout`` (seconds or timedelta) is kept for the call itself: if no
+        worker starts the activity in time, ``TaskTimeout`` is raised instead.
+        """
+        to_start = kwargs.pop("schedule_to_start_timeout", None)
+        name, fn, options = self._app.resolve_activity(activity)
+        if to_start is not None:
+            options = replace(
+                options,
+                schedule_to_start_timeout=to_seconds(
+                    to_start,
+                    f"call_activity({name!r}): schedule_to_start_timeout={to_start!r}",
+                    allow_zero=False,
+                ),
+            )
+        payload = self._serializer.encode_call(fn, name, args, kwargs)
+        task_id = self._take_task_id()
+        event = ev.ActivityScheduled(task_id=task_id, name=name, input=payload)
+        action = act.ScheduleActivity(task_id, name, payload, options)
+        return self._effect(event, action, self._app.activity_return_hint(name))
+
+    def call_sub_orchestrator(
+        self,
+        orchestrator: Callable[..., Any] | str,
+        *args: Any,
+        instance_id: str | None = None,
+        retry: Any = None,
+    ) -> Task[Any]:
+        """Run another orchestration as a child and wait for its result.
+
+        The child's id defaults to ``"<parent id>:<task id>"``; its failure raises
+        ``OrchestrationFailed`` at the ``yield``.
+        """
+        definition = self._app.resolve_orchestrator(orchestrator)
+        payload = self._serializer.encode_call(
+            definition.fn, definition.name, args, {}, skip_first=True
+        )
+        task_id = self._take_task_id()
+        child_id = instance_id or f"{self._instance_id}:{task_id}"
+        event = ev.SubOrchestrationScheduled(
+            task_id=task_id, name=definition.name, instance_id=child_id, input=payload
+        )
+        action = act.StartChild(task_id, definition.name, child_id, payload, retry)
+        return self._effect(event, action, definition.return_hint)
+
+    def sleep(self, duration: timedelta | float | datetime) -> Task[None]:
+        """A durable timer: finishes at (or after) the due time, across restarts.
+
+        ``duration`` is a ``timedelta``, a number of seconds, or an aware ``datetime`` to wake at.
+        """
+        return self._timer(self._due(duration, "ctx.sleep(duration)"))
+
+    def now(self) -> Task[datetime]:
+        """The current time (aware UTC), recorded once and identical on every replay."""
+        event = ev.NowRecorded(task_id=self._take_task_id(), value=self._now)
+        return self._effect(event, None, datetime)
+
+    def wait_for_event(self, name: str, timeout: timedelta | float | None = None) -> Task[Any]:
+        """The payload of the next event ``name`` (FIFO per name; buffered if it came earlier).
+
+        With ``timeout``, ``TaskTimeout`` is raised at the ``yield`` when it passes first.
+        """
+        if not isinstance(name, str) or not name:
+            raise ConfigurationError(f"wait_for_event(name={name!r}): name must be a non-empty str")
+        wait = EventWait(name)
+        if not self._closing:
+            self.waiters.setdefault(name, []).append(wait)
+        if timeout is None:
+            return wait
+        timer = self._timer(self._due(timeout, "wait_for_event(timeout)"))
+        timed = WithTimeout(wait, timer, f"wait_for_event({name!r})")
+        # after WithTimeout subscribed: withdrawing completes the timer, which must not time out
+        wait.subscribe(lambda _: self._withdraw_timer(timer))
+        timer.subscribe(lambda _: self._abandon(wait))
+        return timed
+
+    def when_all(self, tasks: Iterable[Task[Any]]) -> Task[list[Any]]:
+        """All results, in the order given; raises the first failure. ``when_all([])`` is ``[]``."""
+        return WhenAll(list(tasks))
+
+    def when_any(self, tasks: Iterable[Task[Any]]) -> Task[Task[Any]]:
+        """The first task to finish (a ``Task``: ``winner.result()``, ``winner is t1``)."""
+        return WhenAny(list(tasks))
+
+    # -- not yielded ---------------------------------------------------------------------------
+
+    def continue_as_new(self, *args: Any, **kwargs: Any) -> ContinueAsNewRequest:
+        """``return ctx.continue_as_new(new_input)``: restart this instance with a fresh history.
+
+        Events that arrived but were not consumed are carried into the next run.
+        """
+        definition = self._app.resolve_orchestrator(self._name)
+        return ContinueAsNewRequest(
+            self._serializer.encode_call(definition.fn, self._name, args, kwargs, skip_first=True)
+        )
+
+    def set_custom_status(self, value: Any) -> None:
+        """A JSON value visible to clients (``status().custom_status``) and the dashboard."""
+        self.custom_status = self._serializer.encode(value, path="custom_status")
+
+    def send_event(self, instance_id: str, name: str, payload: Any = None) -> None:
+        """Durably deliver event ``name`` to another instance (fire and forget)."""
+        encoded = self._serializer.encode(payload, path=f"send_event({name!r}).payload")
+        event = ev.EventSent(
+            task_id=self._take_task_id(), instance_id=instance_id, name=name, payload=encoded
+        )
+        self._effect(event, act.SendEvent(instance_id, name, encoded), None).complete(None)
+
+    def signal_entity(self, entity_id: EntityId, operation: str, arg: Any = None) -> None:
+        """Durably deliver ``operation`` to an entity (fire and forget)."""
+        encoded = self._serializer.encode(arg, path=f"signal_entity({operation!r}).arg")
+        event = ev.EntitySignaled(
+            task_id=self._take_task_id(),
+            entity_name=entity_id.name,
+            entity_key=entity_id.key,
+            operation=operation,
+            arg=encoded,
+        )
+        action = act.SignalEntity(entity_id.name, entity_id.key, operation, encoded)
+        self._effect(event, action, None).complete(None)
+
+    def patched(self, change_id: str) -> bool:
+        """True on a run that is new at this point or whose history recorded this patch.
+
+        False while replaying a history from before the change, so old instances keep the
+        old code path and new ones take the new one.
+        """
+        if change_id in self.patches_recorded:
+            return True
+        if self._replaying or self._closing:
+            return False
+        self.patches_recorded.add(change_id)
+        self.patches_new.append(change_id)
+        return True
+
+    def new_uuid(self) -> uuid.UUID:
+        """A UUID that is the same on every replay (from the instance id and a counter)."""
+        self._uuid_counter += 1
+        seed = f"{self._instance_id}/{self._started.isoformat()}/{self._uuid_counter}"
+        return uuid.uuid5(uuid.NAMESPACE_URL, seed)
+
+    def random(self) -> float:
+        """A float in [0, 1) that is the same on every replay (seeded from the instance id)."""
+        if self._rng is None:
+            self._rng = _random.Random(f"{self._instance_id}/{self._started.isoformat()}")  # noqa: S311
+        return self._rng.random()
+
+    # -- machinery -----------------------------------------------------------------------------
+
+    def _take_task_id(self) -> int:
+        task_id = self._next_task_id
+        self._next_task_id += 1
+        return task_id
+
+    def _effect(
+        self, event: ev.ScheduledEvent, action: act.Action | None, hint: Any
+    ) -> EffectTask[Any]:
+        task: EffectTask[Any] = EffectTask(event, action, hint, _caller_location())
+        if self._closing:
+            self._next_task_id -= 1  # never recorded: a closing generator's effects are ignored
+            return task
+        if self._replaying:
+            self.unconfirmed[event.task_id] = task
+        else:
+            self.created.append(task)
+        return task
+
+    def _timer(self, fire_at: datetime) -> EffectTask[None]:
+        task_id = self._take_task_id()
+        event = ev.TimerCreated(task_id=task_id, fire_at=fire_at)
+        task = self._effect(event, act.StartTimer(task_id, fire_at), None)
+        task.on_cancel = act.CancelTimer(task_id)
+        return task
+
+    def _withdraw_timer(self, timer: EffectTask[Any]) -> None:
+        """A timeout's timer is no longer needed: finish it here, and remove its row when live.
+
+        Finishing it (on both the replay and the live path) makes a late ``TimerFired`` a stale
+        message that is dropped, so both paths stay identical.
+        """
+        if timer.is_done:
+            return
+        timer.complete(None)
+        if not self._replaying and timer.on_cancel is not None:
+            self.emitted_actions.append(timer.on_cancel)
+
+    def _abandon(self, wait: EventWait) -> None:
+        """A wait whose timeout passed never receives an event: later ones stay buffered."""
+        waits = self.waiters.get(wait.name)
+        if waits and wait in waits and not wait.is_done:
+            waits.remove(wait)
+
+    def _due(self, when: timedelta | float | datetime, what: str) -> datetime:
+        if isinstance(when, datetime):
+            if when.tzinfo is None:
+                raise ConfigurationError(f"{what}: datetime {when!r} must be timezone-aware")
+            return when
+        return self._now + to_timedelta(when, f"{what}={when!r}", allow_zero=True)
+
+
+def _caller_location() -> tuple[str, int] | None:
+    """The first frame outside durable: where user code created the effect."""
+    frame = sys._getframe(2)
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+        frame = frame.f_back  # type: ignore[assignment]
+    if frame is None:
+        return None
+    return frame.f_code.co_filename, frame.f_lineno
+
+
+def describe_effect(task: EffectTask[Any]) -> str:
+    """What the code produced, for NonDeterminismError."""
+    return task.event.label()

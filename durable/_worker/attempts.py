@@ -1,0 +1,213 @@
+"""One activity attempt: async ones on the loop, sync ones in a thread; timeouts with anyio.
+
+Also the activity-side API: ``durable.heartbeat(details)`` and ``durable.activity_info()``,
+which read the running attempt from a context variable (anyio copies it into worker threads).
+"""
+
+from __future__ import annotations
+
+import contextvars
+import functools
+import inspect
+import logging
+import math
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+import anyio.to_thread
+
+from .._core.registry import Activity
+from .._errors import DurableError, SerializationError, qualified_name
+from .._events import ErrorInfo
+from .._retry import RetryPolicy
+from .._serde import Serializer
+from ..stores.base import ActivityWorkItem
+
+logger = logging.getLogger("durable.activity")
+
+#: the policy of an activity registered without ``retry=`` (Temporal-like: retries by default)
+DEFAULT_RETRY = RetryPolicy()
+
+
+@dataclass(frozen=True, slots=True)
+class ActivityInfo:
+    """What an activity can know about the attempt running it (``durable.activity_info()``).
+
+    ``heartbeat_details`` are the details the last attempt recorded with ``durable.heartbeat``,
+    so a retried attempt can resume where the previous one stopped.
+    """
+
+    instance_id: str
+    activity_name: str
+    task_id: int
+    attempt: int
+    heartbeat_details: Any
+
+
+class _Attempt:
+    """The running attempt: its info and its latest heartbeat (read by the worker)."""
+
+    def __init__(self, info: ActivityInfo) -> None:
+        self.info = info
+        self.last_beat = time.monotonic()
+        self.details: Any = None
+        self.details_pending = False
+        self._scope: anyio.CancelScope | None = None
+        self._limit = 0.0
+
+    def watch(self, scope: anyio.CancelScope, limit: float) -> None:
+        self._scope, self._limit = scope, limit
+
+    def beat(self, details: Any) -> None:
+        self.last_beat = time.monotonic()
+        if self._scope is not None and _in_event_loop():
+            self._scope.deadline = anyio.current_time() + self._limit
+        if details is not None:
+            self.details = details
+            self.details_pending = True
+
+
+def _in_event_loop() -> bool:
+    try:
+        anyio.get_current_task()
+    except RuntimeError:
+        return False  # a sync activity's worker thread
+    return True
+
+
+_current: contextvars.ContextVar[_Attempt] = contextvars.ContextVar("durable_activity")
+
+
+def heartbeat(details: Any = None) -> None:
+    """Record progress from inside an activity; ``details`` reach the next attempt if this one dies.
+
+    Keeps an attempt with ``heartbeat_timeout`` alive. Outside an activity it raises
+    ``DurableError``.
+    """
+    _attempt_or_raise("durable.heartbeat()").beat(details)
+
+
+def activity_info() -> ActivityInfo:
+    """The running attempt: instance id, activity name, attempt number, last heartbeat details."""
+    return _attempt_or_raise("durable.activity_info()").info
+
+
+def _attempt_or_raise(what: str) -> _Attempt:
+    attempt = _current.get(None)
+    if attempt is None:
+        raise DurableError(f"{what} can only be called while an activity runs on a worker")
+    return attempt
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """How an attempt ended: ``result`` (encoded) or ``error`` with the exception."""
+
+    result: str | None = None
+    error: ErrorInfo | None = None
+    exception: BaseException | None = None
+
+
+class AttemptRunner:
+    """Runs attempts of registered activities, with a thread limiter for sync ones."""
+
+    def __init__(self, serializer: Serializer, threads: int) -> None:
+        self._serializer = serializer
+        self._threads = anyio.CapacityLimiter(threads)
+
+    def start(self, item: ActivityWorkItem) -> _Attempt:
+        """The attempt's context (heartbeats land there) for an item about to run."""
+        details = None
+        if item.heartbeat_details is not None:
+            details = self._serializer.decode(item.heartbeat_details, path="heartbeat_details")
+        return _Attempt(
+            ActivityInfo(item.instance_id, item.name, item.task_id, item.attempt, details)
+        )
+
+    async def run(
+        self,
+        activity: Activity[Any, Any],
+        item: ActivityWorkItem,
+        attempt: _Attempt,
+        policy: RetryPolicy,
+    ) -> Outcome:
+        """Run one attempt to an Outcome; only cancellation of the worker propagates."""
+        timeout = item.timeout or _seconds(policy.timeout)
+        try:
+            args, kwargs = self._serializer.decode_call(item.input, activity.fn)
+            with anyio.fail_after(timeout if timeout else math.inf):
+                value = await self._call(activity.fn, args, kwargs, attempt, item)
+            return Outcome(result=self._serializer.encode(value, path=f"{item.name}() result"))
+        except anyio.get_cancelled_exc_class():
+            raise
+        except TimeoutError as exc:
+            message = f"activity {item.name!r} attempt {item.attempt} ran longer than {timeout} s"
+            return _failure(TimeoutError(message) if not str(exc) else exc)
+        except BaseException as exc:
+            return _failure(exc)
+
+    async def _call(
+        self,
+        fn: Callable[..., Any],
+        args: list[Any],
+        kwargs: dict[str, Any],
+        attempt: _Attempt,
+        item: ActivityWorkItem,
+    ) -> Any:
+        token = _current.set(attempt)
+        try:
+            if inspect.iscoroutinefunction(fn):
+                return await self._with_heartbeat_watch(fn(*args, **kwargs), attempt, item)
+            call = functools.partial(fn, *args, **kwargs)
+            # the context (with _current) is copied into the thread by anyio
+            return await anyio.to_thread.run_sync(
+                call, limiter=self._threads, abandon_on_cancel=True
+            )
+        finally:
+            _current.reset(token)
+
+    async def _with_heartbeat_watch(
+        self, coro: Any, attempt: _Attempt, item: ActivityWorkItem
+    ) -> Any:
+        limit = item.heartbeat_timeout
+        if not limit:
+            return await coro
+        # each heartbeat pushes the deadline back (see _Attempt.beat): silence cancels the attempt
+        with anyio.CancelScope(deadline=anyio.current_time() + limit) as scope:
+            attempt.watch(scope, limit)
+            return await coro
+        raise TimeoutError(
+            f"activity {item.name!r} sent no heartbeat for {limit} s (heartbeat_timeout)"
+        )
+
+
+def _failure(exc: BaseException) -> Outcome:
+    text = "".join(traceback.format_exception(exc))
+    error = ErrorInfo(qualified_name(type(exc)), str(exc), text)
+    return Outcome(error=error, exception=exc)
+
+
+def _seconds(value: Any) -> float | None:
+    return value.total_seconds() if value is not None else None
+
+
+def retry_policy(activity: Activity[Any, Any], item: ActivityWorkItem) -> RetryPolicy:
+    """The policy for this attempt: the per-call one stored with it, else the registered one."""
+    if item.retry is not None:
+        return RetryPolicy.from_json(item.retry)
+    return activity.options.retry or DEFAULT_RETRY
+
+
+def retry_delay(policy: RetryPolicy, outcome: Outcome, attempt: int) -> float | None:
+    """Seconds until the next attempt, or None when the policy gives up."""
+    exc = outcome.exception
+    if exc is None or isinstance(exc, SerializationError):
+        return None  # a result that cannot be encoded will not encode next time either
+    if not policy.is_retryable(exc):
+        return None
+    delay = policy.next_delay(attempt)
+    return delay.total_seconds() if delay is not None else None

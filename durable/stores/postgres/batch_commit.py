@@ -1,0 +1,228 @@
+"""Committing the common episodes of many instances in one PostgreSQL statement.
+
+Most episodes only record events, schedule activities and timers, and perhaps finish: those of
+all the instances a worker commits at once become one statement (one round trip, one WAL
+flush), where the transaction of ``postgres.episode`` would take several round trips each. The
+guard is the UPDATE of each instance row, and every other write joins its RETURNING, so an
+episode the guard refuses writes nothing (and the others still commit). A finishing episode
+drops its instance's activities and messages; it is taken here only for an instance with no
+parent (telling a parent needs the transaction).
+
+The statement's snapshot predates its own writes, so ``pending`` (messages left for the
+instance) reads the inbox less the consumed messages, plus the timers written here that are
+due already. A message that another transaction delivers while this statement waits for the
+instance row is not in that snapshot: to a finishing instance it stays in the inbox unread (as
+a message to a finished instance is dropped), and to a running one it wakes claimers by the
+sender's own notification.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+
+from ... import _actions as act
+from ..._events import TimerFired
+from ..._status import Status
+from .. import commit as rules
+from ..base import ActivityWorkItem, ClaimSpec, EpisodeCommit, InstanceRecord, LeaseLost
+from ..rows import dump_error, dump_event
+from .db import ACTIVITIES, ORCHESTRATIONS, Tx, notification_payloads, unnest_columns
+from .instances import instance_record
+from .work import activity_values, inserted_activities, leased_item
+
+#: the actions this statement carries out; others need ``postgres.episode``'s transaction
+_SIMPLE_ACTIONS = frozenset({act.ScheduleActivity, act.StartTimer, act.Complete, act.Fail})
+#: the events of a run's first episode that only schedule work (see ``_replayable``)
+_FIRST_DECISIONS = frozenset({"ExecutionStarted", "ActivityScheduled", "TimerCreated"})
+
+_COMMIT_MANY = f"""
+WITH c AS (
+    SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::int[], $5::text[], $6::text[],
+        $7::text[], $8::int[], $9::text[], $10::bool[])
+        AS c(instance_id, worker_id, execution_id, expected, output, error, custom_status,
+            version, status, finishing)
+), guarded AS (
+    UPDATE instances AS i SET output = c.output, error = c.error,
+        custom_status = c.custom_status, updated_at = now(), version = c.version,
+        status = c.status, lease_owner = NULL, lease_expires_at = NULL
+    FROM c
+    WHERE i.instance_id = c.instance_id AND i.lease_owner = c.worker_id
+      AND i.execution_id = c.execution_id AND i.version = c.expected
+      AND (NOT c.finishing OR i.parent_instance_id IS NULL)
+    RETURNING i.*, c.finishing
+), history AS (
+    INSERT INTO history (instance_id, seq, kind, data)
+    SELECT e.instance_id, e.seq, e.kind, e.data
+    FROM unnest($11::text[], $12::int[], $13::text[], $14::text[])
+        AS e(instance_id, seq, kind, data)
+    JOIN guarded AS g ON g.instance_id = e.instance_id
+), consumed AS (
+    DELETE FROM inbox AS m USING guarded AS g
+    WHERE m.instance_id = g.instance_id AND (m.id = ANY($15::bigint[]) OR g.finishing)
+), dropped AS (
+    DELETE FROM activities AS a USING guarded AS g
+    WHERE g.finishing AND a.instance_id = g.instance_id
+), scheduled AS ({inserted_activities(16)}
+    JOIN guarded AS g ON g.instance_id = a.instance_id
+    RETURNING instance_id, task_id, id, started
+), timers AS (
+    INSERT INTO inbox (instance_id, execution_id, kind, task_id, data, visible_at)
+    SELECT t.instance_id, t.execution_id, 'TimerFired', t.task_id, t.data, t.fire_at
+    FROM unnest($28::text[], $29::int[], $30::int[], $31::text[], $32::timestamptz[])
+        AS t(instance_id, execution_id, task_id, data, fire_at)
+    JOIN guarded AS g ON g.instance_id = t.instance_id
+    RETURNING instance_id, visible_at
+)
+SELECT g.*, now() AS tx_now,
+    (SELECT array_agg(ARRAY[s.task_id, s.id]) FROM scheduled AS s
+        WHERE s.instance_id = g.instance_id AND s.started) AS leased,
+    EXISTS (SELECT 1 FROM inbox AS m WHERE m.instance_id = g.instance_id
+            AND m.visible_at <= now() AND NOT m.id = ANY($15::bigint[]))
+        OR EXISTS (SELECT 1 FROM timers AS t
+            WHERE t.instance_id = g.instance_id AND t.visible_at <= now()) AS pending,
+    (SELECT count(pg_notify($33, p)) FROM unnest($34::text[]) AS p) AS notified,
+    (SELECT set_config('synchronous_commit', 'off', true) WHERE $35) AS no_flush
+FROM guarded AS g
+"""  # noqa: S608 (constants only)
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One episode to commit: ``commit_episode``'s arguments."""
+
+    commit: EpisodeCommit
+    eager: ClaimSpec | None
+    eager_limit: int
+
+
+def fits(commit: EpisodeCommit) -> bool:
+    """Whether ``commit_many`` can carry this commit out (its guard may still refuse it)."""
+    if commit.status in (Status.TERMINATED, Status.CONTINUED_AS_NEW):
+        return False
+    return all(type(action) in _SIMPLE_ACTIONS for action in commit.actions)
+
+
+@dataclass
+class _Rows:
+    """The statement's rows, per ``unnest``: the commits, events, activities and timers."""
+
+    commits: list[tuple[Any, ...]] = field(default_factory=list)
+    events: list[tuple[Any, ...]] = field(default_factory=list)
+    consumed: list[int] = field(default_factory=list)
+    activities: list[tuple[Any, ...]] = field(default_factory=list)
+    timers: list[tuple[Any, ...]] = field(default_factory=list)
+
+
+async def commit_many(
+    tx: Tx, entries: list[Entry], finished_records: dict[str, InstanceRecord]
+) -> list[list[ActivityWorkItem] | None]:
+    """Commit the episodes of ``entries`` (distinct instances, each one that ``fits``) in one
+    statement. For each, the activities leased to its ``eager`` claimer, or None when nothing
+    was written for it (its guard refused, or it has a parent to tell): the transaction of
+    ``postgres.episode`` then commits it, or says why not. The rows of the instances that finished
+    go to ``finished_records``.
+
+    Raises ``LeaseLost`` when a history row exists already (the split-brain guard): the
+    statement then wrote nothing for any of them.
+    """
+    rows = _Rows()
+    leases: list[list[tuple[Any, ...]]] = []
+    unclaimed, finished = False, []
+    for entry in entries:
+        commit = entry.commit  # checked by the caller (``rules.check_commit``)
+        status = rules.row_status(commit)
+        output, error = rules.outcome(commit)
+        finishing = status.is_terminal
+        id_, run = commit.instance_id, commit.execution_id
+        rows.commits.append(
+            (
+                id_,
+                commit.worker_id,
+                run,
+                commit.expected_version,
+                output,
+                dump_error(error),
+                commit.custom_status,
+                commit.expected_version + len(commit.events),
+                status.value,
+                finishing,
+            ),
+        )
+        for event in commit.events:
+            rows.events.append((id_, event.seq, event.kind, dump_event(event)))
+        rows.consumed.extend(commit.consumed)
+        leased: list[tuple[Any, ...]] = []
+        if finishing:  # its new work would be dropped with the rest
+            finished.append(id_)
+        else:
+            for action in commit.actions:
+                if isinstance(action, act.ScheduleActivity):
+                    claim = rules.eager_claimer(
+                        commit, action, entry.eager, len(leased), entry.eager_limit
+                    )
+                    values = activity_values(id_, run, action, claim)
+                    rows.activities.append(values)
+                    if claim is None:
+                        unclaimed = True
+                    else:
+                        leased.append(values)
+                elif isinstance(action, act.StartTimer):
+                    event = TimerFired(timestamp=action.fire_at, task_id=action.task_id)
+                    timer = (id_, run, action.task_id, dump_event(event), action.fire_at)
+                    rows.timers.append(timer)
+        leases.append(leased)
+    made = [ACTIVITIES] if unclaimed else []
+    notify = notification_payloads(tx.token, made, finished) if unclaimed or finished else []
+    no_flush = all(_replayable(entry.commit) for entry in entries)
+    try:
+        committed_rows = await tx.conn.fetch(
+            _COMMIT_MANY,
+            *unnest_columns(rows.commits, 10),
+            *unnest_columns(rows.events, 4),
+            rows.consumed,
+            *unnest_columns(rows.activities, 12),
+            *unnest_columns(rows.timers, 5),
+            tx.channel,
+            notify,
+            no_flush,
+        )
+    except asyncpg.UniqueViolationError as exc:
+        where = ", ".join(repr(entry.commit.instance_id) for entry in entries)
+        raise LeaseLost(f"instance {where}: history seq already written by another worker") from exc
+    committed = {row["instance_id"]: row for row in committed_rows}
+    results: list[list[ActivityWorkItem] | None] = []
+    for entry, leased in zip(entries, leases, strict=True):
+        row = committed.get(entry.commit.instance_id)
+        if row is None:
+            results.append(None)
+            continue
+        tx.now = row["tx_now"]
+        if entry.commit.status.is_terminal:  # told elsewhere by the statement: woken here
+            tx.instances.add(entry.commit.instance_id)
+            finished_records[entry.commit.instance_id] = instance_record(row)
+        elif row["pending"]:
+            tx.work.add(ORCHESTRATIONS)
+        ids = dict(row["leased"] or ())  # task id: activity id
+        results.append([leased_item(values, ids[values[2]], tx.now) for values in leased])
+    # new timers: the idle claimer wakes to take their due time into account
+    tx.due = bool(rows.timers)
+    if tx.due:
+        tx.work.add(ORCHESTRATIONS)
+    if unclaimed:
+        tx.work.add(ACTIVITIES)
+    return results
+
+
+def _replayable(commit: EpisodeCommit) -> bool:
+    """Whether the commit may skip waiting for its WAL flush: a run's first episode that only
+    schedules work records nothing but what replaying its durable start message decides again.
+    Lost in a crash of the server (before any later commit flushed it), the instance is as it
+    was created and runs again from its start; an activity it scheduled may then run twice,
+    as activities may after any crash. Anything that records a result or finishes the run
+    waits for the flush, and the flush of a later commit makes this one durable too."""
+    return not commit.status.is_terminal and all(
+        event.kind in _FIRST_DECISIONS for event in commit.events
+    )

@@ -1,0 +1,506 @@
+"""The PostgreSQL store: many workers on many hosts (``postgresql://user@host/db``).
+
+PostgreSQL is the only coordinator: workers claim with ``FOR UPDATE SKIP LOCKED``, commit
+episodes guarded by the instance's lease and history version, and wake each other with
+``LISTEN/NOTIFY``. Tables live in their own schema (``durable``, or ``?schema=name``), created
+and migrated by the store under an advisory lock. Needs the ``postgres`` extra (asyncpg).
+
+A round trip is the cost that counts here, so the hot operations are one statement each (a
+start, a claim, a completion with the claim of its instance, a common episode commit), and the
+ones of a kind that a process makes at the same time share one statement (``Batched``): one
+commit then serves many instances. Writes whose loss in a crash of the server loses nothing
+recorded (leases, a completion consumed by the commit right after it, a first episode that
+only schedules work) do not wait for the WAL flush; see docs/concepts/stores.md.
+
+URL options (removed before the URL reaches asyncpg, which takes the rest, e.g. ``sslmode``):
+
+* ``schema``: the schema holding durable's tables (default ``durable``).
+* ``pool_size``: connections in the pool (default 10), plus one listening connection.
+* ``retry_seconds``: how long a transient failure (a dropped connection, a restarting server)
+  is retried before ``StoreError`` (default 30).
+* ``connect_timeout``: seconds to connect, also the retry budget of ``open()`` (default 5).
+* ``command_timeout``: seconds a statement may take before the connection is given up as lost
+  (default 30; detects a network partition).
+
+Choices where the ``Store`` contract is silent are the SQLite store's (see ``stores.sqlite``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Collection, Sequence
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import anyio
+
+from ..._errors import ConfigurationError, StoreError
+from ..._events import ActivityCompleted, ErrorInfo, HistoryEvent
+from ..._status import Status
+from .. import commit as rules
+from .. import hub as _hub
+from ..base import (
+    ActivityWorkItem,
+    ClaimSpec,
+    EpisodeCommit,
+    EpisodeRunner,
+    InstanceRecord,
+    LeaseLost,
+    NewInstance,
+    OrchestrationWorkItem,
+    StartTaker,
+    WorkKind,
+)
+from ..batching import Batched
+from ..dumps import InstanceDump
+from ..rows import dump_error
+from . import batch_commit, dumps, episode, instances, work
+from .db import Database
+from .schema import prepare
+
+#: our URL options and their defaults
+OPTIONS: dict[str, object] = {
+    "schema": "durable",
+    "pool_size": 10,
+    "retry_seconds": 30.0,
+    "connect_timeout": 5.0,
+    "command_timeout": 30.0,
+}
+#: a due message is waited for this much past its time, so that the claim sees it
+_DUE_SLACK = 0.002
+#: at most this many finished rows are kept for waiters (see ``get_instance``)
+_KEEP_FINISHED = 10_000
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    """A naive datetime is taken as UTC (as the SQLite store does)."""
+    if moment is not None and moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment
+
+
+def parse_url(url: str, display_url: str) -> tuple[str, dict[str, object]]:
+    """Split our options off the URL: (the DSN for asyncpg, the options with defaults)."""
+    parts = urlsplit(url)
+    ours: dict[str, object] = dict(OPTIONS)
+    theirs = []
+    for key, value in parse_qsl(parts.query, keep_blank_values=True):
+        if key not in OPTIONS:
+            theirs.append((key, value))
+            continue
+        kind: type[Any] = type(OPTIONS[key])
+        try:
+            parsed = kind(value)
+        except ValueError:
+            raise ConfigurationError(
+                f"store URL {display_url!r}: {key}={value!r} must be a {kind.__name__}"
+            ) from None
+        if kind is not str and parsed <= 0:
+            raise ConfigurationError(f"store URL {display_url!r}: {key} must be positive")
+        ours[key] = parsed
+    scheme = "postgresql" if parts.scheme == "postgres" else parts.scheme
+    dsn = urlunsplit((scheme, parts.netloc, parts.path, urlencode(theirs), parts.fragment))
+    return dsn, ours
+
+
+class PostgresStore:
+    """A ``Store`` on a PostgreSQL database, opened with ``await store.open()``.
+
+    Opening a store that is open already only counts: it closes on the last ``close()``.
+    """
+
+    #: claim loops per kind: one was too few to start a burst of instances (a claim is a round
+    #: trip), and each idle one costs a query per wake-up
+    claim_concurrency = 4
+
+    def __init__(self, url: str, *, display_url: str | None = None) -> None:
+        self.display_url = display_url or url
+        dsn, options = parse_url(url, self.display_url)
+        self.schema = str(options["schema"])
+        self._db = Database(
+            dsn,
+            self.display_url,
+            schema=self.schema,
+            pool_size=int(options["pool_size"]),  # type: ignore[call-overload]
+            retry_seconds=float(options["retry_seconds"]),  # type: ignore[arg-type]
+            connect_timeout=float(options["connect_timeout"]),  # type: ignore[arg-type]
+            command_timeout=float(options["command_timeout"]),  # type: ignore[arg-type]
+        )
+        self._opens = 0
+        self._lock: anyio.Lock | None = None
+        self._waiters = _hub.Waiters()
+        self._creating = Batched(self._create_instances)
+        self._reading = Batched(self._get_instances)
+        self._committing = Batched(self._commit_many)
+        self._finishing = Batched(self._finish_many)
+        #: (wake-up generation, monotonic time the next work falls due) as last read
+        self._due: tuple[int, float | None] | None = None
+
+    def __repr__(self) -> str:
+        return f"PostgresStore({self.display_url!r})"
+
+    async def open(self) -> None:
+        """Connect, check and migrate the schema, start listening for notifications."""
+        if self._lock is None:
+            self._lock = anyio.Lock()
+        async with self._lock:
+            if self._opens == 0:
+                await self._db.connect(lambda conn: prepare(conn, self.schema, self.display_url))
+            self._opens += 1
+
+    async def close(self) -> None:
+        """Release this holder's share; the pool closes with the last one."""
+        if self._opens == 0:
+            return
+        self._opens -= 1
+        if self._opens == 0:
+            await self._db.close()
+
+    # -- instances -----------------------------------------------------------------------------
+
+    async def create_instance(self, new: NewInstance) -> bool:
+        """See ``Store.create_instance``."""
+        return await self._creating(new, new.instance_id)
+
+    async def _create_instances(self, batch: list[NewInstance]) -> list[bool]:
+        """The instances that concurrent ``create_instance`` calls ask for, in one statement;
+        each leased at once to a worker of this process that takes it (``take_starts``)."""
+        takers = [self._db.taker_for(new.name) for new in batch]
+        creations = [
+            instances.Creation(
+                new, instances.new_token(), lease_to=None if taker is None else taker[1]
+            )
+            for new, taker in zip(batch, takers, strict=True)
+        ]
+        try:
+            results = await self._db.run(
+                lambda tx: instances.insert_instances(tx, creations, notify=True),
+                "create_instance",
+                atomic=False,
+            )
+        except BaseException:
+            for taker in takers:
+                if taker is not None:
+                    taker[0].taken(None)
+            raise
+        for taker, (_, item) in zip(takers, results, strict=True):
+            if taker is not None:
+                taker[0].taken(item)
+        return [created for created, _ in results]
+
+    def take_starts(self, taker: StartTaker) -> Callable[[], None]:
+        """See ``Store.take_starts``: a start through any store object of this process on
+        this database is leased to ``taker`` in the statement that creates it, and handed
+        over when it commits (no claim, and no notification, for it)."""
+        return self._db.add_taker(taker)
+
+    async def get_instance(self, instance_id: str) -> InstanceRecord | None:
+        """See ``Store.get_instance``; concurrent reads share one statement (``result()`` of
+        many instances at once). The first read of an instance that a commit of this process
+        has just finished, while someone here waited for it, takes the row that commit
+        returned (no round trip: ``result()`` reads right after its wake-up)."""
+        kept = self._db.kept.pop(instance_id, None)
+        if kept is not None:
+            return kept
+        return await self._reading(instance_id, instance_id)
+
+    def _keep_for_waiters(self, finished: dict[str, InstanceRecord]) -> None:
+        """Keep the finished rows that a task of this process waits for (see get_instance)."""
+        for instance_id, record in finished.items():
+            if self._db.is_waited(instance_id):
+                if len(self._db.kept) >= _KEEP_FINISHED:  # waiters gone without reading
+                    self._db.kept.clear()
+                self._db.kept[instance_id] = record
+
+    async def _get_instances(self, instance_ids: list[str]) -> list[InstanceRecord | None]:
+        return await self._db.read(
+            lambda conn: instances.get_instances(conn, instance_ids), "get_instance"
+        )
+
+    async def list_instances(
+        self,
+        *,
+        status: Status | None = None,
+        name: str | None = None,
+        created_after: datetime | None = None,
+        created_before: datetime | None = None,
+        updated_before: datetime | None = None,
+        limit: int = 100,
+    ) -> list[InstanceRecord]:
+        """See ``Store.list_instances``."""
+        return await self._db.read(
+            lambda conn: instances.list_instances(
+                conn,
+                status,
+                name,
+                _aware(created_after),
+                _aware(created_before),
+                _aware(updated_before),
+                limit,
+            ),
+            "list_instances",
+        )
+
+    async def get_history(self, instance_id: str) -> list[HistoryEvent]:
+        """See ``Store.get_history``."""
+        return await self._db.read(
+            lambda conn: instances.get_history(conn, instance_id), "get_history"
+        )
+
+    async def send_message(self, instance_id: str, event: HistoryEvent) -> None:
+        """See ``Store.send_message``; a message to a finished instance is dropped."""
+        await self._db.run(
+            lambda tx: instances.send_message(tx, instance_id, event), "send_message"
+        )
+
+    async def purge_instance(self, instance_id: str) -> bool:
+        """See ``Store.purge_instance``."""
+        self._db.kept.pop(instance_id, None)
+        return await self._db.run(
+            lambda tx: instances.purge_instance(tx, instance_id), "purge_instance"
+        )
+
+    async def export_instances(
+        self, *, after: str | None = None, limit: int = 100
+    ) -> list[InstanceDump]:
+        """See ``Store.export_instances``."""
+        return await self._db.run(
+            lambda tx: dumps.export_instances(tx, after, limit),
+            "export_instances",
+            notify=False,
+            snapshot=True,
+        )
+
+    async def import_instances(self, batch: Sequence[InstanceDump]) -> list[str]:
+        """See ``Store.import_instances``."""
+        items = list(batch)
+        return await self._db.run(lambda tx: dumps.import_instances(tx, items), "import_instances")
+
+    # -- orchestration work --------------------------------------------------------------------
+
+    async def claim_orchestration(
+        self, spec: ClaimSpec, *, then_run: EpisodeRunner | None = None
+    ) -> OrchestrationWorkItem | None:
+        """See ``Store.claim_orchestration``."""
+        if not spec.orchestrators:
+            return None
+        # the claim is one statement (no transaction, no notification) and most claims of an
+        # idle worker find nothing, so then_run's episode is committed after it, on its own:
+        # a transaction around both would add BEGIN and COMMIT round trips to every claim
+        item = await self._db.run(
+            lambda tx: work.claim_orchestration(tx, spec),
+            "claim_orchestration",
+            notify=False,
+            atomic=False,
+        )
+        await self._run_next(item, spec, then_run)
+        return item
+
+    async def _run_next(
+        self,
+        item: OrchestrationWorkItem | None,
+        spec: ClaimSpec,
+        then_run: EpisodeRunner | None,
+    ) -> bool:
+        """Commit ``then_run``'s episode of the instance just claimed (see ``EpisodeRunner``);
+        True if it did.
+
+        The episode commits apart from the claim: if that commit fails, the caller still holds
+        the lease and runs the episode the ordinary way.
+        """
+        plan = None if item is None or then_run is None else then_run.run(item)
+        if plan is None:
+            if then_run is not None:
+                then_run.committed(None)
+            return False
+        assert then_run is not None
+        commit, eager_limit = plan
+        try:
+            eager = await self.commit_episode(commit, eager=spec, eager_limit=eager_limit)
+        except StoreError:
+            then_run.committed(None)
+            return False
+        then_run.committed(eager)
+        return True
+
+    async def commit_episode(
+        self, commit: EpisodeCommit, *, eager: ClaimSpec | None = None, eager_limit: int = 0
+    ) -> list[ActivityWorkItem]:
+        """See ``Store.commit_episode``: with the commits of other instances made at the same
+        time, in one statement, when it ``fits`` (``postgres.batch_commit``); else, or when that
+        statement declines it, in a transaction of its own."""
+        rules.check_commit(commit)  # a bad commit fails alone, not the statement it would join
+        if batch_commit.fits(commit):
+            entry = batch_commit.Entry(commit, eager, eager_limit)
+            committed = await self._committing(entry, commit.instance_id)
+            if committed is not None:
+                return committed
+        return await self._db.run(
+            lambda tx: episode.commit_episode(tx, commit, eager, eager_limit), "commit_episode"
+        )
+
+    async def _commit_many(
+        self, entries: list[batch_commit.Entry]
+    ) -> list[list[ActivityWorkItem] | Exception | None]:
+        """The episodes that concurrent ``commit_episode`` calls commit, in one statement; one
+        by one after a ``LeaseLost`` (which names no instance), so it reaches only its own."""
+
+        async def commit(batch: list[batch_commit.Entry]) -> list[list[ActivityWorkItem] | None]:
+            finished: dict[str, InstanceRecord] = {}
+            committed = await self._db.run(
+                lambda tx: batch_commit.commit_many(tx, batch, finished),
+                "commit_episode",
+                atomic=False,
+            )
+            self._keep_for_waiters(finished)
+            return committed
+
+        try:
+            return list(await commit(entries))
+        except LeaseLost:
+            if len(entries) == 1:
+                raise
+        results: list[list[ActivityWorkItem] | Exception | None] = []
+        for entry in entries:
+            try:
+                results.extend(await commit([entry]))
+            except StoreError as exc:
+                results.append(exc)
+        return results
+
+    async def release_orchestration(
+        self,
+        instance_id: str,
+        worker_id: str,
+        *,
+        retry_in: float = 0.0,
+        error: ErrorInfo | None = None,
+    ) -> None:
+        """See ``Store.release_orchestration``."""
+        stored = dump_error(error)
+        await self._db.run(
+            lambda tx: work.release_orchestration(tx, instance_id, worker_id, retry_in, stored),
+            "release_orchestration",
+            atomic=False,
+        )
+
+    # -- activities ----------------------------------------------------------------------------
+
+    async def claim_activity(self, spec: ClaimSpec) -> ActivityWorkItem | None:
+        """See ``Store.claim_activity``."""
+        if not spec.activities or not spec.queues:
+            return None
+        return await self._db.run(
+            lambda tx: work.claim_activity(tx, spec),
+            "claim_activity",
+            notify=False,
+            atomic=False,
+        )
+
+    async def complete_activity(
+        self,
+        item: ActivityWorkItem,
+        result: str,
+        *,
+        then_claim: ClaimSpec | None = None,
+        then_run: EpisodeRunner | None = None,
+    ) -> tuple[bool, OrchestrationWorkItem | None]:
+        """See ``Store.complete_activity``."""
+        event = ActivityCompleted(task_id=item.task_id, result=result)
+        done, claimed = await self._finishing(work.Finish(item, event, then_claim), item.id)
+        if then_claim is None or not await self._run_next(claimed, then_claim, then_run):
+            return done, claimed
+        return done, None
+
+    async def _finish_many(
+        self, finishes: list[work.Finish]
+    ) -> list[tuple[bool, OrchestrationWorkItem | None]]:
+        """The attempts that concurrent ``complete_activity`` calls end, in one statement."""
+        return await self._db.run(
+            lambda tx: work.finish_many(tx, finishes), "complete_activity", atomic=False
+        )
+
+    async def fail_activity(
+        self,
+        item: ActivityWorkItem,
+        error: ErrorInfo,
+        *,
+        retry_in: float | None,
+        then_claim: ClaimSpec | None = None,
+    ) -> tuple[bool, OrchestrationWorkItem | None]:
+        """See ``Store.fail_activity``."""
+        return await self._db.run(
+            lambda tx: work.fail_activity(tx, item, error, retry_in, then_claim),
+            "fail_activity",
+        )
+
+    async def heartbeat_activity(
+        self, item: ActivityWorkItem, details: str | None, lease_seconds: float
+    ) -> bool:
+        """See ``Store.heartbeat_activity``."""
+        return await self._db.run(
+            lambda tx: work.heartbeat_activity(tx, item, details, lease_seconds),
+            "heartbeat_activity",
+            notify=False,
+            atomic=False,
+        )
+
+    async def renew_leases(
+        self,
+        worker_id: str,
+        lease_seconds: float,
+        *,
+        instances: Collection[str] = (),
+        activities: Collection[int] = (),
+    ) -> None:
+        """See ``Store.renew_leases``."""
+        held = (list(instances), list(activities))
+        await self._db.run(
+            lambda tx: work.renew_leases(tx, worker_id, lease_seconds, *held),
+            "renew_leases",
+            notify=False,
+        )
+
+    async def expire_unstarted(self) -> int:
+        """See ``Store.expire_unstarted``."""
+        return await self._db.run(work.expire_unstarted, "expire_unstarted")
+
+    # -- waiting -------------------------------------------------------------------------------
+
+    async def wait_for_work(self, timeout: float, kind: WorkKind | None = None) -> None:
+        """See ``Store.wait_for_work``: woken by notifications (this process's commits at once,
+        other processes' through LISTEN), or when the next due time comes.
+
+        The next due time is read when it may have moved and shared by every waiter: it moves
+        earlier only through a write that makes work due later (which wakes the due key here,
+        and elsewhere through its notification), and it is read again once it has passed.
+        """
+        generation = _hub.generation(self._db.due_key)
+        if (
+            self._due is None
+            or self._due[0] != generation
+            or (self._due[1] is not None and self._due[1] <= time.monotonic())
+        ):
+            seconds = await self._db.read(work.seconds_to_next_due, "wait_for_work")
+            self._due = (generation, None if seconds is None else time.monotonic() + seconds)
+        due_at = self._due[1]
+        if due_at is not None:
+            timeout = min(timeout, due_at - time.monotonic() + _DUE_SLACK)
+        await self._wait(self._db.work_key_of(kind), timeout)
+
+    def instance_mark(self, instance_id: str) -> int:
+        """See ``Store.instance_mark``."""
+        return _hub.generation(self._db.instance_key(instance_id))
+
+    async def wait_for_instance(
+        self, instance_id: str, timeout: float, since: int | None = None
+    ) -> None:
+        """See ``Store.wait_for_instance``: woken when a commit finishes the instance (here at
+        once, elsewhere through LISTEN); other status changes do not wake it."""
+        await self._waiters.wait(
+            self._db.instance_key(instance_id), timeout, self._db.wait, since=since
+        )
+
+    async def _wait(self, key: str, timeout: float) -> None:
+        await self._waiters.wait(key, timeout, self._db.wait)

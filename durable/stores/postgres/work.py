@@ -1,0 +1,480 @@
+"""PostgreSQL operations on claimable work: instances (claim, release, renew) and activities.
+
+Claims take rows with ``FOR UPDATE SKIP LOCKED``: concurrent claimers on any number of hosts
+never wait on each other and never take the same row. Due times and leases use the database's
+``now()``. The rules are the SQLite store's (see ``sqlite.claims``/``sqlite.activities``):
+a SUSPENDED instance is claimable only for a control message; an activity row's ``visible_at``
+is its lease expiry while leased; a completion counts only from the attempt holding the row.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from ..._actions import ScheduleActivity
+from ..._events import ActivityCompleted, ActivityFailed, ErrorInfo
+from ..._status import Status
+from .. import rows
+from ..base import ActivityWorkItem, ClaimSpec, Message, OrchestrationWorkItem
+from ..commit import CONTROL_KINDS, activity_timeout_error, storable_retry
+from ..rows import dump_json, load_event, load_json
+from .db import ACTIVITIES, ORCHESTRATIONS, Tx, unnest_columns
+from .instances import NOW_TEXT, TERMINAL, insert_message, stamped_by_database
+
+_CONTROL = sorted(CONTROL_KINDS)
+# Lease the candidate (parameters $1 worker, $2 lease seconds) ...
+_LEASED = """, leased AS (
+    UPDATE instances AS i SET lease_owner = $1,
+        lease_expires_at = now() + $2 * interval '1 second'
+    FROM candidate WHERE i.instance_id = candidate.instance_id
+    RETURNING i.*
+)
+"""
+# ... and read its visible messages in the same statement (one round trip)
+_INBOX_OF_LEASED = """LATERAL (
+    SELECT array_agg(m.id ORDER BY m.visible_at, m.id) AS ids,
+        array_agg(m.execution_id ORDER BY m.visible_at, m.id) AS runs,
+        array_agg(m.data ORDER BY m.visible_at, m.id) AS data
+    FROM inbox AS m WHERE m.instance_id = leased.instance_id AND m.visible_at <= now()
+) AS inbox
+"""
+# A write that only leases work commits without waiting for the WAL flush: lost in a crash of
+# the server, the lease is as if it had expired (the next write that must last flushes it).
+_NO_FLUSH = "set_config('synchronous_commit', 'off', true)"
+_LEASE = f"""{_LEASED}
+SELECT leased.*, now() AS tx_now, inbox.ids, inbox.runs, inbox.data, {_NO_FLUSH} AS no_flush
+FROM leased CROSS JOIN {_INBOX_OF_LEASED}
+"""  # noqa: S608 (constants only)
+# the conditions under which instance i may be leased now (parameters $3 names, $4 terminal)
+_CLAIMABLE = """
+    i.ready_at <= now() AND (i.lease_owner IS NULL OR i.lease_expires_at <= now())
+    AND (i.name || '') = ANY($3::text[]) AND NOT (i.status || '') = ANY($4::text[])
+"""
+# Oldest due message first: walk the inbox (by visible_at), probing each message's instance by
+# primary key, and stop at a few; then lock the first of those instances that no other claimer
+# holds. The plan must not depend on statistics (a burst on fresh tables has none): the probe is
+# a scalar subquery (always per row) and `name || ''` keeps the planner off the name index,
+# which would visit every finished instance of that name.
+_CLAIM_NEXT = f"""
+WITH due AS MATERIALIZED (
+    SELECT m.instance_id, m.visible_at FROM inbox AS m
+    WHERE m.visible_at <= now() AND (
+        SELECT {_CLAIMABLE} AND (i.status <> 'SUSPENDED' OR m.kind = ANY($5::text[]))
+        FROM instances AS i WHERE i.instance_id = m.instance_id)
+    ORDER BY m.visible_at
+    LIMIT 32
+), candidate AS (
+    -- in due order (the CTE's), the first instance this statement can lock; LIMIT stops the
+    -- nested loop there, so only that one row is locked
+    SELECT locked.instance_id FROM due CROSS JOIN LATERAL (
+        SELECT i.instance_id FROM instances AS i
+        WHERE i.instance_id = due.instance_id AND {_CLAIMABLE}
+        FOR UPDATE SKIP LOCKED) AS locked
+    LIMIT 1
+)
+{_LEASE}
+"""  # noqa: S608 (constants only)
+# This instance, if it is claimable and has a message it can take now.
+_CLAIM_ONE = f"""
+WITH candidate AS (
+    SELECT i.instance_id FROM instances AS i
+    WHERE i.instance_id = $6 AND {_CLAIMABLE}
+      AND EXISTS (SELECT 1 FROM inbox AS m WHERE m.instance_id = i.instance_id
+          AND m.visible_at <= now() AND (i.status <> 'SUSPENDED' OR m.kind = ANY($5::text[])))
+    FOR UPDATE OF i SKIP LOCKED
+)
+{_LEASE}
+"""  # noqa: S608 (constants only)
+
+
+def _claim_params(spec: ClaimSpec) -> list[Any]:
+    return [spec.worker_id, spec.lease_seconds, sorted(spec.orchestrators), TERMINAL, _CONTROL]
+
+
+async def claim_orchestration(tx: Tx, spec: ClaimSpec) -> OrchestrationWorkItem | None:
+    row = await tx.conn.fetchrow(_CLAIM_NEXT, *_claim_params(spec))
+    return None if row is None else await _work_item(tx, row)
+
+
+async def claim_instance(tx: Tx, instance_id: str, spec: ClaimSpec) -> OrchestrationWorkItem | None:
+    """Lease this instance to ``spec`` if it is claimable now, with its visible messages."""
+    row = await tx.conn.fetchrow(_CLAIM_ONE, *_claim_params(spec), instance_id)
+    return None if row is None else await _work_item(tx, row)
+
+
+async def _work_item(
+    tx: Tx, row: asyncpg.Record, arrived: Message | None = None
+) -> OrchestrationWorkItem:
+    """The work item of a leased row; ``arrived``: a message the claiming statement wrote
+    itself (after every message it read: its id and time are the latest)."""
+    tx.now = row["tx_now"]
+    instance_id, execution_id = row["instance_id"], row["execution_id"]
+    inbox = list(zip(row["ids"] or (), row["runs"] or (), row["data"] or (), strict=True))
+    # results of an older run (a child that ended after its parent continued as new) are void
+    void = [id_ for id_, run, _ in inbox if run is not None and run < execution_id]
+    if void:
+        await tx.conn.execute("DELETE FROM inbox WHERE id = ANY($1::bigint[])", void)
+    messages = [
+        Message(id_, load_event(data))
+        for id_, run, data in inbox
+        if run is None or run >= execution_id
+    ]
+    if arrived is not None:
+        messages.append(arrived)
+    # the run's start opens it, even if a clock step put another message's time before it
+    messages.sort(key=lambda message: message.event.kind != "ExecutionStarted")
+    return OrchestrationWorkItem(
+        instance_id=instance_id,
+        name=row["name"],
+        execution_id=execution_id,
+        version=row["version"],
+        status=Status(row["status"]),
+        messages=messages,
+        now=row["tx_now"],
+        parent_instance_id=row["parent_instance_id"],
+        parent_task_id=row["parent_task_id"],
+        retry=load_json(row["retry"]),
+        attempt=row["attempt"],
+    )
+
+
+async def release_orchestration(
+    tx: Tx, instance_id: str, worker_id: str, retry_in: float, error: str | None
+) -> None:
+    status = await tx.conn.execute(
+        """UPDATE instances SET lease_owner = NULL, lease_expires_at = NULL,
+               ready_at = now() + $3 * interval '1 second', error = coalesce($4, error),
+               updated_at = CASE WHEN $4::text IS NULL THEN updated_at ELSE now() END
+           WHERE instance_id = $1 AND lease_owner = $2""",
+        instance_id,
+        worker_id,
+        max(retry_in, 0.0),
+        error,
+    )
+    if status != "UPDATE 0":
+        tx.work.add(ORCHESTRATIONS)
+        tx.broadcast = True
+        tx.due = retry_in > 0
+
+
+async def renew_leases(
+    tx: Tx, worker_id: str, lease_seconds: float, instances: list[str], activities: list[int]
+) -> None:
+    if instances:
+        await tx.conn.execute(
+            "UPDATE instances SET lease_expires_at = now() + $2 * interval '1 second' "
+            "WHERE instance_id = ANY($3::text[]) AND lease_owner = $1",
+            worker_id,
+            lease_seconds,
+            instances,
+        )
+    if activities:  # an activity row's visible_at is its lease expiry while it is leased
+        await tx.conn.execute(
+            "UPDATE activities SET visible_at = now() + $2 * interval '1 second' "
+            "WHERE id = ANY($3::bigint[]) AND lease_owner = $1",
+            worker_id,
+            lease_seconds,
+            activities,
+        )
+
+
+async def seconds_to_next_due(conn: asyncpg.Connection) -> float | None:
+    """Seconds until a message, an activity or a released instance next falls due, if any."""
+    due: float | None = await conn.fetchval(
+        """SELECT extract(epoch FROM min(t) - now()) FROM (
+               SELECT min(visible_at) AS t FROM inbox WHERE visible_at > now()
+               UNION ALL SELECT min(visible_at) FROM activities
+                   WHERE lease_owner IS NULL AND visible_at > now()
+               UNION ALL SELECT min(ready_at) FROM instances WHERE ready_at > now()) AS due"""
+    )
+    return None if due is None else float(due)
+
+
+# -- activities -----------------------------------------------------------------------------------
+
+
+def inserted_activities(first: int) -> str:
+    """``INSERT INTO activities ... SELECT`` the rows of ``activity_values`` tuples, passed as
+    one array per value from parameter ``$first`` on (an ``unnest``), leased to their owner if
+    they have one. It needs a ``FROM``/``JOIN`` after it, and returns nothing yet."""
+    n = [f"${first + offset}" for offset in range(12)]
+    return f"""
+    INSERT INTO activities (instance_id, execution_id, task_id, name, queue, input, attempt,
+        retry, timeout, heartbeat_timeout, start_deadline, scheduled_at, visible_at,
+        lease_owner, started)
+    SELECT a.instance_id, a.execution_id, a.task_id, a.name, a.queue, a.input,
+        CASE WHEN a.owner IS NULL THEN 0 ELSE 1 END, a.retry, a.timeout, a.heartbeat_timeout,
+        now() + a.to_start * interval '1 second', now(), now() + a.lease * interval '1 second',
+        a.owner, a.owner IS NOT NULL
+    FROM unnest({n[0]}::text[], {n[1]}::int[], {n[2]}::int[], {n[3]}::text[], {n[4]}::text[],
+            {n[5]}::text[], {n[6]}::text[], {n[7]}::float8[], {n[8]}::float8[],
+            {n[9]}::float8[], {n[10]}::float8[], {n[11]}::text[])
+        AS a(instance_id, execution_id, task_id, name, queue, input, retry, timeout,
+            heartbeat_timeout, to_start, lease, owner)"""  # noqa: S608 (constants only)
+
+
+_INSERT_ACTIVITIES = f"""{inserted_activities(1)}
+RETURNING task_id, id, started
+"""
+_CLAIM_ACTIVITY = f"""
+UPDATE activities SET lease_owner = $1, visible_at = now() + $2 * interval '1 second',
+    attempt = attempt + 1, started = true
+WHERE id = (
+    SELECT id FROM activities
+    WHERE queue = ANY($3::text[]) AND visible_at <= now() AND name = ANY($4::text[])
+    ORDER BY visible_at
+    LIMIT 1
+    FOR UPDATE SKIP LOCKED)
+RETURNING *, {_NO_FLUSH} AS no_flush
+"""  # noqa: S608 (constants only)
+_HELD = "id = $1 AND lease_owner = $2 AND attempt = $3"
+# Attempts' outcomes, many in one statement: each activity row goes ($6-$8), its result goes to
+# the instance's inbox (stamped with the database's time), and the caller leases the instance
+# if it asked to ($12) and may, reading its messages. The messages it writes are not in the
+# statement's snapshot: they come back from RETURNING instead. Other processes are told of the
+# results the caller does not take. When the caller takes every instance, it commits their
+# next episodes right after, and that commit's WAL flush makes this one durable too: it does
+# not wait for its own (lost in a crash of the server before then, an attempt would run again,
+# as after any crash: activities run at least once).
+_FINISH = f"""
+WITH f AS (
+    SELECT * FROM unnest($6::bigint[], $7::text[], $8::int[], $9::text[], $10::text[],
+            $11::text[], $12::bool[]) WITH ORDINALITY
+        AS f(id, owner, attempt, kind, before, after, claim, position)
+), finished AS (
+    DELETE FROM activities AS a USING f
+    WHERE a.id = f.id AND a.lease_owner = f.owner AND a.attempt = f.attempt
+    RETURNING a.instance_id, a.execution_id, a.task_id, f.kind, f.before, f.after, f.claim,
+        f.position
+), message AS (
+    INSERT INTO inbox (instance_id, execution_id, kind, task_id, data, visible_at)
+    SELECT instance_id, execution_id, kind, task_id, before || {NOW_TEXT} || after, now()
+    FROM finished
+    RETURNING id, instance_id, task_id
+), candidate AS (
+    SELECT i.instance_id FROM instances AS i
+    WHERE i.instance_id IN (SELECT instance_id FROM finished WHERE claim) AND {_CLAIMABLE}
+      AND (i.status <> 'SUSPENDED' OR EXISTS (SELECT 1 FROM inbox AS m
+          WHERE m.instance_id = i.instance_id AND m.visible_at <= now()
+            AND m.kind = ANY($5::text[])))
+    FOR UPDATE OF i SKIP LOCKED
+){_LEASED}, untaken AS (
+    SELECT 1 FROM finished LEFT JOIN leased ON leased.instance_id = finished.instance_id
+    WHERE leased.instance_id IS NULL
+)
+SELECT finished.position, message.id AS message_id, now() AS tx_now, leased.*, inbox.ids,
+    inbox.runs, inbox.data,
+    (SELECT pg_notify($13, $14) WHERE EXISTS (SELECT 1 FROM untaken)) AS told,
+    (SELECT {_NO_FLUSH} WHERE NOT EXISTS (SELECT 1 FROM untaken)) AS no_flush
+FROM finished
+    JOIN message ON message.instance_id = finished.instance_id
+        AND message.task_id = finished.task_id
+    LEFT JOIN leased ON leased.instance_id = finished.instance_id
+    LEFT JOIN {_INBOX_OF_LEASED} ON true
+"""  # noqa: S608 (constants only)
+
+
+def activity_item(row: asyncpg.Record, worker_id: str) -> ActivityWorkItem:
+    return rows.activity_item(row, worker_id, rows.as_is)
+
+
+def activity_values(
+    instance_id: str, execution_id: int, action: ScheduleActivity, claim: ClaimSpec | None
+) -> tuple[Any, ...]:
+    """A new activity's values, in ``inserted_activities``' order; with ``claim``, leased to it
+    (its first attempt)."""
+    options = action.options
+    stored = None if options.retry is None else storable_retry(options.retry)
+    return (
+        instance_id,
+        execution_id,
+        action.task_id,
+        action.name,
+        options.queue,
+        action.input,
+        None if stored is None else dump_json(stored),
+        options.timeout,
+        options.heartbeat_timeout,
+        options.schedule_to_start_timeout,
+        0.0 if claim is None else claim.lease_seconds,
+        None if claim is None else claim.worker_id,
+    )
+
+
+def leased_item(values: tuple[Any, ...], activity_id: int, now: datetime) -> ActivityWorkItem:
+    """The work item of an activity inserted leased, from its ``activity_values``."""
+    instance_id, execution_id, task_id, name, queue, input_, retry, timeout, heartbeat = values[:9]
+    return ActivityWorkItem(
+        id=activity_id,
+        instance_id=instance_id,
+        execution_id=execution_id,
+        task_id=task_id,
+        name=name,
+        input=input_,
+        queue=queue,
+        attempt=1,
+        retry=load_json(retry),
+        timeout=timeout,
+        heartbeat_timeout=heartbeat,
+        heartbeat_details=None,
+        scheduled_at=now,
+        worker_id=values[11],
+    )
+
+
+async def schedule_activities(tx: Tx, rows: list[tuple[Any, ...]]) -> list[ActivityWorkItem]:
+    """Insert activities (``activity_values``) in one statement; the work items of the leased."""
+    if not rows:
+        return []
+    inserted = await tx.conn.fetch(_INSERT_ACTIVITIES, *unnest_columns(rows, 12))
+    if any(row[11] is None for row in rows):
+        tx.work.add(ACTIVITIES)
+        tx.broadcast = True
+    ids = {row["task_id"]: row["id"] for row in inserted}
+    now = await tx.clock()
+    return [leased_item(row, ids[row[2]], now) for row in rows if row[11] is not None]
+
+
+async def claim_activity(tx: Tx, spec: ClaimSpec) -> ActivityWorkItem | None:
+    row = await tx.conn.fetchrow(
+        _CLAIM_ACTIVITY,
+        spec.worker_id,
+        spec.lease_seconds,
+        sorted(spec.queues),
+        sorted(spec.activities),
+    )
+    return None if row is None else activity_item(row, spec.worker_id)
+
+
+def _held(item: ActivityWorkItem) -> tuple[Any, ...]:
+    return (item.id, item.worker_id, item.attempt)
+
+
+async def fail_activity(
+    tx: Tx,
+    item: ActivityWorkItem,
+    error: ErrorInfo,
+    retry_in: float | None,
+    then_claim: ClaimSpec | None,
+) -> tuple[bool, OrchestrationWorkItem | None]:
+    if retry_in is None:
+        event = ActivityFailed(task_id=item.task_id, error=error, attempts=item.attempt)
+        [outcome] = await finish_many(tx, [Finish(item, event, then_claim)])
+        return outcome
+    # the next attempt, after the backoff; the count is kept
+    status = await tx.conn.execute(
+        "UPDATE activities SET lease_owner = NULL, "  # noqa: S608 (constants only)
+        f"visible_at = now() + $4 * interval '1 second' WHERE {_HELD}",
+        *_held(item),
+        max(retry_in, 0.0),
+    )
+    if status == "UPDATE 0":
+        return False, None
+    tx.work.add(ACTIVITIES)
+    tx.broadcast = tx.due = True
+    if then_claim is None:
+        return True, None
+    return True, await claim_instance(tx, item.instance_id, then_claim)
+
+
+@dataclass(frozen=True)
+class Finish:
+    """An attempt's outcome to record: ``event`` for its instance, which ``claim`` would take."""
+
+    item: ActivityWorkItem
+    event: ActivityCompleted | ActivityFailed
+    claim: ClaimSpec | None
+
+
+async def finish_many(
+    tx: Tx, finishes: list[Finish]
+) -> list[tuple[bool, OrchestrationWorkItem | None]]:
+    """End the attempts (see ``_FINISH``): for each, False if its lease was lost (nothing
+    written), and the work item of its instance when its claimer took it. Claimers that differ
+    take a statement each; of several results for one instance, the first carries the lease.
+    """
+    groups: dict[ClaimSpec | None, list[int]] = {}
+    for index, finish in enumerate(finishes):
+        groups.setdefault(finish.claim, []).append(index)
+    if None in groups and len(groups) > 1:  # results taken by no one ride with a claimer
+        groups[next(spec for spec in groups if spec is not None)] += groups.pop(None)
+    outcomes: list[tuple[bool, OrchestrationWorkItem | None]] = [(False, None)] * len(finishes)
+    for spec, indexes in groups.items():
+        group = [finishes[index] for index in indexes]
+        for index, outcome in zip(indexes, await _finish_group(tx, group, spec), strict=True):
+            outcomes[index] = outcome
+    return outcomes
+
+
+async def _finish_group(
+    tx: Tx, finishes: list[Finish], spec: ClaimSpec | None
+) -> list[tuple[bool, OrchestrationWorkItem | None]]:
+    values = [
+        (
+            finish.item.id,
+            finish.item.worker_id,
+            finish.item.attempt,
+            finish.event.kind,
+            *stamped_by_database(finish.event),
+            finish.claim is not None,
+        )
+        for finish in finishes
+    ]
+    claim = spec or ClaimSpec(finishes[0].item.worker_id, 0.0)  # claims nothing then
+    rows = await tx.conn.fetch(
+        _FINISH,
+        *_claim_params(claim),
+        *unnest_columns(values, 7),
+        tx.channel,
+        tx.payload([ORCHESTRATIONS], []),
+    )
+    outcomes: list[tuple[bool, OrchestrationWorkItem | None]] = [(False, None)] * len(finishes)
+    taken: set[str] = set()
+    for row in sorted(rows, key=lambda row: row["position"]):
+        tx.now = row["tx_now"]
+        instance_id = row["instance_id"]
+        if instance_id is None or instance_id in taken:
+            outcomes[row["position"] - 1] = (True, None)
+            if instance_id is None:  # this process's claimers are woken too
+                tx.work.add(ORCHESTRATIONS)
+            continue
+        taken.add(instance_id)
+        finish = finishes[row["position"] - 1]
+        arrived = Message(row["message_id"], dataclasses.replace(finish.event, timestamp=tx.now))
+        outcomes[row["position"] - 1] = (True, await _work_item(tx, row, arrived))
+    return outcomes
+
+
+async def heartbeat_activity(
+    tx: Tx, item: ActivityWorkItem, details: str | None, lease_seconds: float
+) -> bool:
+    status = await tx.conn.execute(
+        "UPDATE activities SET heartbeat_details = $4, "  # noqa: S608 (constants only)
+        f"visible_at = now() + $5 * interval '1 second' WHERE {_HELD}",
+        *_held(item),
+        details,
+        lease_seconds,
+    )
+    return bool(status != "UPDATE 0")
+
+
+async def expire_unstarted(tx: Tx) -> int:
+    """Fail, with ``durable.TaskTimeout``, the activities no attempt started before the deadline."""
+    rows = await tx.conn.fetch(
+        """DELETE FROM activities
+           WHERE NOT started AND start_deadline IS NOT NULL AND start_deadline < now()
+           RETURNING instance_id, execution_id, task_id, name,
+               extract(epoch FROM start_deadline - scheduled_at) AS allowed, now() AS tx_now"""
+    )
+    for row in rows:
+        error = activity_timeout_error(row["name"], float(row["allowed"]))
+        event = ActivityFailed(
+            timestamp=row["tx_now"], task_id=row["task_id"], error=error, attempts=0
+        )
+        await insert_message(tx, row["instance_id"], event, execution_id=row["execution_id"])
+    return len(rows)

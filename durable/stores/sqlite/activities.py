@@ -1,0 +1,186 @@
+"""SQLite operations on activity attempts: schedule, claim, complete, fail, heartbeat, expire.
+
+A row is one scheduled activity; each claim starts an attempt (``attempt`` + 1). While leased,
+its ``visible_at`` is the lease's expiry, so an expired lease is claimable like a new row. A
+completion or failure is accepted only from the attempt that holds the row (same ``attempt`` and
+``lease_owner``): the first one wins, a stale one changes nothing.
+"""
+
+from __future__ import annotations
+
+from ..._actions import ScheduleActivity
+from ..._events import ActivityCompleted, ActivityFailed, ErrorInfo
+from ..base import ActivityWorkItem, ClaimSpec, OrchestrationWorkItem
+from ..commit import activity_timeout_error, storable_retry
+from .claims import claim_instance
+from .instances import insert_message
+from .rows import Tx, activity_item, dump_json, names_json, to_datetime
+
+_INSERT = """
+INSERT INTO activities (instance_id, execution_id, task_id, name, queue, input, attempt, retry,
+    timeout, heartbeat_timeout, start_deadline, scheduled_at, visible_at, lease_owner, started)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+RETURNING *
+"""
+# No ORDER BY: with one queue the (queue, visible_at) index yields the oldest row first anyway,
+# and with several a sort would read every visible row of a backlog.
+_CLAIM = """
+UPDATE activities SET lease_owner = :owner, visible_at = :until, attempt = attempt + 1, started = 1
+WHERE id = (
+    SELECT id FROM activities
+    WHERE queue IN (SELECT value FROM json_each(:queues)) AND visible_at <= :now
+      AND name IN (SELECT value FROM json_each(:names))
+    LIMIT 1)
+RETURNING *
+"""
+_HELD = "id = :id AND lease_owner = :owner AND attempt = :attempt"
+_FINISH = (
+    f"DELETE FROM activities WHERE {_HELD} "  # noqa: S608 (constants only)
+    "RETURNING instance_id, execution_id, task_id"
+)
+
+
+def schedule_activity(
+    tx: Tx, instance_id: str, execution_id: int, action: ScheduleActivity, claim: ClaimSpec | None
+) -> ActivityWorkItem | None:
+    """Insert the activity's row; with ``claim``, leased to it at once (its first attempt)."""
+    options = action.options
+    to_start = options.schedule_to_start_timeout
+    leased = claim is not None
+    row = tx.one(
+        _INSERT,
+        (
+            instance_id,
+            execution_id,
+            action.task_id,
+            action.name,
+            options.queue,
+            action.input,
+            1 if leased else 0,
+            _retry_json(action),
+            options.timeout,
+            options.heartbeat_timeout,
+            None if to_start is None else tx.now + to_start,
+            tx.now,
+            tx.now + claim.lease_seconds if claim is not None else tx.now,
+            claim.worker_id if claim is not None else None,
+            1 if leased else 0,
+        ),
+    )
+    assert row is not None
+    if claim is None:
+        tx.work = True
+        return None
+    return activity_item(row, claim.worker_id)
+
+
+def _retry_json(action: ScheduleActivity) -> str | None:
+    stored = None if action.options.retry is None else storable_retry(action.options.retry)
+    return None if stored is None else dump_json(stored)
+
+
+def claim_activity(tx: Tx, spec: ClaimSpec) -> ActivityWorkItem | None:
+    params = {
+        "owner": spec.worker_id,
+        "until": tx.now + spec.lease_seconds,
+        "queues": names_json(spec.queues),
+        "now": tx.now,
+        "names": names_json(spec.activities),
+    }
+    row = tx.one(_CLAIM, params)
+    return None if row is None else activity_item(row, spec.worker_id)
+
+
+def _held(item: ActivityWorkItem) -> dict[str, object]:
+    return {"id": item.id, "owner": item.worker_id, "attempt": item.attempt}
+
+
+def complete_activity(
+    tx: Tx, item: ActivityWorkItem, result: str, then_claim: ClaimSpec | None
+) -> tuple[bool, OrchestrationWorkItem | None]:
+    finished = finish(tx, item, result)
+    if finished is None:
+        return False, None
+    instance_id, execution_id, event = finished
+    insert_message(tx, instance_id, event, execution_id=execution_id)
+    return True, _then(tx, instance_id, then_claim, took_message=True)
+
+
+def finish(
+    tx: Tx, item: ActivityWorkItem, result: str
+) -> tuple[str, int, ActivityCompleted] | None:
+    """Delete the attempt's row if it still holds it: the instance, its run, and the event."""
+    row = tx.one(_FINISH, _held(item))
+    if row is None:
+        return None
+    event = ActivityCompleted(timestamp=to_datetime(tx.now), task_id=row[2], result=result)
+    return row[0], row[1], event
+
+
+def fail_activity(
+    tx: Tx,
+    item: ActivityWorkItem,
+    error: ErrorInfo,
+    retry_in: float | None,
+    then_claim: ClaimSpec | None,
+) -> tuple[bool, OrchestrationWorkItem | None]:
+    if retry_in is not None:  # the next attempt, after the backoff; the count is kept
+        cursor = tx.execute(
+            f"UPDATE activities SET lease_owner = NULL, visible_at = :at WHERE {_HELD}",  # noqa: S608
+            {**_held(item), "at": tx.now + max(retry_in, 0.0)},
+        )
+        if not cursor.rowcount:
+            return False, None
+        tx.work = True
+        return True, _then(tx, item.instance_id, then_claim)
+    row = tx.one(_FINISH, _held(item))
+    if row is None:
+        return False, None
+    event = ActivityFailed(
+        timestamp=to_datetime(tx.now), task_id=row[2], error=error, attempts=item.attempt
+    )
+    insert_message(tx, row[0], event, execution_id=row[1])
+    return True, _then(tx, row[0], then_claim, took_message=True)
+
+
+def _then(
+    tx: Tx, instance_id: str, spec: ClaimSpec | None, *, took_message: bool = False
+) -> OrchestrationWorkItem | None:
+    """Claim the instance for ``spec`` (if given and claimable).
+
+    ``took_message``: the only work this operation made is the message it added to that
+    instance, so once the claim takes it nobody else needs waking.
+    """
+    if spec is None:
+        return None
+    claimed = claim_instance(tx, instance_id, spec)
+    if claimed is not None and took_message:
+        tx.work = False
+    return claimed
+
+
+def heartbeat_activity(
+    tx: Tx, item: ActivityWorkItem, details: str | None, lease_seconds: float
+) -> bool:
+    cursor = tx.execute(
+        f"UPDATE activities SET heartbeat_details = :details, visible_at = :until WHERE {_HELD}",  # noqa: S608
+        {**_held(item), "details": details, "until": tx.now + lease_seconds},
+    )
+    return bool(cursor.rowcount)
+
+
+def expire_unstarted(tx: Tx) -> int:
+    """Fail, with ``durable.TaskTimeout``, the activities no attempt started before the deadline."""
+    rows = tx.execute(
+        """DELETE FROM activities
+           WHERE started = 0 AND start_deadline IS NOT NULL AND start_deadline < ?
+           RETURNING instance_id, execution_id, task_id, name, start_deadline - scheduled_at""",
+        (tx.now,),
+    ).fetchall()
+    for instance_id, execution_id, task_id, name, allowed in rows:
+        error = activity_timeout_error(name, allowed)
+        event = ActivityFailed(
+            timestamp=to_datetime(tx.now), task_id=task_id, error=error, attempts=0
+        )
+        insert_message(tx, instance_id, event, execution_id=execution_id)
+    return len(rows)

@@ -1,0 +1,158 @@
+"""The SQLite schema: its migrations, and the checks that run before anything is written.
+
+Times are REAL unix seconds (UTC) of the store's clock (``time.time()`` in the store's process).
+An activity row's ``visible_at`` is also its lease expiry while leased: a claim moves it to
+``now + lease``, so "claimable" is simply ``visible_at <= now`` and one index serves the claim.
+An instance's ``ready_at`` is when a released instance may be claimed again (``release``'s
+``retry_in``); its lease is ``lease_owner`` and ``lease_expires_at``.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from ..._errors import StoreError
+
+#: the table that marks a database as durable's and holds its schema version
+VERSION_TABLE = "durable_schema_version"
+
+_V1 = (
+    f"CREATE TABLE {VERSION_TABLE} (version INTEGER NOT NULL, migrated_at REAL NOT NULL)",
+    """CREATE TABLE instances (
+        instance_id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        status TEXT NOT NULL,
+        input TEXT NOT NULL,
+        output TEXT,
+        error TEXT,
+        custom_status TEXT,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        execution_id INTEGER NOT NULL,
+        version INTEGER NOT NULL,
+        parent_instance_id TEXT,
+        parent_task_id INTEGER,
+        parent_execution_id INTEGER,
+        retry TEXT,
+        attempt INTEGER NOT NULL DEFAULT 1,
+        lease_owner TEXT,
+        lease_expires_at REAL,
+        ready_at REAL NOT NULL DEFAULT 0
+    )""",
+    "CREATE INDEX instances_created ON instances (created_at)",
+    "CREATE INDEX instances_status ON instances (status, created_at)",
+    "CREATE INDEX instances_name ON instances (name, created_at)",
+    "CREATE INDEX instances_ready ON instances (ready_at)",
+    """CREATE INDEX instances_parent ON instances (parent_instance_id)
+        WHERE parent_instance_id IS NOT NULL""",
+    "CREATE INDEX instances_lease ON instances (lease_owner) WHERE lease_owner IS NOT NULL",
+    # the primary key is the split-brain guard: a second writer of one seq fails
+    """CREATE TABLE history (
+        instance_id TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        data TEXT NOT NULL,
+        PRIMARY KEY (instance_id, seq)
+    ) WITHOUT ROWID""",
+    # AUTOINCREMENT: ids never come back, so a message id held by a stale worker never names a
+    # newer message
+    """CREATE TABLE inbox (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        instance_id TEXT NOT NULL,
+        execution_id INTEGER,
+        kind TEXT NOT NULL,
+        task_id INTEGER,
+        data TEXT NOT NULL,
+        visible_at REAL NOT NULL
+    )""",
+    "CREATE INDEX inbox_visible ON inbox (visible_at)",
+    "CREATE INDEX inbox_instance ON inbox (instance_id, visible_at)",
+    """CREATE TABLE activities (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        instance_id TEXT NOT NULL,
+        execution_id INTEGER NOT NULL,
+        task_id INTEGER NOT NULL,
+        name TEXT NOT NULL,
+        queue TEXT NOT NULL,
+        input TEXT NOT NULL,
+        attempt INTEGER NOT NULL DEFAULT 0,
+        retry TEXT,
+        timeout REAL,
+        heartbeat_timeout REAL,
+        start_deadline REAL,
+        heartbeat_details TEXT,
+        scheduled_at REAL NOT NULL,
+        visible_at REAL NOT NULL,
+        lease_owner TEXT,
+        started INTEGER NOT NULL DEFAULT 0
+    )""",
+    "CREATE INDEX activities_claim ON activities (queue, visible_at)",
+    # due times of rows waiting for a first or next attempt (wait_for_work's timeout)
+    "CREATE INDEX activities_due ON activities (visible_at) WHERE lease_owner IS NULL",
+    "CREATE INDEX activities_instance ON activities (instance_id)",
+    "CREATE INDEX activities_lease ON activities (lease_owner) WHERE lease_owner IS NOT NULL",
+    """CREATE INDEX activities_unstarted ON activities (start_deadline)
+        WHERE started = 0 AND start_deadline IS NOT NULL""",
+)
+
+# Version 2: the lease-owner indexes go. They served renewing every lease a worker held; leases
+# are renewed by id now, and every query on lease_owner also names a primary key, so they only
+# cost each claim and commit an index page to write.
+_V2 = (
+    "DROP INDEX instances_lease",
+    "DROP INDEX activities_lease",
+)
+
+#: MIGRATIONS[n] takes a database from version n to n + 1 (statements run in one transaction)
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def check_database(conn: sqlite3.Connection, where: str) -> int:
+    """The durable schema version of the database (0 for an empty one), reading only.
+
+    Refuses, touching nothing, a file of another application and a newer durable schema.
+    """
+    tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    tables.discard("sqlite_sequence")
+    if not tables:
+        return 0
+    if VERSION_TABLE not in tables:
+        shown = ", ".join(sorted(tables)[:5]) + (", ..." if len(tables) > 5 else "")
+        raise StoreError(
+            f"{where}: not a durable database: it holds other tables ({shown}) and no "
+            f"{VERSION_TABLE} table; refusing to touch it (use a new file for durable)"
+        )
+    row = conn.execute(f"SELECT max(version) FROM {VERSION_TABLE}").fetchone()  # noqa: S608
+    version = int(row[0] or 0)
+    if version > SCHEMA_VERSION:
+        raise StoreError(
+            f"{where}: the database has durable schema version {version}, newer than this "
+            f"version of durable knows ({SCHEMA_VERSION}); upgrade durable to open it"
+        )
+    return version
+
+
+def migrate(conn: sqlite3.Connection, where: str, now: float) -> None:
+    """Bring the schema to ``SCHEMA_VERSION`` in one transaction (a no-op when it is there).
+
+    The version is read again under the write lock, so two processes opening a new file at once
+    migrate it once.
+    """
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        current = check_database(conn, where)
+        for statements in MIGRATIONS[current:]:
+            for statement in statements:
+                conn.execute(statement)
+        if current < SCHEMA_VERSION:
+            conn.execute(f"DELETE FROM {VERSION_TABLE}")  # noqa: S608
+            conn.execute(
+                f"INSERT INTO {VERSION_TABLE} (version, migrated_at) VALUES (?, ?)",  # noqa: S608
+                (SCHEMA_VERSION, now),
+            )
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise

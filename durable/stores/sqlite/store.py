@@ -1,0 +1,357 @@
+"""The SQLite store: the embedded default (``sqlite:///app.db``) and the in-memory one.
+
+One aiosqlite connection per store object; WAL mode, ``synchronous=FULL`` unless told otherwise,
+writers in ``BEGIN IMMEDIATE`` transactions that are group-committed (see ``sqlite.db``).
+Several processes may share one file: SQLite's write lock serialises them, busy waits are
+retried, and an in-process hub (``_hub``) wakes waiters without polling.
+
+Choices where the ``Store`` contract is silent:
+
+* A message to a finished instance (``send_message``, ``SendEvent``) is dropped: nothing would
+  ever take it. A SUSPENDED instance is claimed only for a control message (resume, terminate,
+  suspend), since its other messages wait in the inbox until it resumes.
+* After ``ContinueAsNew`` the instance is PENDING until its next run's first episode commits.
+* A terminal commit deletes every message left in the instance's inbox, not only its timers.
+* The newest run's history is kept; earlier runs' histories are dropped with ``ContinueAsNew``.
+* ``synchronous="off"`` is refused: SQLite documents it as a way to corrupt a database.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Collection, Sequence
+from datetime import datetime
+
+import anyio
+
+from ..._errors import ConfigurationError
+from ..._events import ErrorInfo, HistoryEvent
+from ..._status import Status
+from .. import hub as _hub
+from ..base import (
+    ActivityWorkItem,
+    ClaimSpec,
+    EpisodeCommit,
+    EpisodeRunner,
+    InstanceRecord,
+    NewInstance,
+    OrchestrationWorkItem,
+    StartTaker,
+    WorkKind,
+)
+from ..dumps import InstanceDump
+from ..status_poll import StatusPoll
+from . import activities, claims, dumps, instances
+from .db import Database
+from .episode import commit_episode, complete_and_run
+from .rows import Tx, dump_error
+
+SYNCHRONOUS = ("normal", "full", "extra")
+#: a timer is waited for this much past its due time, so that it is visible to the claim
+_DUE_SLACK = 0.002
+#: how often (at least) awaited instances are checked for having finished in another process
+STATUS_POLL_SECONDS = 0.02
+
+
+class SQLiteStore:
+    """A ``Store`` on one SQLite file (or ``":memory:"``), opened with ``await store.open()``.
+
+    Opening a store that is open already only counts: it closes on the last ``close()``.
+    """
+
+    claim_concurrency = 4
+
+    def __init__(
+        self,
+        path: str,
+        *,
+        synchronous: str = "full",
+        busy_timeout: float = 5.0,
+        display_url: str | None = None,
+    ) -> None:
+        if synchronous.lower() not in SYNCHRONOUS:
+            raise ConfigurationError(
+                f"SQLite store {path!r}: synchronous={synchronous!r}; use one of "
+                f"{', '.join(SYNCHRONOUS)}"
+            )
+        self.display_url = display_url or f"sqlite:///{path}"
+        self._db = Database(
+            path, self.display_url, synchronous=synchronous.upper(), busy_timeout=busy_timeout
+        )
+        self._opens = 0
+        self._lock: anyio.Lock | None = None
+        self._waiters = _hub.Waiters()
+        self._status_poll = StatusPoll(
+            self._read_finished, self._db.instance_key, STATUS_POLL_SECONDS
+        )
+        #: called when the last holder closes the store (the memory registry forgets it)
+        self.on_last_close: Callable[[], None] | None = None
+
+    def __repr__(self) -> str:
+        return f"SQLiteStore({self.display_url!r})"
+
+    async def open(self) -> None:
+        """Connect, check and migrate the schema (see ``Database.connect``)."""
+        if self._lock is None:
+            self._lock = anyio.Lock()
+        async with self._lock:
+            if self._opens == 0:
+                await self._db.connect()
+            self._opens += 1
+
+    async def close(self) -> None:
+        """Release this holder's share; the connection closes with the last one."""
+        if self._opens == 0:
+            return
+        self._opens -= 1
+        if self._opens == 0:
+            await self._status_poll.close()
+            await self._db.close()
+            if self.on_last_close is not None:
+                self.on_last_close()
+
+    # -- instances -----------------------------------------------------------------------------
+
+    async def create_instance(self, new: NewInstance) -> bool:
+        """See ``Store.create_instance``."""
+        return await self._db.write(
+            lambda tx: instances.insert_instance(tx, new), "create_instance"
+        )
+
+    def take_starts(self, taker: StartTaker) -> Callable[[], None]:
+        """See ``Store.take_starts``: ignored (a claim is no round trip here)."""
+        return _nothing
+
+    async def get_instance(self, instance_id: str) -> InstanceRecord | None:
+        """See ``Store.get_instance``."""
+        return await self._db.read(
+            lambda conn, _: instances.get_instance(conn, instance_id), "get_instance"
+        )
+
+    async def list_instances(
+        self,
+        *,
+        status: Status | None = None,
+        name: str | None = None,
+        created_after: datetime | None = None,
+        created_before: datetime | None = None,
+        updated_before: datetime | None = None,
+        limit: int = 100,
+    ) -> list[InstanceRecord]:
+        """See ``Store.list_instances``."""
+        return await self._db.read(
+            lambda conn, _: instances.list_instances(
+                conn, status, name, created_after, created_before, updated_before, limit
+            ),
+            "list_instances",
+        )
+
+    async def get_history(self, instance_id: str) -> list[HistoryEvent]:
+        """See ``Store.get_history``."""
+        return await self._db.read(
+            lambda conn, _: instances.get_history(conn, instance_id), "get_history"
+        )
+
+    async def send_message(self, instance_id: str, event: HistoryEvent) -> None:
+        """See ``Store.send_message``; a message to a finished instance is dropped."""
+        await self._db.write(
+            lambda tx: instances.send_message(tx, instance_id, event), "send_message"
+        )
+
+    async def purge_instance(self, instance_id: str) -> bool:
+        """See ``Store.purge_instance``."""
+        return await self._db.write(
+            lambda tx: instances.purge_instance(tx, instance_id), "purge_instance"
+        )
+
+    async def export_instances(
+        self, *, after: str | None = None, limit: int = 100
+    ) -> list[InstanceDump]:
+        """See ``Store.export_instances``."""
+        return await self._db.read(
+            lambda conn, _: dumps.export_instances(conn, after, limit), "export_instances"
+        )
+
+    async def import_instances(self, batch: Sequence[InstanceDump]) -> list[str]:
+        """See ``Store.import_instances``."""
+        items = list(batch)
+        return await self._db.write(
+            lambda tx: dumps.import_instances(tx, items), "import_instances"
+        )
+
+    # -- orchestration work --------------------------------------------------------------------
+
+    async def claim_orchestration(
+        self, spec: ClaimSpec, *, then_run: EpisodeRunner | None = None
+    ) -> OrchestrationWorkItem | None:
+        """See ``Store.claim_orchestration``."""
+        if not spec.orchestrators:
+            return None
+
+        def claim(tx: Tx) -> OrchestrationWorkItem | None:
+            item = claims.claim_orchestration(tx, spec)
+            if then_run is not None:
+                _run_next(tx, item, spec, then_run)
+            return item
+
+        return await self._db.write(claim, "claim_orchestration")
+
+    async def commit_episode(
+        self, commit: EpisodeCommit, *, eager: ClaimSpec | None = None, eager_limit: int = 0
+    ) -> list[ActivityWorkItem]:
+        """See ``Store.commit_episode``."""
+        return await self._db.write(
+            lambda tx: commit_episode(tx, commit, eager, eager_limit), "commit_episode"
+        )
+
+    async def release_orchestration(
+        self,
+        instance_id: str,
+        worker_id: str,
+        *,
+        retry_in: float = 0.0,
+        error: ErrorInfo | None = None,
+    ) -> None:
+        """See ``Store.release_orchestration``."""
+        stored = dump_error(error)
+        await self._db.write(
+            lambda tx: claims.release_orchestration(tx, instance_id, worker_id, retry_in, stored),
+            "release_orchestration",
+        )
+
+    # -- activities ----------------------------------------------------------------------------
+
+    async def claim_activity(self, spec: ClaimSpec) -> ActivityWorkItem | None:
+        """See ``Store.claim_activity``."""
+        if not spec.activities or not spec.queues:
+            return None
+        return await self._db.write(
+            lambda tx: activities.claim_activity(tx, spec), "claim_activity"
+        )
+
+    async def complete_activity(
+        self,
+        item: ActivityWorkItem,
+        result: str,
+        *,
+        then_claim: ClaimSpec | None = None,
+        then_run: EpisodeRunner | None = None,
+    ) -> tuple[bool, OrchestrationWorkItem | None]:
+        """See ``Store.complete_activity``."""
+
+        def complete(tx: Tx) -> tuple[bool, OrchestrationWorkItem | None]:
+            if then_run is None or then_claim is None:
+                return activities.complete_activity(tx, item, result, then_claim)
+            return complete_and_run(tx, item, result, then_claim, then_run)
+
+        return await self._db.write(complete, "complete_activity")
+
+    async def fail_activity(
+        self,
+        item: ActivityWorkItem,
+        error: ErrorInfo,
+        *,
+        retry_in: float | None,
+        then_claim: ClaimSpec | None = None,
+    ) -> tuple[bool, OrchestrationWorkItem | None]:
+        """See ``Store.fail_activity``."""
+        return await self._db.write(
+            lambda tx: activities.fail_activity(tx, item, error, retry_in, then_claim),
+            "fail_activity",
+        )
+
+    async def heartbeat_activity(
+        self, item: ActivityWorkItem, details: str | None, lease_seconds: float
+    ) -> bool:
+        """See ``Store.heartbeat_activity``."""
+        return await self._db.write(
+            lambda tx: activities.heartbeat_activity(tx, item, details, lease_seconds),
+            "heartbeat_activity",
+        )
+
+    async def renew_leases(
+        self,
+        worker_id: str,
+        lease_seconds: float,
+        *,
+        instances: Collection[str] = (),
+        activities: Collection[int] = (),
+    ) -> None:
+        """See ``Store.renew_leases``."""
+        held = (list(instances), list(activities))
+        await self._db.write(
+            lambda tx: claims.renew_leases(tx, worker_id, lease_seconds, *held), "renew_leases"
+        )
+
+    async def expire_unstarted(self) -> int:
+        """See ``Store.expire_unstarted``."""
+        return await self._db.write(activities.expire_unstarted, "expire_unstarted")
+
+    # -- waiting -------------------------------------------------------------------------------
+
+    async def wait_for_work(self, timeout: float, kind: WorkKind | None = None) -> None:
+        """See ``Store.wait_for_work``: woken by writes in this process (of any kind of work),
+        or when the next message, activity or released instance falls due."""
+        due = await self._db.read(claims.next_due, "wait_for_work")
+        if due is not None:
+            timeout = min(timeout, due - time.time() + _DUE_SLACK)
+        await self._wait(self._db.work_key, timeout)
+
+    def instance_mark(self, instance_id: str) -> int:
+        """See ``Store.instance_mark``."""
+        return _hub.generation(self._db.instance_key(instance_id))
+
+    async def wait_for_instance(
+        self, instance_id: str, timeout: float, since: int | None = None
+    ) -> None:
+        """See ``Store.wait_for_instance``: woken by commits in this process at once, and for
+        instances finished by other processes through a poll shared by every waiter."""
+        wait = self._wait(self._db.instance_key(instance_id), timeout, since)
+        await self._status_poll.awaiting(instance_id, wait)
+
+    async def _read_finished(self, instance_ids: list[str]) -> set[str]:
+        return await self._db.read(
+            lambda conn, _: instances.finished_among(conn, instance_ids), "wait_for_instance"
+        )
+
+    async def _wait(self, key: str, timeout: float, since: int | None = None) -> None:
+        await self._waiters.wait(key, timeout, since=since)
+
+
+def _run_next(
+    tx: Tx, claimed: OrchestrationWorkItem | None, spec: ClaimSpec, then_run: EpisodeRunner
+) -> bool:
+    """Commit ``then_run``'s episode of the instance just claimed, in this transaction (see
+    ``EpisodeRunner``); True if it did."""
+    plan = None if claimed is None else then_run.run(claimed)
+    if plan is None:
+        then_run.committed(None)
+        return False
+    commit, eager_limit = plan
+    then_run.committed(commit_episode(tx, commit, spec, eager_limit))
+    return True
+
+
+# -- memory:// --------------------------------------------------------------------------------
+
+_SHARED: dict[str, SQLiteStore] = {}
+
+
+def memory_store(name: str = "") -> SQLiteStore:
+    """An in-memory store; one with a ``name`` is shared in this process while it is open."""
+    if not name:
+        return SQLiteStore(":memory:", display_url="memory://")
+    store = _SHARED.get(name)
+    if store is None:
+        store = _SHARED[name] = SQLiteStore(":memory:", display_url=f"memory://{name}")
+
+        def forget(store: SQLiteStore = store) -> None:
+            if _SHARED.get(name) is store:
+                del _SHARED[name]
+
+        store.on_last_close = forget
+    return store
+
+
+def _nothing() -> None:
+    """Withdraws an offer that was never taken up."""
