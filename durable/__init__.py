@@ -28,6 +28,7 @@ from ._errors import (
 )
 from ._events import HistoryEvent
 from ._retry import RetryPolicy
+from ._serde import Serializer
 from ._status import InstanceStatus, Status
 from ._worker.attempts import ActivityInfo, activity_info, heartbeat
 from ._worker.worker import Worker
@@ -52,6 +53,7 @@ __all__ = [
     "OrchestrationFailed",
     "RetryPolicy",
     "SerializationError",
+    "Serializer",
     "Status",
     "StoreError",
     "Task",

@@ -5,7 +5,8 @@ DurableError
  +-- ActivityFailed          an activity gave up after its retry policy (thrown in at the yield)
  +-- OrchestrationFailed     an orchestration (or sub-orchestration) ended FAILED
  +-- NonDeterminismError     the code yielded something other than what the history recorded
- +-- TaskTimeout             a timeout passed first (wait_for_event, result, schedule-to-start)
+ +-- TaskTimeout             a timeout passed first (wait_for_event, result, schedule-to-start);
+ |                           also a TimeoutError, so ``except TimeoutError`` catches it
  +-- InstanceNotFound        no instance has that id
  +-- InstanceAlreadyExists   an instance with that id exists already
  +-- Terminated              the instance was terminated
@@ -131,8 +132,12 @@ class NonDeterminismError(DurableError):
         )
 
 
-class TaskTimeout(DurableError):
-    """A timeout passed before the awaited thing happened."""
+class TaskTimeout(DurableError, TimeoutError):
+    """A timeout passed before the awaited thing happened.
+
+    Also a ``TimeoutError``: ``except TimeoutError`` catches it, as it catches asyncio's and
+    anyio's timeouts.
+    """
 
 
 class InstanceNotFound(DurableError):

@@ -389,7 +389,7 @@ class Serializer:
             if size > self.max_payload_bytes:
                 raise SerializationError(
                     f"payload is {size:,} bytes, over the limit of {self.max_payload_bytes:,} "
-                    "(configurable: Serializer(max_payload_bytes=...))",
+                    "(configurable: App(serializer=durable.Serializer(max_payload_bytes=...)))",
                     path=path,
                 )
         return text if self.codec is None else self.codec.encode(text)
