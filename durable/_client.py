@@ -163,7 +163,7 @@ class Client:
             status=record.status,
             created_at=record.created_at,
             updated_at=record.updated_at,
-            input=args[0] if len(args) == 1 and not kwargs else {"args": args, "kwargs": kwargs},
+            input=_shown_input(args, kwargs),
             output=output,
             error=f"{record.error.error_type}: {record.error.message}" if record.error else None,
             custom_status=(
@@ -172,6 +172,16 @@ class Client:
                 else None
             ),
         )
+
+
+def _shown_input(args: list[Any], kwargs: dict[str, Any]) -> Any:
+    """An instance's input as people read it: None when it was started without arguments, the
+    argument itself when there was one, a list of several (a dict of keyword arguments)."""
+    if kwargs:
+        return {"args": args, "kwargs": kwargs} if args else kwargs
+    if len(args) == 1:
+        return args[0]
+    return args or None
 
 
 class InstanceHandle:

@@ -33,9 +33,10 @@ _TERMINAL = frozenset({Status.COMPLETED, Status.FAILED, Status.TERMINATED, Statu
 class InstanceStatus:
     """A snapshot of one instance, as ``handle.status()`` and ``client.list()`` return it.
 
-    ``input`` and ``output`` are decoded values; ``error`` is the failure's text (or the
-    non-determinism report of an instance held RUNNING); ``custom_status`` is the value the
-    orchestrator last set with ``ctx.set_custom_status``.
+    ``input`` and ``output`` are decoded values: ``input`` is the argument the instance was
+    started with (None when it had none, a list when it had several); ``error`` is the failure's
+    text (or the non-determinism report of an instance held RUNNING); ``custom_status`` is the
+    value the orchestrator last set with ``ctx.set_custom_status``.
     """
 
     instance_id: str

@@ -201,6 +201,16 @@ def test_start_prints_the_id_and_status_and_list_read_it(store_url: str) -> None
     assert_one_line_error(cli("start", "add_one", "--id", "first", *s), "'first'", "exists")
 
 
+def test_an_instance_started_without_input_shows_none(store_url: str) -> None:
+    s = ["--store", store_url]
+    assert cli("start", "approval", "--id", "bare", *s).exit_code == 0
+    assert json.loads(cli("status", "bare", "--json", *s).stdout)["input"] is None
+    table = cli("status", "bare", *s).stdout
+    assert re.search(r"^status\s+PENDING$", table, re.M)
+    assert not re.search(r"^input\b", table, re.M) and "kwargs" not in table
+    assert json.loads(cli("list", "--json", *s).stdout)[0]["input"] is None
+
+
 def test_malformed_json_is_one_line_and_writes_nothing(store_url: str) -> None:
     s = ["--store", store_url]
     assert_one_line_error(cli("start", "add_one", "--input", "{bad", *s), "--input", "JSON")

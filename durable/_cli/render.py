@@ -101,8 +101,9 @@ def status_table(status: InstanceStatus) -> Table:
         ("status", _status_cell(status.status)),
         ("created", Text(time_text(status.created_at, precise=True) + " UTC")),
         ("updated", Text(time_text(status.updated_at, precise=True) + " UTC")),
-        ("input", Text(value_text(status.input, limit=None))),
     ]
+    if status.input is not None:  # None: started without an argument
+        rows.append(("input", Text(value_text(status.input, limit=None))))
     if status.output is not None or status.status is Status.COMPLETED:
         rows.append(("output", Text(value_text(status.output, limit=None))))
     if status.error is not None:
