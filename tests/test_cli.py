@@ -27,6 +27,7 @@ from typer.testing import CliRunner, Result
 import durable
 from durable import Status
 from durable._cli.app import app as cli_app
+from durable._cli.common import plural
 from durable._cli.log_setup import JsonFormatter, TextFormatter
 
 from . import cli_app as sample
@@ -135,6 +136,29 @@ def test_missing_store_is_one_line() -> None:
 
 def test_bad_store_url_is_one_line() -> None:
     assert_one_line_error(cli("list", "--store", "nosuch://x"), "nosuch://x")
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["worker", APP], ["list"], ["status", "x"], ["start", "add_one"], ["import", "-"]],
+    ids=lambda command: command[0],
+)
+@pytest.mark.parametrize("url", ["memory://", "memory://shop", "MEMORY://"])
+def test_a_memory_store_is_refused_in_one_line(command: list[str], url: str) -> None:
+    line = assert_one_line_error(cli(*command, "--store", url), url, "in-memory", "sqlite:///")
+    assert line.startswith(f"durable: error: --store {url}: ")
+    from_env = cli(*command, env={"DURABLE_STORE": url})
+    assert_one_line_error(from_env, url, "in-memory")
+
+
+def test_counts_read_as_english() -> None:
+    assert [plural(n, "instance") for n in (0, 1, 2)] == [
+        "0 instances",
+        "1 instance",
+        "2 instances",
+    ]
+    assert plural(1, "activity", "activities") == "1 activity"
+    assert plural(3, "activity", "activities") == "3 activities"
 
 
 def test_unreachable_postgres_is_one_line_without_the_password() -> None:
@@ -536,8 +560,13 @@ async def test_sigterm_mid_activity_finishes_or_releases_it(
             await until(lambda: "SIGTERM: stopping" in processes.log(worker), "the first stop")
             os.kill(worker.pid, signal.SIGTERM)
         assert await exit_code(worker) == (1 if how == "force" else 0), processes.log(worker)
-        for line in processes.log(worker).splitlines():
-            assert {"time", "level", "logger", "pid", "message"} <= set(json.loads(line))
+        records = [json.loads(line) for line in processes.log(worker).splitlines()]
+        for record in records:
+            assert {"time", "level", "logger", "pid", "message"} <= set(record)
+        starting = (
+            r"starting tests\.cli_app:app \(\d+ orchestrators, \d+ activities\) on queue default "
+        )
+        assert re.match(starting, records[0]["message"]), records[0]
         (tmp_path / "go").touch()
         async with durable.Worker(sample.app, store_url, poll_interval=0.05):
             assert await handle.result(timeout=WAIT) == 41

@@ -29,6 +29,7 @@ from .common import (
     fail,
     parse_duration,
     parse_json,
+    plural,
     print_json,
     progress,
     reported,
@@ -295,7 +296,7 @@ def purge(
                 abort=True,
             )
     count = with_client(store, lambda client: _purge_matching(client.store, statuses, cutoff))
-    typer.echo(f"purged {count} instance{'s' * (count != 1)}")
+    typer.echo(f"purged {plural(count, 'instance')}")
 
 
 async def _purge_one(client: Client, *, instance_id: str, ask: bool) -> None:

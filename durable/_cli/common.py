@@ -132,9 +132,15 @@ def _silence_stdout() -> None:
 
 
 def store_url(given: str | None) -> str:
-    """The store URL from ``--store`` or ``DURABLE_STORE``; a one-line error when neither."""
+    """The store URL from ``--store`` or ``DURABLE_STORE``; a one-line error when neither, or
+    when it names an in-memory store (a command's own, empty, gone when it exits)."""
     if not given:
         fail(f"no store given: pass --store URL or set {STORE_ENV}")
+    if given.strip().lower().startswith("memory:"):
+        fail(
+            f"--store {given}: an in-memory store lives inside one process, so this command "
+            "would see an empty store of its own; use sqlite:///path.db or postgresql://..."
+        )
     return given
 
 
@@ -181,6 +187,11 @@ def parse_duration(text: str, flag: str) -> timedelta:
 
 
 # -- output ------------------------------------------------------------------------------------
+
+
+def plural(count: int, noun: str, nouns: str | None = None) -> str:
+    """``1 instance``, ``2 instances``; ``nouns`` for an irregular plural (``activities``)."""
+    return f"{count} {noun if count == 1 else nouns or noun + 's'}"
 
 
 def show(renderable: RenderableType) -> None:

@@ -25,6 +25,7 @@ from .common import (
     JsonOption,
     StoreOption,
     fail,
+    plural,
     print_json,
     progress,
     reported,
@@ -76,7 +77,7 @@ def export(
 
     count = with_client(store, run)
     where = f" to {out}" if out is not None else ""
-    typer.echo(f"exported {count} instance{'s' * (count != 1)}{where}", err=True)
+    typer.echo(f"exported {plural(count, 'instance')}{where}", err=True)
 
 
 @contextmanager
@@ -129,7 +130,7 @@ def import_(
     if as_json:
         print_json({"imported": written, "skipped": skipped})
         return
-    typer.echo(f"imported {written} instance{'s' * (written != 1)} from {name}")
+    typer.echo(f"imported {plural(written, 'instance')} from {name}")
     if skipped:
         shown = ", ".join(repr(i) for i in skipped[:_SKIPPED_SHOWN])
         more = f" and {len(skipped) - _SKIPPED_SHOWN} more" if len(skipped) > _SKIPPED_SHOWN else ""

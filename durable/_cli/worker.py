@@ -31,6 +31,7 @@ from .common import (
     CliError,
     StoreOption,
     fail,
+    plural,
     reported,
     settings,
     store_url,
@@ -176,10 +177,11 @@ async def _serve(app: App, options: WorkerSettings, supervisor: int | None) -> i
         shutdown_grace=options.shutdown_grace,
     )
     logger.info(
-        "starting %s (%d orchestrators, %d activities) on queue(s) %s of %s",
+        "starting %s (%s, %s) on %s %s of %s",
         options.app_spec,
-        len(app.orchestrators),
-        len(app.activities),
+        plural(len(app.orchestrators), "orchestrator"),
+        plural(len(app.activities), "activity", "activities"),
+        "queue" if len(options.queues) == 1 else "queues",
         ", ".join(options.queues),
         redact(options.store),
     )
@@ -296,7 +298,11 @@ class _Supervisor:
             if not self.stopping.is_set():
                 self.stopping.set()
                 group.start_soon(self._kill_after_grace)
-            logger.info("%s: stopping %d worker processes", signum.name, len(self.children))
+            logger.info(
+                "%s: stopping %s",
+                signum.name,
+                plural(len(self.children), "worker process", "worker processes"),
+            )
             self._signal_all(signal.SIGTERM)
 
     async def _kill_after_grace(self) -> None:
