@@ -1,8 +1,10 @@
 """Retry policies: how often an activity is attempted and how long to wait between attempts.
 
-A `RetryPolicy` only decides; it never sleeps. The worker asks `next_delay(attempt)` after a
-failed attempt and stores the next attempt with a not-before time, so retries survive crashes and
-may run on another host. Delays are computed with tenacity's wait strategies.
+A `RetryPolicy` only decides; it never sleeps. After a failed attempt, `delay_after(attempt,
+error, elapsed)` says how long to wait before the next one (or that none remains); the worker
+stores the next attempt with that not-before time, so retries survive crashes and may run on
+another host, and the interpreter continues a failed sub-orchestration as new after it. Delays
+are computed with tenacity's wait strategies.
 """
 
 from __future__ import annotations
@@ -157,15 +159,15 @@ class RetryPolicy:
         Args:
             stop: e.g. `stop_after_attempt(5)`, `stop_after_delay(60)` or a combination with
                 `|` / `&`; `None` keeps `max_attempts=3`. Delays are measured from the start of
-                the first attempt (see `next_delay`'s `elapsed`).
+                the first attempt (see `delay_after`'s `elapsed`).
             wait: e.g. `wait_fixed(3)`, `wait_exponential(...)`, `wait_random(1, 2)` or a sum of
                 them; used as is, without the policy's jitter. `None` keeps the default backoff.
             retry: e.g. `retry_if_exception_type(IOError)` or `retry_if_not_exception_type(...)`:
                 an exception it rejects fails the activity at once.
 
-        Strategies that need more than `next_delay` knows (the attempt number and the elapsed
-        time) or `is_retryable` knows (the exception), such as `wait_exception` or
-        `retry_if_result`, are not supported.
+        Strategies that need more than `delay_after` knows (the attempt number, the elapsed
+        time and the exception), such as `wait_exception` or `retry_if_result`, are not
+        supported.
 
         Such a policy is not storable (`to_json` refuses it): register it on the activity with
         `@app.activity(retry=...)`.
@@ -182,6 +184,31 @@ class RetryPolicy:
         jitter = 0.0 if wait is not None else 0.1
         return cls(max_attempts=max_attempts, jitter=jitter, _stop=stop, _wait=wait, _retry=retry)
 
+    def delay_after(
+        self,
+        attempt: int,
+        error: BaseException | str,
+        elapsed: timedelta | float,
+        *,
+        random: Callable[[], float] = _random.random,
+    ) -> float | None:
+        """Seconds to wait before the next attempt, or `None` when there is none.
+
+        The one decision after a failed attempt: `None` when `error` is not retryable (see
+        `is_retryable`) or when the attempts or the time are used up (see `next_delay`).
+
+        Args:
+            attempt: the number (1-based) of the attempt that just failed.
+            error: its exception, or the exception's qualified type name (`"ValueError"`).
+            elapsed: seconds (or a `timedelta`) since the first attempt started; a
+                `from_tenacity` policy with `stop_after_delay` stops on it.
+            random: draws the jitter, as in `next_delay`.
+        """
+        if not self.is_retryable(error):
+            return None
+        delay = self.next_delay(attempt, elapsed=elapsed, random=random)
+        return None if delay is None else delay.total_seconds()
+
     def next_delay(
         self,
         attempt: int,
@@ -193,15 +220,15 @@ class RetryPolicy:
 
         Args:
             attempt: the number (1-based) of the attempt that just failed.
-            elapsed: time since the first attempt started; only a `from_tenacity` policy with a
-                delay-based stop (`stop_after_delay`) looks at it.
+            elapsed: time since the first attempt started (a negative one counts as 0); only a
+                `from_tenacity` policy with a delay-based stop (`stop_after_delay`) looks at it.
             random: a function returning a float in `[0, 1]` that draws the jitter (inject a
                 fixed one for deterministic tests); 0 and 1 give the edges of the band.
         """
         if isinstance(attempt, bool) or not isinstance(attempt, int) or attempt < 1:
             raise ValueError(f"attempt must be an int >= 1, got {attempt!r}")
         seconds_elapsed = elapsed.total_seconds() if isinstance(elapsed, timedelta) else elapsed
-        state = _call_state(attempt, float(seconds_elapsed))
+        state = _call_state(attempt, max(0.0, float(seconds_elapsed)))  # clocks of two hosts
         seconds = float(self._waiter()(state))
         if self.jitter:
             seconds *= 1.0 + self.jitter * (2.0 * random() - 1.0)

@@ -350,7 +350,7 @@ def test_is_replaying_and_the_logger_follow_replay(caplog: pytest.LogCaptureFixt
     caplog.clear()
     fresh = Orchestration(app, "i", history)  # replays step 0: logged once live already
     assert SEEN == [True] and caplog.records == []
-    assert fresh._ctx is not None and fresh._ctx.is_replaying
+    assert fresh._run is not None and fresh._run.replaying
     fresh.apply([done(0)], T0)  # step 1 is new
     assert SEEN == [True, False]
     assert [r.getMessage() for r in caplog.records] == ["step 1"]
@@ -462,12 +462,12 @@ def test_closing_records_no_effect_and_a_closed_orchestration_can_be_closed_agai
     app = make_app(finally_yields)
     o = Orchestration(app, "i")
     o.apply([started(app, "flow")], T0)
-    ctx = o._ctx
-    assert ctx is not None
+    run = o._run
+    assert run is not None
     o.close()
     o.close()
-    assert ctx.created == [] and ctx.emitted_actions == [] and ctx.patches_new == []
-    assert ctx.unconfirmed == {} and ctx.waiters == {}
+    assert run.created == [] and run.emitted_actions == [] and run.patches_new == []
+    assert run.unconfirmed == {} and run.waiters == {}
 
 
 def test_replacing_a_cached_orchestration_by_a_replay_closes_the_old_generator() -> None:

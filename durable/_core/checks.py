@@ -10,15 +10,13 @@ Pure: no I/O, no clock.
 from __future__ import annotations
 
 from collections.abc import Generator
-from pathlib import Path
 from typing import Any
 
 from .. import _events as ev
 from .._errors import HistoryCorrupted, NonDeterminismError
-from .context import EffectTask, OrchestrationContext
-
-_PACKAGE_DIR = str(Path(__file__).parent)
-
+from .frames import suspended_location
+from .run_state import RunState
+from .task import EffectTask
 
 # -- a corrupt history ---------------------------------------------------------------------------
 
@@ -51,31 +49,31 @@ def nothing_waiting(instance_id: str, event: ev.CompletionEvent) -> HistoryCorru
 
 
 def matching_effect(
-    ctx: OrchestrationContext, event: ev.ScheduledEvent, gen: Generator[Any, Any, Any] | None
+    run: RunState, event: ev.ScheduledEvent, gen: Generator[Any, Any, Any] | None
 ) -> EffectTask[Any]:
     """The first effect the code created and the history has not confirmed yet, which the
     recorded ``event`` must describe (same task id, type and name); else NonDeterminismError."""
-    if not ctx.unconfirmed:
-        raise _effect_not_produced(ctx.instance_id, event, gen)
-    task_id, task = next(iter(ctx.unconfirmed.items()))
+    if not run.unconfirmed:
+        raise _effect_not_produced(run.instance_id, event, gen)
+    task_id, task = next(iter(run.unconfirmed.items()))
     named = event.label_field
     if (
         task_id != event.task_id
         or type(task.event) is not type(event)
         or (named is not None and getattr(task.event, named) != getattr(event, named))
     ):
-        raise _effect_mismatch(ctx.instance_id, event, task)
+        raise _effect_mismatch(run.instance_id, event, task)
     return task
 
 
-def all_confirmed(ctx: OrchestrationContext | None, history_seq: int, recorded: str) -> None:
+def all_confirmed(run: RunState | None, history_seq: int, recorded: str) -> None:
     """Every effect the code created must be in the history before ``recorded`` (the kind of the
     event at ``history_seq``, or "no further events" at the end of the history)."""
-    if ctx is None or not ctx.unconfirmed:
+    if run is None or not run.unconfirmed:
         return
-    task = next(iter(ctx.unconfirmed.values()))
+    task = next(iter(run.unconfirmed.values()))
     raise NonDeterminismError(
-        ctx.instance_id,
+        run.instance_id,
         task_id=task.task_id,
         # Fix: at the end of the history, the seq the effect would have taken (was None)
         history_seq=history_seq,
@@ -91,7 +89,7 @@ def _effect_not_produced(
 ) -> NonDeterminismError:
     """The history records an effect the code did not create (it finished, or waits)."""
     # Fix: name where the code is instead (it had no file:line for a removed effect)
-    where = _waiting_at(gen) if gen is not None else None
+    where = suspended_location(gen) if gen is not None else None
     produced = "nothing: the orchestrator " + (
         "had finished" if gen is None else "waits without creating this effect"
     )
@@ -120,15 +118,3 @@ def _effect_mismatch(
         filename=filename,
         lineno=lineno,
     )
-
-
-def _waiting_at(gen: Generator[Any, Any, Any]) -> tuple[str, int] | None:
-    """Where a suspended orchestrator waits: its innermost frame outside durable (helpers too)."""
-    location = None
-    inner: Any = gen
-    while inner is not None:
-        frame = getattr(inner, "gi_frame", None)
-        if frame is not None and not frame.f_code.co_filename.startswith(_PACKAGE_DIR):
-            location = (frame.f_code.co_filename, frame.f_lineno)
-        inner = getattr(inner, "gi_yieldfrom", None)
-    return location

@@ -3,20 +3,19 @@
 Each effect gets the next task id (its sequence number in yield order) and carries the history
 event and the action a live run records for it. The interpreter decides what happens to them:
 while replaying, the history must confirm the event; when live, the event is appended and the
-action emitted. The context holds no I/O, clock or randomness of its own.
+action emitted. ``ctx`` shows the user only DESIGN section 2's effects and read-only facts; what
+the interpreter tracks lives in its ``RunState``, which ``ctx`` keeps privately to hand new
+effects to. The context holds no I/O, clock or randomness of its own.
 """
 
 from __future__ import annotations
 
 import logging
 import random as _random
-import sys
 import uuid
-from collections import deque
 from collections.abc import Callable, Iterable, MutableMapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
 
 from .. import _actions as act
@@ -24,7 +23,9 @@ from .. import _events as ev
 from .._durations import to_seconds, to_timedelta
 from .._entities import EntityId
 from .._errors import ConfigurationError
-from .task import Task, WhenAll, WhenAny, WithTimeout
+from .frames import caller_location
+from .run_state import RunState
+from .task import EffectTask, EventWait, Task, WhenAll, WhenAny, WithTimeout
 
 if TYPE_CHECKING:
     from .registry import Activity, ActivityRef, App
@@ -32,44 +33,7 @@ if TYPE_CHECKING:
 P = ParamSpec("P")
 R = TypeVar("R")
 
-_PACKAGE_DIR = str(Path(__file__).parent)
 logger = logging.getLogger("durable.orchestration")
-
-
-class EffectTask(Task[R]):
-    """A leaf task produced by an effect: it knows what a live run records for it."""
-
-    __slots__ = ("action", "event", "hint", "location", "on_cancel")
-
-    def __init__(
-        self,
-        event: ev.ScheduledEvent,
-        action: act.Action | None,
-        hint: Any,
-        location: tuple[str, int] | None,
-    ) -> None:
-        super().__init__()
-        self.event = event
-        self.action = action
-        self.hint = hint
-        self.location = location
-        #: action that withdraws the effect when the instance is cancelled (timers)
-        self.on_cancel: act.Action | None = None
-
-    @property
-    def task_id(self) -> int:
-        return self.event.task_id
-
-
-class EventWait(Task[Any]):
-    """Waits for the next external event named ``name``; receives it only while awaited."""
-
-    __slots__ = ("active", "name")
-
-    def __init__(self, name: str) -> None:
-        super().__init__()
-        self.name = name
-        self.active = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,48 +65,30 @@ class OrchestrationContext:
     recorded in the history. Nothing here does I/O: results come from the history on replay.
     """
 
-    def __init__(self, app: App, instance_id: str, name: str, started: datetime) -> None:
+    def __init__(self, app: App, run: RunState) -> None:
         self._app = app
         self._serializer = app.serializer
-        self._instance_id = instance_id
-        self._name = name
-        self._started = started
-        self._now = started
-        self._replaying = True
-        self._closing = False
-        self._next_task_id = 0
+        self._run = run
         self._rng: _random.Random | None = None
         self._uuid_counter = 0
         self._logger: _ReplayAwareLogger | None = None
-        self.custom_status: str | None = None
-        #: effects created by the code and not yet matched or recorded (in task id order)
-        self.unconfirmed: dict[int, EffectTask[Any]] = {}
-        #: effects recorded in the history and waiting for their completion
-        self.open: dict[int, EffectTask[Any]] = {}
-        #: effects created while live, for the interpreter to record
-        self.created: list[EffectTask[Any]] = []
-        self.emitted_actions: list[act.Action] = []
-        self.patches_recorded: set[str] = set()
-        self.patches_new: list[str] = []
-        self.buffered_events: dict[str, deque[str]] = {}
-        self.waiters: dict[str, list[EventWait]] = {}
 
     # -- facts ---------------------------------------------------------------------------------
 
     @property
     def instance_id(self) -> str:
         """The id of the running instance."""
-        return self._instance_id
+        return self._run.instance_id
 
     @property
     def name(self) -> str:
         """The registered name of the orchestrator."""
-        return self._name
+        return self._run.name
 
     @property
     def is_replaying(self) -> bool:
         """True while the code re-runs what a committed episode already ran."""
-        return self._replaying
+        return self._run.replaying
 
     @property
     def logger(self) -> logging.LoggerAdapter[logging.Logger]:
@@ -184,7 +130,7 @@ class OrchestrationContext:
                 ),
             )
         payload = self._serializer.encode_call(fn, name, args, kwargs)
-        task_id = self._take_task_id()
+        task_id = self._run.take_task_id()
         event = ev.ActivityScheduled(task_id=task_id, name=name, input=payload)
         action = act.ScheduleActivity(task_id, name, payload, options)
         return self._effect(event, action, self._app.activity_return_hint(name))
@@ -205,8 +151,8 @@ class OrchestrationContext:
         payload = self._serializer.encode_call(
             definition.fn, definition.name, args, {}, skip_first=True
         )
-        task_id = self._take_task_id()
-        child_id = instance_id or f"{self._instance_id}:{task_id}"
+        task_id = self._run.take_task_id()
+        child_id = instance_id or f"{self._run.instance_id}:{task_id}"
         event = ev.SubOrchestrationScheduled(
             task_id=task_id, name=definition.name, instance_id=child_id, input=payload
         )
@@ -222,7 +168,7 @@ class OrchestrationContext:
 
     def now(self) -> Task[datetime]:
         """The current time (aware UTC), recorded once and identical on every replay."""
-        event = ev.NowRecorded(task_id=self._take_task_id(), value=self._now)
+        event = ev.NowRecorded(task_id=self._run.take_task_id(), value=self._run.now)
         return self._effect(event, None, datetime)
 
     def wait_for_event(self, name: str, timeout: timedelta | float | None = None) -> Task[Any]:
@@ -233,15 +179,15 @@ class OrchestrationContext:
         if not isinstance(name, str) or not name:
             raise ConfigurationError(f"wait_for_event(name={name!r}): name must be a non-empty str")
         wait = EventWait(name)
-        if not self._closing:
-            self.waiters.setdefault(name, []).append(wait)
+        self._run.add_wait(wait)
         if timeout is None:
             return wait
         timer = self._timer(self._due(timeout, "wait_for_event(timeout)"))
         timed = WithTimeout(wait, timer, f"wait_for_event({name!r})")
         # after WithTimeout subscribed: withdrawing completes the timer, which must not time out
-        wait.subscribe(lambda _: self._withdraw_timer(timer))
-        timer.subscribe(lambda _: self._abandon(wait))
+        run = self._run
+        wait.subscribe(lambda _: run.withdraw_timer(timer))
+        timer.subscribe(lambda _: run.abandon(wait))
         return timed
 
     def when_all(self, tasks: Iterable[Task[Any]]) -> Task[list[Any]]:
@@ -259,20 +205,21 @@ class OrchestrationContext:
 
         Events that arrived but were not consumed are carried into the next run.
         """
-        definition = self._app.resolve_orchestrator(self._name)
+        name = self._run.name
+        definition = self._app.resolve_orchestrator(name)
         return ContinueAsNewRequest(
-            self._serializer.encode_call(definition.fn, self._name, args, kwargs, skip_first=True)
+            self._serializer.encode_call(definition.fn, name, args, kwargs, skip_first=True)
         )
 
     def set_custom_status(self, value: Any) -> None:
         """A JSON value visible to clients (``status().custom_status``) and the dashboard."""
-        self.custom_status = self._serializer.encode(value, path="custom_status")
+        self._run.custom_status = self._serializer.encode(value, path="custom_status")
 
     def send_event(self, instance_id: str, name: str, payload: Any = None) -> None:
         """Durably deliver event ``name`` to another instance (fire and forget)."""
         encoded = self._serializer.encode(payload, path=f"send_event({name!r}).payload")
         event = ev.EventSent(
-            task_id=self._take_task_id(), instance_id=instance_id, name=name, payload=encoded
+            task_id=self._run.take_task_id(), instance_id=instance_id, name=name, payload=encoded
         )
         self._effect(event, act.SendEvent(instance_id, name, encoded), None).complete(None)
 
@@ -280,7 +227,7 @@ class OrchestrationContext:
         """Durably deliver ``operation`` to an entity (fire and forget)."""
         encoded = self._serializer.encode(arg, path=f"signal_entity({operation!r}).arg")
         event = ev.EntitySignaled(
-            task_id=self._take_task_id(),
+            task_id=self._run.take_task_id(),
             entity_name=entity_id.name,
             entity_key=entity_id.key,
             operation=operation,
@@ -295,89 +242,42 @@ class OrchestrationContext:
         False while replaying a history from before the change, so old instances keep the
         old code path and new ones take the new one.
         """
-        if change_id in self.patches_recorded:
-            return True
-        if self._replaying or self._closing:
-            return False
-        self.patches_recorded.add(change_id)
-        self.patches_new.append(change_id)
-        return True
+        return self._run.patched(change_id)
 
     def new_uuid(self) -> uuid.UUID:
         """A UUID that is the same on every replay (from the instance id and a counter)."""
         self._uuid_counter += 1
-        seed = f"{self._instance_id}/{self._started.isoformat()}/{self._uuid_counter}"
+        seed = f"{self._seed()}/{self._uuid_counter}"
         return uuid.uuid5(uuid.NAMESPACE_URL, seed)
 
     def random(self) -> float:
         """A float in [0, 1) that is the same on every replay (seeded from the instance id)."""
         if self._rng is None:
-            self._rng = _random.Random(f"{self._instance_id}/{self._started.isoformat()}")  # noqa: S311
+            self._rng = _random.Random(self._seed())  # noqa: S311
         return self._rng.random()
 
     # -- machinery -----------------------------------------------------------------------------
 
-    def _take_task_id(self) -> int:
-        task_id = self._next_task_id
-        self._next_task_id += 1
-        return task_id
+    def _seed(self) -> str:
+        return f"{self._run.instance_id}/{self._run.started.isoformat()}"
 
     def _effect(
         self, event: ev.ScheduledEvent, action: act.Action | None, hint: Any
     ) -> EffectTask[Any]:
-        task: EffectTask[Any] = EffectTask(event, action, hint, _caller_location())
-        if self._closing:
-            self._next_task_id -= 1  # never recorded: a closing generator's effects are ignored
-            return task
-        if self._replaying:
-            self.unconfirmed[event.task_id] = task
-        else:
-            self.created.append(task)
+        task: EffectTask[Any] = EffectTask(event, action, hint, caller_location())
+        self._run.add_effect(task)
         return task
 
     def _timer(self, fire_at: datetime) -> EffectTask[None]:
-        task_id = self._take_task_id()
+        task_id = self._run.take_task_id()
         event = ev.TimerCreated(task_id=task_id, fire_at=fire_at)
         task = self._effect(event, act.StartTimer(task_id, fire_at), None)
         task.on_cancel = act.CancelTimer(task_id)
         return task
-
-    def _withdraw_timer(self, timer: EffectTask[Any]) -> None:
-        """A timeout's timer is no longer needed: finish it here, and remove its row when live.
-
-        Finishing it (on both the replay and the live path) makes a late ``TimerFired`` a stale
-        message that is dropped, so both paths stay identical.
-        """
-        if timer.is_done:
-            return
-        timer.complete(None)
-        if not self._replaying and timer.on_cancel is not None:
-            self.emitted_actions.append(timer.on_cancel)
-
-    def _abandon(self, wait: EventWait) -> None:
-        """A wait whose timeout passed never receives an event: later ones stay buffered."""
-        waits = self.waiters.get(wait.name)
-        if waits and wait in waits and not wait.is_done:
-            waits.remove(wait)
 
     def _due(self, when: timedelta | float | datetime, what: str) -> datetime:
         if isinstance(when, datetime):
             if when.tzinfo is None:
                 raise ConfigurationError(f"{what}: datetime {when!r} must be timezone-aware")
             return when
-        return self._now + to_timedelta(when, f"{what}={when!r}", allow_zero=True)
-
-
-def _caller_location() -> tuple[str, int] | None:
-    """The first frame outside durable: where user code created the effect."""
-    frame = sys._getframe(2)
-    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
-        frame = frame.f_back  # type: ignore[assignment]
-    if frame is None:
-        return None
-    return frame.f_code.co_filename, frame.f_lineno
-
-
-def describe_effect(task: EffectTask[Any]) -> str:
-    """What the code produced, for NonDeterminismError."""
-    return task.event.label()
+        return self._run.now + to_timedelta(when, f"{what}={when!r}", allow_zero=True)

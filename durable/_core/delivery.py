@@ -5,8 +5,8 @@ name). A wait is active only while the generator is blocked on a task that holds
 when the generator blocks, deactivated when it moves on, so an event never goes to a wait the
 code no longer awaits. Buffered events remember their arrival order, and continue-as-new carries
 the unconsumed ones (and those that came in the same batch) into the next run in that order.
-The waits and the buffers live on the ``OrchestrationContext``; the interpreter's
-``Orchestration`` owns one ``EventDelivery`` and calls it. Pure: no I/O, no clock.
+The waits and the buffers live in the run's ``RunState``; the interpreter's ``Orchestration``
+owns one ``EventDelivery`` and calls it. Pure: no I/O, no clock.
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ from typing import Any
 from .. import _actions as act
 from .. import _events as ev
 from .._errors import SerializationError
-from .context import EventWait, OrchestrationContext
 from .registry import App
-from .task import Task
+from .run_state import RunState
+from .task import EventWait, Task
 
 
 class EventDelivery:
@@ -38,18 +38,18 @@ class EventDelivery:
         self._arrival_order: list[tuple[int, str]] = []
         self._arrivals = 0
 
-    def arrive(self, ctx: OrchestrationContext, event: ev.EventRaised) -> None:
+    def arrive(self, run: RunState, event: ev.EventRaised) -> None:
         """Hand ``event`` to the first active wait for its name, or buffer it."""
         self._arrivals += 1
-        for wait in ctx.waiters.get(event.name, ()):
+        for wait in run.waiters.get(event.name, ()):
             if wait.active and not wait.is_done:
-                ctx.waiters[event.name].remove(wait)
+                run.waiters[event.name].remove(wait)
                 self._deliver(wait, event.payload)
                 return
-        ctx.buffered_events.setdefault(event.name, deque()).append(event.payload)
+        run.buffered_events.setdefault(event.name, deque()).append(event.payload)
         self._arrival_order.append((self._arrivals, event.name))
 
-    def activate_when_confirmed(self, ctx: OrchestrationContext, task: Task[Any]) -> None:
+    def activate_when_confirmed(self, run: RunState, task: Task[Any]) -> None:
         """Let the waits ``task`` holds take events; while replaying, once the history has
         confirmed the effects this step created.
 
@@ -57,16 +57,16 @@ class EventDelivery:
         replay completes it only at its ``NowRecorded``. Activating before that let a wait in
         ``when_any([wait, ctx.now()])`` take a buffered event and win on replay only.
         """
-        if ctx.is_replaying and ctx.unconfirmed:
+        if run.replaying and run.unconfirmed:
             self._activate_later = task
         else:
-            self._activate(ctx, task)
+            self._activate(run, task)
 
-    def activate_deferred(self, ctx: OrchestrationContext) -> None:
+    def activate_deferred(self, run: RunState) -> None:
         """Replay: the history confirmed this step's effects; activate the waits held back."""
         later, self._activate_later = self._activate_later, None
         if later is not None and not later.is_done:
-            self._activate(ctx, later)
+            self._activate(run, later)
 
     def deactivate(self) -> None:
         """The generator moves on: no wait takes an event until it blocks on one again."""
@@ -74,33 +74,33 @@ class EventDelivery:
             wait.active = False
         self._active_waits.clear()
 
-    def cancel(self, ctx: OrchestrationContext, error: BaseException) -> None:
+    def cancel(self, run: RunState, error: BaseException) -> None:
         """Fail every wait with ``error``: the run is cancelled, no wait takes an event again."""
-        for waits in ctx.waiters.values():
+        for waits in run.waiters.values():
             for wait in waits:
                 wait.fail(error)
-        ctx.waiters.clear()
+        run.waiters.clear()
         self.deactivate()
 
-    def carryover(self, ctx: OrchestrationContext) -> list[ev.EventRaised]:
+    def carryover(self, run: RunState) -> list[ev.EventRaised]:
         """The buffered events no wait took, in arrival order: continue-as-new passes them on."""
-        queues = {name: deque(payloads) for name, payloads in ctx.buffered_events.items()}
+        queues = {name: deque(payloads) for name, payloads in run.buffered_events.items()}
         out = []
         for _, name in sorted(self._arrival_order):
             if queues.get(name):
                 out.append(ev.EventRaised(name=name, payload=queues[name].popleft()))
         return out
 
-    def _activate(self, ctx: OrchestrationContext, task: Task[Any]) -> None:
-        if not ctx.waiters:
+    def _activate(self, run: RunState, task: Task[Any]) -> None:
+        if not run.waiters:
             return
         for leaf in task.pending_leaves():
             if isinstance(leaf, EventWait) and not leaf.active:
                 leaf.active = True
                 self._active_waits.append(leaf)
-                buffered = ctx.buffered_events.get(leaf.name)
+                buffered = run.buffered_events.get(leaf.name)
                 if buffered:
-                    ctx.waiters[leaf.name].remove(leaf)
+                    run.waiters[leaf.name].remove(leaf)
                     self._deliver(leaf, buffered.popleft())
                     self._forget_arrival(leaf.name)
 

@@ -7,17 +7,18 @@ the generator as far as they allow, and returns an ``Episode``: the new events, 
 carry out and the resulting status. A cached ``Orchestration`` applies each new message in O(1);
 a fresh one replays first. Both paths produce identical episodes.
 
-It leans on four helpers: ``_admission`` (which messages an episode takes now),
-``_event_delivery`` (external events, their waits and buffers), ``_replay_checks`` (the
-HistoryCorrupted and NonDeterminismError it raises) and ``_outcomes`` (results and failures
-translated between the history, the generator and the run).
+The run's state (effects in flight, waits, buffers, the episode time) is a ``RunState`` the
+interpreter owns; the user's ``ctx`` only creates effects through it. The interpreter leans on
+four helpers: ``admission`` (which messages an episode takes now), ``delivery`` (external
+events, their waits and buffers), ``checks`` (the HistoryCorrupted and NonDeterminismError it
+raises) and ``outcomes`` (results and failures translated between the history, the generator
+and the run, and a failed run's retry).
 """
 
 from __future__ import annotations
 
-from collections import deque
-from collections.abc import Callable, Generator, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Generator, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -28,42 +29,43 @@ from .._status import Status
 from . import admission
 from . import checks as check
 from . import outcomes as outcome
-from .context import ContinueAsNewRequest, EffectTask, OrchestrationContext
+from .context import ContinueAsNewRequest, OrchestrationContext
 from .delivery import EventDelivery, carry_late_arrivals
+from .episode import Episode
 from .registry import App
-from .task import Task
+from .run_state import RunState
+from .task import EffectTask, Task
 
-
-@dataclass(frozen=True, slots=True)
-class Episode:
-    """What one ``apply`` decided: commit ``events`` and carry out ``actions`` atomically.
-
-    ``deferred`` holds the indexes of messages not consumed (the instance is suspended or not
-    started yet; or control requests after a continue-as-new, for the next run): they stay in
-    the inbox. ``custom_status`` is the encoded value last set by the orchestrator.
-    """
-
-    events: list[ev.HistoryEvent]
-    actions: list[act.Action]
-    status: Status
-    output: str | None = None
-    error: ev.ErrorInfo | None = None
-    custom_status: str | None = None
-    deferred: list[int] = field(default_factory=list)
+__all__ = ["Episode", "Orchestration"]
 
 
 class Orchestration:
-    """One instance's live orchestrator: its generator and the state its history rebuilt."""
+    """One instance's live orchestrator: its generator and the state its history rebuilt.
 
-    def __init__(self, app: App, instance_id: str, history: Sequence[ev.HistoryEvent] = ()) -> None:
+    ``retry`` (a ``RetryPolicy.to_json()``) and ``attempt`` (this run's number, from 1) are a
+    retried sub-orchestration's: when the run fails and the policy allows another attempt, the
+    episode continues the instance as new, from the run's input, after the policy's delay.
+    """
+
+    def __init__(
+        self,
+        app: App,
+        instance_id: str,
+        history: Sequence[ev.HistoryEvent] = (),
+        *,
+        retry: Mapping[str, object] | None = None,
+        attempt: int = 1,
+    ) -> None:
         self.app = app
         self.instance_id = instance_id
+        self._retry = outcome.Retry(instance_id, retry, attempt) if retry is not None else None
         self.status = Status.PENDING
         self.output: str | None = None
         self.error: ev.ErrorInfo | None = None
         #: the next history seq; equals the number of events recorded
         self.version = 0
-        self._ctx: OrchestrationContext | None = None
+        self._run: RunState | None = None
+        self._input = ""
         self._gen: Generator[Any, Any, Any] | None = None
         self._awaiting: Task[Any] | None = None
         self._delivery = EventDelivery(app)
@@ -78,7 +80,7 @@ class Orchestration:
                 raise check.seq_gap(instance_id, event, self.version)
             self.version += 1
             self._process(event)
-        check.all_confirmed(self._ctx, self.version, "no further events")
+        check.all_confirmed(self._run, self.version, "no further events")
 
     # -- public --------------------------------------------------------------------------------
 
@@ -90,38 +92,31 @@ class Orchestration:
     @property
     def custom_status(self) -> str | None:
         """The encoded custom status the orchestrator last set."""
-        return self._ctx.custom_status if self._ctx else None
+        return self._run.custom_status if self._run else None
 
     def apply(self, messages: Sequence[ev.HistoryEvent], now: datetime) -> Episode:
         """Record ``messages`` at episode time ``now`` and run the orchestrator on them."""
         self._replaying = False
-        if self._ctx is not None:
-            self._ctx._replaying = False
+        if self._run is not None:
+            self._run.replaying = False
         self._recorded, self._actions = [], []
         if self._unrecorded_end is not None:
             self._record_end(now)
-        deferred: list[int] = []
-        backlog: deque[tuple[int, ev.HistoryEvent]] = deque(enumerate(messages))
-        waiting: list[tuple[int, ev.HistoryEvent]] = []
-        while backlog and not self.is_finished:
-            index, message = backlog.popleft()
-            if admission.must_wait(message, self._ctx, self.status):
-                waiting.append((index, message))
-                continue
-            if not admission.accepts(message, self._ctx):
-                continue
+        batch = admission.Batch(messages)
+        while not self.is_finished:
+            message = batch.take(self._run, self.status)
+            if message is None:
+                break
             self._record(replace(message, seq=self.version, timestamp=now))
-            if waiting and isinstance(message, admission.RELEASING):
-                backlog.extendleft(reversed(waiting))
-                waiting = []
         if self.status is Status.CONTINUED_AS_NEW:
             # Fix: the rest of a batch that continue-as-new cut short belongs to the next run
             # (before, its events were consumed and lost).
-            leftover = sorted([*backlog, *waiting], key=lambda pair: pair[0])
-            carry_late_arrivals(self._actions, (m for _, m in leftover))
+            leftover = batch.leftover()
+            if self.error is None:  # a retried failed run carries no events into the next one
+                carry_late_arrivals(self._actions, (m for _, m in leftover))
             deferred = admission.for_next_run(leftover)
         else:
-            deferred = [index for index, _ in waiting] if not self.is_finished else []
+            deferred = batch.waiting() if not self.is_finished else []
         return Episode(
             events=self._recorded,
             actions=self._actions,
@@ -137,8 +132,8 @@ class Orchestration:
         gen, self._gen = getattr(self, "_gen", None), None
         if gen is None:
             return
-        if self._ctx is not None:
-            self._ctx._closing = True
+        if self._run is not None:
+            self._run.closing = True
         for _ in range(100):  # a finally block may yield again: close until it gives up
             try:
                 gen.close()
@@ -167,10 +162,10 @@ class Orchestration:
         handler = _HANDLERS.get(type(event))
         if handler is None:
             raise check.unknown_event(self.instance_id, event)
-        if self._ctx is not None:
-            self._ctx._now = event.timestamp
+        if self._run is not None:
+            self._run.now = event.timestamp
             if self._replaying and not isinstance(event, (ev.ScheduledEvent, ev.PatchMarker)):
-                check.all_confirmed(self._ctx, event.seq, event.kind)
+                check.all_confirmed(self._run, event.seq, event.kind)
         handler(self, event)
         awaited = self._awaiting
         if awaited is not None and awaited.is_done:
@@ -181,10 +176,15 @@ class Orchestration:
 
     def _on_started(self, event: ev.ExecutionStarted) -> None:
         definition = self.app.resolve_orchestrator(event.name)
-        ctx = OrchestrationContext(self.app, self.instance_id, event.name, event.timestamp)
-        ctx._replaying = self._replaying
-        ctx.patches_recorded = set(self._history_patches)
-        self._ctx = ctx
+        run = RunState(
+            self.instance_id,
+            event.name,
+            event.timestamp,
+            replaying=self._replaying,
+            patches=self._history_patches,
+        )
+        ctx = OrchestrationContext(self.app, run)
+        self._run, self._input = run, event.input
         self.status = Status.RUNNING
         try:
             args, kwargs = self.app.serializer.decode_call(
@@ -198,12 +198,12 @@ class Orchestration:
 
     def _on_scheduled(self, event: ev.ScheduledEvent) -> None:
         """Replay: the history confirms the next effect the code created."""
-        ctx = self._require_ctx(event)
-        task = check.matching_effect(ctx, event, self._gen)
-        del ctx.unconfirmed[event.task_id]
+        run = self._require_run(event)
+        task = check.matching_effect(run, event, self._gen)
+        del run.unconfirmed[event.task_id]
         self._open(task, event)
-        if not ctx.unconfirmed:
-            self._delivery.activate_deferred(ctx)
+        if not run.unconfirmed:
+            self._delivery.activate_deferred(run)
 
     def _on_completed(self, event: ev.ActivityCompleted | ev.SubOrchestrationCompleted) -> None:
         task = self._take_open(event)
@@ -224,22 +224,22 @@ class Orchestration:
         self._take_open(event).complete(None)
 
     def _on_event_raised(self, event: ev.EventRaised) -> None:
-        self._delivery.arrive(self._require_ctx(event), event)
+        self._delivery.arrive(self._require_run(event), event)
 
     def _on_patch(self, event: ev.PatchMarker) -> None:
         """Nothing to do: replay knew every marker up front, live recorded it when called."""
 
     def _on_cancel_requested(self, event: ev.CancelRequested) -> None:
-        ctx = self._ctx
-        if ctx is None or self._gen is None:
+        run = self._run
+        if run is None or self._gen is None:
             return
         error = Cancelled(event.reason)
-        for task in list(ctx.open.values()):
+        for task in list(run.open.values()):
             if task.on_cancel is not None and not task.is_done and not self._replaying:
                 self._actions.append(task.on_cancel)
             task.fail(error)
-        ctx.open.clear()
-        self._delivery.cancel(ctx, error)
+        run.open.clear()
+        self._delivery.cancel(run, error)
         self._awaiting = None
         self._step(lambda gen: gen.throw(Cancelled(event.reason)))
 
@@ -263,13 +263,13 @@ class Orchestration:
         self.status, self.output, self.error = outcome.END_OF[type(event)](event)
         self.close()
 
-    def _require_ctx(self, event: ev.HistoryEvent) -> OrchestrationContext:
-        if self._ctx is None:
+    def _require_run(self, event: ev.HistoryEvent) -> RunState:
+        if self._run is None:
             raise check.before_start(self.instance_id, event)
-        return self._ctx
+        return self._run
 
     def _take_open(self, event: ev.CompletionEvent) -> EffectTask[Any]:
-        task = self._require_ctx(event).open.pop(event.task_id, None)
+        task = self._require_run(event).open.pop(event.task_id, None)
         if task is None:
             raise check.nothing_waiting(self.instance_id, event)
         return task
@@ -300,8 +300,8 @@ class Orchestration:
             self._record_created()
             task = self._as_task(yielded)
             if task is not None and not task.is_done:
-                assert self._ctx is not None  # the generator runs once started
-                self._delivery.activate_when_confirmed(self._ctx, task)
+                assert self._run is not None  # the generator runs once started
+                self._delivery.activate_when_confirmed(self._run, task)
             if task is None or task.is_done:
                 # Fix: the generator moves on; a wait activated for the task (a loser of a
                 # when_any that a buffered event finished) must not take a later event.
@@ -320,18 +320,12 @@ class Orchestration:
 
     def _record_created(self) -> None:
         """Live: record the effects the last step created, in task id order."""
-        ctx = self._ctx
-        if ctx is None:
+        if self._run is None:
             return
-        for change_id in ctx.patches_new:
+        patches, actions, created = self._run.take_new()
+        for change_id in patches:
             self._recorded_event(ev.PatchMarker(change_id=change_id))
-        ctx.patches_new.clear()
-        if ctx.emitted_actions:
-            self._actions.extend(ctx.emitted_actions)
-            ctx.emitted_actions.clear()
-        if not ctx.created:
-            return
-        created, ctx.created = ctx.created, []
+        self._actions.extend(actions)
         for task in created:
             self._recorded_event(task.event)
             if task.action is not None:
@@ -339,7 +333,7 @@ class Orchestration:
             self._open(task, task.event)
 
     def _recorded_event(self, event: ev.HistoryEvent) -> None:
-        now = self._ctx._now if self._ctx else ev.EPOCH
+        now = self._run.now if self._run else ev.EPOCH
         self._recorded.append(replace(event, seq=self.version, timestamp=now))
         self.version += 1
 
@@ -350,15 +344,15 @@ class Orchestration:
         elif isinstance(event, (ev.EventSent, ev.EntitySignaled)):
             task.complete(None)
         else:
-            assert self._ctx is not None
-            self._ctx.open[event.task_id] = task
+            assert self._run is not None
+            self._run.open[event.task_id] = task
 
     # -- ending the run ------------------------------------------------------------------------
 
     def _on_return(self, value: Any) -> None:
         if isinstance(value, ContinueAsNewRequest):
-            assert self._ctx is not None  # the orchestrator returned: it was started
-            carry = tuple(self._delivery.carryover(self._ctx))
+            assert self._run is not None  # the orchestrator returned: it was started
+            carry = tuple(self._delivery.carryover(self._run))
             self._end(
                 Status.CONTINUED_AS_NEW,
                 ev.ExecutionContinuedAsNew(input=value.input),
@@ -376,6 +370,11 @@ class Orchestration:
     def _end_failed(self, exc: BaseException) -> None:
         error = outcome.error_info(exc)
         self.error = error
+        restart = self._retry.after(error, self._input) if self._retry else None
+        if restart is not None:  # the error stays: the instance shows why it runs again
+            end = ev.ExecutionContinuedAsNew(input=self._input)
+            self._end(Status.CONTINUED_AS_NEW, end, restart)
+            return
         self._end(Status.FAILED, ev.ExecutionFailed(error=error), act.Fail(error))
 
     def _end_canceled(self, exc: Cancelled) -> None:
@@ -398,17 +397,17 @@ class Orchestration:
 
     def _record_end(self, now: datetime) -> None:
         """Record the end the code reached while replaying (see ``_end``)."""
-        assert self._ctx is not None and self._unrecorded_end is not None
+        assert self._run is not None and self._unrecorded_end is not None
         (event, action), self._unrecorded_end = self._unrecorded_end, None
-        self._ctx._now = now
+        self._run.now = now
         self._recorded_event(event)
         self._actions.append(action)
         self._withdraw_timers()
 
     def _withdraw_timers(self) -> None:
-        ctx = self._ctx
-        assert ctx is not None  # a run ends only once started
-        for task in ctx.open.values():
+        run = self._run
+        assert run is not None  # a run ends only once started
+        for task in run.open.values():
             if task.on_cancel is not None and not task.is_done:
                 self._actions.append(task.on_cancel)
 

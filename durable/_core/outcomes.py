@@ -2,20 +2,25 @@
 
 A recorded failure becomes the exception the orchestrator sees at its ``yield``; an exception
 becomes the ``ErrorInfo`` the history keeps; a finished task becomes the ``send`` or ``throw``
-that resumes the generator; a recorded end becomes the run's status, output and error.
-Pure: no I/O, no clock.
+that resumes the generator; a recorded end becomes the run's status, output and error; a failed
+run of a retried sub-orchestration becomes its next attempt. Pure: no I/O, no clock (the retry's
+jitter is seeded from the instance id and the attempt, so every replay decides alike).
 """
 
 from __future__ import annotations
 
+import random
 import traceback
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Mapping
 from typing import Any
 
+from .. import _actions as act
 from .. import _events as ev
 from .._errors import ActivityFailed as ActivityFailedError
 from .._errors import Cancelled, OrchestrationFailed, TaskTimeout, _RemoteFailure, qualified_name
+from .._retry import RetryPolicy
 from .._status import Status
+from .frames import suspended_location
 from .task import Task
 
 #: how to advance the generator one step: ``gen.send(value)`` or ``gen.throw(error)``
@@ -74,12 +79,8 @@ def resumption(task: Task[Any]) -> Advance:
 
 def not_a_task(yielded: Any, gen: Generator[Any, Any, Any]) -> Advance:
     """Resume the generator with a TypeError: it yielded ``yielded``, which is not a Task."""
-    frame: Any = getattr(gen, "gi_frame", None)
-    inner: Any = gen
-    while getattr(inner, "gi_yieldfrom", None) is not None:  # the innermost helper's yield
-        inner = inner.gi_yieldfrom
-        frame = getattr(inner, "gi_frame", None) or frame
-    where = f" at {frame.f_code.co_filename}:{frame.f_lineno}" if frame else ""
+    location = suspended_location(gen)  # the innermost helper's yield
+    where = f" at {location[0]}:{location[1]}" if location else ""
     error: BaseException = TypeError(
         f"the orchestrator yielded {yielded!r} ({type(yielded).__name__}){where}; yield a "
         "Task returned by a ctx method (ctx.call_activity, ctx.sleep, ctx.when_all, ...)"
@@ -111,3 +112,29 @@ END_OF: dict[type[ev.HistoryEvent], Callable[[Any], tuple[Status, Any, Any]]] = 
     ev.ExecutionContinuedAsNew: lambda e: (Status.CONTINUED_AS_NEW, None, None),
     ev.ExecutionCanceled: _ended_canceled,
 }
+
+
+# -- a failed run -> its next attempt -----------------------------------------------------------
+
+
+class Retry:
+    """A retried sub-orchestration's policy and the number of the running attempt."""
+
+    __slots__ = ("_attempt", "_instance_id", "_policy")
+
+    def __init__(self, instance_id: str, policy: Mapping[str, object], attempt: int) -> None:
+        self._instance_id = instance_id
+        self._policy = RetryPolicy.from_json(policy)
+        self._attempt = attempt
+
+    def after(self, error: ev.ErrorInfo, run_input: str) -> act.ContinueAsNew | None:
+        """The next attempt of a run that failed with ``error`` (it starts again from
+        ``run_input`` after the policy's delay), or None when the policy gives up.
+
+        A stored policy stops by attempts only, so the elapsed time is not needed.
+        """
+        jitter = random.Random(f"{self._instance_id}/{self._attempt}").random  # noqa: S311
+        delay = self._policy.delay_after(self._attempt, error.error_type, 0.0, random=jitter)
+        if delay is None:
+            return None
+        return act.ContinueAsNew(run_input, (), delay, self._attempt + 1)

@@ -2,7 +2,9 @@
 
 A task is a small state machine (pending -> done with a value or an error). It knows nothing of
 the history or the generator: the interpreter completes leaf tasks from events and resumes the
-generator when the task it is blocked on is done. Composites subscribe to their children.
+generator when the task it is blocked on is done. Composites subscribe to their children. The
+leaves are effects (``EffectTask``: what a live run records for them) and event waits
+(``EventWait``).
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ import itertools
 from collections.abc import Callable, Generator, Sequence
 from typing import Any, Generic, TypeVar
 
+from .. import _actions as act
+from .. import _events as ev
 from .._errors import DurableError, TaskTimeout
 
 T = TypeVar("T")
@@ -187,3 +191,43 @@ class WithTimeout(CompositeTask[T]):
             self.fail(timer._error)  # type: ignore[arg-type]
         elif not self.is_done:
             self.fail(TaskTimeout(f"{self._description} timed out"))
+
+
+class EffectTask(Task[T]):
+    """A leaf task produced by an effect: it knows what a live run records for it.
+
+    ``location`` is the file and line of the user's code that created it (for
+    ``NonDeterminismError``).
+    """
+
+    __slots__ = ("action", "event", "hint", "location", "on_cancel")
+
+    def __init__(
+        self,
+        event: ev.ScheduledEvent,
+        action: act.Action | None,
+        hint: Any,
+        location: tuple[str, int] | None,
+    ) -> None:
+        super().__init__()
+        self.event = event
+        self.action = action
+        self.hint = hint
+        self.location = location
+        #: action that withdraws the effect when the instance is cancelled (timers)
+        self.on_cancel: act.Action | None = None
+
+    @property
+    def task_id(self) -> int:
+        return self.event.task_id
+
+
+class EventWait(Task[Any]):
+    """Waits for the next external event named ``name``; receives it only while awaited."""
+
+    __slots__ = ("active", "name")
+
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self.name = name
+        self.active = False

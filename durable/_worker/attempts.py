@@ -15,6 +15,7 @@ import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import anyio
@@ -202,12 +203,23 @@ def retry_policy(activity: Activity[Any, Any], item: ActivityWorkItem) -> RetryP
     return activity.options.retry or DEFAULT_RETRY
 
 
-def retry_delay(policy: RetryPolicy, outcome: Outcome, attempt: int) -> float | None:
-    """Seconds until the next attempt, or None when the policy gives up."""
+def retry_delay(
+    policy: RetryPolicy,
+    outcome: Outcome,
+    item: ActivityWorkItem | int,
+    now: datetime | None = None,
+) -> float | None:
+    """Seconds until the next attempt of ``item``, or None when the policy gives up.
+
+    The time elapsed is measured from the activity's scheduling (``item.scheduled_at``, when
+    its first attempt became ready to start) to ``now`` (default: this host's clock), so a
+    ``stop_after_delay`` policy stops. An int ``item`` is the attempt number alone (elapsed 0),
+    for callers that do not pass the work item yet.
+    """
     exc = outcome.exception
     if exc is None or isinstance(exc, SerializationError):
         return None  # a result that cannot be encoded will not encode next time either
-    if not policy.is_retryable(exc):
-        return None
-    delay = policy.next_delay(attempt)
-    return delay.total_seconds() if delay is not None else None
+    if isinstance(item, int):
+        return policy.delay_after(item, exc, 0.0)
+    elapsed = (now or datetime.now(UTC)) - item.scheduled_at
+    return policy.delay_after(item.attempt, exc, elapsed)
