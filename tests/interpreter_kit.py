@@ -101,12 +101,16 @@ class Driver:
         *args: Any,
         instance_id: str = "inst-1",
         at: datetime = T0,
+        retry: dict[str, object] | None = None,
+        attempt: int = 1,
         **kwargs: Any,
     ) -> None:
         self.app = app
         self.instance_id = instance_id
+        #: a retried sub-orchestration's policy and attempt, given to every Orchestration
+        self.retry, self.attempt = retry, attempt
         self.history: list[ev.HistoryEvent] = []
-        self.live = Orchestration(app, instance_id)
+        self.live = self.orchestration([])
         self.now = at
         self.episodes: list[Episode] = []
         self.first = self.apply(started(app, orchestrator, *args, **kwargs), at=at)
@@ -119,7 +123,7 @@ class Driver:
         self.now = now
         prefix = list(self.history)
         episode = self.live.apply(list(messages), now)
-        fresh = Orchestration(self.app, self.instance_id, prefix)
+        fresh = self.orchestration(prefix)
         replayed = fresh.apply(list(messages), now)
         fresh.close()
         same_episode(episode, replayed)
@@ -130,7 +134,7 @@ class Driver:
 
     def replay(self) -> Orchestration:
         """A fresh Orchestration rebuilt from the whole history; same status and output."""
-        fresh = Orchestration(self.app, self.instance_id, self.history)
+        fresh = self.orchestration(self.history)
         assert fresh.status == self.live.status
         assert fresh.output == self.live.output
         if fresh.status is Status.CANCELED:  # the history keeps the reason, not the traceback
@@ -142,6 +146,12 @@ class Driver:
         assert fresh.custom_status == self.live.custom_status
         assert fresh.version == len(self.history)
         return fresh
+
+    def orchestration(self, history: Sequence[ev.HistoryEvent]) -> Orchestration:
+        """A fresh Orchestration of this instance rebuilt from ``history``."""
+        return Orchestration(
+            self.app, self.instance_id, history, retry=self.retry, attempt=self.attempt
+        )
 
     # -- reading -------------------------------------------------------------------------------
 

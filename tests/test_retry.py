@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -10,8 +10,11 @@ import tenacity
 from hypothesis import given
 from hypothesis import strategies as st
 
-from durable._errors import ConfigurationError, StoreError, qualified_name
+from durable._errors import ConfigurationError, SerializationError, StoreError, qualified_name
+from durable._events import ErrorInfo
 from durable._retry import RetryPolicy
+from durable._worker.attempts import Outcome, retry_delay
+from durable.stores.base import ActivityWorkItem
 
 
 class PaymentDeclined(Exception):
@@ -264,6 +267,101 @@ def test_from_tenacity_policy_is_not_storable() -> None:
     policy = RetryPolicy.from_tenacity(stop=tenacity.stop_after_attempt(4))
     with pytest.raises(ConfigurationError, match=r"@app\.activity\(retry=\.\.\.\)"):
         policy.to_json()
+
+
+# --- delay_after: the one decision after a failed attempt ---------------------------------------
+
+
+def test_delay_after_gives_seconds_until_the_attempts_run_out() -> None:
+    policy = RetryPolicy(max_attempts=3, jitter=0)
+    assert policy.delay_after(1, ValueError("x"), 0.0) == 1.0
+    assert policy.delay_after(2, "ValueError", timedelta(hours=5)) == 2.0
+    assert policy.delay_after(3, ValueError("x"), 0.0) is None
+
+
+def test_delay_after_refuses_a_non_retryable_error_by_exception_or_name() -> None:
+    policy = RetryPolicy(non_retryable=(PaymentDeclined,), jitter=0)
+    assert policy.delay_after(1, CardExpired(), 0.0) is None
+    assert policy.delay_after(1, qualified_name(PaymentDeclined), 0.0) is None
+    assert policy.delay_after(1, KeyError("k"), 0.0) == 1.0
+    only_os = RetryPolicy.from_tenacity(retry=tenacity.retry_if_exception_type(OSError))
+    assert only_os.delay_after(1, ValueError(), 0.0) is None
+
+
+def test_delay_after_draws_the_jitter_from_the_given_random() -> None:
+    policy = RetryPolicy(jitter=0.1)
+    assert policy.delay_after(1, ValueError(), 0.0, random=lambda: 1.0) == pytest.approx(1.1)
+
+
+def test_stop_after_delay_stops_once_the_time_since_the_first_attempt_is_used_up() -> None:
+    """The defect: with the elapsed time never given, a delay-only stop retried forever."""
+    policy = RetryPolicy.from_tenacity(
+        stop=tenacity.stop_after_delay(60), wait=tenacity.wait_fixed(5)
+    )
+    assert policy.delay_after(1, ValueError(), 0.0) == 5.0
+    assert policy.delay_after(40, ValueError(), 59.9) == 5.0  # no attempt limit of its own
+    assert policy.delay_after(2, ValueError(), 60.0) is None
+    assert policy.delay_after(2, ValueError(), timedelta(minutes=2)) is None
+
+
+def test_stop_before_delay_counts_the_coming_wait_too() -> None:
+    policy = RetryPolicy.from_tenacity(
+        stop=tenacity.stop_before_delay(60), wait=tenacity.wait_fixed(5)
+    )
+    assert policy.delay_after(3, ValueError(), 54.0) == 5.0
+    assert policy.delay_after(3, ValueError(), 56.0) is None
+
+
+def test_a_negative_elapsed_time_counts_as_none() -> None:
+    policy = RetryPolicy.from_tenacity(
+        stop=tenacity.stop_after_delay(1), wait=tenacity.wait_fixed(1)
+    )
+    assert policy.delay_after(1, ValueError(), -30.0) == 1.0  # another host's clock is behind
+
+
+# --- retry_delay: the worker's use of it ---------------------------------------------------------
+
+
+def attempt_item(attempt: int, scheduled_at: datetime) -> ActivityWorkItem:
+    return ActivityWorkItem(
+        id=1,
+        instance_id="i",
+        execution_id=1,
+        task_id=0,
+        name="charge",
+        input="{}",
+        queue="default",
+        attempt=attempt,
+        retry=None,
+        timeout=None,
+        heartbeat_timeout=None,
+        heartbeat_details=None,
+        scheduled_at=scheduled_at,
+    )
+
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+FAILED = Outcome(error=ErrorInfo("ValueError", "x", ""), exception=ValueError("x"))
+
+
+def test_retry_delay_measures_elapsed_time_from_the_activitys_scheduling() -> None:
+    policy = RetryPolicy.from_tenacity(
+        stop=tenacity.stop_after_delay(60), wait=tenacity.wait_fixed(5)
+    )
+    item = attempt_item(7, scheduled_at=T0)
+    assert retry_delay(policy, FAILED, item, now=T0 + timedelta(seconds=30)) == 5.0
+    assert retry_delay(policy, FAILED, item, now=T0 + timedelta(seconds=61)) is None
+    assert retry_delay(policy, FAILED, attempt_item(1, datetime.now(UTC))) == 5.0  # host clock
+
+
+def test_retry_delay_gives_up_on_results_and_on_unencodable_results() -> None:
+    policy = RetryPolicy(jitter=0)
+    item = attempt_item(1, scheduled_at=T0)
+    assert retry_delay(policy, Outcome(result="1"), item, now=T0) is None
+    unencodable = Outcome(error=ErrorInfo("x", "y", ""), exception=SerializationError("nan"))
+    assert retry_delay(policy, unencodable, item, now=T0) is None
+    assert retry_delay(policy, FAILED, item, now=T0) == 1.0
+    assert retry_delay(policy, FAILED, 3, now=T0) is None  # an attempt number alone still works
 
 
 # --- JSON --------------------------------------------------------------------------------------
