@@ -160,3 +160,14 @@ def test_a_history_that_ends_in_a_retry_replays_as_continued() -> None:
 def test_without_a_policy_the_attempt_number_changes_nothing() -> None:
     d = failing_run(retry=None, attempt=5)
     assert d.status is Status.FAILED
+
+
+def test_an_activity_failure_that_escapes_the_run_is_retried_by_its_type() -> None:
+    d = Driver(app, "flaky", 7, retry=POLICY)
+    d.apply(failed(0, "ValueError"))
+    assert d.last.actions[-1] == act.ContinueAsNew(RUN_INPUT, (), 2.0, 2)
+    assert d.live.error is not None and d.live.error.error_type == "durable.ActivityFailed"
+    not_activity_failures = {**POLICY, "non_retryable": ["durable.ActivityFailed"]}
+    e = Driver(app, "flaky", 7, retry=not_activity_failures)
+    e.apply(failed(0, "ValueError"))
+    assert e.status is Status.FAILED
