@@ -290,10 +290,16 @@ class InstanceHandle:
         await self._record()
         return await self._client.store.get_history(self.instance_id)
 
-    async def purge(self) -> None:
-        """Delete a finished instance and its history (a running one raises ``DurableError``)."""
-        if not await self._client.store.purge_instance(self.instance_id):
+    async def purge(self) -> int:
+        """Delete a finished instance and its history, with its sub-orchestrations (at any
+        depth), so that its id and theirs can be used again; returns how many instances were
+        deleted. An instance that has not finished, or has a sub-orchestration that has not,
+        raises ``DurableError`` (and nothing is deleted): terminate it first.
+        """
+        removed = await self._client.store.purge_instance(self.instance_id)
+        if not removed:
             raise InstanceNotFound(self.instance_id)
+        return removed
 
     async def _send(self, message: ev.HistoryEvent, what: str, *, quiet: bool = False) -> None:
         record = await self._record()

@@ -159,11 +159,10 @@ class InstanceAlreadyExists(DurableError):
         instance_id: the id in use.
     """
 
-    def __init__(self, instance_id: str) -> None:
-        super().__init__(
-            f"an instance with id {instance_id!r} already exists "
-            "(pass if_exists='return' to get its handle instead)"
-        )
+    def __init__(
+        self, instance_id: str, *, hint: str = "pass if_exists='return' to get its handle instead"
+    ) -> None:
+        super().__init__(f"an instance with id {instance_id!r} already exists ({hint})")
         self.instance_id = instance_id
 
 

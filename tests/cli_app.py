@@ -50,6 +50,12 @@ def add_one(ctx: OrchestrationContext, x: int) -> Generator[Any, Any, int]:
 
 
 @app.orchestrator
+def family(ctx: OrchestrationContext, x: int) -> Generator[Any, Any, int]:
+    result: int = yield ctx.call_sub_orchestrator(add_one, x)  # its id: "<parent id>:0"
+    return result
+
+
+@app.orchestrator
 def fails(ctx: OrchestrationContext, message: str) -> Generator[Any, Any, None]:
     yield ctx.call_activity(explode, message)
 

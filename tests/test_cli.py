@@ -364,6 +364,18 @@ async def test_purge_one_instance_asks_first(store_url: str) -> None:
     assert_one_line_error(await acli("purge", "r1", "--yes", *s), "'r1' is RUNNING")
 
 
+async def test_purge_takes_the_sub_orchestrations_and_says_so(store_url: str) -> None:
+    s = ["--store", store_url]
+    async with client_and_worker(store_url) as client:
+        await (await client.start(sample.family, 1, instance_id="fam")).result(timeout=WAIT)
+        assert await ids_in(store_url) == ["fam", "fam:0"]
+        purged = await acli("purge", "fam", "--yes", *s)
+        assert purged.stdout == "purged instance 'fam' and 1 sub-orchestration\n"
+        assert await ids_in(store_url) == []
+        again = await client.start(sample.family, 2, instance_id="fam")  # the ids start clean
+        assert await again.result(timeout=WAIT) == 3
+
+
 async def test_purge_by_status_and_age(store_url: str) -> None:
     s = ["--store", store_url]
     await finished_instances(store_url)

@@ -543,6 +543,8 @@ async def test_a_child_id_in_use_fails_the_call(store: Store) -> None:
         2,
         "durable.InstanceAlreadyExists",
     )
+    hint = message.event.error.message  # one that an orchestrator can act on
+    assert "ctx.call_sub_orchestrator" in hint and "if_exists" not in hint
     record = await store.get_instance("taken")
     assert record is not None and (record.name, record.input) == ("orch", '"mine"')
 
@@ -994,19 +996,52 @@ async def test_expire_unstarted_fails_activities_not_started_in_time(store: Stor
 
 
 async def test_purge(store: Store) -> None:
-    assert await store.purge_instance("nope") is False
+    assert await store.purge_instance("nope") == 0
     await running(store)
     with pytest.raises(DurableError, match="RUNNING"):
         await store.purge_instance("i-1")
     await commit(
         store, await poke(store), actions=(Complete("1"),), status=Status.COMPLETED, output="1"
     )
-    assert await store.purge_instance("i-1") is True
+    assert await store.purge_instance("i-1") == 1
     assert await store.get_instance("i-1") is None
     assert await store.get_history("i-1") == []
     await create(store, data="2")  # the id starts clean
     item = await claim(store)
     assert kinds(item) == ["ExecutionStarted"] and item.version == 0
+
+
+async def test_purge_takes_the_sub_orchestrations_with_it(store: Store) -> None:
+    # parent -> kid-1, kid-2; the first kid claimed -> its own child; "other" is unrelated
+    await running(store, "other")
+    await commit(
+        store, await poke(store, "other"), actions=(Complete("0"),), status=Status.COMPLETED
+    )
+    await create(store, "parent")
+    starts = (StartChild(0, "child", "kid-1", "1"), StartChild(1, "child", "kid-2", "2"))
+    await commit(store, await claim(store), actions=starts)
+    first = await claim(store)
+    grandchild = f"{first.instance_id}.0"
+    await commit(store, first, actions=(StartChild(0, "child", grandchild, "3"),))
+    parent = await poke(store, "parent", spec(orchestrators=("orch",)))
+    await commit(store, parent, actions=(Complete("0"),), status=Status.COMPLETED)
+    tree = ["parent", "kid-1", "kid-2", grandchild]
+
+    with pytest.raises(DurableError, match=r"sub-orchestration 'kid-\d' \(and 2 more\) still"):
+        await store.purge_instance("parent")  # its children run on: nothing is deleted
+    assert all([await store.get_instance(instance_id) for instance_id in tree])
+    while (item := await store.claim_orchestration(spec(orchestrators=("child",)))) is not None:
+        await commit(store, item, actions=(Complete("1"),), status=Status.COMPLETED)
+
+    assert await store.purge_instance("parent") == 4
+    for instance_id in tree:
+        assert await store.get_instance(instance_id) is None
+        assert await store.get_history(instance_id) == []
+    assert await store.purge_instance("parent") == 0
+    other = await store.get_instance("other")
+    assert other is not None and other.status is Status.COMPLETED
+    for instance_id in tree:  # every id starts clean
+        await create(store, instance_id)
 
 
 # -- waiting --------------------------------------------------------------------------------------

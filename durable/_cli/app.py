@@ -17,7 +17,7 @@ import anyio
 import typer
 
 from .._client import Client, InstanceHandle
-from .._errors import OrchestrationFailed, Terminated
+from .._errors import DurableError, OrchestrationFailed, StoreError, Terminated
 from .._events import event_to_dict
 from .._status import Status
 from ..stores.base import Store
@@ -279,8 +279,9 @@ def purge(
     if instance_id is None and not bulk:
         raise typer.BadParameter("give an ID, or --status and/or --older-than", param_hint="ID")
     if instance_id is not None:
-        with_client(store, partial(_purge_one, instance_id=instance_id, ask=not yes))
-        typer.echo(f"purged instance {instance_id!r}")
+        removed = with_client(store, partial(_purge_one, instance_id=instance_id, ask=not yes))
+        children = f" and {plural(removed - 1, 'sub-orchestration')}" if removed > 1 else ""
+        typer.echo(f"purged instance {instance_id!r}{children}")
         return
     with reported():
         if status is not None and not status.is_terminal:
@@ -299,7 +300,7 @@ def purge(
     typer.echo(f"purged {plural(count, 'instance')}")
 
 
-async def _purge_one(client: Client, *, instance_id: str, ask: bool) -> None:
+async def _purge_one(client: Client, *, instance_id: str, ask: bool) -> int:
     handle = client.get(instance_id)
     found = await handle.status()
     if not found.status.is_terminal:
@@ -308,9 +309,12 @@ async def _purge_one(client: Client, *, instance_id: str, ask: bool) -> None:
             "(terminate it first)"
         )
     if ask:
-        question = f"Purge instance {instance_id!r} ({found.name}, {found.status}) and its history?"
+        question = (
+            f"Purge instance {instance_id!r} ({found.name}, {found.status}) and its history "
+            "(with any sub-orchestrations)?"
+        )
         await anyio.to_thread.run_sync(partial(typer.confirm, question, abort=True))
-    await handle.purge()
+    return await handle.purge()
 
 
 async def _purge_matching(store: Store, statuses: list[Status], cutoff: datetime) -> int:
@@ -323,12 +327,23 @@ async def _purge_matching(store: Store, statuses: list[Status], cutoff: datetime
                 page = await store.list_instances(
                     status=wanted, updated_before=cutoff, limit=PURGE_PAGE
                 )
-                done = [r for r in page if await store.purge_instance(r.instance_id)]
-                purged += len(done)
+                done = [await _purge_if_done(store, r.instance_id) for r in page]
+                purged += sum(done)
                 bar.update(task, completed=purged)
-                if len(page) < PURGE_PAGE or not done:  # no progress: never spin
+                if len(page) < PURGE_PAGE or not any(done):  # no progress: never spin
                     break
     return purged
+
+
+async def _purge_if_done(store: Store, instance_id: str) -> int:
+    """Purge one instance found by a bulk purge: 0 when it is gone already (a parent's purge
+    took it) or keeps a sub-orchestration that is still running (it stays, as the child)."""
+    try:
+        return await store.purge_instance(instance_id)
+    except StoreError:
+        raise
+    except DurableError:
+        return 0
 
 
 # -- export and import -------------------------------------------------------------------------

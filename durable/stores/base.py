@@ -265,10 +265,12 @@ class Store(Protocol):
         instance is dropped (nothing would take it).
         """
 
-    async def purge_instance(self, instance_id: str) -> bool:
-        """Delete a finished instance with its history, inbox and rows, atomically.
+    async def purge_instance(self, instance_id: str) -> int:
+        """Delete a finished instance and its sub-orchestrations, recursively, each with its
+        history, inbox and rows, atomically; returns how many instances went (0: no such id).
 
-        False when there is no such instance; ``DurableError`` when it has not finished.
+        ``DurableError`` (nothing deleted) when the instance, or a sub-orchestration under it,
+        has not finished: a purge never stops anything that runs.
         """
 
     async def export_instances(

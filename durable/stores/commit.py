@@ -7,10 +7,11 @@ eagerly dispatched activities a worker can take. Each backend carries them out i
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 
 from .. import _actions as act
-from .._errors import ConfigurationError, InstanceAlreadyExists
+from .._errors import ConfigurationError, DurableError, InstanceAlreadyExists
 from .._events import (
     ErrorInfo,
     ExecutionCanceled,
@@ -116,12 +117,35 @@ def storable_retry(policy: object) -> dict[str, object] | None:
 
 def child_taken(action: act.StartChild, now: datetime) -> SubOrchestrationFailed:
     """The parent's message when a child's id is taken."""
-    taken = InstanceAlreadyExists(action.instance_id)
+    taken = InstanceAlreadyExists(
+        action.instance_id,
+        hint="pass ctx.call_sub_orchestrator an instance_id= that is not in use, or purge the "
+        "instance that has this one",
+    )
     return SubOrchestrationFailed(
         timestamp=now,
         task_id=action.task_id,
         error=ErrorInfo("durable.InstanceAlreadyExists", str(taken)),
     )
+
+
+def check_purgeable(instance_id: str, tree: Mapping[str, Status]) -> None:
+    """Refuse to purge ``instance_id`` unless it and every sub-orchestration under it (``tree``:
+    their statuses, by id) have finished: a purge never stops anything that runs."""
+    status = tree[instance_id]
+    if not status.is_terminal:
+        raise DurableError(
+            f"instance {instance_id!r} is {status.value}; terminate it first (only finished "
+            "instances can be purged)"
+        )
+    running = sorted(child for child, state in tree.items() if not state.is_terminal)
+    if running:
+        more = f" (and {len(running) - 1} more)" if len(running) > 1 else ""
+        raise DurableError(
+            f"instance {instance_id!r} has sub-orchestration {running[0]!r}{more} still "
+            f"{tree[running[0]].value}; terminate it first (a purge removes an instance with "
+            "its sub-orchestrations, and only finished instances can be purged)"
+        )
 
 
 def _reason(commit: EpisodeCommit) -> str | None:

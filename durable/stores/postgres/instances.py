@@ -14,11 +14,12 @@ from typing import Any
 
 import asyncpg
 
-from ..._errors import DurableError, InstanceNotFound
+from ..._errors import InstanceNotFound
 from ..._events import ExecutionStarted, HistoryEvent
 from ..._status import Status
 from .. import rows
 from ..base import ClaimSpec, InstanceRecord, Message, NewInstance, OrchestrationWorkItem
+from ..commit import check_purgeable
 from ..rows import dump_event, dump_json, load_event, load_json
 from .db import ORCHESTRATIONS, Tx, unnest_columns
 
@@ -257,20 +258,35 @@ async def send_message(tx: Tx, instance_id: str, event: HistoryEvent) -> None:
         await insert_message(tx, instance_id, event)
 
 
-async def purge_instance(tx: Tx, instance_id: str) -> bool:
-    status = await tx.conn.fetchval(
-        "SELECT status FROM instances WHERE instance_id = $1 FOR UPDATE", instance_id
+#: the instance and its sub-orchestrations, recursively (UNION: each once, even in a cycle)
+_TREE = """
+WITH RECURSIVE tree(instance_id) AS (
+    SELECT $1::text UNION SELECT i.instance_id FROM instances i JOIN tree t
+        ON i.parent_instance_id = t.instance_id
+)
+SELECT instance_id FROM tree
+"""
+
+
+async def purge_instance(tx: Tx, instance_id: str) -> int:
+    """Delete a finished instance and its sub-orchestrations (recursively); how many went."""
+    ids = [row[0] for row in await tx.conn.fetch(_TREE, instance_id)]
+    locked = await tx.conn.fetch(
+        "SELECT instance_id, status FROM instances WHERE instance_id = ANY($1::text[]) "
+        "ORDER BY instance_id FOR UPDATE",
+        ids,
     )
-    if status is None:
-        return False
-    if not Status(status).is_terminal:
-        raise DurableError(
-            f"instance {instance_id!r} is {status}; terminate it first (only finished "
-            "instances can be purged)"
-        )
+    statuses = {row["instance_id"]: Status(row["status"]) for row in locked}
+    if instance_id not in statuses:
+        return 0
+    check_purgeable(instance_id, statuses)
+    gone = list(statuses)
     for table in ("history", "inbox", "activities", "instances"):
-        await tx.conn.execute(f"DELETE FROM {table} WHERE instance_id = $1", instance_id)  # noqa: S608
-    return True
+        await tx.conn.execute(
+            f"DELETE FROM {table} WHERE instance_id = ANY($1::text[])",  # noqa: S608
+            gone,
+        )
+    return len(gone)
 
 
 # -- reads ----------------------------------------------------------------------------------------

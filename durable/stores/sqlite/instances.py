@@ -10,10 +10,11 @@ import sqlite3
 from datetime import datetime
 from typing import Any
 
-from ..._errors import DurableError, InstanceNotFound
+from ..._errors import InstanceNotFound
 from ..._events import ExecutionStarted, HistoryEvent
 from ..._status import Status
 from ..base import InstanceRecord, NewInstance
+from ..commit import check_purgeable
 from .rows import (
     TERMINAL_SQL,
     Tx,
@@ -121,18 +122,29 @@ def send_message(tx: Tx, instance_id: str, event: HistoryEvent) -> None:
         insert_message(tx, instance_id, event)
 
 
-def purge_instance(tx: Tx, instance_id: str) -> bool:
-    status = status_of(tx, instance_id)
-    if status is None:
-        return False
-    if not status.is_terminal:
-        raise DurableError(
-            f"instance {instance_id!r} is {status.value}; terminate it first (only finished "
-            "instances can be purged)"
-        )
+#: the instance and its sub-orchestrations, recursively (UNION: each once, even in a cycle)
+_TREE = """
+WITH RECURSIVE tree(instance_id) AS (
+    SELECT ? UNION SELECT i.instance_id FROM instances i JOIN tree t
+        ON i.parent_instance_id = t.instance_id
+)
+SELECT i.instance_id, i.status FROM tree JOIN instances i USING (instance_id)
+"""
+
+
+def purge_instance(tx: Tx, instance_id: str) -> int:
+    """Delete a finished instance and its sub-orchestrations (recursively); how many went."""
+    statuses = {row[0]: Status(row[1]) for row in tx.execute(_TREE, (instance_id,))}
+    if instance_id not in statuses:
+        return 0
+    check_purgeable(instance_id, statuses)
+    tree = dump_json(sorted(statuses))
     for table in ("instances", "history", "inbox", "activities"):
-        tx.execute(f"DELETE FROM {table} WHERE instance_id = ?", (instance_id,))  # noqa: S608
-    return True
+        tx.execute(
+            f"DELETE FROM {table} WHERE instance_id IN (SELECT value FROM json_each(?))",  # noqa: S608
+            (tree,),
+        )
+    return len(statuses)
 
 
 # -- reads ----------------------------------------------------------------------------------------
