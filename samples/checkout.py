@@ -6,6 +6,7 @@ again: the instance resumes from its history where it was, no step that finished
 
 from __future__ import annotations
 
+import logging
 import sys
 from collections.abc import Generator
 from datetime import timedelta
@@ -16,17 +17,18 @@ import anyio
 import durable
 
 app = durable.App()
+log = logging.getLogger(__name__)  # under `durable worker`, these lines join the worker's log
 
 
 @app.activity(retry=durable.RetryPolicy(max_attempts=5, initial_interval=timedelta(seconds=1)))
 async def charge(order_id: str, cents: int) -> str:
-    print(f"  charging {cents} cents for {order_id}")
+    log.info("charging %d cents for %s", cents, order_id)
     return f"receipt-{order_id}"
 
 
 @app.activity
 def pack(item: int) -> str:  # a sync activity: runs in a worker thread
-    print(f"  packing item {item}")
+    log.info("packing item %d", item)
     return f"box-{item}"
 
 
@@ -66,4 +68,7 @@ async def main(store: str) -> None:
 
 
 if __name__ == "__main__":
+    # This program tells its own story: its activities' lines, indented, and not durable's log.
+    logging.basicConfig(level=logging.INFO, format="  %(message)s", stream=sys.stdout)
+    logging.getLogger("durable").setLevel(logging.CRITICAL)
     anyio.run(main, sys.argv[1] if len(sys.argv) > 1 else "sqlite:///shop.db")

@@ -9,6 +9,7 @@ buffered. Run it with ``python samples/human_approval.py``.
 
 from __future__ import annotations
 
+import logging
 import sys
 import tempfile
 from collections.abc import Generator
@@ -86,5 +87,6 @@ async def until_status(handle: durable.InstanceHandle, custom_status: str) -> No
 
 
 if __name__ == "__main__":
+    logging.getLogger("durable").setLevel(logging.CRITICAL)  # this program prints its own story
     with tempfile.TemporaryDirectory() as tmp:
         anyio.run(main, sys.argv[1] if len(sys.argv) > 1 else f"sqlite:///{tmp}/approval.db")

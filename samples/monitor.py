@@ -8,6 +8,7 @@ done or after ``checks_left`` runs. Run it with ``python samples/monitor.py``.
 
 from __future__ import annotations
 
+import logging
 import sys
 import tempfile
 from collections.abc import Generator
@@ -54,5 +55,6 @@ async def main(store: str) -> None:
 
 
 if __name__ == "__main__":
+    logging.getLogger("durable").setLevel(logging.CRITICAL)  # this program prints its own story
     with tempfile.TemporaryDirectory() as tmp:
         anyio.run(main, sys.argv[1] if len(sys.argv) > 1 else f"sqlite:///{tmp}/monitor.db")

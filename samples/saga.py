@@ -8,6 +8,7 @@ compensations in reverse order, as durable activities themselves. Run it with
 
 from __future__ import annotations
 
+import logging
 import sys
 import tempfile
 from collections.abc import Callable, Generator
@@ -74,5 +75,6 @@ async def main(store: str) -> None:
 
 
 if __name__ == "__main__":
+    logging.getLogger("durable").setLevel(logging.CRITICAL)  # this program prints its own story
     with tempfile.TemporaryDirectory() as tmp:
         anyio.run(main, sys.argv[1] if len(sys.argv) > 1 else f"sqlite:///{tmp}/saga.db")

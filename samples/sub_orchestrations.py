@@ -8,6 +8,7 @@ results. Run it with ``python samples/sub_orchestrations.py``.
 
 from __future__ import annotations
 
+import logging
 import sys
 import tempfile
 from collections.abc import Generator
@@ -78,5 +79,6 @@ async def main(store: str) -> None:
 
 
 if __name__ == "__main__":
+    logging.getLogger("durable").setLevel(logging.CRITICAL)  # this program prints its own story
     with tempfile.TemporaryDirectory() as tmp:
         anyio.run(main, sys.argv[1] if len(sys.argv) > 1 else f"sqlite:///{tmp}/children.db")

@@ -10,6 +10,7 @@ faithfully is refused where it is passed. Run it with ``python samples/typed_pay
 from __future__ import annotations
 
 import dataclasses
+import logging
 import sys
 import tempfile
 from collections.abc import Generator
@@ -68,5 +69,6 @@ async def main(store: str) -> None:
 
 
 if __name__ == "__main__":
+    logging.getLogger("durable").setLevel(logging.CRITICAL)  # this program prints its own story
     with tempfile.TemporaryDirectory() as tmp:
         anyio.run(main, sys.argv[1] if len(sys.argv) > 1 else f"sqlite:///{tmp}/payloads.db")
