@@ -25,6 +25,7 @@ from ._errors import (
 )
 from ._serde import DEFAULT_SERIALIZER, Serializer
 from ._status import InstanceStatus, Status
+from ._worker import local
 from .stores import open_store
 from .stores.base import InstanceRecord, NewInstance, Store, check_instance_id
 
@@ -102,7 +103,7 @@ class Client:
         instance_id = check_instance_id(instance_id or str(uuid.uuid4()))
         payload = self.serializer.encode_call(fn, name, args, {}, skip_first=True)
         mark = self.store.instance_mark(instance_id)  # taken before the instance can finish
-        created = await self.store.create_instance(NewInstance(instance_id, name, payload))
+        created = await local.create_instance(self.store, NewInstance(instance_id, name, payload))
         if not created and if_exists == "error":
             raise InstanceAlreadyExists(instance_id)
         return InstanceHandle(self, instance_id, fn, started_at_mark=mark if created else None)

@@ -696,7 +696,7 @@ async def test_a_stale_attempt_cannot_complete(store: Store) -> None:
     assert fresh.attempt == 2
     assert await store.complete_activity(stale, '"stale"') == (False, None)
     assert await store.heartbeat_activity(stale, "{}", 30) is False
-    assert await store.fail_activity(stale, ErrorInfo("E", "x"), retry_in=None) == (False, None)
+    assert await store.fail_activity(stale, ErrorInfo("E", "x"), retry_in=None) is False
     assert await store.complete_activity(fresh, '"fresh"') == (True, None)
     (message,) = (await claim(store)).messages
     assert isinstance(message.event, ActivityCompleted) and message.event.result == '"fresh"'
@@ -706,14 +706,14 @@ async def test_fail_with_retry_reschedules_and_keeps_the_count(store: Store) -> 
     await scheduled_activity(store)
     first = await store.claim_activity(spec())
     assert first is not None and first.attempt == 1
-    ok, _ = await store.fail_activity(first, ErrorInfo("OSError", "down"), retry_in=0.2)
+    ok = await store.fail_activity(first, ErrorInfo("OSError", "down"), retry_in=0.2)
     assert ok
     assert await store.claim_activity(spec()) is None
     second = await eventually(lambda: store.claim_activity(spec()))
     assert (second.id, second.attempt) == (first.id, 2)
     assert await store.claim_orchestration(spec()) is None  # nothing for the orchestrator yet
     error = ErrorInfo("OSError", "still down", "tb")
-    assert await store.fail_activity(second, error, retry_in=None) == (True, None)
+    assert await store.fail_activity(second, error, retry_in=None) is True
     (message,) = (await claim(store)).messages
     assert isinstance(message.event, ActivityFailed)
     assert (message.event.task_id, message.event.error, message.event.attempts) == (0, error, 2)
@@ -752,64 +752,34 @@ async def test_eager_claims_only_what_the_worker_serves(store: Store) -> None:
     assert await store.complete_activity(items[0], "0") == (True, None)
 
 
-async def test_then_claim_hands_over_the_instance(store: Store) -> None:
-    await scheduled_activity(store)
-    item = await store.claim_activity(spec())
-    assert item is not None
-    ok, work = await store.complete_activity(item, "1", then_claim=spec())
-    assert ok and work is not None
-    assert (work.instance_id, kinds(work)) == ("i-1", ["ActivityCompleted"])
-    assert await store.claim_orchestration(spec(W2)) is None
-    await commit(store, work)
-
-
-class Runner:
-    """An ``EpisodeRunner`` that schedules activity task 1 (or declines, with ``plan=False``)."""
-
-    def __init__(self, *, plan: bool = True, eager_limit: int = 1, consume: bool = True) -> None:
-        self.plan = plan
-        self.eager_limit = eager_limit
-        self.consume = consume
-        self.seen: list[OrchestrationWorkItem] = []
-        self.told: list[list[ActivityWorkItem] | None] = []
-
-    def run(self, item: OrchestrationWorkItem) -> tuple[EpisodeCommit, int] | None:
-        self.seen.append(item)
-        if not self.plan:
-            return None
-        events = [m.event for m in item.messages] + [scheduled(1)]
-        numbered = [dataclasses.replace(e, seq=item.version + i) for i, e in enumerate(events)]
-        episode = EpisodeCommit(
-            instance_id=item.instance_id,
-            worker_id=W1,
-            execution_id=item.execution_id,
-            expected_version=item.version,
-            events=numbered,
-            actions=(activity(1),),
-            consumed=[m.id for m in item.messages] if self.consume else [],
-            status=Status.RUNNING,
-        )
-        return episode, self.eager_limit
-
-    def committed(self, eager: list[ActivityWorkItem] | None) -> None:
-        self.told.append(eager)
-
-
-async def test_then_run_commits_the_next_episode_with_the_completion(store: Store) -> None:
-    await scheduled_activity(store)
-    item = await store.claim_activity(spec())
-    assert item is not None
-    runner = Runner()
-    assert await store.complete_activity(item, "1", then_claim=spec(), then_run=runner) == (
-        True,
-        None,
+def next_episode(
+    item: ActivityWorkItem, version: int, *, result: str = "1", schedule: bool = True
+) -> EpisodeCommit:
+    """What a worker decides before completing ``item``: the completion recorded at ``version``,
+    then (``schedule``) activity task 1 scheduled."""
+    events: list[HistoryEvent] = [ActivityCompleted(task_id=item.task_id, result=result)]
+    if schedule:
+        events.append(scheduled(1))
+    return EpisodeCommit(
+        instance_id=item.instance_id,
+        worker_id=W1,
+        execution_id=item.execution_id,
+        expected_version=version,
+        events=[dataclasses.replace(e, seq=version + i) for i, e in enumerate(events)],
+        actions=(activity(1),) if schedule else (),
+        consumed=[],
+        status=Status.RUNNING,
     )
-    (seen,) = runner.seen
-    assert (seen.instance_id, kinds(seen)) == ("i-1", ["ActivityCompleted"])
-    (eager,) = runner.told
-    assert eager is not None and [(a.task_id, a.worker_id, a.attempt) for a in eager] == [
-        (1, W1, 1)
-    ]
+
+
+async def test_a_completion_commits_the_episode_decided_before_it(store: Store) -> None:
+    await scheduled_activity(store)
+    item = await store.claim_activity(spec())
+    assert item is not None
+    then = next_episode(item, 2)
+    done, eager = await store.complete_activity(item, "1", then=then, eager=spec(), eager_limit=1)
+    assert done and eager is not None
+    assert [(a.task_id, a.worker_id, a.attempt) for a in eager] == [(1, W1, 1)]
     assert await history_kinds(store) == [
         "ExecutionStarted",
         "ActivityScheduled",
@@ -817,17 +787,96 @@ async def test_then_run_commits_the_next_episode_with_the_completion(store: Stor
         "ActivityScheduled",
     ]
     record = await store.get_instance("i-1")
-    assert record is not None and record.version == 4
-    # the completion's message was consumed, and the lease given back with the commit
+    assert record is not None and record.version == 4 and record.status is Status.RUNNING
+    # nothing went to the inbox, and nothing stays leased
     assert await store.claim_orchestration(spec(W2)) is None
     assert await store.claim_activity(spec(W2)) is None  # task 1 went to W1 eagerly
     assert await store.complete_activity(eager[0], "2") == (True, None)
     assert kinds(await claim(store, spec(W2))) == ["ActivityCompleted"]
 
 
+async def test_a_completion_without_the_deciding_claim_goes_to_the_inbox(store: Store) -> None:
+    await scheduled_activity(store)
+    item = await store.claim_activity(spec())
+    assert item is not None
+    assert await store.complete_activity(item, "1", then=next_episode(item, 2)) == (True, None)
+    assert await history_kinds(store) == ["ExecutionStarted", "ActivityScheduled"]
+    assert kinds(await claim(store)) == ["ActivityCompleted"]
+
+
+async def test_an_episode_is_declined_when_another_message_waits(store: Store) -> None:
+    # it was decided without that message, which must be applied first
+    await scheduled_activity(store)
+    item = await store.claim_activity(spec())
+    assert item is not None
+    await store.send_message("i-1", EventRaised(name="go", payload="null"))
+    then = next_episode(item, 2)
+    assert await store.complete_activity(item, "1", then=then, eager=spec()) == (True, None)
+    assert await history_kinds(store) == ["ExecutionStarted", "ActivityScheduled"]
+    assert kinds(await claim(store)) == ["EventRaised", "ActivityCompleted"]
+
+
+async def test_an_episode_is_declined_for_an_instance_leased_elsewhere(store: Store) -> None:
+    await scheduled_activity(store)
+    item = await store.claim_activity(spec())
+    assert item is not None
+    held = await poke(store, claimer=spec(W2))  # W2 holds the instance
+    then = next_episode(item, 2)
+    assert await store.complete_activity(item, "1", then=then, eager=spec()) == (True, None)
+    assert await history_kinds(store) == ["ExecutionStarted", "ActivityScheduled"]
+    await commit(store, held, worker=W2)
+    assert kinds(await claim(store)) == ["ActivityCompleted"]
+
+
+async def test_an_episode_is_declined_at_another_version(store: Store) -> None:
+    await scheduled_activity(store)
+    item = await store.claim_activity(spec())
+    assert item is not None
+    await commit(store, await poke(store))  # the history moved on: version 3
+    then = next_episode(item, 2)
+    assert await store.complete_activity(item, "1", then=then, eager=spec()) == (True, None)
+    assert await history_kinds(store) == ["ExecutionStarted", "ActivityScheduled", "EventRaised"]
+    assert kinds(await claim(store)) == ["ActivityCompleted"]
+
+
+async def test_an_episode_is_declined_for_a_suspended_instance(store: Store) -> None:
+    await scheduled_activity(store)
+    item = await store.claim_activity(spec())
+    assert item is not None
+    await store.send_message("i-1", ExecutionSuspended())
+    await commit(store, await claim(store), status=Status.SUSPENDED)
+    then = next_episode(item, 3)
+    assert await store.complete_activity(item, "1", then=then, eager=spec()) == (True, None)
+    assert (await history_kinds(store))[-1] == "ExecutionSuspended"
+
+
+async def test_an_episode_is_not_committed_when_the_lease_was_lost(store: Store) -> None:
+    await scheduled_activity(store)
+    item = await store.claim_activity(spec())
+    assert item is not None
+    assert await store.complete_activity(item, "1") == (True, None)
+    then = next_episode(item, 2)
+    assert await store.complete_activity(item, "1", then=then, eager=spec()) == (False, None)
+    assert await history_kinds(store) == ["ExecutionStarted", "ActivityScheduled"]
+
+
+async def test_an_episode_that_does_not_record_the_completion_is_refused(store: Store) -> None:
+    # a worker bug: refused before anything is written, so the attempt can still complete
+    await scheduled_activity(store)
+    item = await store.claim_activity(spec())
+    assert item is not None
+    wrong = dataclasses.replace(
+        next_episode(item, 2), events=[dataclasses.replace(scheduled(1), seq=2)]
+    )
+    with pytest.raises(ValueError, match="does not record it first"):
+        await store.complete_activity(item, "1", then=wrong, eager=spec())
+    assert await store.complete_activity(item, "1") == (True, None)
+
+
 async def test_concurrent_completions_of_one_instance_each_land_once(store: Store) -> None:
-    # a fan-out's results arriving together (stores may record them in one statement): one
-    # completion takes the instance, every result reaches it exactly once
+    # a fan-out's results arriving together (stores may record them in one statement), each
+    # with an episode decided from the same version: at most one commits with its episode, the
+    # others wait in the inbox; every result reaches the instance exactly once
     await create(store)
     tasks = range(8)
     await commit(
@@ -837,39 +886,36 @@ async def test_concurrent_completions_of_one_instance_each_land_once(store: Stor
         actions=tuple(activity(task) for task in tasks),
     )
     attempts = [await store.claim_activity(spec()) for _ in tasks]
-    taken: list[OrchestrationWorkItem] = []
+    committed: list[int] = []
 
     async def complete(item: ActivityWorkItem | None) -> None:
         assert item is not None
-        done, claimed = await store.complete_activity(item, str(item.task_id), then_claim=spec())
+        then = next_episode(item, 10, result=str(item.task_id), schedule=False)
+        done, eager = await store.complete_activity(
+            item, str(item.task_id), then=then, eager=spec()
+        )
         assert done
-        if claimed is not None:
-            taken.append(claimed)
+        if eager is not None:
+            committed.append(item.task_id)
 
     async with anyio.create_task_group() as tg:
         for attempt in attempts:
             tg.start_soon(complete, attempt)
-    (first,) = taken  # the others found it leased
-    results = [m.event for m in first.messages]
-    await commit(store, first)
+    assert len(committed) <= 1
+    results = [e for e in await store.get_history("i-1") if isinstance(e, ActivityCompleted)]
     if len(results) < len(tasks):  # the rest waited in the inbox
-        rest = await claim(store)
-        results += [m.event for m in rest.messages]
+        results += [m.event for m in (await claim(store)).messages]  # type: ignore[misc]
     assert sorted(e.task_id for e in results if isinstance(e, ActivityCompleted)) == list(tasks)
     assert all(isinstance(e, ActivityCompleted) and e.result == str(e.task_id) for e in results)
 
 
-async def test_a_taken_completion_is_the_message_stored(store: Store) -> None:
-    # the work item a completion hands its claimer carries the message as the inbox keeps it
+async def test_a_completion_in_the_inbox_is_stamped(store: Store) -> None:
     await scheduled_activity(store)
     attempt = await store.claim_activity(spec())
     assert attempt is not None
-    _, taken = await store.complete_activity(attempt, '"r"', then_claim=spec())
-    assert taken is not None
-    await store.release_orchestration("i-1", W1)
-    stored = await claim(store)
-    assert [(m.id, m.event) for m in stored.messages] == [(m.id, m.event) for m in taken.messages]
-    (message,) = stored.messages
+    assert await store.complete_activity(attempt, '"r"') == (True, None)
+    (message,) = (await claim(store)).messages
+    assert isinstance(message.event, ActivityCompleted) and message.event.result == '"r"'
     assert message.event.timestamp.tzinfo is not None
 
 
@@ -880,96 +926,58 @@ async def test_the_start_message_is_stamped_with_the_creation_time(store: Store)
     assert record is not None and message.event.timestamp == record.created_at
 
 
-async def test_a_message_then_run_leaves_unconsumed_waits_in_the_inbox(store: Store) -> None:
-    await scheduled_activity(store)
-    item = await store.claim_activity(spec())
-    assert item is not None
-    runner = Runner(consume=False, eager_limit=0)
-    assert await store.complete_activity(item, "1", then_claim=spec(), then_run=runner) == (
-        True,
-        None,
+def first_episode(instance_id: str = "i-1", data: str = "1") -> EpisodeCommit:
+    """What a worker decides for a start made in its process: the start, activity 0 scheduled."""
+    events = [ExecutionStarted(name="orch", input=data), scheduled(0)]
+    return EpisodeCommit(
+        instance_id=instance_id,
+        worker_id=W1,
+        execution_id=1,
+        expected_version=0,
+        events=[dataclasses.replace(e, seq=i) for i, e in enumerate(events)],
+        actions=(activity(0),),
+        consumed=[],
+        status=Status.RUNNING,
     )
-    assert runner.told == [[]]
-    assert kinds(await claim(store, spec(W2))) == ["ActivityCompleted"]
 
 
-async def test_then_run_declining_leaves_the_instance_claimed(store: Store) -> None:
-    await scheduled_activity(store)
-    item = await store.claim_activity(spec())
-    assert item is not None
-    runner = Runner(plan=False)
-    ok, work = await store.complete_activity(item, "1", then_claim=spec(), then_run=runner)
-    assert ok and work is not None and kinds(work) == ["ActivityCompleted"]
-    assert runner.told == [None]
-    assert await store.claim_orchestration(spec(W2)) is None
-    await commit(store, work)
-
-
-async def test_then_run_is_not_run_for_an_instance_leased_elsewhere(store: Store) -> None:
-    await scheduled_activity(store)
-    item = await store.claim_activity(spec())
-    assert item is not None
-    await poke(store, claimer=spec(W2))  # W2 holds the instance
-    runner = Runner()
-    assert await store.complete_activity(item, "1", then_claim=spec(), then_run=runner) == (
-        True,
-        None,
+async def test_start_instance_commits_the_first_episode_with_the_creation(store: Store) -> None:
+    eager = await store.start_instance(
+        NewInstance("i-1", "orch", "1"), first_episode(), eager=spec(), eager_limit=1
     )
-    assert runner.seen == [] and runner.told == [None]
-    assert await history_kinds(store) == ["ExecutionStarted", "ActivityScheduled"]
-
-
-async def test_then_run_is_not_run_when_the_lease_was_lost(store: Store) -> None:
-    await scheduled_activity(store)
-    item = await store.claim_activity(spec())
-    assert item is not None
-    assert await store.complete_activity(item, "1") == (True, None)
-    runner = Runner()
-    assert await store.complete_activity(item, "1", then_claim=spec(), then_run=runner) == (
-        False,
-        None,
-    )
-    assert runner.seen == []
-
-
-async def test_a_claim_commits_then_runs_episode_with_it(store: Store) -> None:
-    await scheduled_activity(store)
-    await store.claim_activity(spec())  # task 0 is W1's: the episode schedules task 1
-    await store.send_message("i-1", EventRaised(name="go", payload="null"))
-    runner = Runner(eager_limit=0)
-    item = await store.claim_orchestration(spec(), then_run=runner)
-    assert item is not None and runner.seen == [item] and runner.told == [[]]
-    assert await history_kinds(store) == [
-        "ExecutionStarted",
-        "ActivityScheduled",
-        "EventRaised",
-        "ActivityScheduled",
+    assert eager is not None and [(a.task_id, a.worker_id, a.attempt) for a in eager] == [
+        (0, W1, 1)
     ]
-    assert await store.claim_orchestration(spec(W2)) is None  # the message was consumed
-    (activity_item,) = [await store.claim_activity(spec(W2))]
-    assert activity_item is not None and activity_item.task_id == 1  # not claimed eagerly
-    await poke(store, claimer=spec(W2))  # and the lease was given back with the commit
-
-
-async def test_a_claim_whose_runner_declines_leases_the_instance(store: Store) -> None:
-    await create(store)
-    runner = Runner(plan=False)
-    item = await store.claim_orchestration(spec(), then_run=runner)
-    assert item is not None and kinds(item) == ["ExecutionStarted"] and runner.told == [None]
-    assert await store.claim_orchestration(spec(W2)) is None
-    await commit(store, item)
-    assert await store.claim_orchestration(spec(), then_run=Runner()) is None
-
-
-async def test_then_claim_leaves_an_instance_leased_elsewhere(store: Store) -> None:
-    await scheduled_activity(store)
-    item = await store.claim_activity(spec())
-    assert item is not None
-    await poke(store)  # W1 holds the instance
-    ok, work = await store.fail_activity(
-        item, ErrorInfo("E", "x"), retry_in=None, then_claim=spec(W2)
+    assert await history_kinds(store) == ["ExecutionStarted", "ActivityScheduled"]
+    record = await store.get_instance("i-1")
+    assert record is not None and (record.status, record.version) == (Status.RUNNING, 2)
+    assert (record.input, record.name) == ("1", "orch")
+    assert await store.claim_orchestration(spec(W2)) is None  # nothing waits, nothing leased
+    # a taken id: None, and nothing written
+    again = await store.start_instance(
+        NewInstance("i-1", "orch", "2"), first_episode(data="2"), eager=spec()
     )
-    assert ok and work is None
+    assert again is None
+    record = await store.get_instance("i-1")
+    assert record is not None and (record.input, record.version) == ("1", 2)
+
+
+async def test_start_instance_without_eager_room_leaves_the_activities_to_claimers(
+    store: Store,
+) -> None:
+    eager = await store.start_instance(
+        NewInstance("i-1", "orch", "1"), first_episode(), eager=spec(), eager_limit=0
+    )
+    assert eager == []
+    item = await store.claim_activity(spec(W2))
+    assert item is not None and (item.instance_id, item.task_id) == ("i-1", 0)
+
+
+async def test_start_instance_refuses_an_episode_that_is_not_a_first(store: Store) -> None:
+    wrong = dataclasses.replace(first_episode(), expected_version=1)
+    with pytest.raises(ValueError, match="first episode"):
+        await store.start_instance(NewInstance("i-1", "orch", "1"), wrong, eager=spec())
+    assert await store.get_instance("i-1") is None
 
 
 async def test_expire_unstarted_fails_activities_not_started_in_time(store: Store) -> None:

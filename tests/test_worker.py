@@ -13,7 +13,6 @@ import pytest
 
 import durable
 from durable import ActivityFailed, OrchestrationContext, RetryPolicy, Status, Task
-from durable._worker.next_episode import NextEpisode
 
 FAST = RetryPolicy(max_attempts=3, initial_interval=0.01, max_interval=0.05, jitter=0)
 WAIT = 20  # seconds: generous, the tests finish far sooner
@@ -489,47 +488,50 @@ async def test_cache_off_gives_the_same_results(store: Any) -> None:
 
 
 async def test_each_step_is_one_transaction(store: Any, monkeypatch: Any) -> None:
-    # each completion commits the next episode (then_run), and on SQLite the claim of the new
-    # instance commits its first one: SQLite does each in one transaction. On PostgreSQL the
-    # completion is one statement, so the store commits the episode right after, as
-    # commit_episode (one statement too); and a start made in the worker's own process is
-    # leased to it as it is created, so nothing claims it, and the worker commits its first
-    # episode at once (commit_episode as well).
+    # Decide, then commit: a start made in the worker's own process commits with its first
+    # episode (start_instance), and each completion with the next episode, decided from the
+    # cached generator before the call (complete_activity's then=): nothing is claimed. On
+    # PostgreSQL the completion is one statement that leases the instance, and the store commits
+    # the episode right after it (commit_episode, one statement too).
     postgres = store.display_url.startswith("postgres")
+    started: list[str] = []
+    completed_with_episode: list[bool] = []
+    claimed: list[str] = []
     commits: list[str] = []
-    ran: list[str] = []
-    real_commit, real_committed = store.commit_episode, NextEpisode.committed
+    real_start, real_complete = store.start_instance, store.complete_activity
+    real_claim, real_commit = store.claim_orchestration, store.commit_episode
+
+    async def starting(new: Any, first: Any, **kwargs: Any) -> Any:
+        started.append(new.instance_id)
+        return await real_start(new, first, **kwargs)
+
+    async def completing(item: Any, result: Any, **kwargs: Any) -> Any:
+        answer = await real_complete(item, result, **kwargs)
+        completed_with_episode.append(answer[1] is not None)
+        return answer
+
+    async def claiming(spec: Any) -> Any:
+        item = await real_claim(spec)
+        if item is not None:
+            claimed.append(item.instance_id)
+        return item
 
     async def counting(commit: Any, **kwargs: Any) -> Any:
         commits.append(commit.instance_id)
         return await real_commit(commit, **kwargs)
 
-    def counting_committed(runner: NextEpisode, eager: Any) -> None:
-        if eager is not None:
-            ran.append("committed")
-        real_committed(runner, eager)
-
-    claimed: list[str] = []
-    real_claim = store.claim_orchestration
-
-    async def claiming(spec: Any, **kwargs: Any) -> Any:
-        item = await real_claim(spec, **kwargs)
-        if item is not None:
-            claimed.append(item.instance_id)
-        return item
-
-    monkeypatch.setattr(store, "commit_episode", counting)
+    monkeypatch.setattr(store, "start_instance", starting)
+    monkeypatch.setattr(store, "complete_activity", completing)
     monkeypatch.setattr(store, "claim_orchestration", claiming)
-    monkeypatch.setattr(NextEpisode, "committed", counting_committed)
+    monkeypatch.setattr(store, "commit_episode", counting)
     async with (
         durable.Client(store, app=app) as client,
         durable.Worker(app, store, poll_interval=0.05),
     ):
         handle = await client.start(three_in_a_row, 3, instance_id="steps")
         assert await handle.result(WAIT) == 6
-    assert claimed == ([] if postgres else ["steps"])
-    # one after each of the 3 activities, and the first episode with its claim (SQLite)
-    assert len(ran) == (3 if postgres else 4)
+    assert started == ["steps"] and claimed == []
+    assert completed_with_episode == [True, True, True]
     assert commits == (["steps"] * 4 if postgres else [])
     kinds = [event.kind for event in await store.get_history("steps")]
     assert kinds.count("ActivityCompleted") == 3 and kinds[-1] == "ExecutionCompleted"

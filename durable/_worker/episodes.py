@@ -1,20 +1,59 @@
-"""From the interpreter's Episode to the store's EpisodeCommit (pure; the worker does the I/O)."""
+"""Deciding episodes: from a live generator and the messages it takes, the commit to ask for.
+
+Decide, then commit: every episode is computed here before any store I/O (from the cached
+generator, or a replay of the history read before), and only then does the worker ask the
+store to commit it. Three ways in:
+
+* ``for_claim``: an instance the worker claimed, with the messages the claim read;
+* ``after_completion``: an activity of an instance whose generator is cached completed here;
+  the next episode is decided with that completion as its only message and handed to
+  ``Store.complete_activity``, which commits it with the completion only if the instance is
+  exactly where the generator is (else the completion waits in the inbox and the generator,
+  which has moved on, is dropped);
+* ``first``: an instance a client of this process starts, decided from its ``ExecutionStarted``
+  alone and committed with its creation (``Store.start_instance``).
+
+Completions and claims of one instance are decided one at a time in this process
+(``instance_lock``), so that concurrent completions of a fan-in each find the generator where
+the previous commit left it: no replay.
+"""
 
 from __future__ import annotations
 
-from dataclasses import replace
-from datetime import timedelta
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+
+import anyio
 
 from .. import _actions as act
 from .. import _events as ev
-from .._core.interpreter import Episode
+from .._core.episode import Episode
+from .._core.interpreter import Orchestration
+from .._core.registry import App
 from .._status import Status
-from ..stores.base import EpisodeCommit, OrchestrationWorkItem
+from ..stores.base import ActivityWorkItem, EpisodeCommit, NewInstance, OrchestrationWorkItem
+from .generator_cache import GeneratorCache
 
 
-def commit_of(item: OrchestrationWorkItem, episode: Episode, worker_id: str) -> EpisodeCommit:
-    """The commit of ``episode``, computed from ``item``: deferred messages stay in the inbox."""
-    deferred = set(episode.deferred)
+@dataclass(slots=True)
+class Decided:
+    """An episode decided, and the generator that decided it (kept if the commit lands)."""
+
+    commit: EpisodeCommit
+    episode: Episode
+    orchestration: Orchestration
+    name: str
+    #: activities it schedules that this worker could run (the most it may claim eagerly)
+    runnable: int = 0
+
+
+def commit_of(
+    item: OrchestrationWorkItem, episode: Episode, worker_id: str, consumed: list[int]
+) -> EpisodeCommit:
+    """The commit of ``episode``, decided from ``item`` (``consumed``: its message ids taken)."""
     return EpisodeCommit(
         instance_id=item.instance_id,
         worker_id=worker_id,
@@ -22,12 +61,179 @@ def commit_of(item: OrchestrationWorkItem, episode: Episode, worker_id: str) -> 
         expected_version=item.version,
         events=episode.events,
         actions=episode.actions,
-        consumed=[m.id for i, m in enumerate(item.messages) if i not in deferred],
+        consumed=consumed,
         status=episode.status,
         output=episode.output,
         error=episode.error,
         custom_status=episode.custom_status,
     )
+
+
+class StoreClock:
+    """The store's clock as this process sees it, for episodes decided before any I/O.
+
+    Each claim reads the store's time; the offset to the local clock is kept, so an episode
+    decided without a claim is stamped as the store would have stamped it.
+    """
+
+    def __init__(self) -> None:
+        self._offset = 0.0
+
+    def observe(self, store_now: datetime) -> None:
+        self._offset = store_now.timestamp() - time.time()
+
+    def now(self) -> datetime:
+        return datetime.fromtimestamp(time.time() + self._offset, UTC)
+
+
+@dataclass
+class _Lock:
+    lock: anyio.Lock = field(default_factory=anyio.Lock)
+    users: int = 0
+
+
+class Episodes:
+    """The worker's episode decisions and the live generators they come from."""
+
+    def __init__(
+        self,
+        app: App,
+        worker_id: str,
+        cache_size: int,
+        runnable: Callable[[act.ScheduleActivity], bool],
+    ) -> None:
+        self._app = app
+        self._worker_id = worker_id
+        self._cache = GeneratorCache(cache_size)
+        self._runnable = runnable
+        self._locks: dict[str, _Lock] = {}
+        self.clock = StoreClock()
+        #: episodes decided by replaying a history (a cache miss), for the benchmarks
+        self.replays = 0
+
+    @asynccontextmanager
+    async def instance_lock(self, instance_id: str) -> AsyncIterator[None]:
+        """Decide and commit one episode of this instance at a time in this process."""
+        entry = self._locks.setdefault(instance_id, _Lock())
+        entry.users += 1
+        try:
+            async with entry.lock:
+                yield
+        finally:
+            entry.users -= 1
+            if entry.users == 0:
+                del self._locks[instance_id]
+
+    async def for_claim(
+        self,
+        item: OrchestrationWorkItem,
+        history: Callable[[str], Awaitable[list[ev.HistoryEvent]]],
+    ) -> Decided:
+        """The episode of a claimed instance: from the cached generator when it is exactly at
+        the claimed version, else from a replay of ``history``. Raises what the interpreter
+        raises (``NonDeterminismError``, ``HistoryCorrupted``, a bug)."""
+        self.clock.observe(item.now)
+        orchestration = self._cache.take(item.instance_id, item.execution_id, item.version)
+        if orchestration is None:
+            events = await history(item.instance_id) if item.version else []
+            self.replays += 1 if item.version else 0
+            orchestration = self._new(item, events)
+        try:
+            episode = orchestration.apply([m.event for m in item.messages], item.now)
+        except BaseException:
+            orchestration.close()
+            raise
+        deferred = set(episode.deferred)
+        consumed = [m.id for i, m in enumerate(item.messages) if i not in deferred]
+        return self._decided(item, episode, orchestration, consumed)
+
+    def after_completion(self, activity: ActivityWorkItem, result: str) -> Decided | None:
+        """The next episode of ``activity``'s instance with its completion as the only new
+        message, when the instance's generator is cached; else None. The generator is taken
+        from the cache: ``kept`` puts it back, ``dropped`` closes it."""
+        orchestration = self._cache.take_current(activity.instance_id, activity.execution_id)
+        if orchestration is None:
+            return None
+        now = self.clock.now()
+        item = OrchestrationWorkItem(
+            instance_id=activity.instance_id,
+            name="",  # named in the log lines of a start only
+            execution_id=activity.execution_id,
+            version=orchestration.version,
+            status=orchestration.status,
+            messages=[],
+            now=now,
+        )
+        completion = ev.ActivityCompleted(timestamp=now, task_id=activity.task_id, result=result)
+        return self._speculate(item, orchestration, completion)
+
+    def first(self, new: NewInstance) -> Decided | None:
+        """The first episode of an instance a client of this process starts (None when this
+        worker cannot decide it here: the instance is then created for any claimer)."""
+        if new.name not in self._app.orchestrators or new.retry is not None:
+            return None
+        now = self.clock.now()
+        item = OrchestrationWorkItem(
+            instance_id=new.instance_id,
+            name=new.name,
+            execution_id=1,
+            version=0,
+            status=Status.PENDING,
+            messages=[],
+            now=now,
+        )
+        started = ev.ExecutionStarted(timestamp=now, name=new.name, input=new.input)
+        return self._speculate(item, self._new(item, []), started)
+
+    def kept(self, decided: Decided) -> None:
+        """``decided`` was committed: its generator serves the instance's next episode."""
+        self._cache.put(decided.commit.execution_id, decided.orchestration)
+
+    def dropped(self, decided: Decided) -> None:
+        """``decided`` was not committed: its generator has moved past the stored history."""
+        decided.orchestration.close()
+
+    def forget(self, instance_id: str) -> None:
+        """Drop the instance's generator (held, or refused): its next episode replays."""
+        self._cache.forget(instance_id)
+
+    def clear(self) -> None:
+        """Close every cached generator (the worker stops)."""
+        self._cache.clear()
+
+    def _new(self, item: OrchestrationWorkItem, history: list[ev.HistoryEvent]) -> Orchestration:
+        return Orchestration(self._app, item.instance_id, history)
+
+    def _speculate(
+        self, item: OrchestrationWorkItem, orchestration: Orchestration, message: ev.HistoryEvent
+    ) -> Decided | None:
+        """Decide from one message not read from the store; None (the generator closed) when
+        the episode would need the store's help: it leaves the message waiting, it raises, or
+        it fails the run (a run with a retry policy starts again; the claimer's path knows)."""
+        try:
+            episode = orchestration.apply([message], item.now)
+        except Exception:  # the claimer's replay meets it again, and reports it
+            orchestration.close()
+            return None
+        if episode.deferred or episode.status is Status.FAILED:
+            orchestration.close()
+            return None
+        return self._decided(item, episode, orchestration, [])
+
+    def _decided(
+        self,
+        item: OrchestrationWorkItem,
+        episode: Episode,
+        orchestration: Orchestration,
+        consumed: list[int],
+    ) -> Decided:
+        commit = commit_of(item, episode, self._worker_id, consumed)
+        runnable = sum(
+            1
+            for action in episode.actions
+            if isinstance(action, act.ScheduleActivity) and self._runnable(action)
+        )
+        return Decided(commit, episode, orchestration, item.name, runnable)
 
 
 def as_retry(episode: Episode, run_input: str, delay: timedelta, next_attempt: int) -> Episode:

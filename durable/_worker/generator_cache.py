@@ -31,6 +31,15 @@ class GeneratorCache:
         cached.close()
         return None
 
+    def take_current(self, instance_id: str, execution_id: int) -> Orchestration | None:
+        """Remove and return the instance's orchestration if it is of this execution (whatever
+        its version: the caller's commit checks that against the store)."""
+        cached_execution, cached = self._entries.pop(instance_id, (0, None))
+        if cached is None or cached_execution == execution_id:
+            return cached
+        cached.close()
+        return None
+
     def put(self, execution_id: int, orchestration: Orchestration) -> None:
         """Keep a running orchestration for its next episode (finished ones are closed)."""
         if orchestration.is_finished or self._size <= 0:

@@ -1,39 +1,34 @@
-"""Worker: claim -> interpret -> commit, for orchestration episodes and activity attempts.
+"""Worker: claim work, decide, then ask the store to commit; for episodes and activity attempts.
 
-A thin async shell around the store and the pure interpreter. Live generators are kept in a
-bounded LRU so that the next episode of a cached instance costs O(1); a miss replays the
-history. The hot path is one transaction per step: an activity's completion claims its instance,
-runs the next episode from the cached generator and commits it in the same transaction (see
-``_next_episode``), as does the claim of a new instance for its first episode; and a commit
-claims the activities it scheduled for this worker (eager dispatch).
+A thin async shell around the store and the pure interpreter (``episodes`` decides, the store
+commits, and the store never calls back). Live generators are kept in a bounded LRU so that
+the next episode of a cached instance costs O(1); a miss replays the history. The hot path is
+one transaction per step: when an activity completes, the instance's next episode is decided
+from its cached generator and handed to the store with the completion, which commits both if
+the instance is where the generator is; a start made in this process commits with its first
+episode (``local``); and a commit claims the activities it scheduled for this worker.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
-from functools import partial
+from dataclasses import replace
 from typing import Any
 
 import anyio
 from anyio.abc import TaskGroup, TaskStatus
 
 from .. import _actions as act
-from .._core.interpreter import Episode, Orchestration
 from .._core.registry import App
-from .._errors import (
-    HistoryCorrupted,
-    NonDeterminismError,
-    SerializationError,
-    StoreError,
-    qualified_name,
-)
+from .._errors import HistoryCorrupted, NonDeterminismError, StoreError, qualified_name
 from .._events import ErrorInfo
 from .._retry import RetryPolicy
 from .._status import Status
@@ -42,15 +37,17 @@ from ..stores.base import (
     ActivityWorkItem,
     ClaimSpec,
     LeaseLost,
+    NewInstance,
     OrchestrationWorkItem,
     Store,
     WorkKind,
 )
-from .attempts import AttemptRunner, Outcome, _Attempt, retry_delay, retry_policy
+from . import local
+from .attempts import AttemptRunner, Outcome, retry_delay, retry_policy
 from .claim_gate import ClaimGate
-from .episodes import as_retry, commit_of
-from .generator_cache import GeneratorCache
-from .next_episode import NextEpisode
+from .episodes import Decided, Episodes, as_retry
+from .heartbeats import Heartbeats
+from .slots import Slots
 
 logger = logging.getLogger("durable.worker")
 
@@ -104,17 +101,18 @@ class Worker:
         )
         self.poll_interval = poll_interval
         self.shutdown_grace = shutdown_grace
-        self._cache = GeneratorCache(cache_size)
-        self._orch_slots = anyio.Semaphore(max_concurrent_orchestrations)
-        self._activity_slots = anyio.Semaphore(max_concurrent_activities)
+        self._episodes = Episodes(app, self.worker_id, cache_size, self._runnable)
+        self._orch_slots = Slots(max_concurrent_orchestrations)
+        self._activity_slots = Slots(max_concurrent_activities)
         self._runner = AttemptRunner(app.serializer, max_concurrent_activities)
-        self._attempts: dict[int, tuple[ActivityWorkItem, _Attempt]] = {}
+        self._heartbeats = Heartbeats(app.serializer)
         self._held_instances: Counter[str] = Counter()
         self._held_activities: set[int] = set()
         self._dispatch = anyio.CancelScope()
         self._inflight = 0
         self._drained = anyio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         #: (instance id, error) already logged at ERROR, so a held instance is reported once
         self._reported: set[tuple[str, str]] = set()
         self._work: TaskGroup | None = None
@@ -128,9 +126,17 @@ class Worker:
             raise StoreError("the worker is not running")
         return self._store
 
+    @property
+    def replays(self) -> int:
+        """Episodes this worker decided by replaying a history (its cache did not hold the
+        generator): a measure of the cache's work, reported by the benchmarks."""
+        return self._episodes.replays
+
     async def __aenter__(self) -> Worker:
         # The worker runs in a task of its own, not in a task group held open across
-        # __aenter__/__aexit__: those may run in different tasks (pytest-asyncio fixtures do).
+        # __aenter__/__aexit__: those may run in different tasks (pytest-asyncio fixtures do),
+        # and a cancel scope must be left in the task that entered it. Inside that task, all
+        # of its work is structured (``_run_started``'s task groups).
         ready = asyncio.Event()
         self._task = asyncio.get_running_loop().create_task(
             self._run_started(task_status=_Ready(ready))
@@ -160,22 +166,22 @@ class Worker:
     ) -> None:
         async with self._opened_store() as store, anyio.create_task_group() as outer:
             self._store = store
+            self._loop = asyncio.get_running_loop()
             outer.start_soon(self._lease_loop)
             async with anyio.create_task_group() as work:
                 self._work = work
-                starts = _StartTaker(self)
-                withdraw = store.take_starts(starts)
+                withdraw = local.register(store, self)
                 try:
                     await self._dispatching(store, task_status)
                 finally:
                     withdraw()
-                    starts.closed = True
+                    self._loop = None
                 with anyio.move_on_after(self.shutdown_grace):
                     if self._inflight:
                         await self._drained.wait()
                 work.cancel_scope.cancel()
             outer.cancel_scope.cancel()
-            self._cache.clear()
+            self._episodes.clear()
             logger.info("worker %s stopped", self.worker_id)
 
     async def _dispatching(self, store: Store, task_status: TaskStatus[None]) -> None:
@@ -190,7 +196,7 @@ class Worker:
                         "orchestrations",
                         episodes,
                         self._orch_slots,
-                        self._claim_episode,
+                        store.claim_orchestration,
                         self._episode_task,
                     )
                     loops.start_soon(
@@ -221,39 +227,26 @@ class Worker:
     # -- loops ---------------------------------------------------------------------------------
 
     async def _claim_loop(
-        self, kind: WorkKind, gate: ClaimGate, slots: anyio.Semaphore, claim: Any, run: Any
+        self,
+        kind: WorkKind,
+        gate: ClaimGate,
+        slots: Slots,
+        claim: Callable[[ClaimSpec], Awaitable[Any]],
+        run: Callable[[Any], Awaitable[None]],
     ) -> None:
         """Take a slot, claim one item of work and run it; wait for work when there is none."""
-        wait_for_work = partial(self._wait_for_work, kind)
         streak = 0
         while True:
-            await slots.acquire()
+            await slots.take()
             item = await self._guarded(claim(self.spec))
             if item is None:
-                slots.release()
+                slots.give_back()
                 streak = 0
-                await gate.idle(wait_for_work)
+                await gate.idle(lambda: self._wait_for_work(kind))
                 continue
             streak += 1
             gate.found(streak)
-            if item is _RAN:  # claimed and committed in one go: nothing left to run
-                slots.release()
-                continue
             self._spawn(run, item)
-
-    async def _claim_episode(self, spec: ClaimSpec) -> OrchestrationWorkItem | object | None:
-        """Claim an instance and, when its generator is at hand (or it is new), run and commit
-        its episode in the same transaction (``_RAN``); else the work item to run."""
-        runner = self._next_episode()
-        try:
-            item = await self.store.claim_orchestration(spec, then_run=runner)
-        except BaseException:
-            runner.settle(completed=False)
-            raise
-        if item is not None and runner.settle(completed=True):
-            self._ran(runner)
-            return _RAN
-        return item
 
     async def _wait_for_work(self, kind: WorkKind) -> None:
         await self._guarded(self.store.wait_for_work(self.poll_interval, kind))
@@ -270,21 +263,9 @@ class Worker:
                     activities=list(self._held_activities),
                 )
             )
-            for item, attempt in list(self._attempts.values()):
-                await self._flush_heartbeat(item, attempt)
+            await self._heartbeats.flush_all(self._save_details)
 
-    async def _flush_heartbeat(self, item: ActivityWorkItem, attempt: _Attempt) -> None:
-        """Store the attempt's latest heartbeat details, if it recorded new ones."""
-        if not attempt.details_pending:
-            return
-        attempt.details_pending = False
-        try:
-            details = self.app.serializer.encode(attempt.details, path="heartbeat details")
-        except SerializationError as exc:
-            logger.warning(
-                "heartbeat details dropped: %s", exc, extra={"instance_id": item.instance_id}
-            )
-            return
+    async def _save_details(self, item: ActivityWorkItem, details: str | None) -> None:
         await self._guarded(self.store.heartbeat_activity(item, details, self.spec.lease_seconds))
 
     async def _maintenance_loop(self) -> None:
@@ -292,7 +273,7 @@ class Worker:
             await self._guarded(self.store.expire_unstarted())
             await anyio.sleep(max(self.poll_interval, 1.0))
 
-    async def _guarded(self, call: Any) -> Any:
+    async def _guarded(self, call: Awaitable[Any]) -> Any:
         """Await a store call; a store failure is logged and backed off, never fatal."""
         try:
             return await call
@@ -301,7 +282,7 @@ class Worker:
             await anyio.sleep(self.poll_interval)
             return None
 
-    def _spawn(self, fn: Any, item: Any) -> None:
+    def _spawn(self, fn: Callable[[Any], Awaitable[None]], item: Any) -> None:
         """Run ``fn(item)`` as tracked work; ``RuntimeError`` once the worker has stopped."""
         assert self._work is not None
         self._work.start_soon(self._tracked, fn, item)  # it runs after this returns
@@ -309,16 +290,17 @@ class Worker:
         if self._drained.is_set():
             self._drained = anyio.Event()
 
-    async def _tracked(self, fn: Any, item: Any) -> None:
+    async def _tracked(self, fn: Callable[[Any], Awaitable[None]], item: Any) -> None:
         # what the lease loop renews: only work this worker is running
-        if isinstance(item, ActivityWorkItem):
+        activity = isinstance(item, ActivityWorkItem)
+        if activity:
             self._held_activities.add(item.id)
         else:
             self._held_instances[item.instance_id] += 1
         try:
             await fn(item)
         finally:
-            if isinstance(item, ActivityWorkItem):
+            if activity:
                 self._held_activities.discard(item.id)
             else:
                 self._held_instances[item.instance_id] -= 1
@@ -332,17 +314,17 @@ class Worker:
 
     async def _episode_task(self, item: OrchestrationWorkItem) -> None:
         try:
-            await self._run_episode(item)
+            async with self._episodes.instance_lock(item.instance_id):
+                await self._run_episode(item)
         finally:
-            self._orch_slots.release()
+            self._orch_slots.give_back()
 
     async def _run_episode(self, item: OrchestrationWorkItem) -> None:
         log = {"instance_id": item.instance_id}
         try:
-            orchestration = await self._orchestration_for(item)
-            episode = orchestration.apply([m.event for m in item.messages], item.now)
-            if episode.status is Status.FAILED and item.retry is not None:
-                episode = await self._retried(item, episode)
+            decided = await self._episodes.for_claim(item, self.store.get_history)
+            if decided.episode.status is Status.FAILED and item.retry is not None:
+                await self._retried(item, decided)
         except (NonDeterminismError, HistoryCorrupted) as exc:
             await self._hold(item, exc)
             return
@@ -350,36 +332,31 @@ class Worker:
             logger.exception("episode of %s failed unexpectedly", item.instance_id, extra=log)
             await self._hold(item, exc)
             return
-        eager_slots = self._take_activity_slots(episode)
+        limit = self._activity_slots.take_now(decided.runnable)
         try:
             eager = await self.store.commit_episode(
-                commit_of(item, episode, self.worker_id), eager=self.spec, eager_limit=eager_slots
+                decided.commit, eager=self.spec, eager_limit=limit
             )
         except LeaseLost as exc:
-            self._release_activity_slots(eager_slots)
-            self._cache.forget(item.instance_id)
+            self._settle(decided, limit, None)
             logger.warning(
                 "stale lease/version conflict for %s, dropped: %s", item.instance_id, exc, extra=log
             )
             return
         except BaseException:
-            self._release_activity_slots(eager_slots)
-            self._cache.forget(item.instance_id)
+            self._settle(decided, limit, None)
             raise
-        self._release_activity_slots(eager_slots - len(eager))
-        self._cache.put(item.execution_id, orchestration)
-        _log_outcome(item, episode)
-        for activity in eager:
-            self._spawn(self._activity_task, activity)
+        self._settle(decided, limit, eager)
 
-    async def _retried(self, item: OrchestrationWorkItem, episode: Episode) -> Episode:
+    async def _retried(self, item: OrchestrationWorkItem, decided: Decided) -> None:
         """A failed sub-orchestration whose retry policy allows it runs again, later."""
+        episode = decided.episode
         assert item.retry is not None and episode.error is not None
         policy = RetryPolicy.from_json(item.retry)
         delay = policy.next_delay(item.attempt)
         record = await self.store.get_instance(item.instance_id)
         if delay is None or record is None or not policy.is_retryable(episode.error.error_type):
-            return episode
+            return
         logger.info(
             "sub-orchestration %s failed (attempt %d), retrying in %.2f s: %s",
             item.instance_id,
@@ -388,19 +365,31 @@ class Worker:
             episode.error.message,
             extra={"instance_id": item.instance_id},
         )
-        return as_retry(episode, record.input, delay, item.attempt + 1)
+        decided.episode = as_retry(episode, record.input, delay, item.attempt + 1)
+        decided.commit = replace(
+            decided.commit,
+            events=decided.episode.events,
+            actions=decided.episode.actions,
+            status=decided.episode.status,
+        )
 
-    async def _orchestration_for(self, item: OrchestrationWorkItem) -> Orchestration:
-        """The cached generator when it is exactly at the stored version, else a replay."""
-        cached = self._cache.take(item.instance_id, item.execution_id, item.version)
-        if cached is not None:
-            return cached
-        history = await self.store.get_history(item.instance_id) if item.version else []
-        return Orchestration(self.app, item.instance_id, history)
+    def _settle(self, decided: Decided, limit: int, eager: list[ActivityWorkItem] | None) -> None:
+        """After the store's answer to ``decided``: None, not committed (its generator is
+        dropped, every slot given back); else committed with ``eager`` claimed for us."""
+        if eager is None:
+            self._activity_slots.give_back(limit)
+            self._episodes.dropped(decided)
+            self._episodes.forget(decided.commit.instance_id)
+            return
+        self._activity_slots.give_back(limit - len(eager))
+        self._episodes.kept(decided)
+        _log_outcome(decided)
+        for activity in eager:
+            self._spawn(self._activity_task, activity)
 
     async def _hold(self, item: OrchestrationWorkItem, exc: Exception) -> None:
         """Leave the instance RUNNING and untouched, with the error in its status (DESIGN 3)."""
-        self._cache.forget(item.instance_id)
+        self._episodes.forget(item.instance_id)
         report = (item.instance_id, str(exc))
         if report not in self._reported:  # once at ERROR; the retries of a held instance repeat it
             self._reported.add(report)
@@ -414,44 +403,51 @@ class Worker:
             )
         )
 
-    def _take_activity_slots(self, episode: Episode) -> int:
-        wanted = sum(
-            1
-            for action in episode.actions
-            if isinstance(action, act.ScheduleActivity)
-            and action.name in self.spec.activities
-            and action.options.queue in self.spec.queues
-        )
-        taken = 0
-        while taken < wanted:
-            try:
-                self._activity_slots.acquire_nowait()
-            except anyio.WouldBlock:
-                break
-            taken += 1
-        return taken
+    def _runnable(self, action: act.ScheduleActivity) -> bool:
+        return action.name in self.spec.activities and action.options.queue in self.spec.queues
 
-    def _release_activity_slots(self, count: int) -> None:
-        for _ in range(count):
-            self._activity_slots.release()
+    # -- starts made in this process (``local``) ----------------------------------------------
+
+    def can_start(self, name: str) -> bool:
+        """See ``local.LocalStarter``."""
+        if self._loop is None or name not in self.spec.orchestrators:
+            return False
+        try:
+            return asyncio.get_running_loop() is self._loop
+        except RuntimeError:
+            return False
+
+    async def start_here(self, store: Store, new: NewInstance) -> bool | None:
+        """See ``local.LocalStarter``: decided here, committed with the instance's creation."""
+        decided = self._episodes.first(new)
+        if decided is None:
+            return None
+        limit = self._activity_slots.take_now(decided.runnable)
+        try:
+            eager = await store.start_instance(
+                new, decided.commit, eager=self.spec, eager_limit=limit
+            )
+        except BaseException:
+            self._settle(decided, limit, None)
+            raise
+        # stopped meanwhile (RuntimeError): the activities' leases run out, others claim them
+        with contextlib.suppress(RuntimeError):
+            self._settle(decided, limit, eager)
+        return eager is not None
 
     # -- activity attempts ---------------------------------------------------------------------
 
     async def _activity_task(self, item: ActivityWorkItem) -> None:
-        then: OrchestrationWorkItem | None = None
         try:
-            then = await self._run_activity(item)
+            await self._run_activity(item)
         finally:
-            self._activity_slots.release()
-        if then is not None:
-            self._spawn(self._episode_task, then)
+            self._activity_slots.give_back()
 
-    async def _run_activity(self, item: ActivityWorkItem) -> OrchestrationWorkItem | None:
+    async def _run_activity(self, item: ActivityWorkItem) -> None:
         activity = self.app.activities[item.name]
         policy = retry_policy(activity, item)
         attempt = self._runner.start(item)
-        self._attempts[item.id] = (item, attempt)
-        log = {"instance_id": item.instance_id, "activity": item.name}
+        self._heartbeats.track(item, attempt)
         try:
             outcome = await self._runner.run(activity, item, attempt, policy)
         except BaseException:
@@ -463,52 +459,44 @@ class Worker:
                 )
             raise
         finally:
-            self._attempts.pop(item.id, None)
-        if outcome.error is not None:  # the next attempt resumes from the last details
-            await self._flush_heartbeat(item, attempt)
-        then_claim = self.spec if self._take_orch_slot() else None
-        runner = None
-        if then_claim is not None and outcome.result is not None:
-            runner = self._next_episode()
-        try:
-            _, then = await self._record(item, outcome, policy, then_claim, runner, log)
-        except BaseException:
-            if runner is not None:
-                runner.settle(completed=False)
-            if then_claim is not None:
-                self._orch_slots.release()
-            raise
-        if runner is not None and runner.settle(completed=True):
-            self._ran(runner)
-        if then is None and then_claim is not None:
-            self._orch_slots.release()
-        return then
-
-    async def _record(
-        self,
-        item: ActivityWorkItem,
-        outcome: Outcome,
-        policy: Any,
-        then_claim: ClaimSpec | None,
-        runner: NextEpisode | None,
-        log: dict[str, Any],
-    ) -> tuple[bool, OrchestrationWorkItem | None]:
+            self._heartbeats.untrack(item)
         if outcome.result is not None:
-            result = await self._guarded(
-                self.store.complete_activity(
-                    item, outcome.result, then_claim=then_claim, then_run=runner
+            await self._complete(item, outcome.result)
+            return
+        await self._heartbeats.flush(item, attempt, self._save_details)  # the next attempt resumes
+        await self._fail(item, outcome, policy)
+
+    async def _complete(self, item: ActivityWorkItem, result: str) -> None:
+        """Record the result with the instance's next episode, decided first (see episodes)."""
+        if not self.spec.orchestrators:  # nothing to decide here: the claimers do it
+            await self._guarded(self.store.complete_activity(item, result))
+            return
+        async with self._episodes.instance_lock(item.instance_id):
+            decided = self._episodes.after_completion(item, result)
+            limit = 0 if decided is None else self._activity_slots.take_now(decided.runnable)
+            then = None if decided is None else decided.commit
+            try:
+                answer = await self._guarded(
+                    self.store.complete_activity(
+                        item, result, then=then, eager=self.spec, eager_limit=limit
+                    )
                 )
-            )
-            if result is None and runner is not None:
-                runner.committed(None)  # the call failed: its transaction committed nothing
-            return result or (False, None)
+            except BaseException:
+                if decided is not None:
+                    self._settle(decided, limit, None)
+                raise
+            if decided is not None:
+                self._settle(decided, limit, None if answer is None else answer[1])
+
+    async def _fail(self, item: ActivityWorkItem, outcome: Outcome, policy: RetryPolicy) -> None:
         assert outcome.error is not None
         retry_in = retry_delay(policy, outcome, item.attempt)
+        log = {"instance_id": item.instance_id, "activity": item.name}
         if retry_in is None:
             logger.warning(
-                "activity %s failed for good after %d attempts: %s",
+                "activity %s failed for good after %s: %s",
                 item.name,
-                item.attempt,
+                _attempts(item.attempt),
                 outcome.error.message,
                 extra=log,
             )
@@ -521,87 +509,25 @@ class Worker:
                 outcome.error.message,
                 extra=log,
             )
-        result = await self._guarded(
-            self.store.fail_activity(item, outcome.error, retry_in=retry_in, then_claim=then_claim)
-        )
-        return result or (False, None)
-
-    def _next_episode(self) -> NextEpisode:
-        """A runner for the episode of an instance a claim or a completion is about to take."""
-        return NextEpisode(
-            self.app,
-            self._cache,
-            self.worker_id,
-            self._take_activity_slots,
-            self._release_activity_slots,
-        )
-
-    def _ran(self, runner: NextEpisode) -> None:
-        """``runner``'s episode was committed with its claim: log it, start its activities."""
-        assert runner.item is not None and runner.episode is not None
-        _log_outcome(runner.item, runner.episode)
-        for eager in runner.eager or ():
-            self._spawn(self._activity_task, eager)
-
-    def _take_orch_slot(self) -> bool:
-        try:
-            self._orch_slots.acquire_nowait()
-        except anyio.WouldBlock:
-            return False
-        return True
+        await self._guarded(self.store.fail_activity(item, outcome.error, retry_in=retry_in))
 
 
-class _StartTaker:
-    """The worker's side of ``Store.take_starts``: an instance started in this process that
-    the worker can run now is leased to it as it is created, and its first episode runs at
-    once (no claim, no wake-up)."""
-
-    def __init__(self, worker: Worker) -> None:
-        self._worker = worker
-        self._loop = asyncio.get_running_loop()
-        #: the worker stopped taking work
-        self.closed = False
-
-    def take(self, name: str) -> ClaimSpec | None:
-        """See ``StartTaker.take``: with a free episode slot, held until ``taken``."""
-        worker = self._worker
-        if self.closed or name not in worker.spec.orchestrators:
-            return None
-        if asyncio.get_running_loop() is not self._loop:  # a client on another event loop
-            return None
-        try:
-            worker._orch_slots.acquire_nowait()
-        except anyio.WouldBlock:
-            return None
-        return worker.spec
-
-    def taken(self, item: OrchestrationWorkItem | None) -> None:
-        """See ``StartTaker.taken``: run the episode like a claimed one."""
-        worker = self._worker
-        if item is not None:
-            try:
-                worker._spawn(worker._episode_task, item)
-                return
-            except RuntimeError:  # the worker has stopped: its lease runs out, another claims it
-                pass
-        worker._orch_slots.release()
+def _attempts(count: int) -> str:
+    return f"{count} attempt" if count == 1 else f"{count} attempts"
 
 
-def _log_outcome(item: OrchestrationWorkItem, episode: Episode) -> None:
+def _log_outcome(decided: Decided) -> None:
     """One line when an instance starts or ends (its episodes in between are not news)."""
-    log = {"instance_id": item.instance_id}
-    if item.version == 0 and not episode.status.is_terminal:
-        logger.info("instance %s (%s) started", item.instance_id, item.name, extra=log)
+    commit, episode = decided.commit, decided.episode
+    log = {"instance_id": commit.instance_id}
+    if commit.expected_version == 0 and not episode.status.is_terminal:
+        logger.info("instance %s (%s) started", commit.instance_id, decided.name, extra=log)
     if episode.status is Status.FAILED:
         message = episode.error.message if episode.error is not None else ""
-        logger.warning("instance %s failed: %s", item.instance_id, message, extra=log)
+        logger.warning("instance %s failed: %s", commit.instance_id, message, extra=log)
     elif episode.status.is_terminal or episode.status is Status.CONTINUED_AS_NEW:
         status = episode.status.value.lower().replace("_", " ")
-        logger.info("instance %s %s", item.instance_id, status, extra=log)
-
-
-#: what ``_claim_episode`` returns for an instance whose episode it committed with the claim
-_RAN = object()
+        logger.info("instance %s %s", commit.instance_id, status, extra=log)
 
 
 class _Ready(TaskStatus[None]):

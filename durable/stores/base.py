@@ -25,7 +25,7 @@ This module is layer L2: it imports only the vocabulary (L0), never the interpre
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal, Protocol, runtime_checkable
@@ -166,46 +166,6 @@ class ActivityWorkItem:
     worker_id: str = field(default="", compare=False)
 
 
-class EpisodeRunner(Protocol):
-    """Runs, inside an activity completion's transaction, the episode the completion makes ready.
-
-    Given to ``claim_orchestration``, or to ``complete_activity`` with ``then_claim``: when an
-    instance is claimed in that transaction, the store calls ``run`` with the work item
-    (synchronously: a worker runs it from a cached generator, or a new instance's first
-    episode, with no I/O), commits the episode in the same transaction, and tells
-    ``committed`` which activities it claimed eagerly (for the claimer of the instance). One
-    transaction (one fsync, one round trip of the worker) then carries a whole step.
-
-    ``committed`` ends every attempt of the transaction (a store may retry it, calling ``run``
-    again); what it was told last counts, and only if ``complete_activity`` returns normally.
-    """
-
-    def run(self, item: OrchestrationWorkItem) -> tuple[EpisodeCommit, int] | None:
-        """The episode's commit and how many of its activities may be claimed eagerly; None
-        to leave the instance claimed (the worker runs the episode itself)."""
-
-    def committed(self, eager: list[ActivityWorkItem] | None) -> None:
-        """The commit of ``run`` went into the transaction and ``eager`` were claimed with it;
-        None when this attempt committed no episode."""
-
-
-class StartTaker(Protocol):
-    """A worker that takes the instances started in its own process, as they are created.
-
-    A client and a worker in one program: the store may lease a new instance to the worker in
-    the statement that creates it and hand it over at once, with no claim in between (what
-    Temporal calls eager workflow start). See ``Store.take_starts``.
-    """
-
-    def take(self, name: str) -> ClaimSpec | None:
-        """The claim to lease a new instance of orchestrator ``name`` to, when this worker can
-        run it now (it then holds a slot for it until ``taken``); else None."""
-
-    def taken(self, item: OrchestrationWorkItem | None) -> None:
-        """The instance ``take`` answered for, leased to this worker (run it); None when it was
-        not leased after all (the id was taken, or the create failed): give the slot back."""
-
-
 @runtime_checkable
 class Store(Protocol):
     """The operations workers and clients need; every backend implements all of them."""
@@ -230,10 +190,15 @@ class Store(Protocol):
         Returns False, writing nothing, when the id is taken (by an instance in any status).
         """
 
-    def take_starts(self, taker: StartTaker) -> Callable[[], None]:
-        """Offer ``taker`` the instances created from now on through this process's store
-        objects on this database (see ``StartTaker``); returns the function that withdraws the
-        offer. A store may ignore it (the worker then claims the instances as usual).
+    async def start_instance(
+        self, new: NewInstance, first: EpisodeCommit, *, eager: ClaimSpec, eager_limit: int = 0
+    ) -> list[ActivityWorkItem] | None:
+        """Create a new instance with its first episode committed, in one transaction.
+
+        ``first`` was decided by ``eager``'s worker before the call (from ``ExecutionStarted``
+        alone, at version 0, consuming that message); it commits as if that worker had claimed
+        the instance, and up to ``eager_limit`` of the activities it schedules are claimed for
+        ``eager``. Returns those activities, or None, writing nothing, when the id is taken.
         """
 
     async def get_instance(self, instance_id: str) -> InstanceRecord | None:
@@ -291,19 +256,11 @@ class Store(Protocol):
 
     # -- orchestration work --------------------------------------------------------------------
 
-    async def claim_orchestration(
-        self, spec: ClaimSpec, *, then_run: EpisodeRunner | None = None
-    ) -> OrchestrationWorkItem | None:
+    async def claim_orchestration(self, spec: ClaimSpec) -> OrchestrationWorkItem | None:
         """Lease one instance that has visible messages and whose name ``spec`` can run.
 
         A finished instance is never claimed; a SUSPENDED one only for a control message
         (``ExecutionResumed``/``Terminated``/``Suspended``): its other messages wait.
-
-        With ``then_run``, the claimed instance's episode is committed with the claim when
-        ``then_run`` gives one (see ``EpisodeRunner``): in the same transaction, or right after
-        it where a claim is a single statement (PostgreSQL), the claimer still holding the
-        lease. The work item is returned either way, but after such a commit the instance is
-        no longer leased.
         """
 
     async def commit_episode(
@@ -353,33 +310,33 @@ class Store(Protocol):
         item: ActivityWorkItem,
         result: str,
         *,
-        then_claim: ClaimSpec | None = None,
-        then_run: EpisodeRunner | None = None,
-    ) -> tuple[bool, OrchestrationWorkItem | None]:
-        """Record the result: delete the row, send ``ActivityCompleted`` to the instance.
+        then: EpisodeCommit | None = None,
+        eager: ClaimSpec | None = None,
+        eager_limit: int = 0,
+    ) -> tuple[bool, list[ActivityWorkItem] | None]:
+        """Record the result: delete the row and hand ``ActivityCompleted`` to the instance.
 
-        False (nothing written) when the attempt's lease was lost. With ``then_claim``, the
-        instance is leased to that worker in the same transaction when it is free and
-        returned as a work item, saving a claim round trip. With ``then_run`` too, the claimed
-        instance's next episode is committed when ``then_run`` gives one (see
-        ``EpisodeRunner``): in the same transaction, or right after it where the completion is
-        a single statement (PostgreSQL), the claimer still holding the lease. The instance is
-        then not returned (it is no longer leased).
+        Returns ``(False, None)``, writing nothing, when the attempt's lease was lost.
+
+        ``then``: the instance's next episode, decided by the caller before the call from its
+        cached generator with this completion as the only new message. It commits with the
+        completion, atomically (one step, one transaction), only when the instance is exactly
+        as the caller saw it: not leased to anyone, at ``then.execution_id`` and
+        ``then.expected_version``, and with no other visible message waiting. Then the result
+        is ``(True, eager)``: the activities of that episode claimed for ``eager`` (up to
+        ``eager_limit``; ``eager`` is the deciding worker's claim, and ``then`` is ignored
+        without it). Otherwise the completion goes to the inbox like any message and the
+        result is ``(True, None)``: the caller drops the generator that decided ``then``.
         """
 
     async def fail_activity(
-        self,
-        item: ActivityWorkItem,
-        error: ErrorInfo,
-        *,
-        retry_in: float | None,
-        then_claim: ClaimSpec | None = None,
-    ) -> tuple[bool, OrchestrationWorkItem | None]:
-        """Record a failed attempt.
+        self, item: ActivityWorkItem, error: ErrorInfo, *, retry_in: float | None
+    ) -> bool:
+        """Record a failed attempt; False (nothing written) when the lease was lost.
 
         ``retry_in`` seconds: the row becomes visible again after that delay for the next
         attempt. None: the policy gave up; delete the row and send ``ActivityFailed`` (with
-        ``attempts=item.attempt``) to the instance. False when the lease was lost.
+        ``attempts=item.attempt``) to the instance.
         """
 
     async def heartbeat_activity(
@@ -456,13 +413,11 @@ __all__ = [
     "ClaimSpec",
     "Collection",
     "EpisodeCommit",
-    "EpisodeRunner",
     "InstanceRecord",
     "LeaseLost",
     "Message",
     "NewInstance",
     "OrchestrationWorkItem",
-    "StartTaker",
     "Store",
     "WorkKind",
     "check_instance_id",

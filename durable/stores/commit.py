@@ -13,6 +13,7 @@ from datetime import datetime
 from .. import _actions as act
 from .._errors import ConfigurationError, DurableError, InstanceAlreadyExists
 from .._events import (
+    ActivityCompleted,
     ErrorInfo,
     ExecutionCanceled,
     ExecutionStarted,
@@ -22,7 +23,7 @@ from .._events import (
     SubOrchestrationFailed,
 )
 from .._status import Status
-from .base import ClaimSpec, EpisodeCommit
+from .base import ActivityWorkItem, ClaimSpec, EpisodeCommit, NewInstance
 
 #: messages that claim a SUSPENDED instance (its other messages wait until it resumes)
 CONTROL_KINDS = frozenset({"ExecutionResumed", "ExecutionTerminated", "ExecutionSuspended"})
@@ -46,6 +47,58 @@ def check_commit(commit: EpisodeCommit) -> act.ContinueAsNew | None:
                 f"has seq {event.seq}, expected {commit.expected_version + offset}"
             )
     return continue_as_new
+
+
+def check_first(first: EpisodeCommit, new: NewInstance) -> None:
+    """Refuse a first episode (``Store.start_instance``) that does not open ``new``'s history."""
+    opening = first.events[0] if first.events else None
+    if (
+        first.instance_id != new.instance_id
+        or first.expected_version != 0
+        or first.execution_id != 1
+        or not isinstance(opening, ExecutionStarted)
+    ):
+        raise ValueError(
+            f"instance {new.instance_id!r}: a first episode starts at execution 1, version 0, "
+            "with ExecutionStarted"
+        )
+
+
+def check_next(then: EpisodeCommit, item: ActivityWorkItem) -> None:
+    """Refuse a next episode (``Store.complete_activity``) that does not record ``item``'s
+    completion first (a worker bug), before anything is written."""
+    opening = then.events[0] if then.events else None
+    if (
+        then.instance_id != item.instance_id
+        or then.execution_id != item.execution_id
+        or not isinstance(opening, ActivityCompleted)
+        or opening.task_id != item.task_id
+    ):
+        raise ValueError(
+            f"instance {item.instance_id!r}: the episode given with the completion of task "
+            f"{item.task_id} does not record it first"
+        )
+
+
+def free_for(
+    then: EpisodeCommit,
+    status: Status,
+    *,
+    lease_free: bool,
+    ready: bool,
+    execution_id: int,
+    version: int,
+) -> bool:
+    """Whether an instance row takes ``then`` with the completion it records (see
+    ``Store.complete_activity``): nobody holds it and it is where ``then`` was decided."""
+    return (
+        lease_free
+        and ready
+        and not status.is_terminal
+        and status is not Status.SUSPENDED
+        and execution_id == then.execution_id
+        and version == then.expected_version
+    )
 
 
 def guard_failure(

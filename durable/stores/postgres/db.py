@@ -34,7 +34,7 @@ import tenacity
 
 from ..._errors import DurableError, StoreError
 from .. import hub as _hub
-from ..base import ClaimSpec, InstanceRecord, StartTaker
+from ..base import InstanceRecord
 from ..retrying import retried
 
 logger = logging.getLogger("durable.store")
@@ -110,8 +110,6 @@ class _Shared:
     waited: Counter[str] = field(default_factory=Counter)
     #: finished rows kept for those waiters (``PostgresStore.get_instance``)
     kept: dict[str, InstanceRecord] = field(default_factory=dict)
-    #: workers that take the instances started here (``Store.take_starts``), in turn
-    takers: list[StartTaker] = field(default_factory=list)
 
 
 _SHARED: dict[tuple[int, str, str], _Shared] = {}
@@ -377,29 +375,6 @@ class Database:
             )
         except (ValueError, AttributeError, TypeError):
             self._wake_everyone()  # not ours to parse: wake everyone rather than miss work
-
-    def add_taker(self, taker: StartTaker) -> Callable[[], None]:
-        """Offer this process's starts on this database to ``taker``; the withdrawal."""
-        takers = self._shared.takers
-        takers.append(taker)
-
-        def withdraw() -> None:
-            if taker in takers:
-                takers.remove(taker)
-
-        return withdraw
-
-    def taker_for(self, name: str) -> tuple[StartTaker, ClaimSpec] | None:
-        """A worker of this process that takes a new instance of ``name`` now, and its claim
-        (the first that can, taking turns so that several share the starts)."""
-        takers = self._shared.takers
-        for _ in range(len(takers)):
-            taker = takers.pop(0)
-            takers.append(taker)
-            claim = taker.take(name)
-            if claim is not None:
-                return taker, claim
-        return None
 
     def is_waited(self, instance_id: str) -> bool:
         """Whether a task of this process waits for the instance now."""

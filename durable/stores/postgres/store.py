@@ -28,7 +28,8 @@ Choices where the ``Store`` contract is silent are the SQLite store's (see ``sto
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Collection, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -44,12 +45,10 @@ from ..base import (
     ActivityWorkItem,
     ClaimSpec,
     EpisodeCommit,
-    EpisodeRunner,
     InstanceRecord,
     LeaseLost,
     NewInstance,
     OrchestrationWorkItem,
-    StartTaker,
     WorkKind,
 )
 from ..batching import Batched
@@ -161,39 +160,35 @@ class PostgresStore:
 
     async def create_instance(self, new: NewInstance) -> bool:
         """See ``Store.create_instance``."""
-        return await self._creating(new, new.instance_id)
+        created, _ = await self._creating((new, None), new.instance_id)
+        return created
 
-    async def _create_instances(self, batch: list[NewInstance]) -> list[bool]:
-        """The instances that concurrent ``create_instance`` calls ask for, in one statement;
-        each leased at once to a worker of this process that takes it (``take_starts``)."""
-        takers = [self._db.taker_for(new.name) for new in batch]
+    async def start_instance(
+        self, new: NewInstance, first: EpisodeCommit, *, eager: ClaimSpec, eager_limit: int = 0
+    ) -> list[ActivityWorkItem] | None:
+        """See ``Store.start_instance``: the instance is created leased to ``eager`` (in one
+        statement with the other starts of the moment), then its first episode commits."""
+        rules.check_first(first, new)
+        created, item = await self._creating((new, eager), new.instance_id)
+        if not created:
+            return None
+        if item is None:  # a rerun found its own row: the lease runs out, a claimer runs it
+            return []
+        return await self._commit_claimed(item, first, eager, eager_limit)
+
+    async def _create_instances(
+        self, batch: list[tuple[NewInstance, ClaimSpec | None]]
+    ) -> list[tuple[bool, OrchestrationWorkItem | None]]:
+        """The instances that concurrent ``create_instance``/``start_instance`` calls ask for,
+        in one statement; those of ``start_instance`` leased to their starter."""
         creations = [
-            instances.Creation(
-                new, instances.new_token(), lease_to=None if taker is None else taker[1]
-            )
-            for new, taker in zip(batch, takers, strict=True)
+            instances.Creation(new, instances.new_token(), lease_to=claim) for new, claim in batch
         ]
-        try:
-            results = await self._db.run(
-                lambda tx: instances.insert_instances(tx, creations, notify=True),
-                "create_instance",
-                atomic=False,
-            )
-        except BaseException:
-            for taker in takers:
-                if taker is not None:
-                    taker[0].taken(None)
-            raise
-        for taker, (_, item) in zip(takers, results, strict=True):
-            if taker is not None:
-                taker[0].taken(item)
-        return [created for created, _ in results]
-
-    def take_starts(self, taker: StartTaker) -> Callable[[], None]:
-        """See ``Store.take_starts``: a start through any store object of this process on
-        this database is leased to ``taker`` in the statement that creates it, and handed
-        over when it commits (no claim, and no notification, for it)."""
-        return self._db.add_taker(taker)
+        return await self._db.run(
+            lambda tx: instances.insert_instances(tx, creations, notify=True),
+            "create_instance",
+            atomic=False,
+        )
 
     async def get_instance(self, instance_id: str) -> InstanceRecord | None:
         """See ``Store.get_instance``; concurrent reads share one statement (``result()`` of
@@ -279,50 +274,44 @@ class PostgresStore:
 
     # -- orchestration work --------------------------------------------------------------------
 
-    async def claim_orchestration(
-        self, spec: ClaimSpec, *, then_run: EpisodeRunner | None = None
-    ) -> OrchestrationWorkItem | None:
-        """See ``Store.claim_orchestration``."""
+    async def claim_orchestration(self, spec: ClaimSpec) -> OrchestrationWorkItem | None:
+        """See ``Store.claim_orchestration``: one statement, no transaction, no notification
+        (most claims of an idle worker find nothing)."""
         if not spec.orchestrators:
             return None
-        # the claim is one statement (no transaction, no notification) and most claims of an
-        # idle worker find nothing, so then_run's episode is committed after it, on its own:
-        # a transaction around both would add BEGIN and COMMIT round trips to every claim
-        item = await self._db.run(
+        return await self._db.run(
             lambda tx: work.claim_orchestration(tx, spec),
             "claim_orchestration",
             notify=False,
             atomic=False,
         )
-        await self._run_next(item, spec, then_run)
-        return item
 
-    async def _run_next(
+    async def _commit_claimed(
         self,
-        item: OrchestrationWorkItem | None,
-        spec: ClaimSpec,
-        then_run: EpisodeRunner | None,
-    ) -> bool:
-        """Commit ``then_run``'s episode of the instance just claimed (see ``EpisodeRunner``);
-        True if it did.
-
-        The episode commits apart from the claim: if that commit fails, the caller still holds
-        the lease and runs the episode the ordinary way.
-        """
-        plan = None if item is None or then_run is None else then_run.run(item)
-        if plan is None:
-            if then_run is not None:
-                then_run.committed(None)
-            return False
-        assert then_run is not None
-        commit, eager_limit = plan
-        try:
-            eager = await self.commit_episode(commit, eager=spec, eager_limit=eager_limit)
-        except StoreError:
-            then_run.committed(None)
-            return False
-        then_run.committed(eager)
-        return True
+        item: OrchestrationWorkItem,
+        decided: EpisodeCommit,
+        eager: ClaimSpec,
+        eager_limit: int,
+    ) -> list[ActivityWorkItem] | None:
+        """Commit ``decided`` (made before the claim, from ``item``'s one message) for the
+        instance just leased with ``item``; None, giving the instance back, when the claim
+        found it elsewhere than ``decided`` expects (another message, another version)."""
+        takes = len(item.messages) == 1 and rules.free_for(
+            decided,
+            item.status,
+            lease_free=True,
+            ready=True,
+            execution_id=item.execution_id,
+            version=item.version,
+        )
+        if takes:
+            commit = replace(decided, consumed=[item.messages[0].id])
+            try:
+                return await self.commit_episode(commit, eager=eager, eager_limit=eager_limit)
+            except StoreError:
+                pass  # the messages wait in the inbox; the instance goes back to the claimers
+        await self.release_orchestration(item.instance_id, eager.worker_id)
+        return None
 
     async def commit_episode(
         self, commit: EpisodeCommit, *, eager: ClaimSpec | None = None, eager_limit: int = 0
@@ -403,15 +392,21 @@ class PostgresStore:
         item: ActivityWorkItem,
         result: str,
         *,
-        then_claim: ClaimSpec | None = None,
-        then_run: EpisodeRunner | None = None,
-    ) -> tuple[bool, OrchestrationWorkItem | None]:
-        """See ``Store.complete_activity``."""
+        then: EpisodeCommit | None = None,
+        eager: ClaimSpec | None = None,
+        eager_limit: int = 0,
+    ) -> tuple[bool, list[ActivityWorkItem] | None]:
+        """See ``Store.complete_activity``: the completion is one statement (shared with the
+        other completions of the moment) that leases the instance when ``then`` is given and
+        the instance is free; ``then`` commits right after it, the lease still held."""
+        if then is not None:
+            rules.check_next(then, item)
+        claim = eager if then is not None else None  # the worker that decided ``then``
         event = ActivityCompleted(task_id=item.task_id, result=result)
-        done, claimed = await self._finishing(work.Finish(item, event, then_claim), item.id)
-        if then_claim is None or not await self._run_next(claimed, then_claim, then_run):
-            return done, claimed
-        return done, None
+        done, claimed = await self._finishing(work.Finish(item, event, claim), item.id)
+        if then is None or claim is None or claimed is None:
+            return done, None
+        return done, await self._commit_claimed(claimed, then, claim, eager_limit)
 
     async def _finish_many(
         self, finishes: list[work.Finish]
@@ -422,17 +417,11 @@ class PostgresStore:
         )
 
     async def fail_activity(
-        self,
-        item: ActivityWorkItem,
-        error: ErrorInfo,
-        *,
-        retry_in: float | None,
-        then_claim: ClaimSpec | None = None,
-    ) -> tuple[bool, OrchestrationWorkItem | None]:
+        self, item: ActivityWorkItem, error: ErrorInfo, *, retry_in: float | None
+    ) -> bool:
         """See ``Store.fail_activity``."""
         return await self._db.run(
-            lambda tx: work.fail_activity(tx, item, error, retry_in, then_claim),
-            "fail_activity",
+            lambda tx: work.fail_activity(tx, item, error, retry_in), "fail_activity"
         )
 
     async def heartbeat_activity(

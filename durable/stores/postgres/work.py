@@ -356,16 +356,12 @@ def _held(item: ActivityWorkItem) -> tuple[Any, ...]:
 
 
 async def fail_activity(
-    tx: Tx,
-    item: ActivityWorkItem,
-    error: ErrorInfo,
-    retry_in: float | None,
-    then_claim: ClaimSpec | None,
-) -> tuple[bool, OrchestrationWorkItem | None]:
+    tx: Tx, item: ActivityWorkItem, error: ErrorInfo, retry_in: float | None
+) -> bool:
     if retry_in is None:
         event = ActivityFailed(task_id=item.task_id, error=error, attempts=item.attempt)
-        [outcome] = await finish_many(tx, [Finish(item, event, then_claim)])
-        return outcome
+        [(done, _)] = await finish_many(tx, [Finish(item, event, None)])
+        return done
     # the next attempt, after the backoff; the count is kept
     status = await tx.conn.execute(
         "UPDATE activities SET lease_owner = NULL, "  # noqa: S608 (constants only)
@@ -374,12 +370,10 @@ async def fail_activity(
         max(retry_in, 0.0),
     )
     if status == "UPDATE 0":
-        return False, None
+        return False
     tx.work.add(ACTIVITIES)
     tx.broadcast = tx.due = True
-    if then_claim is None:
-        return True, None
-    return True, await claim_instance(tx, item.instance_id, then_claim)
+    return True
 
 
 @dataclass(frozen=True)

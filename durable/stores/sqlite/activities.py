@@ -10,9 +10,8 @@ from __future__ import annotations
 
 from ..._actions import ScheduleActivity
 from ..._events import ActivityCompleted, ActivityFailed, ErrorInfo
-from ..base import ActivityWorkItem, ClaimSpec, OrchestrationWorkItem
+from ..base import ActivityWorkItem, ClaimSpec
 from ..commit import activity_timeout_error, storable_retry
-from .claims import claim_instance
 from .instances import insert_message
 from .rows import Tx, activity_item, dump_json, names_json, to_datetime
 
@@ -95,17 +94,6 @@ def _held(item: ActivityWorkItem) -> dict[str, object]:
     return {"id": item.id, "owner": item.worker_id, "attempt": item.attempt}
 
 
-def complete_activity(
-    tx: Tx, item: ActivityWorkItem, result: str, then_claim: ClaimSpec | None
-) -> tuple[bool, OrchestrationWorkItem | None]:
-    finished = finish(tx, item, result)
-    if finished is None:
-        return False, None
-    instance_id, execution_id, event = finished
-    insert_message(tx, instance_id, event, execution_id=execution_id)
-    return True, _then(tx, instance_id, then_claim, took_message=True)
-
-
 def finish(
     tx: Tx, item: ActivityWorkItem, result: str
 ) -> tuple[str, int, ActivityCompleted] | None:
@@ -117,46 +105,24 @@ def finish(
     return row[0], row[1], event
 
 
-def fail_activity(
-    tx: Tx,
-    item: ActivityWorkItem,
-    error: ErrorInfo,
-    retry_in: float | None,
-    then_claim: ClaimSpec | None,
-) -> tuple[bool, OrchestrationWorkItem | None]:
+def fail_activity(tx: Tx, item: ActivityWorkItem, error: ErrorInfo, retry_in: float | None) -> bool:
     if retry_in is not None:  # the next attempt, after the backoff; the count is kept
         cursor = tx.execute(
             f"UPDATE activities SET lease_owner = NULL, visible_at = :at WHERE {_HELD}",  # noqa: S608
             {**_held(item), "at": tx.now + max(retry_in, 0.0)},
         )
         if not cursor.rowcount:
-            return False, None
+            return False
         tx.work = True
-        return True, _then(tx, item.instance_id, then_claim)
+        return True
     row = tx.one(_FINISH, _held(item))
     if row is None:
-        return False, None
+        return False
     event = ActivityFailed(
         timestamp=to_datetime(tx.now), task_id=row[2], error=error, attempts=item.attempt
     )
     insert_message(tx, row[0], event, execution_id=row[1])
-    return True, _then(tx, row[0], then_claim, took_message=True)
-
-
-def _then(
-    tx: Tx, instance_id: str, spec: ClaimSpec | None, *, took_message: bool = False
-) -> OrchestrationWorkItem | None:
-    """Claim the instance for ``spec`` (if given and claimable).
-
-    ``took_message``: the only work this operation made is the message it added to that
-    instance, so once the claim takes it nobody else needs waking.
-    """
-    if spec is None:
-        return None
-    claimed = claim_instance(tx, instance_id, spec)
-    if claimed is not None and took_message:
-        tx.work = False
-    return claimed
+    return True
 
 
 def heartbeat_activity(

@@ -8,24 +8,15 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from ... import _actions as act
 from ..._events import EventRaised, TimerFired
 from ..._status import Status
 from .. import commit as rules
-from ..base import (
-    ActivityWorkItem,
-    ClaimSpec,
-    EpisodeCommit,
-    EpisodeRunner,
-    LeaseLost,
-    Message,
-    NewInstance,
-    OrchestrationWorkItem,
-)
-from . import activities, claims
+from ..base import ActivityWorkItem, ClaimSpec, EpisodeCommit, LeaseLost, NewInstance
+from . import activities
 from .activities import schedule_activity
 from .instances import deliver, insert_instance, insert_message
 from .rows import TERMINAL_SQL, Tx, dump_error, dump_event, to_datetime, to_ts
@@ -52,52 +43,53 @@ def commit_episode(
     return _commit(tx, commit, _guard(tx, commit), eager, eager_limit)
 
 
-#: the id of a completion handed to ``then_run`` without passing through the inbox (inbox ids,
-#: AUTOINCREMENT, start at 1)
-_NOT_IN_INBOX = 0
+def start_and_commit(
+    tx: Tx, new: NewInstance, first: EpisodeCommit, eager: ClaimSpec, eager_limit: int
+) -> list[ActivityWorkItem] | None:
+    """``Store.start_instance``: the instance's row, then its first episode (whose history
+    opens with the ``ExecutionStarted`` that would have waited in the inbox)."""
+    rules.check_first(first, new)
+    if not insert_instance(tx, new, with_start=False):
+        return None
+    row = tx.one("SELECT * FROM instances WHERE instance_id = ?", (new.instance_id,))
+    assert row is not None
+    return _commit(tx, first, row, eager, eager_limit)
 
 
-def complete_and_run(
-    tx: Tx, item: ActivityWorkItem, result: str, spec: ClaimSpec, then_run: EpisodeRunner
-) -> tuple[bool, OrchestrationWorkItem | None]:
-    """``complete_activity`` with ``then_claim`` and ``then_run``, in fewer statements.
-
-    The completion goes straight to the episode rather than through the inbox, and the instance
-    is neither leased nor re-read for the commit: this transaction read it and holds the lock.
-    An instance that cannot be claimed (or has moved to another run) takes the message in its
-    inbox as usual; a runner that declines gets the instance leased, message and all.
-    """
+def complete_and_commit(
+    tx: Tx,
+    item: ActivityWorkItem,
+    result: str,
+    then: EpisodeCommit | None,
+    eager: ClaimSpec | None,
+    eager_limit: int,
+) -> tuple[bool, list[ActivityWorkItem] | None]:
+    """``Store.complete_activity``: the attempt's row goes; the completion joins ``then``'s
+    commit when the instance is as ``then`` expects it, else waits in the inbox."""
     finished = activities.finish(tx, item, result)
     if finished is None:
-        then_run.committed(None)
         return False, None
     instance_id, execution_id, event = finished
-    completion = Message(_NOT_IN_INBOX, event)
-    found = claims.claimable(tx, instance_id, spec, extra=completion)
-    if found is None or found[1]["execution_id"] != execution_id:
-        insert_message(tx, instance_id, event, execution_id=execution_id)
-        then_run.committed(None)
-        return True, None
-    claimed, row = found
-    plan = then_run.run(claimed)
-    if plan is None:
-        inboxed = Message(insert_message(tx, instance_id, event, execution_id=execution_id), event)
-        claims.lease(tx, instance_id, spec)
-        tx.work = False  # the caller takes the instance, message and all
-        then_run.committed(None)
-        messages = [inboxed if m is completion else m for m in claimed.messages]
-        return True, replace(claimed, messages=messages)
-    commit, eager_limit = plan
-    # the row is this transaction's, so only the runner's commit can be off (a stale plan)
-    refused = rules.guard_failure(commit, spec.worker_id, row["execution_id"], row["version"])
-    if refused is not None:
-        raise LeaseLost(refused)
-    if _NOT_IN_INBOX in commit.consumed:
-        commit = replace(commit, consumed=[i for i in commit.consumed if i != _NOT_IN_INBOX])
-    else:  # the episode left it for later: it waits in the inbox like any message
-        insert_message(tx, instance_id, event, execution_id=execution_id)
-    then_run.committed(_commit(tx, commit, row, spec, eager_limit))
+    if then is not None and eager is not None:
+        rules.check_next(then, item)
+        row = tx.one("SELECT * FROM instances WHERE instance_id = ?", (instance_id,))
+        if row is not None and _takes(tx, row, then):
+            return True, _commit(tx, then, row, eager, eager_limit)
+    insert_message(tx, instance_id, event, execution_id=execution_id)
     return True, None
+
+
+def _takes(tx: Tx, row: sqlite3.Row, then: EpisodeCommit) -> bool:
+    """The instance is exactly as the worker that decided ``then`` saw it: free, at that
+    version, and with nothing else waiting (which ``then`` would have had to apply first)."""
+    return rules.free_for(
+        then,
+        Status(row["status"]),
+        lease_free=row["lease_owner"] is None or row["lease_expires_at"] <= tx.now,
+        ready=row["ready_at"] <= tx.now,
+        execution_id=row["execution_id"],
+        version=row["version"],
+    ) and not _has_visible_messages(tx, then.instance_id)
 
 
 def _commit(

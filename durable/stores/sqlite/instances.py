@@ -66,8 +66,13 @@ def insert_message(
     return cursor.lastrowid
 
 
-def insert_instance(tx: Tx, new: NewInstance, parent_execution_id: int | None = None) -> bool:
-    """Create a PENDING instance with its ``ExecutionStarted`` message; False if the id is taken."""
+def insert_instance(
+    tx: Tx, new: NewInstance, parent_execution_id: int | None = None, *, with_start: bool = True
+) -> bool:
+    """Create a PENDING instance with its ``ExecutionStarted`` message; False if the id is taken.
+
+    ``with_start=False``: without the message (the caller commits the first episode at once).
+    """
     cursor = tx.execute(
         _INSERT_INSTANCE,
         (
@@ -84,6 +89,8 @@ def insert_instance(tx: Tx, new: NewInstance, parent_execution_id: int | None = 
     )
     if cursor.rowcount == 0:
         return False
+    if not with_start:
+        return True
     started = ExecutionStarted(
         timestamp=to_datetime(tx.now),
         name=new.name,

@@ -32,19 +32,17 @@ from ..base import (
     ActivityWorkItem,
     ClaimSpec,
     EpisodeCommit,
-    EpisodeRunner,
     InstanceRecord,
     NewInstance,
     OrchestrationWorkItem,
-    StartTaker,
     WorkKind,
 )
 from ..dumps import InstanceDump
 from ..status_poll import StatusPoll
 from . import activities, claims, dumps, instances
 from .db import Database
-from .episode import commit_episode, complete_and_run
-from .rows import Tx, dump_error
+from .episode import commit_episode, complete_and_commit, start_and_commit
+from .rows import dump_error
 
 SYNCHRONOUS = ("normal", "full", "extra")
 #: a timer is waited for this much past its due time, so that it is visible to the claim
@@ -118,9 +116,13 @@ class SQLiteStore:
             lambda tx: instances.insert_instance(tx, new), "create_instance"
         )
 
-    def take_starts(self, taker: StartTaker) -> Callable[[], None]:
-        """See ``Store.take_starts``: ignored (a claim is no round trip here)."""
-        return _nothing
+    async def start_instance(
+        self, new: NewInstance, first: EpisodeCommit, *, eager: ClaimSpec, eager_limit: int = 0
+    ) -> list[ActivityWorkItem] | None:
+        """See ``Store.start_instance``."""
+        return await self._db.write(
+            lambda tx: start_and_commit(tx, new, first, eager, eager_limit), "start_instance"
+        )
 
     async def get_instance(self, instance_id: str) -> InstanceRecord | None:
         """See ``Store.get_instance``."""
@@ -181,20 +183,13 @@ class SQLiteStore:
 
     # -- orchestration work --------------------------------------------------------------------
 
-    async def claim_orchestration(
-        self, spec: ClaimSpec, *, then_run: EpisodeRunner | None = None
-    ) -> OrchestrationWorkItem | None:
+    async def claim_orchestration(self, spec: ClaimSpec) -> OrchestrationWorkItem | None:
         """See ``Store.claim_orchestration``."""
         if not spec.orchestrators:
             return None
-
-        def claim(tx: Tx) -> OrchestrationWorkItem | None:
-            item = claims.claim_orchestration(tx, spec)
-            if then_run is not None:
-                _run_next(tx, item, spec, then_run)
-            return item
-
-        return await self._db.write(claim, "claim_orchestration")
+        return await self._db.write(
+            lambda tx: claims.claim_orchestration(tx, spec), "claim_orchestration"
+        )
 
     async def commit_episode(
         self, commit: EpisodeCommit, *, eager: ClaimSpec | None = None, eager_limit: int = 0
@@ -234,30 +229,22 @@ class SQLiteStore:
         item: ActivityWorkItem,
         result: str,
         *,
-        then_claim: ClaimSpec | None = None,
-        then_run: EpisodeRunner | None = None,
-    ) -> tuple[bool, OrchestrationWorkItem | None]:
+        then: EpisodeCommit | None = None,
+        eager: ClaimSpec | None = None,
+        eager_limit: int = 0,
+    ) -> tuple[bool, list[ActivityWorkItem] | None]:
         """See ``Store.complete_activity``."""
-
-        def complete(tx: Tx) -> tuple[bool, OrchestrationWorkItem | None]:
-            if then_run is None or then_claim is None:
-                return activities.complete_activity(tx, item, result, then_claim)
-            return complete_and_run(tx, item, result, then_claim, then_run)
-
-        return await self._db.write(complete, "complete_activity")
+        return await self._db.write(
+            lambda tx: complete_and_commit(tx, item, result, then, eager, eager_limit),
+            "complete_activity",
+        )
 
     async def fail_activity(
-        self,
-        item: ActivityWorkItem,
-        error: ErrorInfo,
-        *,
-        retry_in: float | None,
-        then_claim: ClaimSpec | None = None,
-    ) -> tuple[bool, OrchestrationWorkItem | None]:
+        self, item: ActivityWorkItem, error: ErrorInfo, *, retry_in: float | None
+    ) -> bool:
         """See ``Store.fail_activity``."""
         return await self._db.write(
-            lambda tx: activities.fail_activity(tx, item, error, retry_in, then_claim),
-            "fail_activity",
+            lambda tx: activities.fail_activity(tx, item, error, retry_in), "fail_activity"
         )
 
     async def heartbeat_activity(
@@ -318,20 +305,6 @@ class SQLiteStore:
         await self._waiters.wait(key, timeout, since=since)
 
 
-def _run_next(
-    tx: Tx, claimed: OrchestrationWorkItem | None, spec: ClaimSpec, then_run: EpisodeRunner
-) -> bool:
-    """Commit ``then_run``'s episode of the instance just claimed, in this transaction (see
-    ``EpisodeRunner``); True if it did."""
-    plan = None if claimed is None else then_run.run(claimed)
-    if plan is None:
-        then_run.committed(None)
-        return False
-    commit, eager_limit = plan
-    then_run.committed(commit_episode(tx, commit, spec, eager_limit))
-    return True
-
-
 # -- memory:// --------------------------------------------------------------------------------
 
 _SHARED: dict[str, SQLiteStore] = {}
@@ -351,7 +324,3 @@ def memory_store(name: str = "") -> SQLiteStore:
 
         store.on_last_close = forget
     return store
-
-
-def _nothing() -> None:
-    """Withdraws an offer that was never taken up."""
