@@ -62,7 +62,7 @@ VARYING: list[tuple[re.Pattern[str], str]] = [
 SETUP = {
     r"\. \.venv/bin/activate": 'export PATH="{bin}:$PATH"',
     r"python3? -m venv \.venv": "true",
-    r"pip install .*": "true",
+    r"pip (?:install|wheel) .*": "true",
 }
 
 MARK = "__console_kit_done__"
