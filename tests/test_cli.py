@@ -114,6 +114,36 @@ def test_help_lists_every_command_and_each_has_help() -> None:
         assert sub.exit_code == 0 and "Usage: durable " + command in sub.stdout
 
 
+#: what the command line must not load before a command runs (DESIGN 7: it answers at once)
+HEAVY = ("asyncpg", "aiosqlite", "anyio", "durable._worker", "durable._core", "durable.stores")
+LOADED_BY_HELP = """
+import sys
+from durable._cli.app import main
+sys.argv = ["durable", *sys.argv[1:]]
+try:
+    main()
+except SystemExit:
+    pass
+print(" ".join(sorted(sys.modules)), file=sys.stderr)
+"""
+
+
+@pytest.mark.parametrize("args", [[], ["--help"], ["--version"]], ids=repr)
+def test_the_command_line_loads_no_driver_client_or_worker_to_answer(args: list[str]) -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", LOADED_BY_HELP, *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "DURABLE_STORE": "sqlite:///unused.db"},
+    )
+    loaded = result.stderr.split()
+    assert "durable._cli.app" in loaded
+    assert [m for m in loaded if m.partition(".")[0] in HEAVY or m.startswith(HEAVY)] == []
+    assert "durable._client" not in loaded
+
+
 @pytest.mark.parametrize(
     "args",
     [["nosuch"], ["list", "--bogus"], ["list", "--status", "bogus"], ["status"], ["purge"]],

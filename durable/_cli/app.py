@@ -3,24 +3,22 @@
 Parse, call the ``Client``, print: tables for people, ``--json`` for scripts. Every sub-command
 takes ``--store URL`` (or ``DURABLE_STORE``). The worker lives in ``worker``, export and
 import in ``dump``, what all commands share (errors, parsing, output) in ``common``.
+
+A command imports what it needs when it runs (the client, the stores, the worker, rich's
+tables): ``durable --help`` loads typer and this package's light modules only.
 """
 
 from __future__ import annotations
 
-import importlib.metadata
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from functools import partial
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import anyio
 import typer
 
-from .._client import Client, InstanceHandle
 from .._errors import DurableError, OrchestrationFailed, StoreError, Terminated
-from .._events import event_to_dict
 from .._status import Status
-from ..stores.base import Store
 from .common import (
     DEBUG_ENV,
     InstanceArg,
@@ -38,9 +36,11 @@ from .common import (
     with_client,
 )
 from .dump import export, import_
-from .render import history_table, instances_table, status_dict, status_table, timeline
-from .render import value_text as compact
 from .worker import worker
+
+if TYPE_CHECKING:
+    from .._client import Client, InstanceHandle
+    from ..stores.base import Store
 
 #: instances listed per page by ``purge --status/--older-than``
 PURGE_PAGE = 200
@@ -58,6 +58,8 @@ app = typer.Typer(
 
 def _version(value: bool) -> None:
     if value:
+        import importlib.metadata
+
         try:
             version = importlib.metadata.version("durable")
         except importlib.metadata.PackageNotFoundError:  # running from a source tree
@@ -126,6 +128,8 @@ async def _print_outcome(handle: InstanceHandle, timeout: float | None, as_json:
 
     A failed or terminated instance still prints its status with ``--json``, then is an error.
     """
+    from .render import status_dict, value_text
+
     try:
         output = await handle.result(timeout=timeout)
     except (OrchestrationFailed, Terminated):
@@ -135,7 +139,7 @@ async def _print_outcome(handle: InstanceHandle, timeout: float | None, as_json:
     if as_json:
         print_json(status_dict(await handle.status()))
     else:
-        typer.echo(compact(output, limit=None))
+        typer.echo(value_text(output, limit=None))
 
 
 def _read(
@@ -150,7 +154,9 @@ def status(
     instance_id: InstanceArg, store: StoreOption = None, as_json: JsonOption = False
 ) -> None:
     """Show an instance: status, times, input, output, error, custom status."""
-    found = _read(store, instance_id, InstanceHandle.status)
+    from .render import status_dict, status_table
+
+    found = _read(store, instance_id, lambda handle: handle.status())
     if as_json:
         print_json(status_dict(found))
     else:
@@ -168,6 +174,8 @@ def list_instances(
     as_json: JsonOption = False,
 ) -> None:
     """List instances, newest first."""
+    from .render import instances_table, status_dict
+
     found = with_client(store, lambda client: client.list(status=status, name=name, limit=limit))
     if as_json:
         print_json([status_dict(item) for item in found])
@@ -182,7 +190,10 @@ def history(
     instance_id: InstanceArg, store: StoreOption = None, as_json: JsonOption = False
 ) -> None:
     """Show an instance's history as a timeline: seq, kind, name, time, duration, error."""
-    events = _read(store, instance_id, InstanceHandle.history)
+    from .._events import event_to_dict
+    from .render import history_table, timeline
+
+    events = _read(store, instance_id, lambda handle: handle.history())
     if as_json:
         print_json([event_to_dict(event) for event in events])
     else:
@@ -250,7 +261,7 @@ def suspend(
 @app.command(rich_help_panel="Control")
 def resume(instance_id: InstanceArg, store: StoreOption = None) -> None:
     """Resume a suspended instance."""
-    _control(store, instance_id, "resume", InstanceHandle.resume)
+    _control(store, instance_id, "resume", lambda handle: handle.resume())
 
 
 # -- purge -------------------------------------------------------------------------------------
@@ -309,6 +320,8 @@ async def _purge_one(client: Client, *, instance_id: str, ask: bool) -> int:
             "(terminate it first)"
         )
     if ask:
+        import anyio
+
         question = (
             f"Purge instance {instance_id!r} ({found.name}, {found.status}) and its history "
             "(with any sub-orchestrations)?"

@@ -17,22 +17,17 @@ import traceback
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
-from typing import Annotated, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
-import anyio
 import typer
-from rich.console import Console, RenderableType
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    SpinnerColumn,
-    TextColumn,
-    TimeElapsedColumn,
-)
 
-from .._client import Client
 from .._errors import DurableError, InstanceAlreadyExists, InstanceNotFound
+
+if TYPE_CHECKING:  # the client, the store and rich load when a command runs, not for --help
+    from rich.console import Console, RenderableType
+    from rich.progress import Progress
+
+    from .._client import Client
 
 T = TypeVar("T")
 
@@ -147,6 +142,10 @@ def store_url(given: str | None) -> str:
 def with_client(store: str | None, action: Callable[[Client], Awaitable[T]]) -> T:
     """Open a ``Client`` on the store, run ``action`` with it, close it; errors reported."""
 
+    import anyio
+
+    from .._client import Client
+
     async def go() -> T:
         async with Client(store_url(store)) as client:
             return await action(client)
@@ -197,6 +196,8 @@ def plural(count: int, noun: str, nouns: str | None = None) -> str:
 def show(renderable: RenderableType) -> None:
     """Print a table on stdout. Off a terminal (pipes, files) it never wraps, so a row stays
     one line, and has no colour and no padding at line ends, so it reads well in a file."""
+    from rich.console import Console
+
     console = Console(highlight=False)
     if console.is_terminal:
         console.print(renderable)
@@ -210,6 +211,8 @@ def show(renderable: RenderableType) -> None:
 
 def err_console() -> Console:
     """A console on stderr (progress bars, notes), so stdout stays clean for data."""
+    from rich.console import Console
+
     return Console(stderr=True, highlight=False)
 
 
@@ -223,6 +226,15 @@ def progress(*, total_known: bool, show: bool = True) -> Progress:
 
     With ``total_known`` it counts ``done/total``; otherwise it counts up with a spinner.
     """
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
     console = err_console()
     count = MofNCompleteColumn() if total_known else TextColumn("{task.completed}")
     return Progress(

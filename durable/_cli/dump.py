@@ -15,12 +15,10 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Annotated, Any
+from typing import IO, TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from .._client import Client
-from ..stores.dumps import BadDump, InstanceDump, from_json, to_json
 from .common import (
     JsonOption,
     StoreOption,
@@ -32,6 +30,10 @@ from .common import (
     store_url,
     with_client,
 )
+
+if TYPE_CHECKING:  # loaded when a command runs, not for --help
+    from .._client import Client
+    from ..stores.dumps import InstanceDump
 
 #: instances read per export_instances call
 EXPORT_PAGE = 500
@@ -45,6 +47,8 @@ _SKIPPED_SHOWN = 5
 
 def dump_line(dump: InstanceDump) -> bytes:
     """The JSON line of one instance (UTF-8, newline-terminated)."""
+    from ..stores.dumps import to_json
+
     text = json.dumps(to_json(dump), ensure_ascii=False, allow_nan=False, separators=(",", ":"))
     return (text + "\n").encode("utf-8")
 
@@ -170,6 +174,8 @@ def _dumps(source: IO[bytes], name: str) -> Iterator[InstanceDump]:
 
 
 def _parse(line: bytes, where: str) -> InstanceDump:
+    from ..stores.dumps import BadDump, from_json
+
     try:
         data: Any = json.loads(line.decode("utf-8"), parse_constant=_no_constant)
         return from_json(data)
