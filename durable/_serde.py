@@ -285,6 +285,11 @@ def _call_shape(fn: Callable[..., Any], skip_first: bool) -> _CallShape:
 class Serializer:
     """Encodes values to JSON payloads and decodes them under type hints.
 
+    An app uses one for everything it records: ``durable.App(serializer=durable.Serializer(
+    max_payload_bytes=8 * 1024 * 1024))`` raises the payload limit, ``codec=`` compresses or
+    encrypts payloads. Give its workers and clients the same app (``Client(url, app=app)``), or
+    the same serializer (``Client(url, serializer=...)``).
+
     Args:
         codec: wraps every payload after JSON encoding (compression, encryption at rest).
         max_payload_bytes: the largest UTF-8 size of one payload's JSON text, checked before
