@@ -1,0 +1,49 @@
+"""The outputs the docs show for the samples are what the samples print.
+
+A page shows a sample's output in a ```text block titled ``python samples/NAME.py``; this test
+runs that sample (in a fresh directory, as ``tests/test_samples.py`` does) and compares, after
+``console_kit.normalise`` (times and durations) and with the clone's path shown as ``...``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from .console_kit import ROOT, normalise
+
+SHOWN = re.compile(r'^```text title="python (samples/\w+\.py)"\n(.*?)^```', re.M | re.S)
+
+
+def shown_outputs() -> list[tuple[str, str, str]]:
+    found = []
+    for page in sorted((ROOT / "docs").rglob("*.md")):
+        for match in SHOWN.finditer(page.read_text()):
+            found.append((str(page.relative_to(ROOT)), match.group(1), match.group(2)))
+    return found
+
+
+def test_the_pattern_pages_show_outputs() -> None:
+    assert len(shown_outputs()) >= 9
+
+
+@pytest.mark.parametrize(("page", "sample", "shown"), shown_outputs())
+def test_shown_output_is_printed(page: str, sample: str, shown: str, tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(
+        [sys.executable, "-W", "error", str(ROOT / sample)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    printed = done.stdout.replace(str(ROOT), "...")
+    assert normalise(printed) == normalise(shown), f"{page} shows another output of {sample}"
