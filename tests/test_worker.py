@@ -307,7 +307,7 @@ async def test_continue_as_new_follows_to_the_last_run(client: Any, worker: Any)
     handle = await client.start(counter, 4, 0, instance_id="loop")
     assert await handle.result(WAIT) == 4
     status = await handle.status()
-    assert status.input == {"args": [1, 3], "kwargs": {}}
+    assert status.input == [1, 3]  # the last run's arguments
     assert next(e.kind for e in await handle.history()) == "ExecutionStarted"
 
 
