@@ -144,4 +144,3 @@ def test_names_not_built_yet_are_really_missing() -> None:
 def test_design_subpackages_import() -> None:
     for name in DESIGN_SUBPACKAGES - SUBPACKAGES_NOT_BUILT_YET:
         assert importlib.util.find_spec(f"durable.{name}") is not None
-
