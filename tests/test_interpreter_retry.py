@@ -171,3 +171,9 @@ def test_an_activity_failure_that_escapes_the_run_is_retried_by_its_type() -> No
     e = Driver(app, "flaky", 7, retry=not_activity_failures)
     e.apply(failed(0, "ValueError"))
     assert e.status is Status.FAILED
+
+
+@pytest.mark.parametrize("attempt", [0, -1, True])
+def test_an_attempt_number_below_one_is_refused(attempt: int) -> None:
+    with pytest.raises(ValueError, match="attempt must be an int >= 1"):
+        Orchestration(app, "i", retry=POLICY, attempt=attempt)

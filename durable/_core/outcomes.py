@@ -123,6 +123,10 @@ class Retry:
     __slots__ = ("_attempt", "_instance_id", "_policy")
 
     def __init__(self, instance_id: str, policy: Mapping[str, object], attempt: int) -> None:
+        if isinstance(attempt, bool) or not isinstance(attempt, int) or attempt < 1:
+            raise ValueError(
+                f"instance {instance_id!r}: attempt must be an int >= 1, not {attempt!r}"
+            )
         self._instance_id = instance_id
         self._policy = RetryPolicy.from_json(policy)
         self._attempt = attempt
