@@ -56,6 +56,14 @@ def family(ctx: OrchestrationContext, x: int) -> Generator[Any, Any, int]:
 
 
 @app.orchestrator
+def hands_off(ctx: OrchestrationContext) -> Generator[Any, Any, str]:
+    # ends while its child still waits for an event: a child may outlive its parent
+    child = ctx.call_sub_orchestrator(approval, instance_id=f"{ctx.instance_id}-child")
+    yield ctx.when_any([child, ctx.sleep(0)])
+    return "left it running"
+
+
+@app.orchestrator
 def fails(ctx: OrchestrationContext, message: str) -> Generator[Any, Any, None]:
     yield ctx.call_activity(explode, message)
 

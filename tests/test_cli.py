@@ -406,6 +406,23 @@ async def test_purge_takes_the_sub_orchestrations_and_says_so(store_url: str) ->
         assert await again.result(timeout=WAIT) == 3
 
 
+async def test_purge_leaves_a_parent_whose_child_still_runs(store_url: str) -> None:
+    s = ["--store", store_url]
+    async with client_and_worker(store_url) as client:
+        await (await client.start(sample.hands_off, instance_id="ho")).result(timeout=WAIT)
+        await wait_status(client, "ho-child", Status.RUNNING)
+        await (await client.start(sample.add_one, 1, instance_id="done")).result(timeout=WAIT)
+        refused = await acli("purge", "ho", "--yes", *s)
+        assert_one_line_error(refused, "'ho-child'", "still RUNNING", "terminate it first")
+        bulk = await acli("purge", "--older-than", "0s", "--yes", *s)
+        assert bulk.exit_code == 0 and bulk.stdout == "purged 1 instance\n"  # "done" only
+        assert await ids_in(store_url) == ["ho", "ho-child"]
+        await client.get("ho-child").terminate()
+        await wait_status(client, "ho-child", Status.TERMINATED)
+    purged = await acli("purge", "ho", "--yes", *s)
+    assert purged.stdout == "purged instance 'ho' and 1 sub-orchestration\n"
+
+
 async def test_purge_by_status_and_age(store_url: str) -> None:
     s = ["--store", store_url]
     await finished_instances(store_url)
