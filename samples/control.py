@@ -21,6 +21,7 @@ import anyio
 import durable
 
 app = durable.App()
+log = logging.getLogger(__name__)  # under `durable worker`, these lines join the worker's log
 
 
 @app.activity
@@ -30,7 +31,7 @@ async def reserve(account: str) -> str:
 
 @app.activity
 async def release(hold: str) -> None:
-    print(f"  released {hold}")
+    log.info("released %s", hold)
 
 
 @app.orchestrator
@@ -95,6 +96,8 @@ async def until(
 
 
 if __name__ == "__main__":
-    logging.getLogger("durable").setLevel(logging.CRITICAL)  # this program prints its own story
+    # This program tells its own story: its activities' lines, indented, and not durable's log.
+    logging.basicConfig(level=logging.INFO, format="  %(message)s", stream=sys.stdout)
+    logging.getLogger("durable").setLevel(logging.CRITICAL)
     with tempfile.TemporaryDirectory() as tmp:
         anyio.run(main, sys.argv[1] if len(sys.argv) > 1 else f"sqlite:///{tmp}/control.db")

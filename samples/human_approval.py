@@ -21,11 +21,12 @@ import anyio
 import durable
 
 app = durable.App()
+log = logging.getLogger(__name__)  # under `durable worker`, these lines join the worker's log
 
 
 @app.activity
 async def notify(person: str, text: str) -> None:
-    print(f"  to {person}: {text}")
+    log.info("to %s: %s", person, text)
 
 
 @app.orchestrator
@@ -87,6 +88,8 @@ async def until_status(handle: durable.InstanceHandle, custom_status: str) -> No
 
 
 if __name__ == "__main__":
-    logging.getLogger("durable").setLevel(logging.CRITICAL)  # this program prints its own story
+    # This program tells its own story: its activities' lines, indented, and not durable's log.
+    logging.basicConfig(level=logging.INFO, format="  %(message)s", stream=sys.stdout)
+    logging.getLogger("durable").setLevel(logging.CRITICAL)
     with tempfile.TemporaryDirectory() as tmp:
         anyio.run(main, sys.argv[1] if len(sys.argv) > 1 else f"sqlite:///{tmp}/approval.db")

@@ -23,6 +23,7 @@ import anyio
 import durable
 
 app = durable.App()
+log = logging.getLogger(__name__)  # under `durable worker`, these lines join the worker's log
 
 FAST_BACKOFF = durable.RetryPolicy(
     max_attempts=5,
@@ -36,9 +37,9 @@ FAST_BACKOFF = durable.RetryPolicy(
 async def fetch_rate(currency: str) -> float:
     attempt = durable.activity_info().attempt
     if attempt < 3:
-        print(f"  fetch_rate attempt {attempt}: connection refused")
+        log.info("fetch_rate attempt %d: connection refused", attempt)
         raise ConnectionError("rates service unavailable")
-    print(f"  fetch_rate attempt {attempt}: ok")
+    log.info("fetch_rate attempt %d: ok", attempt)
     return 1.08
 
 
@@ -49,7 +50,7 @@ async def fetch_rate(currency: str) -> float:
 async def import_rows(rows: int) -> str:
     info = durable.activity_info()
     start = info.heartbeat_details or 0  # None on the first attempt
-    print(f"  import_rows attempt {info.attempt} starts at row {start}")
+    log.info("import_rows attempt %d starts at row %d", info.attempt, start)
     for row in range(start, rows):
         if info.attempt == 1 and row == 6:
             await anyio.sleep(3600)  # the host hangs: no more heartbeats
@@ -77,6 +78,8 @@ async def main(store: str) -> None:
 
 
 if __name__ == "__main__":
-    logging.getLogger("durable").setLevel(logging.CRITICAL)  # this program prints its own story
+    # This program tells its own story: its activities' lines, indented, and not durable's log.
+    logging.basicConfig(level=logging.INFO, format="  %(message)s", stream=sys.stdout)
+    logging.getLogger("durable").setLevel(logging.CRITICAL)
     with tempfile.TemporaryDirectory() as tmp:
         anyio.run(main, sys.argv[1] if len(sys.argv) > 1 else f"sqlite:///{tmp}/retries.db")

@@ -19,6 +19,7 @@ import anyio
 import durable
 
 app = durable.App()
+log = logging.getLogger(__name__)  # under `durable worker`, these lines join the worker's log
 
 
 class SoldOut(Exception):
@@ -44,7 +45,7 @@ async def book_car(city: str) -> str:
 
 @app.activity
 async def cancel(booking: str) -> str:
-    print(f"  cancelled {booking}")
+    log.info("cancelled %s", booking)
     return booking
 
 
@@ -75,6 +76,8 @@ async def main(store: str) -> None:
 
 
 if __name__ == "__main__":
-    logging.getLogger("durable").setLevel(logging.CRITICAL)  # this program prints its own story
+    # This program tells its own story: its activities' lines, indented, and not durable's log.
+    logging.basicConfig(level=logging.INFO, format="  %(message)s", stream=sys.stdout)
+    logging.getLogger("durable").setLevel(logging.CRITICAL)
     with tempfile.TemporaryDirectory() as tmp:
         anyio.run(main, sys.argv[1] if len(sys.argv) > 1 else f"sqlite:///{tmp}/saga.db")

@@ -9,7 +9,7 @@ faithfully is refused where it is passed. Run it with ``python samples/typed_pay
 
 from __future__ import annotations
 
-import dataclasses
+import json
 import logging
 import sys
 import tempfile
@@ -63,8 +63,9 @@ async def main(store: str) -> None:
         except durable.SerializationError as refused:
             print(f"refused at the call site: {refused}")
         invoice = await handle.result(timeout=30)
-        started = dataclasses.asdict((await handle.history())[0])
-        print(f"stored as JSON: {started['input']}")
+        async with durable.Client(store) as plain:  # no app, no type hints: plain JSON values
+            stored = (await plain.get(handle.instance_id).status()).input
+        print(f"stored as JSON: {json.dumps(stored)}")
         print(f"result: {invoice!r}")
 
 

@@ -176,9 +176,11 @@ class Session:
         words = shlex.split(command, comments=True)
         if len(words) < 3 or words[0] != "durable" or words[1] not in ("status", "history"):
             return
-        query = shlex.join([*words, "--json"])
+        query = shlex.join([*words, *([] if "--json" in words else ["--json"])])
         if words[1] == "status":
-            wanted = next((line.split()[1] for line in shown if line.startswith("status ")), None)
+            shown_status = re.compile(r'^status\s+(\w+)|^\s*"status": "(\w+)"')
+            matches = [m for line in shown if (m := shown_status.match(line))]
+            wanted = next((m.group(1) or m.group(2) for m in matches), None)
             done = lambda out: json.loads(out).get("status") == wanted  # noqa: E731
         else:
             wanted = sum(1 for line in shown if re.match(r"\s*\d+(\s|$)", line)) or None
