@@ -431,49 +431,40 @@ async def test_a_split_brain_in_a_shared_commit_loses_only_its_own_episode(url: 
         assert [e.kind for e in await store.get_history("i-3")] == ["ExecutionStarted"]
 
 
-class Taker:
-    """A ``StartTaker`` with ``slots`` free slots that records what it was handed."""
-
-    def __init__(self, slots: int = 10) -> None:
-        self.slots = slots
-        self.handed: list[OrchestrationWorkItem | None] = []
-
-    def take(self, name: str) -> ClaimSpec | None:
-        if name not in SPEC.orchestrators or self.slots == 0:
-            return None
-        self.slots -= 1
-        return SPEC
-
-    def taken(self, item: OrchestrationWorkItem | None) -> None:
-        self.handed.append(item)
-        if item is None:
-            self.slots += 1
-
-
-async def test_a_start_is_leased_to_a_worker_of_the_process_as_it_is_created(url: str) -> None:
-    async with opened(url) as store, opened(url) as client_side:
+async def test_starts_with_their_first_episodes_share_the_create_statement(url: str) -> None:
+    # a client and a worker in one process: concurrent starts create their instances leased in
+    # one statement, then each first episode commits (the commits share statements too)
+    async with opened(url) as store:
         assert isinstance(store, PostgresStore)
-        taker = Taker(slots=1)
-        withdraw = store.take_starts(taker)
-        assert await client_side.create_instance(NewInstance("mine", "orch", "1"))
-        (item,) = taker.handed
-        assert item is not None and (item.instance_id, item.version) == ("mine", 0)
-        assert [m.event.kind for m in item.messages] == ["ExecutionStarted"]
-        assert item.messages[0].event.timestamp == item.now
+        assert await store.create_instance(NewInstance("taken", "orch", "0"))
+        sizes = _counting(store, "_creating")
+        ids = [f"s-{n}" for n in range(6)] + ["taken"]
+        results: dict[str, object] = {}
+
+        async def start(instance_id: str) -> None:
+            started = ExecutionStarted(name="orch", input="1")
+            first = EpisodeCommit(
+                instance_id=instance_id,
+                worker_id=SPEC.worker_id,
+                execution_id=1,
+                expected_version=0,
+                events=[dataclasses.replace(started, seq=0)],
+                actions=(),
+                consumed=[],
+                status=Status.RUNNING,
+            )
+            new = NewInstance(instance_id, "orch", "1")
+            results[instance_id] = await store.start_instance(new, first, eager=SPEC)
+
+        async with anyio.create_task_group() as tg:
+            for instance_id in ids:
+                tg.start_soon(start, instance_id)
+        assert results.pop("taken") is None
+        assert all(r == [] for r in results.values())
+        assert max(sizes) > 1
+        for instance_id in results:
+            record = await store.get_instance(instance_id)
+            assert record is not None and (record.status, record.version) == (Status.RUNNING, 1)
         other = ClaimSpec("other", 30.0, frozenset({"orch"}))
-        assert await store.claim_orchestration(other) is None  # leased to the taker
-        await store.commit_episode(first_episode(item))  # as a claimer would
-        # no slot left: the next start is for any claimer; a taken id gives the slot back
-        assert await client_side.create_instance(NewInstance("anyone's", "orch", "1"))
-        assert not await client_side.create_instance(NewInstance("mine", "orch", "1"))
-        assert len(taker.handed) == 1 and taker.slots == 0
         claimed = await store.claim_orchestration(other)
-        assert claimed is not None and claimed.instance_id == "anyone's"
-        taker.slots = 1
-        assert not await client_side.create_instance(NewInstance("mine", "orch", "2"))
-        assert taker.handed[-1] is None and taker.slots == 1
-        withdraw()
-        assert await client_side.create_instance(NewInstance("later", "orch", "1"))
-        assert len(taker.handed) == 2
-        claimed = await store.claim_orchestration(other)
-        assert claimed is not None and claimed.instance_id == "later"
+        assert claimed is not None and claimed.instance_id == "taken"  # only it waits

@@ -109,7 +109,8 @@ class App:
 
     Register with the decorators ``@app.orchestrator`` and ``@app.activity``; the name is the
     function's ``__name__`` unless ``name=`` is given, and must be unique within the app.
-    ``serializer`` sets the payload size limit and codec for everything the app records.
+    ``serializer=durable.Serializer(max_payload_bytes=..., codec=...)`` sets the payload size
+    limit and codec for everything the app records; clients given this app use it too.
     """
 
     def __init__(self, *, serializer: Serializer | None = None) -> None:

@@ -23,8 +23,8 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import anyio
 
@@ -170,7 +170,7 @@ class Episodes:
     def first(self, new: NewInstance) -> Decided | None:
         """The first episode of an instance a client of this process starts (None when this
         worker cannot decide it here: the instance is then created for any claimer)."""
-        if new.name not in self._app.orchestrators or new.retry is not None:
+        if new.name not in self._app.orchestrators:
             return None
         now = self.clock.now()
         item = OrchestrationWorkItem(
@@ -181,6 +181,7 @@ class Episodes:
             status=Status.PENDING,
             messages=[],
             now=now,
+            retry=new.retry,
         )
         started = ev.ExecutionStarted(timestamp=now, name=new.name, input=new.input)
         return self._speculate(item, self._new(item, []), started)
@@ -202,20 +203,24 @@ class Episodes:
         self._cache.clear()
 
     def _new(self, item: OrchestrationWorkItem, history: list[ev.HistoryEvent]) -> Orchestration:
-        return Orchestration(self._app, item.instance_id, history)
+        return Orchestration(
+            self._app, item.instance_id, history, retry=item.retry, attempt=item.attempt
+        )
 
     def _speculate(
         self, item: OrchestrationWorkItem, orchestration: Orchestration, message: ev.HistoryEvent
     ) -> Decided | None:
         """Decide from one message not read from the store; None (the generator closed) when
-        the episode would need the store's help: it leaves the message waiting, it raises, or
-        it fails the run (a run with a retry policy starts again; the claimer's path knows)."""
+        the episode would not record it first (it leaves it waiting, or drops it as stale), or
+        raises."""
         try:
             episode = orchestration.apply([message], item.now)
         except Exception:  # the claimer's replay meets it again, and reports it
             orchestration.close()
             return None
-        if episode.deferred or episode.status is Status.FAILED:
+        recorded = episode.events[0] if episode.events else None
+        if episode.deferred or recorded is None or recorded.kind != message.kind:
+            # left waiting, or dropped (a second completion of a task no longer open)
             orchestration.close()
             return None
         return self._decided(item, episode, orchestration, [])
@@ -234,21 +239,3 @@ class Episodes:
             if isinstance(action, act.ScheduleActivity) and self._runnable(action)
         )
         return Decided(commit, episode, orchestration, item.name, runnable)
-
-
-def as_retry(episode: Episode, run_input: str, delay: timedelta, next_attempt: int) -> Episode:
-    """A failed sub-orchestration run rewritten to run again from ``run_input`` after ``delay``.
-
-    The run continues as new (its history is replaced) counting ``next_attempt``; its parent
-    hears only of the final outcome.
-    """
-    restart = act.ContinueAsNew(run_input, (), delay.total_seconds(), next_attempt)
-    failed = episode.events[-1]
-    ended = ev.ExecutionContinuedAsNew(seq=failed.seq, timestamp=failed.timestamp, input=run_input)
-    actions = [restart if isinstance(a, act.Fail) else a for a in episode.actions]
-    return replace(
-        episode,
-        events=[*episode.events[:-1], ended],
-        actions=actions,
-        status=Status.CONTINUED_AS_NEW,
-    )

@@ -20,7 +20,6 @@ import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
-from dataclasses import replace
 from typing import Any
 
 import anyio
@@ -45,7 +44,7 @@ from ..stores.base import (
 from . import local
 from .attempts import AttemptRunner, Outcome, retry_delay, retry_policy
 from .claim_gate import ClaimGate
-from .episodes import Decided, Episodes, as_retry
+from .episodes import Decided, Episodes
 from .heartbeats import Heartbeats
 from .slots import Slots
 
@@ -323,8 +322,6 @@ class Worker:
         log = {"instance_id": item.instance_id}
         try:
             decided = await self._episodes.for_claim(item, self.store.get_history)
-            if decided.episode.status is Status.FAILED and item.retry is not None:
-                await self._retried(item, decided)
         except (NonDeterminismError, HistoryCorrupted) as exc:
             await self._hold(item, exc)
             return
@@ -347,31 +344,6 @@ class Worker:
             self._settle(decided, limit, None)
             raise
         self._settle(decided, limit, eager)
-
-    async def _retried(self, item: OrchestrationWorkItem, decided: Decided) -> None:
-        """A failed sub-orchestration whose retry policy allows it runs again, later."""
-        episode = decided.episode
-        assert item.retry is not None and episode.error is not None
-        policy = RetryPolicy.from_json(item.retry)
-        delay = policy.next_delay(item.attempt)
-        record = await self.store.get_instance(item.instance_id)
-        if delay is None or record is None or not policy.is_retryable(episode.error.error_type):
-            return
-        logger.info(
-            "sub-orchestration %s failed (attempt %d), retrying in %.2f s: %s",
-            item.instance_id,
-            item.attempt,
-            delay.total_seconds(),
-            episode.error.message,
-            extra={"instance_id": item.instance_id},
-        )
-        decided.episode = as_retry(episode, record.input, delay, item.attempt + 1)
-        decided.commit = replace(
-            decided.commit,
-            events=decided.episode.events,
-            actions=decided.episode.actions,
-            status=decided.episode.status,
-        )
 
     def _settle(self, decided: Decided, limit: int, eager: list[ActivityWorkItem] | None) -> None:
         """After the store's answer to ``decided``: None, not committed (its generator is
@@ -490,7 +462,7 @@ class Worker:
 
     async def _fail(self, item: ActivityWorkItem, outcome: Outcome, policy: RetryPolicy) -> None:
         assert outcome.error is not None
-        retry_in = retry_delay(policy, outcome, item.attempt)
+        retry_in = retry_delay(policy, outcome, item)
         log = {"instance_id": item.instance_id, "activity": item.name}
         if retry_in is None:
             logger.warning(
@@ -525,6 +497,16 @@ def _log_outcome(decided: Decided) -> None:
     if episode.status is Status.FAILED:
         message = episode.error.message if episode.error is not None else ""
         logger.warning("instance %s failed: %s", commit.instance_id, message, extra=log)
+    elif episode.status is Status.CONTINUED_AS_NEW and episode.error is not None:
+        restart = next(a for a in episode.actions if isinstance(a, act.ContinueAsNew))
+        logger.info(
+            "sub-orchestration %s failed (attempt %d), retrying in %.2f s: %s",
+            commit.instance_id,
+            (restart.attempt or 2) - 1,
+            restart.delay,
+            episode.error.message,
+            extra=log,
+        )
     elif episode.status.is_terminal or episode.status is Status.CONTINUED_AS_NEW:
         status = episode.status.value.lower().replace("_", " ")
         logger.info("instance %s %s", commit.instance_id, status, extra=log)

@@ -249,9 +249,9 @@ class PostgresStore:
             lambda tx: instances.send_message(tx, instance_id, event), "send_message"
         )
 
-    async def purge_instance(self, instance_id: str) -> bool:
+    async def purge_instance(self, instance_id: str) -> int:
         """See ``Store.purge_instance``."""
-        self._db.kept.pop(instance_id, None)
+        self._db.kept.clear()  # its sub-orchestrations go too, whichever of them were kept
         return await self._db.run(
             lambda tx: instances.purge_instance(tx, instance_id), "purge_instance"
         )

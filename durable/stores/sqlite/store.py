@@ -160,7 +160,7 @@ class SQLiteStore:
             lambda tx: instances.send_message(tx, instance_id, event), "send_message"
         )
 
-    async def purge_instance(self, instance_id: str) -> bool:
+    async def purge_instance(self, instance_id: str) -> int:
         """See ``Store.purge_instance``."""
         return await self._db.write(
             lambda tx: instances.purge_instance(tx, instance_id), "purge_instance"
