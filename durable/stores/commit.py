@@ -1,123 +1,281 @@
-"""What an episode commit means, whatever the database: the rules both stores apply.
+"""The commit plan: what an episode writes, decided once for every backend (pure: no SQL).
 
-Pure functions over the commit's values (no SQL, no driver): checks of the commit, the run's
-outcome, the status the row takes, the message a parent receives when a child ends, and which
-eagerly dispatched activities a worker can take. Each backend carries them out in its own SQL.
+``plan_commit`` turns an ``EpisodeCommit`` (and the facts of the instance's row) into a
+``CommitPlan``: the history rows, the inbox rows consumed, the row's new status and outcome,
+the activity rows (and which are leased to the committing worker at once), timers, timers
+cancelled, child instances, messages to other instances, and what ending the run or continuing
+it as new does. Each action has one planner in ``_PLANNERS``; a backend only writes plans (the
+SQLite transaction, PostgreSQL's transaction and its one-statement path alike), so a new action
+is a new planner here, and a new kind of row is a new field that each writer writes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from datetime import datetime
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
 
 from .. import _actions as act
-from .._errors import ConfigurationError, DurableError, InstanceAlreadyExists
+from .._errors import InstanceAlreadyExists
 from .._events import (
-    ActivityCompleted,
     ErrorInfo,
+    EventRaised,
     ExecutionCanceled,
     ExecutionStarted,
     ExecutionTerminated,
     HistoryEvent,
     SubOrchestrationCompleted,
     SubOrchestrationFailed,
+    TimerFired,
 )
 from .._status import Status
-from .base import ActivityWorkItem, ClaimSpec, EpisodeCommit, NewInstance
+from .base import ClaimSpec, EpisodeCommit, NewInstance
+from .rules import check_commit, storable_retry
 
-#: messages that claim a SUSPENDED instance (its other messages wait until it resumes)
-CONTROL_KINDS = frozenset({"ExecutionResumed", "ExecutionTerminated", "ExecutionSuspended"})
+#: the time of events a plan made without knowing the store's time (see ``plan_commit``)
+_UNSTAMPED = datetime.min.replace(tzinfo=UTC)
 
 
-def check_commit(commit: EpisodeCommit) -> act.ContinueAsNew | None:
-    """Refuse an inconsistent commit (a worker bug), before anything is written.
+@dataclass(frozen=True, slots=True)
+class InstanceFacts:
+    """What a plan needs of the instance's row, as read under the commit's lock."""
 
-    Returns the commit's ``ContinueAsNew`` action, if any.
-    """
-    continue_as_new = next((a for a in commit.actions if isinstance(a, act.ContinueAsNew)), None)
-    if (commit.status is Status.CONTINUED_AS_NEW) != (continue_as_new is not None):
-        raise ValueError(
-            f"instance {commit.instance_id!r}: status {commit.status.value} and a ContinueAsNew "
-            "action go together"
+    name: str
+    execution_id: int
+    parent_instance_id: str | None = None
+    parent_task_id: int | None = None
+    parent_execution_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NewActivity:
+    """An activity row; with a ``claimer``, leased to it by the commit (its first attempt)."""
+
+    action: act.ScheduleActivity
+    claimer: ClaimSpec | None
+
+
+@dataclass(frozen=True, slots=True)
+class NewChild:
+    """A child instance to create, and the message its parent gets instead if the id is taken."""
+
+    instance: NewInstance
+    if_taken: SubOrchestrationFailed
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """A message to another instance (dropped when it is missing or finished); with an
+    ``execution_id``, for that run only."""
+
+    instance_id: str
+    event: HistoryEvent
+    execution_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NextRun:
+    """Continue as new: the run that starts (its ``started`` message first, then the events
+    carried over, all visible after ``delay`` seconds)."""
+
+    execution_id: int
+    input: str
+    attempt: int | None
+    started: ExecutionStarted
+    carryover: tuple[EventRaised, ...]
+    delay: float
+
+
+@dataclass(slots=True)
+class CommitPlan:
+    """Everything one episode's commit writes, in one transaction (see ``Store.commit_episode``)."""
+
+    instance_id: str
+    execution_id: int
+    #: history rows to append (none when the run continues as new: its history is cleared)
+    history: list[HistoryEvent]
+    #: inbox message ids to delete
+    consumed: list[int]
+    #: the instance row's new status, outcome, custom status and version
+    status: Status
+    output: str | None
+    error: ErrorInfo | None
+    custom_status: str | None
+    version: int
+    activities: list[NewActivity] = field(default_factory=list)
+    #: ``TimerFired`` messages, each visible at its ``timestamp`` (the due time)
+    timers: list[TimerFired] = field(default_factory=list)
+    #: task ids of this run's timers to delete
+    cancelled_timers: list[int] = field(default_factory=list)
+    children: list[NewChild] = field(default_factory=list)
+    sent: list[Delivery] = field(default_factory=list)
+    #: the run ended: the instance's pending activities and messages are deleted
+    finishing: bool = False
+    #: the parent's message when a child ends (needs the row's facts)
+    to_parent: Delivery | None = None
+    #: the message every running child gets when this instance is terminated
+    to_children: ExecutionTerminated | None = None
+    next_run: NextRun | None = None
+    #: the run continues as new (``next_run`` says how, given the row's facts)
+    continues: bool = False
+
+    @property
+    def simple(self) -> bool:
+        """Whether the plan writes only history, the row, activities and timers (and drops
+        pending work when the run ends): what one shared statement can carry out."""
+        return not (
+            self.continues
+            or self.children
+            or self.sent
+            or self.cancelled_timers
+            or self.to_parent
+            or self.to_children
+            or self.next_run
         )
-    for offset, event in enumerate(commit.events):
-        if event.seq != commit.expected_version + offset:
-            raise ValueError(
-                f"instance {commit.instance_id!r}: event {offset} of the episode ({event.kind}) "
-                f"has seq {event.seq}, expected {commit.expected_version + offset}"
-            )
-    return continue_as_new
 
 
-def check_first(first: EpisodeCommit, new: NewInstance) -> None:
-    """Refuse a first episode (``Store.start_instance``) that does not open ``new``'s history."""
-    opening = first.events[0] if first.events else None
-    if (
-        first.instance_id != new.instance_id
-        or first.expected_version != 0
-        or first.execution_id != 1
-        or not isinstance(opening, ExecutionStarted)
-    ):
-        raise ValueError(
-            f"instance {new.instance_id!r}: a first episode starts at execution 1, version 0, "
-            "with ExecutionStarted"
-        )
+@dataclass(frozen=True, slots=True)
+class _Context:
+    commit: EpisodeCommit
+    now: datetime
+    eager: ClaimSpec | None
+    eager_limit: int
 
 
-def check_next(then: EpisodeCommit, item: ActivityWorkItem) -> None:
-    """Refuse a next episode (``Store.complete_activity``) that does not record ``item``'s
-    completion first (a worker bug), before anything is written."""
-    opening = then.events[0] if then.events else None
-    if (
-        then.instance_id != item.instance_id
-        or then.execution_id != item.execution_id
-        or not isinstance(opening, ActivityCompleted)
-        or opening.task_id != item.task_id
-    ):
-        raise ValueError(
-            f"instance {item.instance_id!r}: the episode given with the completion of task "
-            f"{item.task_id} does not record it first"
-        )
-
-
-def free_for(
-    then: EpisodeCommit,
-    status: Status,
+def plan_commit(
+    commit: EpisodeCommit,
     *,
-    lease_free: bool,
-    ready: bool,
-    execution_id: int,
-    version: int,
-) -> bool:
-    """Whether an instance row takes ``then`` with the completion it records (see
-    ``Store.complete_activity``): nobody holds it and it is where ``then`` was decided."""
-    return (
-        lease_free
-        and ready
-        and not status.is_terminal
-        and status is not Status.SUSPENDED
-        and execution_id == then.execution_id
-        and version == then.expected_version
+    now: datetime | None,
+    instance: InstanceFacts | None,
+    eager: ClaimSpec | None = None,
+    eager_limit: int = 0,
+) -> CommitPlan:
+    """The plan of ``commit`` (checked first: ``ValueError`` for a commit a worker got wrong).
+
+    ``now`` stamps the messages the commit sends; ``instance``, the row's facts, says where a
+    child's outcome goes and how the next run starts. Without them (None) the plan is only
+    good to ask whether it is ``simple`` and to write a simple one: what it would send or start
+    is left out or unstamped. ``eager`` takes up to ``eager_limit`` of the new activities it
+    can run.
+    """
+    continue_as_new = check_commit(commit)
+    status = row_status(commit)
+    output, error = outcome(commit)
+    plan = CommitPlan(
+        instance_id=commit.instance_id,
+        execution_id=commit.execution_id,
+        history=[] if continue_as_new else list(commit.events),
+        consumed=list(commit.consumed),
+        status=status,
+        output=output,
+        error=error,
+        custom_status=commit.custom_status,
+        version=commit.expected_version + len(commit.events),
+    )
+    context = _Context(commit, now or _UNSTAMPED, eager, eager_limit)
+    for action in commit.actions:
+        _PLANNERS[type(action)](plan, action, context)
+    if status.is_terminal:
+        _plan_end(plan, context, instance)
+    elif continue_as_new is not None:
+        plan.continues = True
+        plan.activities, plan.timers = [], []  # the old run's pending work is dropped
+        if instance is not None:
+            plan.next_run = _next_run(continue_as_new, instance, context.now)
+    return plan
+
+
+# -- one planner per action ------------------------------------------------------------------------
+
+
+def _schedule_activity(plan: CommitPlan, action: act.ScheduleActivity, c: _Context) -> None:
+    leased = sum(1 for activity in plan.activities if activity.claimer is not None)
+    plan.activities.append(
+        NewActivity(action, eager_claimer(c.commit, action, c.eager, leased, c.eager_limit))
     )
 
 
-def guard_failure(
-    commit: EpisodeCommit, lease_owner: str | None, execution_id: int, version: int
-) -> str | None:
-    """Why the instance row (as read under lock) refuses this commit, or None if it accepts."""
-    where = f"instance {commit.instance_id!r}"
-    if lease_owner != commit.worker_id:
-        return (
-            f"{where}: the lease is not {commit.worker_id!r}'s any more (held by "
-            f"{lease_owner!r}); the episode is dropped"
-        )
-    if version != commit.expected_version or execution_id != commit.execution_id:
-        return (
-            f"{where}: the history moved on (execution {execution_id} version {version}, the "
-            f"episode expected execution {commit.execution_id} version "
-            f"{commit.expected_version}); the episode is dropped"
-        )
-    return None
+def _start_timer(plan: CommitPlan, action: act.StartTimer, c: _Context) -> None:
+    plan.timers.append(TimerFired(timestamp=action.fire_at, task_id=action.task_id))
+
+
+def _cancel_timer(plan: CommitPlan, action: act.CancelTimer, c: _Context) -> None:
+    plan.cancelled_timers.append(action.task_id)
+
+
+def _start_child(plan: CommitPlan, action: act.StartChild, c: _Context) -> None:
+    new = NewInstance(
+        action.instance_id,
+        action.name,
+        action.input,
+        parent_instance_id=plan.instance_id,
+        parent_task_id=action.task_id,
+        retry=None if action.retry is None else storable_retry(action.retry),
+    )
+    plan.children.append(NewChild(new, child_taken(action, c.now)))
+
+
+def _send_event(plan: CommitPlan, action: act.SendEvent, c: _Context) -> None:
+    event = EventRaised(timestamp=c.now, name=action.name, payload=action.payload)
+    plan.sent.append(Delivery(action.instance_id, event))
+
+
+def _signal_entity(plan: CommitPlan, action: act.SignalEntity, c: _Context) -> None:
+    """Entities are not stored yet (they come with their own tables); the signal is dropped."""
+
+
+def _through_the_status(plan: CommitPlan, action: act.Action, c: _Context) -> None:
+    """Complete, Fail, MarkCanceled and ContinueAsNew act through the status and outcome."""
+
+
+_PLANNERS: dict[type[act.Action], Callable[[CommitPlan, Any, _Context], None]] = {
+    act.ScheduleActivity: _schedule_activity,
+    act.StartTimer: _start_timer,
+    act.CancelTimer: _cancel_timer,
+    act.StartChild: _start_child,
+    act.SendEvent: _send_event,
+    act.SignalEntity: _signal_entity,
+    act.Complete: _through_the_status,
+    act.Fail: _through_the_status,
+    act.MarkCanceled: _through_the_status,
+    act.ContinueAsNew: _through_the_status,
+}
+
+
+# -- the end of a run ------------------------------------------------------------------------------
+
+
+def _plan_end(plan: CommitPlan, c: _Context, instance: InstanceFacts | None) -> None:
+    """A terminal status: pending work goes, the parent hears, a termination is passed on."""
+    plan.finishing = True
+    plan.activities = []  # dropped with the rest of the instance's pending work
+    plan.timers = []
+    if instance is not None and instance.parent_instance_id is not None:
+        assert instance.parent_task_id is not None
+        event = child_outcome(c.commit, plan.status, instance.parent_task_id, c.now)
+        plan.to_parent = Delivery(instance.parent_instance_id, event, instance.parent_execution_id)
+    if plan.status is Status.TERMINATED:
+        reason = f"parent {plan.instance_id!r} was terminated"
+        plan.to_children = ExecutionTerminated(timestamp=c.now, reason=reason)
+
+
+def _next_run(action: act.ContinueAsNew, instance: InstanceFacts, now: datetime) -> NextRun:
+    started = ExecutionStarted(
+        timestamp=now,
+        name=instance.name,
+        input=action.input,
+        parent_instance_id=instance.parent_instance_id,
+        parent_task_id=instance.parent_task_id,
+    )
+    return NextRun(
+        instance.execution_id + 1,
+        action.input,
+        action.attempt,
+        started,
+        action.carryover,
+        action.delay,
+    )
 
 
 def row_status(commit: EpisodeCommit) -> Status:
@@ -155,19 +313,6 @@ def eager_claimer(
     return eager
 
 
-def storable_retry(policy: object) -> dict[str, object] | None:
-    """A retry policy as stored JSON; None when it cannot be stored (tenacity strategies): the
-    registered policy (activities) or a single run (children) applies then."""
-    to_json = getattr(policy, "to_json", None)
-    if to_json is None:
-        return None
-    try:
-        stored: dict[str, object] = to_json()
-    except ConfigurationError:
-        return None
-    return stored
-
-
 def child_taken(action: act.StartChild, now: datetime) -> SubOrchestrationFailed:
     """The parent's message when a child's id is taken."""
     taken = InstanceAlreadyExists(
@@ -180,25 +325,6 @@ def child_taken(action: act.StartChild, now: datetime) -> SubOrchestrationFailed
         task_id=action.task_id,
         error=ErrorInfo("durable.InstanceAlreadyExists", str(taken)),
     )
-
-
-def check_purgeable(instance_id: str, tree: Mapping[str, Status]) -> None:
-    """Refuse to purge ``instance_id`` unless it and every sub-orchestration under it (``tree``:
-    their statuses, by id) have finished: a purge never stops anything that runs."""
-    status = tree[instance_id]
-    if not status.is_terminal:
-        raise DurableError(
-            f"instance {instance_id!r} is {status.value}; terminate it first (only finished "
-            "instances can be purged)"
-        )
-    running = sorted(child for child, state in tree.items() if not state.is_terminal)
-    if running:
-        more = f" (and {len(running) - 1} more)" if len(running) > 1 else ""
-        raise DurableError(
-            f"instance {instance_id!r} has sub-orchestration {running[0]!r}{more} still "
-            f"{tree[running[0]].value}; terminate it first (a purge removes an instance with "
-            "its sub-orchestrations, and only finished instances can be purged)"
-        )
 
 
 def _reason(commit: EpisodeCommit) -> str | None:
@@ -232,33 +358,3 @@ def child_outcome(
         message = f"sub-orchestration {commit.instance_id!r} was {verb}{suffix}"
         error = ErrorInfo(error_type, message)
     return SubOrchestrationFailed(timestamp=now, task_id=parent_task_id, error=error)
-
-
-def parent_terminated(parent_id: str, now: datetime) -> ExecutionTerminated:
-    """The message each running child gets when its parent is terminated."""
-    return ExecutionTerminated(timestamp=now, reason=f"parent {parent_id!r} was terminated")
-
-
-def next_start(
-    name: str,
-    action: act.ContinueAsNew,
-    parent_instance_id: str | None,
-    parent_task_id: int | None,
-    now: datetime,
-) -> ExecutionStarted:
-    """The ``ExecutionStarted`` message of the run a ``ContinueAsNew`` begins."""
-    return ExecutionStarted(
-        timestamp=now,
-        name=name,
-        input=action.input,
-        parent_instance_id=parent_instance_id,
-        parent_task_id=parent_task_id,
-    )
-
-
-def activity_timeout_error(name: str, allowed: float) -> ErrorInfo:
-    """The failure of an activity no attempt started within its schedule-to-start timeout."""
-    return ErrorInfo(
-        "durable.TaskTimeout",
-        f"activity {name!r} was not started within {allowed:g} s (schedule_to_start_timeout)",
-    )

@@ -23,18 +23,13 @@ from typing import Any
 
 import asyncpg
 
-from ... import _actions as act
-from ..._events import TimerFired
-from ..._status import Status
-from .. import commit as rules
-from ..base import ActivityWorkItem, ClaimSpec, EpisodeCommit, InstanceRecord, LeaseLost
+from ..base import ActivityWorkItem, EpisodeCommit, InstanceRecord, LeaseLost
+from ..commit import CommitPlan
 from ..rows import dump_error, dump_event
 from .db import ACTIVITIES, ORCHESTRATIONS, Tx, notification_payloads, unnest_columns
 from .instances import instance_record
 from .work import activity_values, inserted_activities, leased_item
 
-#: the actions this statement carries out; others need ``postgres.episode``'s transaction
-_SIMPLE_ACTIONS = frozenset({act.ScheduleActivity, act.StartTimer, act.Complete, act.Fail})
 #: the events of a run's first episode that only schedule work (see ``_replayable``)
 _FIRST_DECISIONS = frozenset({"ExecutionStarted", "ActivityScheduled", "TimerCreated"})
 
@@ -91,18 +86,11 @@ FROM guarded AS g
 
 @dataclass(frozen=True)
 class Entry:
-    """One episode to commit: ``commit_episode``'s arguments."""
+    """One episode to commit, and its plan (``CommitPlan.simple``: what this statement writes;
+    made without the row's facts, which the statement's guard stands for)."""
 
     commit: EpisodeCommit
-    eager: ClaimSpec | None
-    eager_limit: int
-
-
-def fits(commit: EpisodeCommit) -> bool:
-    """Whether ``commit_many`` can carry this commit out (its guard may still refuse it)."""
-    if commit.status in (Status.TERMINATED, Status.CONTINUED_AS_NEW):
-        return False
-    return all(type(action) in _SIMPLE_ACTIONS for action in commit.actions)
+    plan: CommitPlan
 
 
 @dataclass
@@ -132,47 +120,36 @@ async def commit_many(
     leases: list[list[tuple[Any, ...]]] = []
     unclaimed, finished = False, []
     for entry in entries:
-        commit = entry.commit  # checked by the caller (``rules.check_commit``)
-        status = rules.row_status(commit)
-        output, error = rules.outcome(commit)
-        finishing = status.is_terminal
-        id_, run = commit.instance_id, commit.execution_id
+        commit, plan = entry.commit, entry.plan
+        id_, run = plan.instance_id, plan.execution_id
         rows.commits.append(
             (
                 id_,
                 commit.worker_id,
                 run,
                 commit.expected_version,
-                output,
-                dump_error(error),
-                commit.custom_status,
-                commit.expected_version + len(commit.events),
-                status.value,
-                finishing,
+                plan.output,
+                dump_error(plan.error),
+                plan.custom_status,
+                plan.version,
+                plan.status.value,
+                plan.finishing,
             ),
         )
-        for event in commit.events:
-            rows.events.append((id_, event.seq, event.kind, dump_event(event)))
-        rows.consumed.extend(commit.consumed)
-        leased: list[tuple[Any, ...]] = []
-        if finishing:  # its new work would be dropped with the rest
+        rows.events.extend((id_, e.seq, e.kind, dump_event(e)) for e in plan.history)
+        rows.consumed.extend(plan.consumed)
+        if plan.finishing:
             finished.append(id_)
-        else:
-            for action in commit.actions:
-                if isinstance(action, act.ScheduleActivity):
-                    claim = rules.eager_claimer(
-                        commit, action, entry.eager, len(leased), entry.eager_limit
-                    )
-                    values = activity_values(id_, run, action, claim)
-                    rows.activities.append(values)
-                    if claim is None:
-                        unclaimed = True
-                    else:
-                        leased.append(values)
-                elif isinstance(action, act.StartTimer):
-                    event = TimerFired(timestamp=action.fire_at, task_id=action.task_id)
-                    timer = (id_, run, action.task_id, dump_event(event), action.fire_at)
-                    rows.timers.append(timer)
+        leased: list[tuple[Any, ...]] = []
+        for activity in plan.activities:
+            values = activity_values(id_, run, activity.action, activity.claimer)
+            rows.activities.append(values)
+            if activity.claimer is None:
+                unclaimed = True
+            else:
+                leased.append(values)
+        for timer in plan.timers:
+            rows.timers.append((id_, run, timer.task_id, dump_event(timer), timer.timestamp))
         leases.append(leased)
     made = [ACTIVITIES] if unclaimed else []
     notify = notification_payloads(tx.token, made, finished) if unclaimed or finished else []

@@ -19,8 +19,8 @@ from ..._events import ExecutionStarted, HistoryEvent
 from ..._status import Status
 from .. import rows
 from ..base import ClaimSpec, InstanceRecord, Message, NewInstance, OrchestrationWorkItem
-from ..commit import check_purgeable
 from ..rows import dump_event, dump_json, load_event, load_json
+from ..rules import check_purgeable
 from .db import ORCHESTRATIONS, Tx, unnest_columns
 
 TERMINAL = [status.value for status in Status if status.is_terminal]

@@ -39,8 +39,8 @@ import anyio
 from ..._errors import ConfigurationError, StoreError
 from ..._events import ActivityCompleted, ErrorInfo, HistoryEvent
 from ..._status import Status
-from .. import commit as rules
 from .. import hub as _hub
+from .. import rules
 from ..base import (
     ActivityWorkItem,
     ClaimSpec,
@@ -52,6 +52,7 @@ from ..base import (
     WorkKind,
 )
 from ..batching import Batched
+from ..commit import plan_commit
 from ..dumps import InstanceDump
 from ..rows import dump_error
 from . import batch_commit, dumps, episode, instances, work
@@ -317,12 +318,12 @@ class PostgresStore:
         self, commit: EpisodeCommit, *, eager: ClaimSpec | None = None, eager_limit: int = 0
     ) -> list[ActivityWorkItem]:
         """See ``Store.commit_episode``: with the commits of other instances made at the same
-        time, in one statement, when it ``fits`` (``postgres.batch_commit``); else, or when that
-        statement declines it, in a transaction of its own."""
-        rules.check_commit(commit)  # a bad commit fails alone, not the statement it would join
-        if batch_commit.fits(commit):
-            entry = batch_commit.Entry(commit, eager, eager_limit)
-            committed = await self._committing(entry, commit.instance_id)
+        time, in one statement, when its plan is ``simple`` (``postgres.batch_commit``); else,
+        or when that statement declines it, in a transaction of its own."""
+        # planned (and checked) first: a bad commit fails alone, not the statement it would join
+        plan = plan_commit(commit, now=None, instance=None, eager=eager, eager_limit=eager_limit)
+        if plan.simple:
+            committed = await self._committing(batch_commit.Entry(commit, plan), commit.instance_id)
             if committed is not None:
                 return committed
         return await self._db.run(

@@ -21,8 +21,8 @@ from ..._events import ActivityCompleted, ActivityFailed, ErrorInfo
 from ..._status import Status
 from .. import rows
 from ..base import ActivityWorkItem, ClaimSpec, Message, OrchestrationWorkItem
-from ..commit import CONTROL_KINDS, activity_timeout_error, storable_retry
 from ..rows import dump_json, load_event, load_json
+from ..rules import CONTROL_KINDS, activity_timeout_error, storable_retry
 from .db import ACTIVITIES, ORCHESTRATIONS, Tx, unnest_columns
 from .instances import NOW_TEXT, TERMINAL, insert_message, stamped_by_database
 

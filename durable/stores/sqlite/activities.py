@@ -11,7 +11,7 @@ from __future__ import annotations
 from ..._actions import ScheduleActivity
 from ..._events import ActivityCompleted, ActivityFailed, ErrorInfo
 from ..base import ActivityWorkItem, ClaimSpec
-from ..commit import activity_timeout_error, storable_retry
+from ..rules import activity_timeout_error, storable_retry
 from .instances import insert_message
 from .rows import Tx, activity_item, dump_json, names_json, to_datetime
 

@@ -12,9 +12,10 @@ import sqlite3
 
 from ..._status import Status
 from ..base import ClaimSpec, Message, OrchestrationWorkItem
+from ..rules import CONTROL_KINDS
 from .rows import TERMINAL_SQL, Tx, load_event, load_json, names_json, to_datetime
 
-_CONTROL = frozenset({"ExecutionResumed", "ExecutionTerminated", "ExecutionSuspended"})
+_CONTROL = CONTROL_KINDS
 _CONTROL_SQL = "(" + ", ".join(f"'{kind}'" for kind in sorted(_CONTROL)) + ")"
 # Messages in due order, so the longest-waiting instance goes first. CROSS JOIN fixes the join
 # order: walk the inbox_visible index and stop at the first matches (driving from instances by

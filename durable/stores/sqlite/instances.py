@@ -14,7 +14,7 @@ from ..._errors import InstanceNotFound
 from ..._events import ExecutionStarted, HistoryEvent
 from ..._status import Status
 from ..base import InstanceRecord, NewInstance
-from ..commit import check_purgeable
+from ..rules import check_purgeable
 from .rows import (
     TERMINAL_SQL,
     Tx,
