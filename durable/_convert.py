@@ -5,160 +5,27 @@ receiving function, its parameters or the return annotation of the function that
 result, so decoding can neither import nor execute anything. Each hint is compiled once into a
 converter function; a mismatch names its path the way encoding does (``result.items[2]``).
 
-Also the helpers encoding shares (``_serde`` imports this module, never the other way round).
+Scalars convert by ``_scalars``; this module compiles the rest (containers, unions, literals,
+dataclasses, TypedDicts, named tuples, enums, pydantic models). ``MAX_DEPTH`` (``_value_paths``),
+``hints_of`` and ``return_hint`` (``_hints``) are re-exported here.
 """
 
 from __future__ import annotations
 
-import base64
 import dataclasses
-import functools
-import inspect
-import reprlib
-import sys
 import types
 import typing
 from collections.abc import Callable, Mapping, MutableMapping, MutableSequence, Sequence
-from datetime import date, datetime, time, timedelta
-from decimal import Decimal
 from enum import Enum
 from typing import Any, TypeVar
-from uuid import UUID
 
 from durable._errors import SerializationError
-
-MAX_DEPTH = 256
-"""Values nested deeper than this (lists, dicts, dataclasses) are refused both ways."""
-
-_Converter = Callable[[Any], Any]
-
-_short = reprlib.Repr()
-_short.maxstring = _short.maxother = 40
-
-# ---------------------------------------------------------------- shared with encoding
-
-
-class _Fail(Exception):
-    """A failure deep inside a value; each container it passes through adds its path segment."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-        self.segments: list[str] = []
-
-    def error(self, root: str) -> SerializationError:
-        return SerializationError(self.message, path=root + "".join(reversed(self.segments)))
-
-
-def _got(value: object) -> str:
-    return f"{type(value).__name__} ({_short.repr(value)})"
-
-
-def _is_pydantic_model(hint: object) -> bool:
-    # Never imported here: a model (or a hint naming one) exists only once pydantic is loaded.
-    base = getattr(sys.modules.get("pydantic"), "BaseModel", None)
-    return base is not None and _is_class(hint, base)
-
-
-def _is_class(hint: object, base: type) -> bool:
-    return isinstance(hint, type) and issubclass(hint, base)
-
-
-@functools.lru_cache(maxsize=1024)
-def _field_names(cls: type) -> tuple[str, ...]:
-    return tuple(field.name for field in dataclasses.fields(cls))
-
-
-# ---------------------------------------------------------------- decoding: JSON value + hint
-
-
-def _identity(value: Any) -> Any:
-    return value
-
-
-def _mismatch(hint: object, value: object) -> _Fail:
-    return _Fail(f"expected {_hint_name(hint)}, got {_got(value)}")
-
-
-def _hint_name(hint: object) -> str:
-    if isinstance(hint, type) and not isinstance(hint, types.GenericAlias):
-        return hint.__qualname__
-    return repr(hint).replace("typing.", "")
-
-
-def _exact(cls: type) -> _Converter:
-    """JSON's own types: exact checks, so that a bool is no int and a str no list."""
-
-    def convert(value: Any) -> Any:
-        if type(value) is cls:
-            return value
-        raise _mismatch(cls, value)
-
-    return convert
-
-
-def _parsed(cls: type, json_type: type, parse: Callable[[Any], Any]) -> _Converter:
-    """Types carried as a str (or int): parse errors become mismatches naming the text."""
-
-    def convert(value: Any) -> Any:
-        if type(value) is not json_type:
-            raise _mismatch(cls, value)
-        try:
-            return parse(value)
-        except (ValueError, ArithmeticError) as exc:
-            raise _Fail(f"invalid {cls.__name__} {_short.repr(value)}: {exc}") from None
-
-    return convert
-
-
-def _dec_float(value: Any) -> float:
-    if type(value) is float:
-        return value
-    if type(value) is int:  # json.dumps(2.0) is "2.0", but other writers may send 2
-        try:
-            return float(value)
-        except OverflowError:
-            raise _Fail(f"int {_short.repr(value)} is too large for a float") from None
-    raise _mismatch(float, value)
-
-
-def _dec_none(value: Any) -> None:
-    if value is not None:
-        raise _mismatch(None, value)
-
-
-def _parse_decimal(text: str) -> Decimal:
-    number = Decimal(text)
-    if not number.is_finite():
-        raise ValueError("not a finite number")
-    return number
-
-
-def _b64(text: str) -> bytes:
-    return base64.b64decode(text, validate=True)
-
-
-_CONVERTERS: dict[object, _Converter] = {
-    Any: _identity,
-    object: _identity,
-    int: _exact(int),
-    str: _exact(str),
-    bool: _exact(bool),
-    list: _exact(list),
-    dict: _exact(dict),
-    float: _dec_float,
-    None: _dec_none,
-    type(None): _dec_none,
-    tuple: _parsed(tuple, list, tuple),
-    datetime: _parsed(datetime, str, datetime.fromisoformat),
-    date: _parsed(date, str, date.fromisoformat),
-    time: _parsed(time, str, time.fromisoformat),
-    timedelta: _parsed(timedelta, int, lambda micros: timedelta(microseconds=micros)),
-    UUID: _parsed(UUID, str, UUID),
-    Decimal: _parsed(Decimal, str, _parse_decimal),
-    bytes: _parsed(bytes, str, _b64),
-    bytearray: _parsed(bytearray, str, lambda text: bytearray(_b64(text))),
-}
+from durable._hints import _field_names, _is_class, _is_pydantic_model
+from durable._hints import hints_of as hints_of
+from durable._hints import return_hint as return_hint
+from durable._scalars import _CONVERTERS, _Converter, _hint_name, _identity, _mismatch
+from durable._value_paths import MAX_DEPTH as MAX_DEPTH
+from durable._value_paths import _Fail, _got, _short
 
 # Compiled converters by the identity of the hint object. Not by equality: typing holds
 # `int | str == str | int`, but a union's members are tried in order, so they convert differently.
@@ -451,48 +318,3 @@ def convert(value: object, hint: object = Any, *, path: str = "value") -> Any:
         raise fail.error(path) from fail.__cause__
     except RecursionError:
         raise SerializationError(f"nested deeper than {MAX_DEPTH} levels", path=path) from None
-
-
-# ---------------------------------------------------------------- hints
-
-
-def _resolve(annotation: object, globalns: dict[str, Any], localns: Any) -> Any:
-    probe = types.SimpleNamespace(__annotations__={"hint": annotation})
-    try:
-        return typing.get_type_hints(probe, globalns, localns)["hint"]
-    except Exception:  # evaluating an annotation runs user code: NameError, TypeError, ...
-        return Any
-
-
-def _hints_one_by_one(fn: Any) -> dict[str, Any]:
-    owners = list(reversed(fn.__mro__)) if isinstance(fn, type) else [inspect.unwrap(fn)]
-    hints: dict[str, Any] = {}
-    for owner in owners:
-        if isinstance(owner, type):
-            globalns = (
-                vars(sys.modules[owner.__module__]) if owner.__module__ in sys.modules else {}
-            )
-            localns: Any = dict(vars(owner))
-        else:
-            globalns, localns = getattr(owner, "__globals__", {}), None
-        for name, annotation in inspect.get_annotations(owner).items():
-            hints[name] = _resolve(annotation, globalns, localns)
-    return hints
-
-
-@functools.lru_cache(maxsize=4096)
-def hints_of(fn: Callable[..., Any]) -> dict[str, Any]:
-    """The type hints of ``fn`` (a function or a class), cached; callers must not mutate them.
-
-    An annotation that does not resolve (a name imported only under ``TYPE_CHECKING``) counts
-    as ``Any`` instead of failing every other hint with it.
-    """
-    try:
-        return typing.get_type_hints(fn)
-    except Exception:
-        return _hints_one_by_one(fn)
-
-
-def return_hint(fn: Callable[..., Any] | None) -> Any:
-    """The return annotation of ``fn``, or ``Any`` when there is none (or no ``fn``)."""
-    return Any if fn is None else hints_of(fn).get("return", Any)
