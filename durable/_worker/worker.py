@@ -27,31 +27,23 @@ from anyio.abc import TaskGroup, TaskStatus
 
 from .. import _actions as act
 from .._core.registry import App
-from .._errors import HistoryCorrupted, NonDeterminismError, StoreError, qualified_name
-from .._events import ErrorInfo
-from .._retry import RetryPolicy
-from .._status import Status
+from .._errors import StoreError
 from ..stores import open_store
 from ..stores.base import (
     ActivityWorkItem,
     ClaimSpec,
-    LeaseLost,
     NewInstance,
-    OrchestrationWorkItem,
     Store,
     WorkKind,
 )
 from . import local
-from .attempts import AttemptRunner, Outcome, retry_delay, retry_policy
+from .attempts import AttemptRunner
 from .claim_gate import ClaimGate
-from .episodes import Decided, Episodes
-from .heartbeats import Heartbeats
+from .episodes import Episodes
 from .slots import Slots
+from .steps import Steps
 
 logger = logging.getLogger("durable.worker")
-
-#: how long a non-deterministic or corrupt instance waits before a worker tries it again
-_HOLD_SECONDS = 5.0
 
 
 class Worker:
@@ -103,8 +95,16 @@ class Worker:
         self._episodes = Episodes(app, self.worker_id, cache_size, self._runnable)
         self._orch_slots = Slots(max_concurrent_orchestrations)
         self._activity_slots = Slots(max_concurrent_activities)
-        self._runner = AttemptRunner(app.serializer, max_concurrent_activities)
-        self._heartbeats = Heartbeats(app.serializer)
+        self._steps = Steps(
+            app,
+            self.spec,
+            self._episodes,
+            (self._orch_slots, self._activity_slots),
+            AttemptRunner(app.serializer, max_concurrent_activities),
+            lambda: self.store,
+            self._guarded,
+            self._spawn,
+        )
         self._held_instances: Counter[str] = Counter()
         self._held_activities: set[int] = set()
         self._dispatch = anyio.CancelScope()
@@ -112,8 +112,6 @@ class Worker:
         self._drained = anyio.Event()
         self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        #: (instance id, error) already logged at ERROR, so a held instance is reported once
-        self._reported: set[tuple[str, str]] = set()
         self._work: TaskGroup | None = None
 
     # -- life cycle ----------------------------------------------------------------------------
@@ -196,7 +194,7 @@ class Worker:
                         episodes,
                         self._orch_slots,
                         store.claim_orchestration,
-                        self._episode_task,
+                        self._steps.episode_task,
                     )
                     loops.start_soon(
                         self._claim_loop,
@@ -204,7 +202,7 @@ class Worker:
                         activities,
                         self._activity_slots,
                         store.claim_activity,
-                        self._activity_task,
+                        self._steps.activity_task,
                     )
                 loops.start_soon(self._maintenance_loop)
                 logger.info("worker %s started on %s", self.worker_id, store.display_url)
@@ -262,10 +260,7 @@ class Worker:
                     activities=list(self._held_activities),
                 )
             )
-            await self._heartbeats.flush_all(self._save_details)
-
-    async def _save_details(self, item: ActivityWorkItem, details: str | None) -> None:
-        await self._guarded(self.store.heartbeat_activity(item, details, self.spec.lease_seconds))
+            await self._steps.heartbeats.flush_all(self._steps.save_details)
 
     async def _maintenance_loop(self) -> None:
         while True:
@@ -309,72 +304,6 @@ class Worker:
             if self._inflight == 0:
                 self._drained.set()
 
-    # -- orchestration episodes ----------------------------------------------------------------
-
-    async def _episode_task(self, item: OrchestrationWorkItem) -> None:
-        try:
-            async with self._episodes.instance_lock(item.instance_id):
-                await self._run_episode(item)
-        finally:
-            self._orch_slots.give_back()
-
-    async def _run_episode(self, item: OrchestrationWorkItem) -> None:
-        log = {"instance_id": item.instance_id}
-        try:
-            decided = await self._episodes.for_claim(item, self.store.get_history)
-        except (NonDeterminismError, HistoryCorrupted) as exc:
-            await self._hold(item, exc)
-            return
-        except Exception as exc:
-            logger.exception("episode of %s failed unexpectedly", item.instance_id, extra=log)
-            await self._hold(item, exc)
-            return
-        limit = self._activity_slots.take_now(decided.runnable)
-        try:
-            eager = await self.store.commit_episode(
-                decided.commit, eager=self.spec, eager_limit=limit
-            )
-        except LeaseLost as exc:
-            self._settle(decided, limit, None)
-            logger.warning(
-                "stale lease/version conflict for %s, dropped: %s", item.instance_id, exc, extra=log
-            )
-            return
-        except BaseException:
-            self._settle(decided, limit, None)
-            raise
-        self._settle(decided, limit, eager)
-
-    def _settle(self, decided: Decided, limit: int, eager: list[ActivityWorkItem] | None) -> None:
-        """After the store's answer to ``decided``: None, not committed (its generator is
-        dropped, every slot given back); else committed with ``eager`` claimed for us."""
-        if eager is None:
-            self._activity_slots.give_back(limit)
-            self._episodes.dropped(decided)
-            self._episodes.forget(decided.commit.instance_id)
-            return
-        self._activity_slots.give_back(limit - len(eager))
-        self._episodes.kept(decided)
-        _log_outcome(decided)
-        for activity in eager:
-            self._spawn(self._activity_task, activity)
-
-    async def _hold(self, item: OrchestrationWorkItem, exc: Exception) -> None:
-        """Leave the instance RUNNING and untouched, with the error in its status (DESIGN 3)."""
-        self._episodes.forget(item.instance_id)
-        report = (item.instance_id, str(exc))
-        if report not in self._reported:  # once at ERROR; the retries of a held instance repeat it
-            self._reported.add(report)
-            logger.error("%s", exc, extra={"instance_id": item.instance_id})
-        else:
-            logger.debug("%s", exc, extra={"instance_id": item.instance_id})
-        error = ErrorInfo(qualified_name(type(exc)), str(exc))
-        await self._guarded(
-            self.store.release_orchestration(
-                item.instance_id, self.worker_id, retry_in=_HOLD_SECONDS, error=error
-            )
-        )
-
     def _runnable(self, action: act.ScheduleActivity) -> bool:
         return action.name in self.spec.activities and action.options.queue in self.spec.queues
 
@@ -400,116 +329,12 @@ class Worker:
                 new, decided.commit, eager=self.spec, eager_limit=limit
             )
         except BaseException:
-            self._settle(decided, limit, None)
+            self._steps.settle(decided, limit, None)
             raise
         # stopped meanwhile (RuntimeError): the activities' leases run out, others claim them
         with contextlib.suppress(RuntimeError):
-            self._settle(decided, limit, eager)
+            self._steps.settle(decided, limit, eager)
         return eager is not None
-
-    # -- activity attempts ---------------------------------------------------------------------
-
-    async def _activity_task(self, item: ActivityWorkItem) -> None:
-        try:
-            await self._run_activity(item)
-        finally:
-            self._activity_slots.give_back()
-
-    async def _run_activity(self, item: ActivityWorkItem) -> None:
-        activity = self.app.activities[item.name]
-        policy = retry_policy(activity, item)
-        attempt = self._runner.start(item)
-        self._heartbeats.track(item, attempt)
-        try:
-            outcome = await self._runner.run(activity, item, attempt, policy)
-        except BaseException:
-            with anyio.CancelScope(shield=True):  # shutting down: give the attempt back at once
-                await self._guarded(
-                    self.store.fail_activity(
-                        item, ErrorInfo("durable.WorkerStopped", "worker stopped"), retry_in=0.0
-                    )
-                )
-            raise
-        finally:
-            self._heartbeats.untrack(item)
-        if outcome.result is not None:
-            await self._complete(item, outcome.result)
-            return
-        await self._heartbeats.flush(item, attempt, self._save_details)  # the next attempt resumes
-        await self._fail(item, outcome, policy)
-
-    async def _complete(self, item: ActivityWorkItem, result: str) -> None:
-        """Record the result with the instance's next episode, decided first (see episodes)."""
-        if not self.spec.orchestrators:  # nothing to decide here: the claimers do it
-            await self._guarded(self.store.complete_activity(item, result))
-            return
-        async with self._episodes.instance_lock(item.instance_id):
-            decided = self._episodes.after_completion(item, result)
-            limit = 0 if decided is None else self._activity_slots.take_now(decided.runnable)
-            then = None if decided is None else decided.commit
-            try:
-                answer = await self._guarded(
-                    self.store.complete_activity(
-                        item, result, then=then, eager=self.spec, eager_limit=limit
-                    )
-                )
-            except BaseException:
-                if decided is not None:
-                    self._settle(decided, limit, None)
-                raise
-            if decided is not None:
-                self._settle(decided, limit, None if answer is None else answer[1])
-
-    async def _fail(self, item: ActivityWorkItem, outcome: Outcome, policy: RetryPolicy) -> None:
-        assert outcome.error is not None
-        retry_in = retry_delay(policy, outcome, item)
-        log = {"instance_id": item.instance_id, "activity": item.name}
-        if retry_in is None:
-            logger.warning(
-                "activity %s failed for good after %s: %s",
-                item.name,
-                _attempts(item.attempt),
-                outcome.error.message,
-                extra=log,
-            )
-        else:
-            logger.info(
-                "activity %s attempt %d failed, retrying in %.2f s: %s",
-                item.name,
-                item.attempt,
-                retry_in,
-                outcome.error.message,
-                extra=log,
-            )
-        await self._guarded(self.store.fail_activity(item, outcome.error, retry_in=retry_in))
-
-
-def _attempts(count: int) -> str:
-    return f"{count} attempt" if count == 1 else f"{count} attempts"
-
-
-def _log_outcome(decided: Decided) -> None:
-    """One line when an instance starts or ends (its episodes in between are not news)."""
-    commit, episode = decided.commit, decided.episode
-    log = {"instance_id": commit.instance_id}
-    if commit.expected_version == 0 and not episode.status.is_terminal:
-        logger.info("instance %s (%s) started", commit.instance_id, decided.name, extra=log)
-    if episode.status is Status.FAILED:
-        message = episode.error.message if episode.error is not None else ""
-        logger.warning("instance %s failed: %s", commit.instance_id, message, extra=log)
-    elif episode.status is Status.CONTINUED_AS_NEW and episode.error is not None:
-        restart = next(a for a in episode.actions if isinstance(a, act.ContinueAsNew))
-        logger.info(
-            "sub-orchestration %s failed (attempt %d), retrying in %.2f s: %s",
-            commit.instance_id,
-            (restart.attempt or 2) - 1,
-            restart.delay,
-            episode.error.message,
-            extra=log,
-        )
-    elif episode.status.is_terminal or episode.status is Status.CONTINUED_AS_NEW:
-        status = episode.status.value.lower().replace("_", " ")
-        logger.info("instance %s %s", commit.instance_id, status, extra=log)
 
 
 class _Ready(TaskStatus[None]):

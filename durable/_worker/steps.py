@@ -1,0 +1,239 @@
+"""The steps of the worker's work: decide an episode and have it committed, run an activity
+attempt and record it (with the next episode when it can), hold an instance that cannot go on.
+
+Every step decides first (``episodes``, with no I/O) and then makes one store call to commit;
+the store never calls back. ``Worker`` runs the loops that hand these steps their work.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import anyio
+
+from .. import _actions as act
+from .._core.registry import App
+from .._errors import HistoryCorrupted, NonDeterminismError, qualified_name
+from .._events import ErrorInfo
+from .._retry import RetryPolicy
+from .._status import Status
+from ..stores.base import ActivityWorkItem, ClaimSpec, LeaseLost, OrchestrationWorkItem, Store
+from .attempts import AttemptRunner, Outcome, retry_delay, retry_policy
+from .episodes import Decided, Episodes
+from .heartbeats import Heartbeats
+from .slots import Slots
+
+logger = logging.getLogger("durable.worker")
+
+#: how long a non-deterministic or corrupt instance waits before a worker tries it again
+_HOLD_SECONDS = 5.0
+
+
+class Steps:
+    """One worker's steps. ``slots``: for episodes, and for attempts; ``store`` gives the open
+    store; ``guarded`` awaits a store call, logging a store failure and returning None;
+    ``spawn`` runs a step as tracked work."""
+
+    def __init__(
+        self,
+        app: App,
+        spec: ClaimSpec,
+        episodes: Episodes,
+        slots: tuple[Slots, Slots],
+        runner: AttemptRunner,
+        store: Callable[[], Store],
+        guarded: Callable[[Awaitable[Any]], Awaitable[Any]],
+        spawn: Callable[[Callable[[Any], Awaitable[None]], Any], None],
+    ) -> None:
+        self.app = app
+        self.spec = spec
+        self.worker_id = spec.worker_id
+        self._episodes = episodes
+        self._orch_slots, self._activity_slots = slots
+        self._store = store
+        self._guarded = guarded
+        self._spawn = spawn
+        self._runner = runner
+        self.heartbeats = Heartbeats(app.serializer)
+        #: (instance id, error) already logged at ERROR, so a held instance is reported once
+        self._reported: set[tuple[str, str]] = set()
+
+    @property
+    def store(self) -> Store:
+        return self._store()
+
+    async def save_details(self, item: ActivityWorkItem, details: str | None) -> None:
+        """Store an attempt's heartbeat details (renewing its lease)."""
+        await self._guarded(self.store.heartbeat_activity(item, details, self.spec.lease_seconds))
+
+    # -- orchestration episodes ----------------------------------------------------------------
+
+    async def episode_task(self, item: OrchestrationWorkItem) -> None:
+        try:
+            async with self._episodes.instance_lock(item.instance_id):
+                await self._run_episode(item)
+        finally:
+            self._orch_slots.give_back()
+
+    async def _run_episode(self, item: OrchestrationWorkItem) -> None:
+        log = {"instance_id": item.instance_id}
+        try:
+            decided = await self._episodes.for_claim(item, self.store.get_history)
+        except (NonDeterminismError, HistoryCorrupted) as exc:
+            await self._hold(item, exc)
+            return
+        except Exception as exc:
+            logger.exception("episode of %s failed unexpectedly", item.instance_id, extra=log)
+            await self._hold(item, exc)
+            return
+        limit = self._activity_slots.take_now(decided.runnable)
+        try:
+            eager = await self.store.commit_episode(
+                decided.commit, eager=self.spec, eager_limit=limit
+            )
+        except LeaseLost as exc:
+            self.settle(decided, limit, None)
+            logger.warning(
+                "stale lease/version conflict for %s, dropped: %s", item.instance_id, exc, extra=log
+            )
+            return
+        except BaseException:
+            self.settle(decided, limit, None)
+            raise
+        self.settle(decided, limit, eager)
+
+    def settle(self, decided: Decided, limit: int, eager: list[ActivityWorkItem] | None) -> None:
+        """After the store's answer to ``decided``: None, not committed (its generator is
+        dropped, every slot given back); else committed with ``eager`` claimed for us."""
+        if eager is None:
+            self._activity_slots.give_back(limit)
+            self._episodes.dropped(decided)
+            self._episodes.forget(decided.commit.instance_id)
+            return
+        self._activity_slots.give_back(limit - len(eager))
+        self._episodes.kept(decided)
+        _log_outcome(decided)
+        for activity in eager:
+            self._spawn(self.activity_task, activity)
+
+    async def _hold(self, item: OrchestrationWorkItem, exc: Exception) -> None:
+        """Leave the instance RUNNING and untouched, with the error in its status (DESIGN 3)."""
+        self._episodes.forget(item.instance_id)
+        report = (item.instance_id, str(exc))
+        if report not in self._reported:  # once at ERROR; the retries of a held instance repeat it
+            self._reported.add(report)
+            logger.error("%s", exc, extra={"instance_id": item.instance_id})
+        else:
+            logger.debug("%s", exc, extra={"instance_id": item.instance_id})
+        error = ErrorInfo(qualified_name(type(exc)), str(exc))
+        await self._guarded(
+            self.store.release_orchestration(
+                item.instance_id, self.worker_id, retry_in=_HOLD_SECONDS, error=error
+            )
+        )
+
+    # -- activity attempts ---------------------------------------------------------------------
+
+    async def activity_task(self, item: ActivityWorkItem) -> None:
+        try:
+            await self._run_activity(item)
+        finally:
+            self._activity_slots.give_back()
+
+    async def _run_activity(self, item: ActivityWorkItem) -> None:
+        activity = self.app.activities[item.name]
+        policy = retry_policy(activity, item)
+        attempt = self._runner.start(item)
+        self.heartbeats.track(item, attempt)
+        try:
+            outcome = await self._runner.run(activity, item, attempt, policy)
+        except BaseException:
+            with anyio.CancelScope(shield=True):  # shutting down: give the attempt back at once
+                await self._guarded(
+                    self.store.fail_activity(
+                        item, ErrorInfo("durable.WorkerStopped", "worker stopped"), retry_in=0.0
+                    )
+                )
+            raise
+        finally:
+            self.heartbeats.untrack(item)
+        if outcome.result is not None:
+            await self._complete(item, outcome.result)
+            return
+        await self.heartbeats.flush(item, attempt, self.save_details)  # the next attempt resumes
+        await self._fail(item, outcome, policy)
+
+    async def _complete(self, item: ActivityWorkItem, result: str) -> None:
+        """Record the result with the instance's next episode, decided first (see episodes)."""
+        if not self.spec.orchestrators:  # nothing to decide here: the claimers do it
+            await self._guarded(self.store.complete_activity(item, result))
+            return
+        async with self._episodes.instance_lock(item.instance_id):
+            decided = self._episodes.after_completion(item, result)
+            limit = 0 if decided is None else self._activity_slots.take_now(decided.runnable)
+            then = None if decided is None else decided.commit
+            try:
+                answer = await self._guarded(
+                    self.store.complete_activity(
+                        item, result, then=then, eager=self.spec, eager_limit=limit
+                    )
+                )
+            except BaseException:
+                if decided is not None:
+                    self.settle(decided, limit, None)
+                raise
+            if decided is not None:
+                self.settle(decided, limit, None if answer is None else answer[1])
+
+    async def _fail(self, item: ActivityWorkItem, outcome: Outcome, policy: RetryPolicy) -> None:
+        assert outcome.error is not None
+        retry_in = retry_delay(policy, outcome, item)
+        log = {"instance_id": item.instance_id, "activity": item.name}
+        if retry_in is None:
+            logger.warning(
+                "activity %s failed for good after %s: %s",
+                item.name,
+                _attempts(item.attempt),
+                outcome.error.message,
+                extra=log,
+            )
+        else:
+            logger.info(
+                "activity %s attempt %d failed, retrying in %.2f s: %s",
+                item.name,
+                item.attempt,
+                retry_in,
+                outcome.error.message,
+                extra=log,
+            )
+        await self._guarded(self.store.fail_activity(item, outcome.error, retry_in=retry_in))
+
+
+def _attempts(count: int) -> str:
+    return f"{count} attempt" if count == 1 else f"{count} attempts"
+
+
+def _log_outcome(decided: Decided) -> None:
+    """One line when an instance starts or ends (its episodes in between are not news)."""
+    commit, episode = decided.commit, decided.episode
+    log = {"instance_id": commit.instance_id}
+    if commit.expected_version == 0 and not episode.status.is_terminal:
+        logger.info("instance %s (%s) started", commit.instance_id, decided.name, extra=log)
+    if episode.status is Status.FAILED:
+        message = episode.error.message if episode.error is not None else ""
+        logger.warning("instance %s failed: %s", commit.instance_id, message, extra=log)
+    elif episode.status is Status.CONTINUED_AS_NEW and episode.error is not None:
+        restart = next(a for a in episode.actions if isinstance(a, act.ContinueAsNew))
+        logger.info(
+            "sub-orchestration %s failed (attempt %d), retrying in %.2f s: %s",
+            commit.instance_id,
+            (restart.attempt or 2) - 1,
+            restart.delay,
+            episode.error.message,
+            extra=log,
+        )
+    elif episode.status.is_terminal or episode.status is Status.CONTINUED_AS_NEW:
+        status = episode.status.value.lower().replace("_", " ")
+        logger.info("instance %s %s", commit.instance_id, status, extra=log)
