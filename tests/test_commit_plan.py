@@ -211,7 +211,7 @@ def test_a_cancelled_timer_is_listed_by_task_id() -> None:
 
 
 def test_a_child_is_a_new_instance_with_its_stored_retry_policy() -> None:
-    policy = RetryPolicy(max_attempts=5, initial_interval=2)
+    policy = RetryPolicy(max_attempts=5, initial_interval=timedelta(seconds=2))
     action = act.StartChild(6, "ship_order", "child-1", '{"args":[],"kwargs":{}}', policy)
 
     (child,) = plan(episode(action)).children
