@@ -159,6 +159,11 @@ def w4_figures(width: int) -> tuple[Figure, ...]:
             peer_key="peak_rss_mb",
         ),
         Figure("rss_before_mib", "RSS before the fan-out", "MiB"),
+        # a fan-in's completions are decided one at a time per instance: none replays history
+        Figure(
+            "replays", "episodes replayed", "",
+            targets={SQLITE: at_most(0), PG: at_most(0)},
+        ),
     )  # fmt: skip
 
 
