@@ -873,6 +873,71 @@ async def test_an_episode_that_does_not_record_the_completion_is_refused(store: 
     assert await store.complete_activity(item, "1") == (True, None)
 
 
+async def fanned_out(store: Store, tasks: range) -> list[ActivityWorkItem]:
+    """An instance that scheduled ``tasks``, each claimed by W1."""
+    await create(store)
+    await commit(
+        store,
+        await claim(store),
+        *(scheduled(task) for task in tasks),
+        actions=tuple(activity(task) for task in tasks),
+    )
+    attempts = [await store.claim_activity(spec()) for _ in tasks]
+    assert all(attempts)
+    return sorted((a for a in attempts if a is not None), key=lambda a: a.task_id)
+
+
+def gathered(attempts: list[ActivityWorkItem], version: int) -> EpisodeCommit:
+    """The episode that records every completion of ``attempts``, in order, and ends the run."""
+    events: list[HistoryEvent] = [
+        ActivityCompleted(task_id=a.task_id, result=str(a.task_id)) for a in attempts
+    ]
+    events.append(ExecutionCompleted(output="3"))
+    return EpisodeCommit(
+        instance_id=attempts[0].instance_id,
+        worker_id=W1,
+        execution_id=attempts[0].execution_id,
+        expected_version=version,
+        events=[dataclasses.replace(e, seq=version + i) for i, e in enumerate(events)],
+        actions=(Complete("3"),),
+        consumed=[],
+        status=Status.COMPLETED,
+    )
+
+
+async def test_several_completions_commit_with_one_episode(store: Store) -> None:
+    attempts = await fanned_out(store, range(3))
+    first, *more = attempts
+    done, eager = await store.complete_activity(
+        first,
+        "0",
+        more=[(a, str(a.task_id)) for a in more],
+        then=gathered(attempts, 4),
+        eager=spec(),
+    )
+    assert done and eager == []
+    record = await store.get_instance("i-1")
+    assert record is not None and (record.status, record.output) == (Status.COMPLETED, "3")
+    assert (await history_kinds(store)).count("ActivityCompleted") == 3
+
+
+async def test_several_completions_with_a_lost_lease_go_to_the_inbox(store: Store) -> None:
+    attempts = await fanned_out(store, range(3))
+    first, *more = attempts
+    assert await store.complete_activity(more[-1], "2") == (True, None)  # its lease is spent
+    done, eager = await store.complete_activity(
+        first,
+        "0",
+        more=[(a, str(a.task_id)) for a in more],
+        then=gathered(attempts, 4),
+        eager=spec(),
+    )
+    assert done and eager is None
+    assert await history_kinds(store) == ["ExecutionStarted", *["ActivityScheduled"] * 3]
+    item = await claim(store)
+    assert sorted(m.event.task_id for m in item.messages) == [0, 1, 2]  # type: ignore[attr-defined]
+
+
 async def test_concurrent_completions_of_one_instance_each_land_once(store: Store) -> None:
     # a fan-out's results arriving together (stores may record them in one statement), each
     # with an episode decided from the same version: at most one commits with its episode, the

@@ -95,6 +95,12 @@ def pipeline(ctx: OrchestrationContext, x: int) -> Generator[Task[Any], Any, lis
 
 
 @app.orchestrator
+def gather(ctx: OrchestrationContext, width: int) -> Generator[Task[Any], Any, int]:
+    values = yield ctx.when_all([ctx.call_activity(add_one, i) for i in range(width)])
+    return sum(values)
+
+
+@app.orchestrator
 def three_in_a_row(ctx: OrchestrationContext, x: int) -> Generator[Task[Any], Any, int]:
     for _ in range(3):
         x = yield ctx.call_activity(add_one, x)
@@ -535,6 +541,31 @@ async def test_each_step_is_one_transaction(store: Any, monkeypatch: Any) -> Non
     assert commits == (["steps"] * 4 if postgres else [])
     kinds = [event.kind for event in await store.get_history("steps")]
     assert kinds.count("ActivityCompleted") == 3 and kinds[-1] == "ExecutionCompleted"
+
+
+async def test_a_fan_in_replays_nothing_and_records_results_together(
+    store: Any, monkeypatch: Any
+) -> None:
+    # the results of one instance are recorded by one task at a time, those that arrive
+    # meanwhile together with one episode: every episode comes from the cached generator
+    calls: list[int] = []
+    real_complete = store.complete_activity
+
+    async def completing(item: Any, result: Any, **kwargs: Any) -> Any:
+        calls.append(1 + len(kwargs.get("more", ())))
+        return await real_complete(item, result, **kwargs)
+
+    monkeypatch.setattr(store, "complete_activity", completing)
+    async with (
+        durable.Client(store, app=app) as client,
+        durable.Worker(app, store, poll_interval=0.05) as worker,
+    ):
+        handle = await client.start(gather, 40)
+        assert await handle.result(WAIT) == sum(range(1, 41))
+        assert worker.replays == 0
+    assert sum(calls) == 40
+    kinds = [event.kind for event in await store.get_history(handle.instance_id)]
+    assert kinds.count("ActivityCompleted") == 40
 
 
 async def test_logs_carry_instance_id(

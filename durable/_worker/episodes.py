@@ -5,8 +5,8 @@ generator, or a replay of the history read before), and only then does the worke
 store to commit it. Three ways in:
 
 * ``for_claim``: an instance the worker claimed, with the messages the claim read;
-* ``after_completion``: an activity of an instance whose generator is cached completed here;
-  the next episode is decided with that completion as its only message and handed to
+* ``after_completions``: activities of an instance whose generator is cached completed here;
+  the next episode is decided with those completions as its only messages and handed to
   ``Store.complete_activity``, which commits it with the completion only if the instance is
   exactly where the generator is (else the completion waits in the inbox and the generator,
   which has moved on, is dropped);
@@ -21,7 +21,7 @@ the previous commit left it: no replay.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -147,25 +147,30 @@ class Episodes:
         consumed = [m.id for i, m in enumerate(item.messages) if i not in deferred]
         return self._decided(item, episode, orchestration, consumed)
 
-    def after_completion(self, activity: ActivityWorkItem, result: str) -> Decided | None:
-        """The next episode of ``activity``'s instance with its completion as the only new
-        message, when the instance's generator is cached; else None. The generator is taken
-        from the cache: ``kept`` puts it back, ``dropped`` closes it."""
-        orchestration = self._cache.take_current(activity.instance_id, activity.execution_id)
+    def after_completions(self, done: list[tuple[ActivityWorkItem, str]]) -> Decided | None:
+        """The next episode of the instance of the completed attempts ``done`` (one instance's,
+        in order) with their completions as its only new messages, when the instance's
+        generator is cached; else None. The generator is taken from the cache: ``kept`` puts it
+        back, ``dropped`` closes it."""
+        first = done[0][0]
+        orchestration = self._cache.take_current(first.instance_id, first.execution_id)
         if orchestration is None:
             return None
         now = self.clock.now()
         item = OrchestrationWorkItem(
-            instance_id=activity.instance_id,
+            instance_id=first.instance_id,
             name="",  # named in the log lines of a start only
-            execution_id=activity.execution_id,
+            execution_id=first.execution_id,
             version=orchestration.version,
             status=orchestration.status,
             messages=[],
             now=now,
         )
-        completion = ev.ActivityCompleted(timestamp=now, task_id=activity.task_id, result=result)
-        return self._speculate(item, orchestration, completion)
+        completions: list[ev.HistoryEvent] = [
+            ev.ActivityCompleted(timestamp=now, task_id=attempt.task_id, result=result)
+            for attempt, result in done
+        ]
+        return self._speculate(item, orchestration, completions)
 
     def first(self, new: NewInstance) -> Decided | None:
         """The first episode of an instance a client of this process starts (None when this
@@ -184,7 +189,7 @@ class Episodes:
             retry=new.retry,
         )
         started = ev.ExecutionStarted(timestamp=now, name=new.name, input=new.input)
-        return self._speculate(item, self._new(item, []), started)
+        return self._speculate(item, self._new(item, []), [started])
 
     def kept(self, decided: Decided) -> None:
         """``decided`` was committed: its generator serves the instance's next episode."""
@@ -208,19 +213,22 @@ class Episodes:
         )
 
     def _speculate(
-        self, item: OrchestrationWorkItem, orchestration: Orchestration, message: ev.HistoryEvent
+        self,
+        item: OrchestrationWorkItem,
+        orchestration: Orchestration,
+        messages: list[ev.HistoryEvent],
     ) -> Decided | None:
-        """Decide from one message not read from the store; None (the generator closed) when
-        the episode would not record it first (it leaves it waiting, or drops it as stale), or
-        raises."""
+        """Decide from messages not read from the store; None (the generator closed) when the
+        episode would not record them first, in order (it leaves one waiting, or drops one as
+        stale), or raises."""
         try:
-            episode = orchestration.apply([message], item.now)
+            episode = orchestration.apply(messages, item.now)
         except Exception:  # the claimer's replay meets it again, and reports it
             orchestration.close()
             return None
-        recorded = episode.events[0] if episode.events else None
-        if episode.deferred or recorded is None or recorded.kind != message.kind:
-            # left waiting, or dropped (a second completion of a task no longer open)
+        if episode.deferred or _identities(episode.events[: len(messages)]) != _identities(
+            messages
+        ):
             orchestration.close()
             return None
         return self._decided(item, episode, orchestration, [])
@@ -239,3 +247,7 @@ class Episodes:
             if isinstance(action, act.ScheduleActivity) and self._runnable(action)
         )
         return Decided(commit, episode, orchestration, item.name, runnable)
+
+
+def _identities(events: Sequence[ev.HistoryEvent]) -> list[tuple[str, int | None]]:
+    return [(event.kind, getattr(event, "task_id", None)) for event in events]

@@ -59,6 +59,8 @@ class Steps:
         self.heartbeats = Heartbeats(app.serializer)
         #: (instance id, error) already logged at ERROR, so a held instance is reported once
         self._reported: set[tuple[str, str]] = set()
+        #: results waiting for their instance's recorder (see ``_complete``)
+        self._completing: dict[str, list[tuple[ActivityWorkItem, str, anyio.Event]]] = {}
 
     @property
     def store(self) -> Store:
@@ -166,26 +168,53 @@ class Steps:
         await self._fail(item, outcome, policy)
 
     async def _complete(self, item: ActivityWorkItem, result: str) -> None:
-        """Record the result with the instance's next episode, decided first (see episodes)."""
+        """Record the result with the instance's next episode, decided first (see episodes).
+
+        The results of one instance are recorded by one task at a time: those that arrive
+        meanwhile (a fan-in) wait, and go together in the next store call with one episode.
+        """
         if not self.spec.orchestrators:  # nothing to decide here: the claimers do it
             await self._guarded(self.store.complete_activity(item, result))
             return
-        async with self._episodes.instance_lock(item.instance_id):
-            decided = self._episodes.after_completion(item, result)
-            limit = 0 if decided is None else self._activity_slots.take_now(decided.runnable)
-            then = None if decided is None else decided.commit
-            try:
-                answer = await self._guarded(
-                    self.store.complete_activity(
-                        item, result, then=then, eager=self.spec, eager_limit=limit
-                    )
+        recorded = anyio.Event()
+        queue = self._completing.get(item.instance_id)
+        if queue is not None:  # a recorder of this instance runs: it takes this one next
+            queue.append((item, result, recorded))
+            await recorded.wait()
+            return
+        queue = self._completing[item.instance_id] = [(item, result, recorded)]
+        try:
+            while queue:
+                batch = list(queue)
+                queue.clear()
+                try:
+                    async with self._episodes.instance_lock(item.instance_id):
+                        await self._record([(attempt, value) for attempt, value, _ in batch])
+                finally:
+                    for *_, done in batch:
+                        done.set()
+        finally:
+            del self._completing[item.instance_id]
+            for *_, done in queue:  # left by a failure: their leases run out, they run again
+                done.set()
+
+    async def _record(self, done: list[tuple[ActivityWorkItem, str]]) -> None:
+        decided = self._episodes.after_completions(done)
+        limit = 0 if decided is None else self._activity_slots.take_now(decided.runnable)
+        then = None if decided is None else decided.commit
+        (item, result), more = done[0], done[1:]
+        try:
+            answer = await self._guarded(
+                self.store.complete_activity(
+                    item, result, more=more, then=then, eager=self.spec, eager_limit=limit
                 )
-            except BaseException:
-                if decided is not None:
-                    self.settle(decided, limit, None)
-                raise
+            )
+        except BaseException:
             if decided is not None:
-                self.settle(decided, limit, None if answer is None else answer[1])
+                self.settle(decided, limit, None)
+            raise
+        if decided is not None:
+            self.settle(decided, limit, None if answer is None else answer[1])
 
     async def _fail(self, item: ActivityWorkItem, outcome: Outcome, policy: RetryPolicy) -> None:
         assert outcome.error is not None

@@ -310,23 +310,27 @@ class Store(Protocol):
         item: ActivityWorkItem,
         result: str,
         *,
+        more: Sequence[tuple[ActivityWorkItem, str]] = (),
         then: EpisodeCommit | None = None,
         eager: ClaimSpec | None = None,
         eager_limit: int = 0,
     ) -> tuple[bool, list[ActivityWorkItem] | None]:
         """Record the result: delete the row and hand ``ActivityCompleted`` to the instance.
 
-        Returns ``(False, None)``, writing nothing, when the attempt's lease was lost.
+        ``more``: other completed attempts of the same instance and run, recorded in the same
+        transaction (each only if its lease holds). Returns ``(False, None)``, writing nothing
+        for it, when ``item``'s lease was lost.
 
         ``then``: the instance's next episode, decided by the caller before the call from its
-        cached generator with this completion as the only new message. It commits with the
-        completion, atomically (one step, one transaction), only when the instance is exactly
-        as the caller saw it: not leased to anyone, at ``then.execution_id`` and
-        ``then.expected_version``, and with no other visible message waiting. Then the result
-        is ``(True, eager)``: the activities of that episode claimed for ``eager`` (up to
-        ``eager_limit``; ``eager`` is the deciding worker's claim, and ``then`` is ignored
-        without it). Otherwise the completion goes to the inbox like any message and the
-        result is ``(True, None)``: the caller drops the generator that decided ``then``.
+        cached generator with these completions (``item``'s, then ``more``'s, in order) as its
+        only new messages. It commits with them, atomically (one step, one transaction), only
+        when every attempt's lease held and the instance is exactly as the caller saw it: not
+        leased to anyone, at ``then.execution_id`` and ``then.expected_version``, and with no
+        other visible message waiting. Then the result is ``(True, eager)``: the activities of
+        that episode claimed for ``eager`` (up to ``eager_limit``; ``eager`` is the deciding
+        worker's claim, and ``then`` is ignored without it). Otherwise the completions go to
+        the inbox like any message and the result is ``(True, None)``: the caller drops the
+        generator that decided ``then``.
         """
 
     async def fail_activity(

@@ -8,7 +8,7 @@ are stored. What a commit writes is ``stores.commit``'s.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from .. import _actions as act
 from .._errors import ConfigurationError, DurableError
@@ -55,19 +55,23 @@ def check_first(first: EpisodeCommit, new: NewInstance) -> None:
         )
 
 
-def check_next(then: EpisodeCommit, item: ActivityWorkItem) -> None:
-    """Refuse a next episode (``Store.complete_activity``) that does not record ``item``'s
-    completion first (a worker bug), before anything is written."""
-    opening = then.events[0] if then.events else None
+def check_next(then: EpisodeCommit, items: Sequence[ActivityWorkItem]) -> None:
+    """Refuse a next episode (``Store.complete_activity``) that does not record ``items``'
+    completions first, in order (a worker bug), before anything is written."""
+    first = items[0]
+    recorded = [
+        event.task_id if isinstance(event, ActivityCompleted) else None
+        for event in then.events[: len(items)]
+    ]
     if (
-        then.instance_id != item.instance_id
-        or then.execution_id != item.execution_id
-        or not isinstance(opening, ActivityCompleted)
-        or opening.task_id != item.task_id
+        then.instance_id != first.instance_id
+        or any(i.instance_id != first.instance_id for i in items)
+        or then.execution_id != first.execution_id
+        or recorded != [item.task_id for item in items]
     ):
         raise ValueError(
-            f"instance {item.instance_id!r}: the episode given with the completion of task "
-            f"{item.task_id} does not record it first"
+            f"instance {first.instance_id!r}: the episode given with the completion of task "
+            f"{first.task_id} does not record it first"
         )
 
 

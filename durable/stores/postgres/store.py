@@ -293,11 +293,13 @@ class PostgresStore:
         decided: EpisodeCommit,
         eager: ClaimSpec,
         eager_limit: int,
+        arrived: int = 1,
     ) -> list[ActivityWorkItem] | None:
-        """Commit ``decided`` (made before the claim, from ``item``'s one message) for the
-        instance just leased with ``item``; None, giving the instance back, when the claim
-        found it elsewhere than ``decided`` expects (another message, another version)."""
-        takes = len(item.messages) == 1 and rules.free_for(
+        """Commit ``decided`` (made before the claim, from the ``arrived`` messages the claiming
+        statement wrote) for the instance just leased with ``item``; None, giving the instance
+        back, when the claim found it elsewhere than ``decided`` expects (another message,
+        another version)."""
+        takes = len(item.messages) == arrived and rules.free_for(
             decided,
             item.status,
             lease_free=True,
@@ -306,7 +308,7 @@ class PostgresStore:
             version=item.version,
         )
         if takes:
-            commit = replace(decided, consumed=[item.messages[0].id])
+            commit = replace(decided, consumed=[message.id for message in item.messages])
             try:
                 return await self.commit_episode(commit, eager=eager, eager_limit=eager_limit)
             except StoreError:
@@ -393,21 +395,34 @@ class PostgresStore:
         item: ActivityWorkItem,
         result: str,
         *,
+        more: Sequence[tuple[ActivityWorkItem, str]] = (),
         then: EpisodeCommit | None = None,
         eager: ClaimSpec | None = None,
         eager_limit: int = 0,
     ) -> tuple[bool, list[ActivityWorkItem] | None]:
-        """See ``Store.complete_activity``: the completion is one statement (shared with the
+        """See ``Store.complete_activity``: the completions are one statement (shared with the
         other completions of the moment) that leases the instance when ``then`` is given and
         the instance is free; ``then`` commits right after it, the lease still held."""
+        done = [(item, result), *more]
         if then is not None:
-            rules.check_next(then, item)
+            rules.check_next(then, [attempt for attempt, _ in done])
         claim = eager if then is not None else None  # the worker that decided ``then``
-        event = ActivityCompleted(task_id=item.task_id, result=result)
-        done, claimed = await self._finishing(work.Finish(item, event, claim), item.id)
+        finishes = [
+            work.Finish(attempt, ActivityCompleted(task_id=attempt.task_id, result=value), claim)
+            for attempt, value in done
+        ]
+        if len(finishes) == 1:
+            outcomes = [await self._finishing(finishes[0], item.id)]
+        else:  # one instance's: together in one statement
+            outcomes = await self._finish_many(finishes)
+        recorded = outcomes[0][0]
+        claimed = next((taken for _, taken in outcomes if taken is not None), None)
         if then is None or claim is None or claimed is None:
-            return done, None
-        return done, await self._commit_claimed(claimed, then, claim, eager_limit)
+            return recorded, None
+        if not all(ok for ok, _ in outcomes):  # ``then`` recorded a completion that is void
+            await self.release_orchestration(claimed.instance_id, claim.worker_id)
+            return recorded, None
+        return recorded, await self._commit_claimed(claimed, then, claim, eager_limit, len(done))
 
     async def _finish_many(
         self, finishes: list[work.Finish]

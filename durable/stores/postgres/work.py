@@ -108,10 +108,10 @@ async def claim_instance(tx: Tx, instance_id: str, spec: ClaimSpec) -> Orchestra
 
 
 async def _work_item(
-    tx: Tx, row: asyncpg.Record, arrived: Message | None = None
+    tx: Tx, row: asyncpg.Record, arrived: list[Message] | None = None
 ) -> OrchestrationWorkItem:
-    """The work item of a leased row; ``arrived``: a message the claiming statement wrote
-    itself (after every message it read: its id and time are the latest)."""
+    """The work item of a leased row; ``arrived``: messages the claiming statement wrote
+    itself (after every message it read: their ids and times are the latest)."""
     tx.now = row["tx_now"]
     instance_id, execution_id = row["instance_id"], row["execution_id"]
     inbox = list(zip(row["ids"] or (), row["runs"] or (), row["data"] or (), strict=True))
@@ -124,8 +124,7 @@ async def _work_item(
         for id_, run, data in inbox
         if run is None or run >= execution_id
     ]
-    if arrived is not None:
-        messages.append(arrived)
+    messages += arrived or ()
     # the run's start opens it, even if a clock step put another message's time before it
     messages.sort(key=lambda message: message.event.kind != "ExecutionStarted")
     return OrchestrationWorkItem(
@@ -428,19 +427,21 @@ async def _finish_group(
         tx.payload([ORCHESTRATIONS], []),
     )
     outcomes: list[tuple[bool, OrchestrationWorkItem | None]] = [(False, None)] * len(finishes)
-    taken: set[str] = set()
+    # the messages each leased instance got from this statement, in the finishes' order: its
+    # first finish carries the lease and the work item, with all of them
+    leased: dict[str, tuple[asyncpg.Record, list[Message]]] = {}
     for row in sorted(rows, key=lambda row: row["position"]):
         tx.now = row["tx_now"]
         instance_id = row["instance_id"]
-        if instance_id is None or instance_id in taken:
-            outcomes[row["position"] - 1] = (True, None)
-            if instance_id is None:  # this process's claimers are woken too
-                tx.work.add(ORCHESTRATIONS)
+        outcomes[row["position"] - 1] = (True, None)
+        if instance_id is None:  # this process's claimers are woken too
+            tx.work.add(ORCHESTRATIONS)
             continue
-        taken.add(instance_id)
-        finish = finishes[row["position"] - 1]
-        arrived = Message(row["message_id"], dataclasses.replace(finish.event, timestamp=tx.now))
-        outcomes[row["position"] - 1] = (True, await _work_item(tx, row, arrived))
+        event = dataclasses.replace(finishes[row["position"] - 1].event, timestamp=tx.now)
+        first, arrived = leased.setdefault(instance_id, (row, []))
+        arrived.append(Message(row["message_id"], event))
+    for first, arrived in leased.values():
+        outcomes[first["position"] - 1] = (True, await _work_item(tx, first, arrived))
     return outcomes
 
 

@@ -39,25 +39,25 @@ def start_and_commit(
 
 def complete_and_commit(
     tx: Tx,
-    item: ActivityWorkItem,
-    result: str,
+    done: list[tuple[ActivityWorkItem, str]],
     then: EpisodeCommit | None,
     eager: ClaimSpec | None,
     eager_limit: int,
 ) -> tuple[bool, list[ActivityWorkItem] | None]:
-    """``Store.complete_activity``: the attempt's row goes; the completion joins ``then``'s
-    commit when the instance is as ``then`` expects it, else waits in the inbox."""
-    finished = activities.finish(tx, item, result)
-    if finished is None:
-        return False, None
-    instance_id, execution_id, event = finished
+    """``Store.complete_activity`` of the attempts ``done`` (one instance's): their rows go; the
+    completions join ``then``'s commit when every lease held and the instance is as ``then``
+    expects it, else wait in the inbox."""
     if then is not None and eager is not None:
-        rules.check_next(then, item)
-        row = tx.one("SELECT * FROM instances WHERE instance_id = ?", (instance_id,))
+        rules.check_next(then, [item for item, _ in done])
+    finished = [activities.finish(tx, item, result) for item, result in done]
+    recorded = [f for f in finished if f is not None]
+    if then is not None and eager is not None and len(recorded) == len(done):
+        row = tx.one("SELECT * FROM instances WHERE instance_id = ?", (then.instance_id,))
         if row is not None and _takes(tx, row, then):
             return True, _commit(tx, then, row, eager, eager_limit)
-    insert_message(tx, instance_id, event, execution_id=execution_id)
-    return True, None
+    for instance_id, execution_id, event in recorded:
+        insert_message(tx, instance_id, event, execution_id=execution_id)
+    return finished[0] is not None, None
 
 
 def _takes(tx: Tx, row: sqlite3.Row, then: EpisodeCommit) -> bool:

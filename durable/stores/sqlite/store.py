@@ -229,13 +229,15 @@ class SQLiteStore:
         item: ActivityWorkItem,
         result: str,
         *,
+        more: Sequence[tuple[ActivityWorkItem, str]] = (),
         then: EpisodeCommit | None = None,
         eager: ClaimSpec | None = None,
         eager_limit: int = 0,
     ) -> tuple[bool, list[ActivityWorkItem] | None]:
         """See ``Store.complete_activity``."""
+        done = [(item, result), *more]
         return await self._db.write(
-            lambda tx: complete_and_commit(tx, item, result, then, eager, eager_limit),
+            lambda tx: complete_and_commit(tx, done, then, eager, eager_limit),
             "complete_activity",
         )
 
