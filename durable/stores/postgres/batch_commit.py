@@ -18,17 +18,19 @@ sender's own notification.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
 
+from ..._errors import StoreError
 from ..base import ActivityWorkItem, EpisodeCommit, InstanceRecord, LeaseLost
 from ..commit import CommitPlan
 from ..rows import dump_error, dump_event
-from .db import ACTIVITIES, ORCHESTRATIONS, Tx, notification_payloads, unnest_columns
+from .activities import activity_values, inserted_activities, leased_item
+from .db import ACTIVITIES, ORCHESTRATIONS, Database, Tx, notification_payloads, unnest_columns
 from .instances import instance_record
-from .work import activity_values, inserted_activities, leased_item
 
 #: the events of a run's first episode that only schedule work (see ``_replayable``)
 _FIRST_DECISIONS = frozenset({"ExecutionStarted", "ActivityScheduled", "TimerCreated"})
@@ -203,3 +205,33 @@ def _replayable(commit: EpisodeCommit) -> bool:
     return not commit.status.is_terminal and all(
         event.kind in _FIRST_DECISIONS for event in commit.events
     )
+
+
+async def commit_batch(
+    db: Database,
+    entries: list[Entry],
+    keep: Callable[[dict[str, InstanceRecord]], None],
+) -> list[list[ActivityWorkItem] | Exception | None]:
+    """``commit_many`` in an operation of its own; one by one after a ``LeaseLost`` (which
+    names no instance), so that it reaches only its own. ``keep`` gets the finished rows."""
+
+    async def commit(batch: list[Entry]) -> list[list[ActivityWorkItem] | None]:
+        finished: dict[str, InstanceRecord] = {}
+        committed = await db.run(
+            lambda tx: commit_many(tx, batch, finished), "commit_episode", atomic=False
+        )
+        keep(finished)
+        return committed
+
+    try:
+        return list(await commit(entries))
+    except LeaseLost:
+        if len(entries) == 1:
+            raise
+    results: list[list[ActivityWorkItem] | Exception | None] = []
+    for entry in entries:
+        try:
+            results.extend(await commit([entry]))
+        except StoreError as exc:
+            results.append(exc)
+    return results

@@ -17,6 +17,7 @@ from .. import rules
 from ..base import ActivityWorkItem, ClaimSpec, EpisodeCommit, LeaseLost
 from ..commit import CommitPlan, InstanceFacts, NextRun, plan_commit
 from ..rows import dump_error, dump_event
+from .activities import activity_values, schedule_activities
 from .db import ORCHESTRATIONS, Tx
 from .instances import (
     TERMINAL,
@@ -26,7 +27,6 @@ from .instances import (
     insert_messages,
     message_row,
 )
-from .work import activity_values, schedule_activities
 
 
 async def commit_episode(

@@ -12,15 +12,7 @@ commit then serves many instances. Writes whose loss in a crash of the server lo
 recorded (leases, a completion consumed by the commit right after it, a first episode that
 only schedules work) do not wait for the WAL flush; see docs/concepts/stores.md.
 
-URL options (removed before the URL reaches asyncpg, which takes the rest, e.g. ``sslmode``):
-
-* ``schema``: the schema holding durable's tables (default ``durable``).
-* ``pool_size``: connections in the pool (default 10), plus one listening connection.
-* ``retry_seconds``: how long a transient failure (a dropped connection, a restarting server)
-  is retried before ``StoreError`` (default 30).
-* ``connect_timeout``: seconds to connect, also the retry budget of ``open()`` (default 5).
-* ``command_timeout``: seconds a statement may take before the connection is given up as lost
-  (default 30; detects a network partition).
+URL options: see ``postgres.url``.
 
 Choices where the ``Store`` contract is silent are the SQLite store's (see ``stores.sqlite``).
 """
@@ -31,12 +23,10 @@ import time
 from collections.abc import Collection, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import anyio
 
-from ..._errors import ConfigurationError, StoreError
+from ..._errors import StoreError
 from ..._events import ActivityCompleted, ErrorInfo, HistoryEvent
 from ..._status import Status
 from .. import hub as _hub
@@ -46,7 +36,6 @@ from ..base import (
     ClaimSpec,
     EpisodeCommit,
     InstanceRecord,
-    LeaseLost,
     NewInstance,
     OrchestrationWorkItem,
     WorkKind,
@@ -55,18 +44,11 @@ from ..batching import Batched
 from ..commit import plan_commit
 from ..dumps import InstanceDump
 from ..rows import dump_error
-from . import batch_commit, dumps, episode, instances, work
+from . import activities, batch_commit, claims, dumps, episode, instances
 from .db import Database
 from .schema import prepare
+from .url import parse_url
 
-#: our URL options and their defaults
-OPTIONS: dict[str, object] = {
-    "schema": "durable",
-    "pool_size": 10,
-    "retry_seconds": 30.0,
-    "connect_timeout": 5.0,
-    "command_timeout": 30.0,
-}
 #: a due message is waited for this much past its time, so that the claim sees it
 _DUE_SLACK = 0.002
 #: at most this many finished rows are kept for waiters (see ``get_instance``)
@@ -78,30 +60,6 @@ def _aware(moment: datetime | None) -> datetime | None:
     if moment is not None and moment.tzinfo is None:
         return moment.replace(tzinfo=UTC)
     return moment
-
-
-def parse_url(url: str, display_url: str) -> tuple[str, dict[str, object]]:
-    """Split our options off the URL: (the DSN for asyncpg, the options with defaults)."""
-    parts = urlsplit(url)
-    ours: dict[str, object] = dict(OPTIONS)
-    theirs = []
-    for key, value in parse_qsl(parts.query, keep_blank_values=True):
-        if key not in OPTIONS:
-            theirs.append((key, value))
-            continue
-        kind: type[Any] = type(OPTIONS[key])
-        try:
-            parsed = kind(value)
-        except ValueError:
-            raise ConfigurationError(
-                f"store URL {display_url!r}: {key}={value!r} must be a {kind.__name__}"
-            ) from None
-        if kind is not str and parsed <= 0:
-            raise ConfigurationError(f"store URL {display_url!r}: {key} must be positive")
-        ours[key] = parsed
-    scheme = "postgresql" if parts.scheme == "postgres" else parts.scheme
-    dsn = urlunsplit((scheme, parts.netloc, parts.path, urlencode(theirs), parts.fragment))
-    return dsn, ours
 
 
 class PostgresStore:
@@ -281,7 +239,7 @@ class PostgresStore:
         if not spec.orchestrators:
             return None
         return await self._db.run(
-            lambda tx: work.claim_orchestration(tx, spec),
+            lambda tx: claims.claim_orchestration(tx, spec),
             "claim_orchestration",
             notify=False,
             atomic=False,
@@ -335,31 +293,8 @@ class PostgresStore:
     async def _commit_many(
         self, entries: list[batch_commit.Entry]
     ) -> list[list[ActivityWorkItem] | Exception | None]:
-        """The episodes that concurrent ``commit_episode`` calls commit, in one statement; one
-        by one after a ``LeaseLost`` (which names no instance), so it reaches only its own."""
-
-        async def commit(batch: list[batch_commit.Entry]) -> list[list[ActivityWorkItem] | None]:
-            finished: dict[str, InstanceRecord] = {}
-            committed = await self._db.run(
-                lambda tx: batch_commit.commit_many(tx, batch, finished),
-                "commit_episode",
-                atomic=False,
-            )
-            self._keep_for_waiters(finished)
-            return committed
-
-        try:
-            return list(await commit(entries))
-        except LeaseLost:
-            if len(entries) == 1:
-                raise
-        results: list[list[ActivityWorkItem] | Exception | None] = []
-        for entry in entries:
-            try:
-                results.extend(await commit([entry]))
-            except StoreError as exc:
-                results.append(exc)
-        return results
+        """The episodes that concurrent ``commit_episode`` calls commit, in one statement."""
+        return await batch_commit.commit_batch(self._db, entries, self._keep_for_waiters)
 
     async def release_orchestration(
         self,
@@ -372,7 +307,7 @@ class PostgresStore:
         """See ``Store.release_orchestration``."""
         stored = dump_error(error)
         await self._db.run(
-            lambda tx: work.release_orchestration(tx, instance_id, worker_id, retry_in, stored),
+            lambda tx: claims.release_orchestration(tx, instance_id, worker_id, retry_in, stored),
             "release_orchestration",
             atomic=False,
         )
@@ -384,7 +319,7 @@ class PostgresStore:
         if not spec.activities or not spec.queues:
             return None
         return await self._db.run(
-            lambda tx: work.claim_activity(tx, spec),
+            lambda tx: activities.claim_activity(tx, spec),
             "claim_activity",
             notify=False,
             atomic=False,
@@ -408,7 +343,9 @@ class PostgresStore:
             rules.check_next(then, [attempt for attempt, _ in done])
         claim = eager if then is not None else None  # the worker that decided ``then``
         finishes = [
-            work.Finish(attempt, ActivityCompleted(task_id=attempt.task_id, result=value), claim)
+            activities.Finish(
+                attempt, ActivityCompleted(task_id=attempt.task_id, result=value), claim
+            )
             for attempt, value in done
         ]
         if len(finishes) == 1:
@@ -425,11 +362,11 @@ class PostgresStore:
         return recorded, await self._commit_claimed(claimed, then, claim, eager_limit, len(done))
 
     async def _finish_many(
-        self, finishes: list[work.Finish]
+        self, finishes: list[activities.Finish]
     ) -> list[tuple[bool, OrchestrationWorkItem | None]]:
         """The attempts that concurrent ``complete_activity`` calls end, in one statement."""
         return await self._db.run(
-            lambda tx: work.finish_many(tx, finishes), "complete_activity", atomic=False
+            lambda tx: activities.finish_many(tx, finishes), "complete_activity", atomic=False
         )
 
     async def fail_activity(
@@ -437,7 +374,7 @@ class PostgresStore:
     ) -> bool:
         """See ``Store.fail_activity``."""
         return await self._db.run(
-            lambda tx: work.fail_activity(tx, item, error, retry_in), "fail_activity"
+            lambda tx: activities.fail_activity(tx, item, error, retry_in), "fail_activity"
         )
 
     async def heartbeat_activity(
@@ -445,7 +382,7 @@ class PostgresStore:
     ) -> bool:
         """See ``Store.heartbeat_activity``."""
         return await self._db.run(
-            lambda tx: work.heartbeat_activity(tx, item, details, lease_seconds),
+            lambda tx: activities.heartbeat_activity(tx, item, details, lease_seconds),
             "heartbeat_activity",
             notify=False,
             atomic=False,
@@ -462,14 +399,14 @@ class PostgresStore:
         """See ``Store.renew_leases``."""
         held = (list(instances), list(activities))
         await self._db.run(
-            lambda tx: work.renew_leases(tx, worker_id, lease_seconds, *held),
+            lambda tx: claims.renew_leases(tx, worker_id, lease_seconds, *held),
             "renew_leases",
             notify=False,
         )
 
     async def expire_unstarted(self) -> int:
         """See ``Store.expire_unstarted``."""
-        return await self._db.run(work.expire_unstarted, "expire_unstarted")
+        return await self._db.run(activities.expire_unstarted, "expire_unstarted")
 
     # -- waiting -------------------------------------------------------------------------------
 
@@ -487,7 +424,7 @@ class PostgresStore:
             or self._due[0] != generation
             or (self._due[1] is not None and self._due[1] <= time.monotonic())
         ):
-            seconds = await self._db.read(work.seconds_to_next_due, "wait_for_work")
+            seconds = await self._db.read(claims.seconds_to_next_due, "wait_for_work")
             self._due = (generation, None if seconds is None else time.monotonic() + seconds)
         due_at = self._due[1]
         if due_at is not None:

@@ -1,11 +1,5 @@
-"""PostgreSQL operations on claimable work: instances (claim, release, renew) and activities.
-
-Claims take rows with ``FOR UPDATE SKIP LOCKED``: concurrent claimers on any number of hosts
-never wait on each other and never take the same row. Due times and leases use the database's
-``now()``. The rules are the SQLite store's (see ``sqlite.claims``/``sqlite.activities``):
-a SUSPENDED instance is claimable only for a control message; an activity row's ``visible_at``
-is its lease expiry while leased; a completion counts only from the attempt holding the row.
-"""
+"""PostgreSQL operations on activity attempts: schedule, claim, complete, fail, heartbeat,
+expire (the rules are the SQLite store's, see ``sqlite.activities``)."""
 
 from __future__ import annotations
 
@@ -18,183 +12,13 @@ import asyncpg
 
 from ..._actions import ScheduleActivity
 from ..._events import ActivityCompleted, ActivityFailed, ErrorInfo
-from ..._status import Status
 from .. import rows
 from ..base import ActivityWorkItem, ClaimSpec, Message, OrchestrationWorkItem
-from ..rows import dump_json, load_event, load_json
-from ..rules import CONTROL_KINDS, activity_timeout_error, storable_retry
+from ..rows import dump_json, load_json
+from ..rules import activity_timeout_error, storable_retry
+from .claims import CLAIMABLE, INBOX_OF_LEASED, LEASED, NO_FLUSH, claim_params, work_item
 from .db import ACTIVITIES, ORCHESTRATIONS, Tx, unnest_columns
-from .instances import NOW_TEXT, TERMINAL, insert_message, stamped_by_database
-
-_CONTROL = sorted(CONTROL_KINDS)
-# Lease the candidate (parameters $1 worker, $2 lease seconds) ...
-_LEASED = """, leased AS (
-    UPDATE instances AS i SET lease_owner = $1,
-        lease_expires_at = now() + $2 * interval '1 second'
-    FROM candidate WHERE i.instance_id = candidate.instance_id
-    RETURNING i.*
-)
-"""
-# ... and read its visible messages in the same statement (one round trip)
-_INBOX_OF_LEASED = """LATERAL (
-    SELECT array_agg(m.id ORDER BY m.visible_at, m.id) AS ids,
-        array_agg(m.execution_id ORDER BY m.visible_at, m.id) AS runs,
-        array_agg(m.data ORDER BY m.visible_at, m.id) AS data
-    FROM inbox AS m WHERE m.instance_id = leased.instance_id AND m.visible_at <= now()
-) AS inbox
-"""
-# A write that only leases work commits without waiting for the WAL flush: lost in a crash of
-# the server, the lease is as if it had expired (the next write that must last flushes it).
-_NO_FLUSH = "set_config('synchronous_commit', 'off', true)"
-_LEASE = f"""{_LEASED}
-SELECT leased.*, now() AS tx_now, inbox.ids, inbox.runs, inbox.data, {_NO_FLUSH} AS no_flush
-FROM leased CROSS JOIN {_INBOX_OF_LEASED}
-"""  # noqa: S608 (constants only)
-# the conditions under which instance i may be leased now (parameters $3 names, $4 terminal)
-_CLAIMABLE = """
-    i.ready_at <= now() AND (i.lease_owner IS NULL OR i.lease_expires_at <= now())
-    AND (i.name || '') = ANY($3::text[]) AND NOT (i.status || '') = ANY($4::text[])
-"""
-# Oldest due message first: walk the inbox (by visible_at), probing each message's instance by
-# primary key, and stop at a few; then lock the first of those instances that no other claimer
-# holds. The plan must not depend on statistics (a burst on fresh tables has none): the probe is
-# a scalar subquery (always per row) and `name || ''` keeps the planner off the name index,
-# which would visit every finished instance of that name.
-_CLAIM_NEXT = f"""
-WITH due AS MATERIALIZED (
-    SELECT m.instance_id, m.visible_at FROM inbox AS m
-    WHERE m.visible_at <= now() AND (
-        SELECT {_CLAIMABLE} AND (i.status <> 'SUSPENDED' OR m.kind = ANY($5::text[]))
-        FROM instances AS i WHERE i.instance_id = m.instance_id)
-    ORDER BY m.visible_at
-    LIMIT 32
-), candidate AS (
-    -- in due order (the CTE's), the first instance this statement can lock; LIMIT stops the
-    -- nested loop there, so only that one row is locked
-    SELECT locked.instance_id FROM due CROSS JOIN LATERAL (
-        SELECT i.instance_id FROM instances AS i
-        WHERE i.instance_id = due.instance_id AND {_CLAIMABLE}
-        FOR UPDATE SKIP LOCKED) AS locked
-    LIMIT 1
-)
-{_LEASE}
-"""  # noqa: S608 (constants only)
-# This instance, if it is claimable and has a message it can take now.
-_CLAIM_ONE = f"""
-WITH candidate AS (
-    SELECT i.instance_id FROM instances AS i
-    WHERE i.instance_id = $6 AND {_CLAIMABLE}
-      AND EXISTS (SELECT 1 FROM inbox AS m WHERE m.instance_id = i.instance_id
-          AND m.visible_at <= now() AND (i.status <> 'SUSPENDED' OR m.kind = ANY($5::text[])))
-    FOR UPDATE OF i SKIP LOCKED
-)
-{_LEASE}
-"""  # noqa: S608 (constants only)
-
-
-def _claim_params(spec: ClaimSpec) -> list[Any]:
-    return [spec.worker_id, spec.lease_seconds, sorted(spec.orchestrators), TERMINAL, _CONTROL]
-
-
-async def claim_orchestration(tx: Tx, spec: ClaimSpec) -> OrchestrationWorkItem | None:
-    row = await tx.conn.fetchrow(_CLAIM_NEXT, *_claim_params(spec))
-    return None if row is None else await _work_item(tx, row)
-
-
-async def claim_instance(tx: Tx, instance_id: str, spec: ClaimSpec) -> OrchestrationWorkItem | None:
-    """Lease this instance to ``spec`` if it is claimable now, with its visible messages."""
-    row = await tx.conn.fetchrow(_CLAIM_ONE, *_claim_params(spec), instance_id)
-    return None if row is None else await _work_item(tx, row)
-
-
-async def _work_item(
-    tx: Tx, row: asyncpg.Record, arrived: list[Message] | None = None
-) -> OrchestrationWorkItem:
-    """The work item of a leased row; ``arrived``: messages the claiming statement wrote
-    itself (after every message it read: their ids and times are the latest)."""
-    tx.now = row["tx_now"]
-    instance_id, execution_id = row["instance_id"], row["execution_id"]
-    inbox = list(zip(row["ids"] or (), row["runs"] or (), row["data"] or (), strict=True))
-    # results of an older run (a child that ended after its parent continued as new) are void
-    void = [id_ for id_, run, _ in inbox if run is not None and run < execution_id]
-    if void:
-        await tx.conn.execute("DELETE FROM inbox WHERE id = ANY($1::bigint[])", void)
-    messages = [
-        Message(id_, load_event(data))
-        for id_, run, data in inbox
-        if run is None or run >= execution_id
-    ]
-    messages += arrived or ()
-    # the run's start opens it, even if a clock step put another message's time before it
-    messages.sort(key=lambda message: message.event.kind != "ExecutionStarted")
-    return OrchestrationWorkItem(
-        instance_id=instance_id,
-        name=row["name"],
-        execution_id=execution_id,
-        version=row["version"],
-        status=Status(row["status"]),
-        messages=messages,
-        now=row["tx_now"],
-        parent_instance_id=row["parent_instance_id"],
-        parent_task_id=row["parent_task_id"],
-        retry=load_json(row["retry"]),
-        attempt=row["attempt"],
-    )
-
-
-async def release_orchestration(
-    tx: Tx, instance_id: str, worker_id: str, retry_in: float, error: str | None
-) -> None:
-    status = await tx.conn.execute(
-        """UPDATE instances SET lease_owner = NULL, lease_expires_at = NULL,
-               ready_at = now() + $3 * interval '1 second', error = coalesce($4, error),
-               updated_at = CASE WHEN $4::text IS NULL THEN updated_at ELSE now() END
-           WHERE instance_id = $1 AND lease_owner = $2""",
-        instance_id,
-        worker_id,
-        max(retry_in, 0.0),
-        error,
-    )
-    if status != "UPDATE 0":
-        tx.work.add(ORCHESTRATIONS)
-        tx.broadcast = True
-        tx.due = retry_in > 0
-
-
-async def renew_leases(
-    tx: Tx, worker_id: str, lease_seconds: float, instances: list[str], activities: list[int]
-) -> None:
-    if instances:
-        await tx.conn.execute(
-            "UPDATE instances SET lease_expires_at = now() + $2 * interval '1 second' "
-            "WHERE instance_id = ANY($3::text[]) AND lease_owner = $1",
-            worker_id,
-            lease_seconds,
-            instances,
-        )
-    if activities:  # an activity row's visible_at is its lease expiry while it is leased
-        await tx.conn.execute(
-            "UPDATE activities SET visible_at = now() + $2 * interval '1 second' "
-            "WHERE id = ANY($3::bigint[]) AND lease_owner = $1",
-            worker_id,
-            lease_seconds,
-            activities,
-        )
-
-
-async def seconds_to_next_due(conn: asyncpg.Connection) -> float | None:
-    """Seconds until a message, an activity or a released instance next falls due, if any."""
-    due: float | None = await conn.fetchval(
-        """SELECT extract(epoch FROM min(t) - now()) FROM (
-               SELECT min(visible_at) AS t FROM inbox WHERE visible_at > now()
-               UNION ALL SELECT min(visible_at) FROM activities
-                   WHERE lease_owner IS NULL AND visible_at > now()
-               UNION ALL SELECT min(ready_at) FROM instances WHERE ready_at > now()) AS due"""
-    )
-    return None if due is None else float(due)
-
-
-# -- activities -----------------------------------------------------------------------------------
+from .instances import NOW_TEXT, insert_message, stamped_by_database
 
 
 def inserted_activities(first: int) -> str:
@@ -229,7 +53,7 @@ WHERE id = (
     ORDER BY visible_at
     LIMIT 1
     FOR UPDATE SKIP LOCKED)
-RETURNING *, {_NO_FLUSH} AS no_flush
+RETURNING *, {NO_FLUSH} AS no_flush
 """  # noqa: S608 (constants only)
 _HELD = "id = $1 AND lease_owner = $2 AND attempt = $3"
 # Attempts' outcomes, many in one statement: each activity row goes ($6-$8), its result goes to
@@ -257,24 +81,24 @@ WITH f AS (
     RETURNING id, instance_id, task_id
 ), candidate AS (
     SELECT i.instance_id FROM instances AS i
-    WHERE i.instance_id IN (SELECT instance_id FROM finished WHERE claim) AND {_CLAIMABLE}
+    WHERE i.instance_id IN (SELECT instance_id FROM finished WHERE claim) AND {CLAIMABLE}
       AND (i.status <> 'SUSPENDED' OR EXISTS (SELECT 1 FROM inbox AS m
           WHERE m.instance_id = i.instance_id AND m.visible_at <= now()
             AND m.kind = ANY($5::text[])))
     FOR UPDATE OF i SKIP LOCKED
-){_LEASED}, untaken AS (
+){LEASED}, untaken AS (
     SELECT 1 FROM finished LEFT JOIN leased ON leased.instance_id = finished.instance_id
     WHERE leased.instance_id IS NULL
 )
 SELECT finished.position, message.id AS message_id, now() AS tx_now, leased.*, inbox.ids,
     inbox.runs, inbox.data,
     (SELECT pg_notify($13, $14) WHERE EXISTS (SELECT 1 FROM untaken)) AS told,
-    (SELECT {_NO_FLUSH} WHERE NOT EXISTS (SELECT 1 FROM untaken)) AS no_flush
+    (SELECT {NO_FLUSH} WHERE NOT EXISTS (SELECT 1 FROM untaken)) AS no_flush
 FROM finished
     JOIN message ON message.instance_id = finished.instance_id
         AND message.task_id = finished.task_id
     LEFT JOIN leased ON leased.instance_id = finished.instance_id
-    LEFT JOIN {_INBOX_OF_LEASED} ON true
+    LEFT JOIN {INBOX_OF_LEASED} ON true
 """  # noqa: S608 (constants only)
 
 
@@ -421,7 +245,7 @@ async def _finish_group(
     claim = spec or ClaimSpec(finishes[0].item.worker_id, 0.0)  # claims nothing then
     rows = await tx.conn.fetch(
         _FINISH,
-        *_claim_params(claim),
+        *claim_params(claim),
         *unnest_columns(values, 7),
         tx.channel,
         tx.payload([ORCHESTRATIONS], []),
@@ -441,7 +265,7 @@ async def _finish_group(
         first, arrived = leased.setdefault(instance_id, (row, []))
         arrived.append(Message(row["message_id"], event))
     for first, arrived in leased.values():
-        outcomes[first["position"] - 1] = (True, await _work_item(tx, first, arrived))
+        outcomes[first["position"] - 1] = (True, await work_item(tx, first, arrived))
     return outcomes
 
 
