@@ -466,6 +466,36 @@ async def test_non_determinism_holds_the_instance_until_the_code_is_fixed(store:
         assert (await handle.status()).error is None
 
 
+async def test_a_commit_that_fails_holds_its_instance_and_the_worker_serves_others(
+    store: Any, monkeypatch: Any
+) -> None:
+    # an error of one instance's commit (not the store's: a value it refuses) holds that
+    # instance with the error in its status; the worker goes on with every other instance
+    real_commit = store.commit_episode
+
+    async def refusing(commit: Any, **kwargs: Any) -> Any:
+        if commit.instance_id == "poison" and commit.events[0].kind == "EventRaised":
+            raise ValueError("refused by the store")
+        return await real_commit(commit, **kwargs)
+
+    monkeypatch.setattr(store, "commit_episode", refusing)
+    async with (
+        durable.Client(store, app=app) as client,
+        durable.Worker(app, store, poll_interval=0.05),
+    ):
+        poison = await client.start(approval, 60, instance_id="poison")
+        await wait_until(lambda: _has_status(poison, Status.RUNNING))
+        await poison.raise_event("approved", "yes")  # its next episode is claimed, then refused
+
+        async def reported() -> bool:
+            return "refused by the store" in str((await poison.status()).error)
+
+        await wait_until(reported)
+        healthy = await client.start(three_in_a_row, 1)
+        assert await healthy.result(WAIT) == 4
+        assert (await poison.status()).status is Status.RUNNING
+
+
 async def test_result_of_an_instance_that_finished_before_it_was_asked_is_prompt(
     store: Any,
 ) -> None:

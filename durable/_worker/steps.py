@@ -101,6 +101,11 @@ class Steps:
                 "stale lease/version conflict for %s, dropped: %s", item.instance_id, exc, extra=log
             )
             return
+        except Exception as exc:  # this instance's commit only: the worker serves the others
+            self.settle(decided, limit, None)
+            logger.error("commit of %s failed: %s", item.instance_id, exc, extra=log)
+            await self._hold(item, exc)
+            return
         except BaseException:
             self.settle(decided, limit, None)
             raise
@@ -108,11 +113,11 @@ class Steps:
 
     def settle(self, decided: Decided, limit: int, eager: list[ActivityWorkItem] | None) -> None:
         """After the store's answer to ``decided``: None, not committed (its generator is
-        dropped, every slot given back); else committed with ``eager`` claimed for us."""
+        dropped, every slot given back: its instance's next episode replays); else committed
+        with ``eager`` claimed for us, and the generator kept for the next episode."""
         if eager is None:
             self._activity_slots.give_back(limit)
-            self._episodes.dropped(decided)
-            self._episodes.forget(decided.commit.instance_id)
+            self._episodes.dropped(decided)  # taken from the cache when it decided
             return
         self._activity_slots.give_back(limit - len(eager))
         self._episodes.kept(decided)
@@ -209,6 +214,13 @@ class Steps:
                     item, result, more=more, then=then, eager=self.spec, eager_limit=limit
                 )
             )
+        except Exception as exc:  # the episode was refused: the results go to the inbox alone
+            if decided is None:
+                raise
+            self.settle(decided, limit, None)
+            logger.error("next episode of %s refused: %s", item.instance_id, exc, extra=_log(item))
+            await self._guarded(self.store.complete_activity(item, result, more=more))
+            return
         except BaseException:
             if decided is not None:
                 self.settle(decided, limit, None)
@@ -219,7 +231,7 @@ class Steps:
     async def _fail(self, item: ActivityWorkItem, outcome: Outcome, policy: RetryPolicy) -> None:
         assert outcome.error is not None
         retry_in = retry_delay(policy, outcome, item)
-        log = {"instance_id": item.instance_id, "activity": item.name}
+        log = _log(item)
         if retry_in is None:
             logger.warning(
                 "activity %s failed for good after %s: %s",
@@ -238,6 +250,10 @@ class Steps:
                 extra=log,
             )
         await self._guarded(self.store.fail_activity(item, outcome.error, retry_in=retry_in))
+
+
+def _log(item: ActivityWorkItem) -> dict[str, str]:
+    return {"instance_id": item.instance_id, "activity": item.name}
 
 
 def _attempts(count: int) -> str:
