@@ -21,12 +21,10 @@ the previous commit left it: no replay.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
 from datetime import UTC, datetime
-
-import anyio
 
 from .. import _actions as act
 from .. import _events as ev
@@ -36,6 +34,7 @@ from .._core.registry import App
 from .._status import Status
 from ..stores.base import ActivityWorkItem, EpisodeCommit, NewInstance, OrchestrationWorkItem
 from .generator_cache import GeneratorCache
+from .slots import InstanceLocks
 
 
 @dataclass(slots=True)
@@ -86,12 +85,6 @@ class StoreClock:
         return datetime.fromtimestamp(time.time() + self._offset, UTC)
 
 
-@dataclass
-class _Lock:
-    lock: anyio.Lock = field(default_factory=anyio.Lock)
-    users: int = 0
-
-
 class Episodes:
     """The worker's episode decisions and the live generators they come from."""
 
@@ -106,23 +99,14 @@ class Episodes:
         self._worker_id = worker_id
         self._cache = GeneratorCache(cache_size)
         self._runnable = runnable
-        self._locks: dict[str, _Lock] = {}
+        self._locks = InstanceLocks()
         self.clock = StoreClock()
         #: episodes decided by replaying a history (a cache miss), for the benchmarks
         self.replays = 0
 
-    @asynccontextmanager
-    async def instance_lock(self, instance_id: str) -> AsyncIterator[None]:
+    def instance_lock(self, instance_id: str) -> AbstractAsyncContextManager[None]:
         """Decide and commit one episode of this instance at a time in this process."""
-        entry = self._locks.setdefault(instance_id, _Lock())
-        entry.users += 1
-        try:
-            async with entry.lock:
-                yield
-        finally:
-            entry.users -= 1
-            if entry.users == 0:
-                del self._locks[instance_id]
+        return self._locks.hold(instance_id)
 
     async def for_claim(
         self,

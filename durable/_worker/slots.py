@@ -1,6 +1,11 @@
-"""Slots: how many episodes, or activity attempts, a worker runs at once."""
+"""Slots: how many episodes, or activity attempts, a worker runs at once; and one step at a
+time per instance."""
 
 from __future__ import annotations
+
+from collections import deque
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import anyio
 
@@ -30,3 +35,43 @@ class Slots:
         """Return ``count`` slots taken earlier."""
         for _ in range(count):
             self._free.release()
+
+
+class InstanceLocks:
+    """One holder at a time per instance, first come first served.
+
+    Taking a free instance costs no trip through the event loop (an ``anyio.Lock`` yields on
+    every acquire, which the hot path of a step would pay twice); only a contended one waits.
+    """
+
+    def __init__(self) -> None:
+        #: held instances, and who waits for each (handed over in order on release)
+        self._held: dict[str, deque[anyio.Event]] = {}
+
+    @asynccontextmanager
+    async def hold(self, instance_id: str) -> AsyncIterator[None]:
+        waiting = self._held.get(instance_id)
+        if waiting is None:
+            self._held[instance_id] = deque()
+        else:
+            turn = anyio.Event()
+            waiting.append(turn)
+            try:
+                await turn.wait()
+            except BaseException:
+                if turn.is_set():  # handed over as we were cancelled: pass it on
+                    self._release(instance_id)
+                else:
+                    waiting.remove(turn)
+                raise
+        try:
+            yield
+        finally:
+            self._release(instance_id)
+
+    def _release(self, instance_id: str) -> None:
+        waiting = self._held[instance_id]
+        if waiting:
+            waiting.popleft().set()  # the next holder owns it now
+        else:
+            del self._held[instance_id]
