@@ -8,6 +8,7 @@ the store never calls back. ``Worker`` runs the loops that hand these steps thei
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -20,6 +21,7 @@ from .._events import ErrorInfo
 from .._retry import RetryPolicy
 from .._status import Status
 from ..stores.base import ActivityWorkItem, ClaimSpec, LeaseLost, OrchestrationWorkItem, Store
+from . import poison
 from .attempts import AttemptRunner, Outcome, retry_delay, retry_policy
 from .episodes import Decided, Episodes
 from .heartbeats import Heartbeats
@@ -46,6 +48,9 @@ class Steps:
         store: Callable[[], Store],
         guarded: Callable[[Awaitable[Any]], Awaitable[Any]],
         spawn: Callable[[Callable[[Any], Awaitable[None]], Any], None],
+        *,
+        max_episode_attempts: int = 5,
+        episode_timeout: float = 60.0,
     ) -> None:
         self.app = app
         self.spec = spec
@@ -56,6 +61,8 @@ class Steps:
         self._guarded = guarded
         self._spawn = spawn
         self._runner = runner
+        self.max_episode_attempts = max_episode_attempts
+        self.episode_timeout = episode_timeout
         self.heartbeats = Heartbeats(app.serializer)
         #: (instance id, error) already logged at ERROR, so a held instance is reported once
         self._reported: set[tuple[str, str]] = set()
@@ -81,6 +88,15 @@ class Steps:
 
     async def _run_episode(self, item: OrchestrationWorkItem) -> None:
         log = {"instance_id": item.instance_id}
+        if item.unreadable is not None:  # a row durable did not write: this instance waits
+            await self._hold(
+                item, HistoryCorrupted(item.instance_id, item.version, item.unreadable)
+            )
+            return
+        if poison.exhausted(item, self.max_episode_attempts):
+            await self._end_poisoned(item)
+            return
+        started = time.monotonic()
         try:
             decided = await self._episodes.for_claim(item, self.store.get_history)
         except (NonDeterminismError, HistoryCorrupted) as exc:
@@ -89,6 +105,8 @@ class Steps:
         except Exception as exc:
             logger.exception("episode of %s failed unexpectedly", item.instance_id, extra=log)
             await self._hold(item, exc)
+            return
+        if self._overran(item, decided, time.monotonic() - started):
             return
         limit = self._activity_slots.take_now(decided.runnable)
         try:
@@ -110,6 +128,44 @@ class Steps:
             self.settle(decided, limit, None)
             raise
         self.settle(decided, limit, eager)
+
+    def _overran(self, item: OrchestrationWorkItem, decided: Decided, took: float) -> bool:
+        """An episode that ran past ``episode_timeout`` is not committed: like a crash, its
+        claim stays counted and its lease runs out (``poison``)."""
+        if took <= self.episode_timeout:
+            return False
+        self._episodes.dropped(decided)
+        logger.error(
+            "episode of %s ran %.1f s, past the episode timeout (%.1f s): not committed "
+            "(claim %d of at most %d)",
+            item.instance_id,
+            took,
+            self.episode_timeout,
+            item.claims,
+            self.max_episode_attempts,
+            extra={"instance_id": item.instance_id},
+        )
+        return True
+
+    async def _end_poisoned(self, item: OrchestrationWorkItem) -> None:
+        """Fail an instance whose episodes never came back (``poison``), running none of its
+        code."""
+        self._episodes.forget(item.instance_id)
+        commit = poison.poisoned_end(item, self.worker_id, self.max_episode_attempts)
+        log = {"instance_id": item.instance_id}
+        try:
+            await self.store.commit_episode(commit)
+        except LeaseLost as exc:
+            logger.warning(
+                "stale lease/version conflict for %s, dropped: %s", item.instance_id, exc, extra=log
+            )
+            return
+        except Exception as exc:
+            logger.error("commit of %s failed: %s", item.instance_id, exc, extra=log)
+            await self._hold(item, exc)
+            return
+        assert commit.error is not None
+        logger.error("%s", commit.error.message, extra=log)
 
     def settle(self, decided: Decided, limit: int, eager: list[ActivityWorkItem] | None) -> None:
         """After the store's answer to ``decided``: None, not committed (its generator is
@@ -204,7 +260,11 @@ class Steps:
                 done.set()
 
     async def _record(self, done: list[tuple[ActivityWorkItem, str]]) -> None:
-        decided = self._episodes.after_completions(done)
+        # A later attempt may follow a crash in the episode decided after the first one: its
+        # result goes to the inbox alone, so that the next episode runs from a counted claim
+        # (``poison``) and a crash there cannot make the activity run again and again.
+        retried = any(attempt.attempt > 1 for attempt, _ in done)
+        decided = None if retried else self._episodes.after_completions(done)
         limit = 0 if decided is None else self._activity_slots.take_now(decided.runnable)
         then = None if decided is None else decided.commit
         (item, result), more = done[0], done[1:]

@@ -64,6 +64,10 @@ class Worker:
             processes sharing a SQLite file are noticed this way).
         cache_size: live generators kept in memory (0 replays every episode from history).
         shutdown_grace: seconds in-flight work may take to finish on stop before it is released.
+        max_episode_attempts: episodes of one instance that may crash a worker (or run past
+            ``episode_timeout``) in a row before the instance ends FAILED (DESIGN 4a).
+        episode_timeout: seconds an episode may run; one that runs longer is not committed and
+            counts as a crashed attempt (the event loop is blocked meanwhile: a watchdog warns).
     """
 
     def __init__(
@@ -78,6 +82,8 @@ class Worker:
         poll_interval: float = 0.5,
         cache_size: int = 1000,
         shutdown_grace: float = 10.0,
+        max_episode_attempts: int = 5,
+        episode_timeout: float = 60.0,
     ) -> None:
         self.app = app
         self._store_arg = store
@@ -104,6 +110,8 @@ class Worker:
             lambda: self.store,
             self._guarded,
             self._spawn,
+            max_episode_attempts=max_episode_attempts,
+            episode_timeout=episode_timeout,
         )
         self._held_instances: Counter[str] = Counter()
         self._held_activities: set[int] = set()

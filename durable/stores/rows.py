@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
+from .._errors import HistoryCorrupted
 from .._events import ErrorInfo, HistoryEvent, event_from_dict, event_to_dict
 from .._status import Status
 from .base import ActivityWorkItem, InstanceRecord
@@ -46,6 +47,50 @@ def dump_event(event: HistoryEvent) -> str:
 
 def load_event(data: str) -> HistoryEvent:
     return event_from_dict(json.loads(data))
+
+
+#: what decoding a row that durable did not write raises: text that is not JSON, a BLOB, JSON
+#: without ``kind`` or with an unknown field, a value nested too deep (``RecursionError``)
+UNREADABLE = (ValueError, TypeError, KeyError, AttributeError, RecursionError)
+
+
+def why_unreadable(exc: BaseException) -> str:
+    """One line on why a row could not be read (a ``RecursionError``'s message is long)."""
+    if isinstance(exc, RecursionError):
+        return "nested too deep"
+    return f"{type(exc).__name__}: {str(exc)[:200]}"
+
+
+def load_history(instance_id: str, rows: Iterable[tuple[int, Any]]) -> list[HistoryEvent]:
+    """The events of ``(seq, data)`` rows; an unreadable one raises ``HistoryCorrupted`` naming
+    the instance and the seq (the worker holds that instance alone)."""
+    events = []
+    for seq, data in rows:
+        try:
+            events.append(load_event(data))
+        except UNREADABLE as exc:
+            problem = f"unreadable history row ({why_unreadable(exc)})"
+            raise HistoryCorrupted(instance_id, seq, problem) from None
+    return events
+
+
+def load_messages(
+    instance_id: str, rows: Iterable[tuple[int, Any]]
+) -> tuple[list[tuple[int, HistoryEvent]], str | None]:
+    """The events of ``(id, data)`` inbox rows, and why the first unreadable one could not be
+    read (None when all could): the claim leases the instance and the worker holds it."""
+    read: list[tuple[int, HistoryEvent]] = []
+    problem = None
+    for id_, data in rows:
+        try:
+            read.append((id_, load_event(data)))
+        except UNREADABLE as exc:
+            if problem is None:
+                problem = (
+                    f"corrupt inbox of instance {instance_id!r}: message {id_} is unreadable "
+                    f"({why_unreadable(exc)})"
+                )
+    return read, problem
 
 
 def dump_error(error: ErrorInfo | None) -> str | None:

@@ -44,7 +44,7 @@ WITH c AS (
 ), guarded AS (
     UPDATE instances AS i SET output = c.output, error = c.error,
         custom_status = c.custom_status, updated_at = now(), version = c.version,
-        status = c.status, lease_owner = NULL, lease_expires_at = NULL
+        status = c.status, lease_owner = NULL, lease_expires_at = NULL, claims = 0
     FROM c
     WHERE i.instance_id = c.instance_id AND i.lease_owner = c.worker_id
       AND i.execution_id = c.execution_id AND i.version = c.expected

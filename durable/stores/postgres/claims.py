@@ -15,7 +15,7 @@ import asyncpg
 
 from ..._status import Status
 from ..base import ClaimSpec, Message, OrchestrationWorkItem
-from ..rows import load_event, load_json
+from ..rows import load_json, load_messages
 from ..rules import CONTROL_KINDS
 from .db import ORCHESTRATIONS, Tx
 from .instances import TERMINAL
@@ -24,7 +24,7 @@ _CONTROL = sorted(CONTROL_KINDS)
 # Lease the candidate (parameters $1 worker, $2 lease seconds) ...
 LEASED = """, leased AS (
     UPDATE instances AS i SET lease_owner = $1,
-        lease_expires_at = now() + $2 * interval '1 second'
+        lease_expires_at = now() + $2 * interval '1 second', claims = i.claims + 1
     FROM candidate WHERE i.instance_id = candidate.instance_id
     RETURNING i.*
 )
@@ -113,11 +113,10 @@ async def work_item(
     void = [id_ for id_, run, _ in inbox if run is not None and run < execution_id]
     if void:
         await tx.conn.execute("DELETE FROM inbox WHERE id = ANY($1::bigint[])", void)
-    messages = [
-        Message(id_, load_event(data))
-        for id_, run, data in inbox
-        if run is None or run >= execution_id
-    ]
+    read, unreadable = load_messages(
+        instance_id, ((id_, data) for id_, run, data in inbox if run is None or run >= execution_id)
+    )
+    messages = [Message(id_, event) for id_, event in read]
     messages += arrived or ()
     # the run's start opens it, even if a clock step put another message's time before it
     messages.sort(key=lambda message: message.event.kind != "ExecutionStarted")
@@ -133,6 +132,8 @@ async def work_item(
         parent_task_id=row["parent_task_id"],
         retry=load_json(row["retry"]),
         attempt=row["attempt"],
+        claims=row["claims"],
+        unreadable=unreadable,
     )
 
 
@@ -140,7 +141,7 @@ async def release_orchestration(
     tx: Tx, instance_id: str, worker_id: str, retry_in: float, error: str | None
 ) -> None:
     status = await tx.conn.execute(
-        """UPDATE instances SET lease_owner = NULL, lease_expires_at = NULL,
+        """UPDATE instances SET lease_owner = NULL, lease_expires_at = NULL, claims = 0,
                ready_at = now() + $3 * interval '1 second', error = coalesce($4, error),
                updated_at = CASE WHEN $4::text IS NULL THEN updated_at ELSE now() END
            WHERE instance_id = $1 AND lease_owner = $2""",

@@ -122,7 +122,7 @@ async def _update_instance(tx: Tx, plan: CommitPlan) -> None:
     # arrived meanwhile (waking idle claimers for nothing would cost each a claim transaction)
     pending = await tx.conn.fetchval(
         """UPDATE instances SET output = $2, error = $3, custom_status = $4, updated_at = now(),
-               version = $5, status = $6, lease_owner = NULL, lease_expires_at = NULL
+               version = $5, status = $6, lease_owner = NULL, lease_expires_at = NULL, claims = 0
            WHERE instance_id = $1
            RETURNING EXISTS (SELECT 1 FROM inbox
                WHERE inbox.instance_id = $1 AND inbox.visible_at <= now())""",

@@ -19,7 +19,7 @@ from ..._events import ExecutionStarted, HistoryEvent
 from ..._status import Status
 from .. import rows
 from ..base import ClaimSpec, InstanceRecord, Message, NewInstance, OrchestrationWorkItem
-from ..rows import dump_event, dump_json, load_event, load_json
+from ..rows import dump_event, dump_json, load_history, load_json
 from ..rules import check_purgeable
 from .db import ORCHESTRATIONS, Tx, unnest_columns
 
@@ -334,6 +334,6 @@ async def list_instances(
 
 async def get_history(conn: asyncpg.Connection, instance_id: str) -> list[HistoryEvent]:
     rows = await conn.fetch(
-        "SELECT data FROM history WHERE instance_id = $1 ORDER BY seq", instance_id
+        "SELECT seq, data FROM history WHERE instance_id = $1 ORDER BY seq", instance_id
     )
-    return [load_event(row[0]) for row in rows]
+    return load_history(instance_id, rows)

@@ -107,8 +107,12 @@ _V2 = (
     "DROP INDEX activities_lease",
 )
 
+# Version 3: an instance counts the claims of its episodes since its last commit (the poison
+# episode cap, DESIGN 4a; see the SQLite schema).
+_V3 = ("ALTER TABLE instances ADD COLUMN claims integer NOT NULL DEFAULT 0",)
+
 #: MIGRATIONS[n] takes a schema from version n to n + 1 (all run in one transaction)
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2)
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -12,8 +12,9 @@ import sqlite3
 
 from ..._status import Status
 from ..base import ClaimSpec, Message, OrchestrationWorkItem
+from ..rows import load_messages
 from ..rules import CONTROL_KINDS
-from .rows import TERMINAL_SQL, Tx, load_event, load_json, names_json, to_datetime
+from .rows import TERMINAL_SQL, Tx, load_json, names_json, to_datetime
 
 _CONTROL = CONTROL_KINDS
 _CONTROL_SQL = "(" + ", ".join(f"'{kind}'" for kind in sorted(_CONTROL)) + ")"
@@ -55,7 +56,8 @@ def claim_instance(tx: Tx, instance_id: str, spec: ClaimSpec) -> OrchestrationWo
 
 def lease(tx: Tx, instance_id: str, spec: ClaimSpec) -> None:
     tx.execute(
-        "UPDATE instances SET lease_owner = ?, lease_expires_at = ? WHERE instance_id = ?",
+        "UPDATE instances SET lease_owner = ?, lease_expires_at = ?, claims = claims + 1 "
+        "WHERE instance_id = ?",
         (spec.worker_id, tx.now + spec.lease_seconds, instance_id),
     )
 
@@ -70,8 +72,8 @@ def claimable(
     row = tx.one("SELECT * FROM instances WHERE instance_id = ?", (instance_id,))
     if row is None or not _claimable(row, spec, tx.now):
         return None
-    messages = _visible_messages(tx, instance_id, row["execution_id"], extra)
-    if not messages:
+    messages, unreadable = _visible_messages(tx, instance_id, row["execution_id"], extra)
+    if not messages and unreadable is None:
         return None
     if row["status"] == Status.SUSPENDED and not any(m.event.kind in _CONTROL for m in messages):
         return None
@@ -87,6 +89,8 @@ def claimable(
         parent_task_id=row["parent_task_id"],
         retry=load_json(row["retry"]),
         attempt=row["attempt"],
+        claims=row["claims"] + 1,  # with the claim being made
+        unreadable=unreadable,
     ), row
 
 
@@ -102,7 +106,7 @@ def _claimable(row: sqlite3.Row, spec: ClaimSpec, now: float) -> bool:
 
 def _visible_messages(
     tx: Tx, instance_id: str, execution_id: int, extra: Message | None
-) -> list[Message]:
+) -> tuple[list[Message], str | None]:
     rows = tx.execute(
         "SELECT id, execution_id, data FROM inbox WHERE instance_id = ? AND visible_at <= ? "
         "ORDER BY visible_at, id",
@@ -112,16 +116,15 @@ def _visible_messages(
     void = [(row[0],) for row in rows if row[1] is not None and row[1] < execution_id]
     if void:
         tx.conn.executemany("DELETE FROM inbox WHERE id = ?", void)
-    messages = [
-        Message(row[0], load_event(row[2]))
-        for row in rows
-        if row[1] is None or row[1] >= execution_id
-    ]
+    read, unreadable = load_messages(
+        instance_id, ((row[0], row[2]) for row in rows if row[1] is None or row[1] >= execution_id)
+    )
+    messages = [Message(id_, event) for id_, event in read]
     if extra is not None:
         messages.append(extra)
     # the run's start opens it, even if a clock step put another message's time before it
     messages.sort(key=lambda message: message.event.kind != "ExecutionStarted")
-    return messages
+    return messages, unreadable
 
 
 def release_orchestration(
@@ -129,7 +132,7 @@ def release_orchestration(
 ) -> None:
     cursor = tx.execute(
         """UPDATE instances SET lease_owner = NULL, lease_expires_at = NULL, ready_at = ?,
-               error = coalesce(?, error), updated_at = iif(? IS NULL, updated_at, ?)
+               claims = 0, error = coalesce(?, error), updated_at = iif(? IS NULL, updated_at, ?)
            WHERE instance_id = ? AND lease_owner = ?""",
         (tx.now + max(retry_in, 0.0), error, error, tx.now, instance_id, worker_id),
     )

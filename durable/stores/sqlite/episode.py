@@ -184,7 +184,7 @@ def _update_instance(tx: Tx, plan: CommitPlan, was: Status) -> None:
 
 
 _SET = """output = ?, error = ?, custom_status = ?, updated_at = ?, version = ?,
-    lease_owner = NULL, lease_expires_at = NULL"""
+    lease_owner = NULL, lease_expires_at = NULL, claims = 0"""
 _UPDATE = f"UPDATE instances SET {_SET} WHERE instance_id = ?"  # noqa: S608 (constants only)
 _UPDATE_WITH_STATUS = f"UPDATE instances SET {_SET}, status = ? WHERE instance_id = ?"  # noqa: S608
 

@@ -14,6 +14,7 @@ from ..._errors import InstanceNotFound
 from ..._events import ExecutionStarted, HistoryEvent
 from ..._status import Status
 from ..base import InstanceRecord, NewInstance
+from ..rows import load_history
 from ..rules import check_purgeable
 from .rows import (
     TERMINAL_SQL,
@@ -21,7 +22,6 @@ from .rows import (
     dump_event,
     dump_json,
     instance_record,
-    load_event,
     to_datetime,
     to_ts,
 )
@@ -206,6 +206,6 @@ def list_instances(
 
 def get_history(conn: sqlite3.Connection, instance_id: str) -> list[HistoryEvent]:
     rows = conn.execute(
-        "SELECT data FROM history WHERE instance_id = ? ORDER BY seq", (instance_id,)
+        "SELECT seq, data FROM history WHERE instance_id = ? ORDER BY seq", (instance_id,)
     ).fetchall()
-    return [load_event(row[0]) for row in rows]
+    return load_history(instance_id, rows)

@@ -103,8 +103,13 @@ _V2 = (
     "DROP INDEX activities_lease",
 )
 
+# Version 3: an instance counts the claims of its episodes since its last commit, so that an
+# episode that crashes its worker (or runs past the episode timeout) every time ends FAILED
+# after ``max_episode_attempts`` instead of crash-looping (DESIGN 4a).
+_V3 = ("ALTER TABLE instances ADD COLUMN claims INTEGER NOT NULL DEFAULT 0",)
+
 #: MIGRATIONS[n] takes a database from version n to n + 1 (statements run in one transaction)
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2)
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
