@@ -72,17 +72,20 @@ class StoreClock:
     """The store's clock as this process sees it, for episodes decided before any I/O.
 
     Each claim reads the store's time; the offset to the local clock is kept, so an episode
-    decided without a claim is stamped as the store would have stamped it.
+    decided without a claim is stamped as the store would have stamped it. ``clock`` (unix
+    seconds, default ``time.time``) is the local clock: ``durable.testing`` passes the virtual
+    clock its store runs on, so the offset stays 0 and episodes are stamped in virtual time.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self._offset = 0.0
+        self._clock = clock
 
     def observe(self, store_now: datetime) -> None:
-        self._offset = store_now.timestamp() - time.time()
+        self._offset = store_now.timestamp() - self._clock()
 
     def now(self) -> datetime:
-        return datetime.fromtimestamp(time.time() + self._offset, UTC)
+        return datetime.fromtimestamp(self._clock() + self._offset, UTC)
 
 
 class Episodes:
@@ -94,13 +97,14 @@ class Episodes:
         worker_id: str,
         cache_size: int,
         runnable: Callable[[act.ScheduleActivity], bool],
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._app = app
         self._worker_id = worker_id
         self._cache = GeneratorCache(cache_size)
         self._runnable = runnable
         self._locks = InstanceLocks()
-        self.clock = StoreClock()
+        self.clock = StoreClock(clock)
         #: episodes decided by replaying a history (a cache miss), for the benchmarks
         self.replays = 0
 

@@ -16,6 +16,7 @@ import contextlib
 import logging
 import os
 import socket
+import time
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
@@ -68,6 +69,9 @@ class Worker:
             ``episode_timeout``) in a row before the instance ends FAILED (DESIGN 4a).
         episode_timeout: seconds an episode may run; one that runs longer is not committed and
             counts as a crashed attempt (the event loop is blocked meanwhile: a watchdog warns).
+        clock: the local clock (unix seconds) that episodes decided without a claim are stamped
+            by, offset to the store's time as last observed; default ``time.time``.
+            ``durable.testing`` passes its virtual clock (the one its store runs on).
     """
 
     def __init__(
@@ -84,6 +88,7 @@ class Worker:
         shutdown_grace: float = 10.0,
         max_episode_attempts: int = 5,
         episode_timeout: float = 60.0,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.app = app
         self._store_arg = store
@@ -98,7 +103,7 @@ class Worker:
         )
         self.poll_interval = poll_interval
         self.shutdown_grace = shutdown_grace
-        self._episodes = Episodes(app, self.worker_id, cache_size, self._runnable)
+        self._episodes = Episodes(app, self.worker_id, cache_size, self._runnable, clock)
         self._orch_slots = Slots(max_concurrent_orchestrations)
         self._activity_slots = Slots(max_concurrent_activities)
         self._steps = Steps(

@@ -37,7 +37,7 @@ def open_store(url: str | Store) -> Store:
     if sep and scheme == "sqlite":
         return _sqlite(url, rest)
     if sep and scheme == "memory":
-        from .sqlite.store import memory_store
+        from .memory.store import memory_store
 
         return memory_store(rest.rstrip("/"))
     if sep and scheme in ("postgresql", "postgres"):
