@@ -36,7 +36,7 @@ from ..base import (
     WorkKind,
 )
 from ..dumps import InstanceDump
-from ..rules import check_purgeable
+from ..rules import CONTROL_KINDS, check_purgeable
 from . import work
 from .dumps import export_instances, import_instances
 from .episode import commit_episode, complete_and_commit, start_and_commit
@@ -371,7 +371,7 @@ class MemoryStore:
                 return True
             if work.claimable(row, spec, now) and any(
                 m.visible_at <= now
-                and (row.status is not Status.SUSPENDED or m.event.kind in work.CONTROL_KINDS)
+                and (row.status is not Status.SUSPENDED or m.event.kind in CONTROL_KINDS)
                 for m in db.inbox[row.instance_id].values()
             ):
                 return True
