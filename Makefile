@@ -33,11 +33,11 @@ $$sudo apt-get update -q && \
 $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $(1)
 endef
 
-.PHONY: help demo test check docs serve-docs bench bench-peers postgres clean distclean
+.PHONY: help demo test check docs serve-docs bench bench-peers postgres chromium clean distclean
 
 help:
 	@echo "make demo        install durable in $(VENV) and run samples/checkout.py"
-	@echo "make test        check, then the whole test suite (installs PostgreSQL if missing)"
+	@echo "make test        check, then the whole test suite (installs PostgreSQL and Chromium if missing)"
 	@echo "make check       ruff, mypy, the docs build (strict) and the architecture test"
 	@echo "make docs        build the documentation into site/"
 	@echo "make serve-docs  serve the documentation on $(DOCS_ADDR)"
@@ -62,8 +62,8 @@ $(INSTALLED): pyproject.toml | $(VENV_PY)
 	touch $@
 
 $(INSTALLED_DEV): pyproject.toml | $(VENV_PY)
-	@echo "make: installing durable[dev,postgres] into $(VENV)"
-	$(VENV_PY) -m pip install -q -e '.[dev,postgres]'
+	@echo "make: installing durable[dev,postgres,dashboard,otel] into $(VENV)"
+	$(VENV_PY) -m pip install -q -e '.[dev,postgres,dashboard,otel]'
 	touch $@
 
 # The tests start their own PostgreSQL servers with pg_ctl; only the binaries are needed.
@@ -75,6 +75,17 @@ postgres:
 	pg_ctl="$$($(FIND_PG_CTL))"; \
 	if [ -z "$$pg_ctl" ]; then echo "make: pg_ctl still not found after install" >&2; exit 1; fi; \
 	echo "make: PostgreSQL: $$pg_ctl"
+
+# The dashboard's browser tests drive Debian's Chromium with Playwright (never a downloaded
+# browser); Debian's package brings the libraries it needs, fonts-liberation the page's text.
+CHROMIUM ?= /usr/bin/chromium
+chromium:
+	@if [ ! -x "$(CHROMIUM)" ] || [ ! -d /usr/share/fonts/truetype/liberation ]; then \
+		echo "make: $(CHROMIUM) or its fonts not found; installing them from Debian packages"; \
+		$(call apt_install,chromium fonts-liberation); \
+	fi; \
+	if [ ! -x "$(CHROMIUM)" ]; then echo "make: $(CHROMIUM) still not found after install" >&2; exit 1; fi; \
+	echo "make: Chromium: $$("$(CHROMIUM)" --version 2>/dev/null || echo $(CHROMIUM))"
 
 demo: $(INSTALLED)
 	$(VENV_PY) samples/checkout.py
@@ -90,10 +101,11 @@ check: $(INSTALLED_DEV)
 	if (( $${#failed[@]} )); then echo "make check: failed: $${failed[*]}" >&2; exit 1; fi
 
 # pg_ctl's directory goes first on PATH so that the tests find Debian's PostgreSQL binaries;
-# DURABLE_REQUIRE_POSTGRES=1 turns "PostgreSQL unavailable" from a skip into a failure.
-test: $(INSTALLED_DEV) postgres check
+# DURABLE_REQUIRE_POSTGRES=1 turns "PostgreSQL unavailable" from a skip into a failure; the
+# browser tests fail (never skip) when $(CHROMIUM) cannot start.
+test: $(INSTALLED_DEV) postgres chromium check
 	pg_bin="$$($(PG_BIN_DIR))"; \
-	PATH="$$pg_bin:$$PATH" DURABLE_REQUIRE_POSTGRES=1 $(BIN)/pytest
+	PATH="$$pg_bin:$$PATH" DURABLE_REQUIRE_POSTGRES=1 DURABLE_CHROMIUM="$(CHROMIUM)" $(BIN)/pytest
 
 docs: $(INSTALLED_DEV)
 	$(BIN)/mkdocs build --strict

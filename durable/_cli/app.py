@@ -35,7 +35,9 @@ from .common import (
     show,
     with_client,
 )
+from .dashboard import dashboard
 from .dump import export, import_
+from .replay import replay
 from .worker import worker
 
 if TYPE_CHECKING:
@@ -83,6 +85,7 @@ def _global(
 
 
 app.command(rich_help_panel="Workers")(worker)
+app.command(rich_help_panel="Instances")(dashboard)
 
 
 # -- start and read ----------------------------------------------------------------------------
@@ -363,6 +366,7 @@ async def _purge_if_done(store: Store, instance_id: str) -> int:
 
 app.command(rich_help_panel="Maintenance")(export)
 app.command("import", rich_help_panel="Maintenance")(import_)
+app.command(rich_help_panel="Maintenance")(replay)
 
 
 def main() -> None:
