@@ -38,13 +38,16 @@ async def test_a_claim_counts_until_a_commit(store: Store) -> None:
     assert (await poke(store)).claims == 1
 
 
-async def test_a_release_resets_the_count(store: Store) -> None:
+async def test_a_release_takes_its_claim_back(store: Store) -> None:
     await running(store)
     item = await poke(store, claimer=spec(W1, lease=0.1))
     again = await eventually(lambda: store.claim_orchestration(spec(W1)))
     assert (item.claims, again.claims) == (1, 2)
     await store.release_orchestration("i-1", W1)
-    assert (await claim(store)).claims == 1
+    assert (await claim(store)).claims == 2  # the first claim never came back
+    await store.release_orchestration("i-1", W1)
+    await store.release_orchestration("i-1", W1)  # not W1's any more: nothing happens
+    assert (await claim(store)).claims == 2
 
 
 async def test_the_poison_end_fails_a_fresh_instance_with_a_whole_history(store: Store) -> None:

@@ -94,6 +94,8 @@ async def _serve(app: App, options: WorkerSettings, supervisor: int | None) -> i
         lease_seconds=options.lease,
         poll_interval=options.poll_interval,
         shutdown_grace=options.shutdown_grace,
+        max_episode_attempts=options.max_episode_attempts,
+        episode_timeout=options.episode_timeout,
     )
     logger.info(
         "starting %s (%s, %s) on %s %s of %s",

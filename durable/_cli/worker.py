@@ -29,6 +29,8 @@ class WorkerSettings:
     poll_interval: float
     log_level: LogLevel
     log_format: LogFormat
+    max_episode_attempts: int = 5
+    episode_timeout: float = 60.0
 
     def child_argv(self, supervisor: int) -> list[str]:
         """The command line of one supervised worker process (the store goes by environment,
@@ -40,6 +42,8 @@ class WorkerSettings:
         argv += ["--concurrency", str(self.concurrency)]
         argv += ["--shutdown-grace", repr(self.shutdown_grace), "--lease", repr(self.lease)]
         argv += ["--poll-interval", repr(self.poll_interval)]
+        argv += ["--max-episode-attempts", str(self.max_episode_attempts)]
+        argv += ["--episode-timeout", repr(self.episode_timeout)]
         return [*argv, "--log-level", self.log_level.value, "--log-format", self.log_format.value]
 
 
@@ -69,6 +73,18 @@ def worker(
     poll_interval: Annotated[
         float, typer.Option(min=0.01, metavar="SECONDS", help="Longest idle wait between claims.")
     ] = 0.5,
+    max_episode_attempts: Annotated[
+        int,
+        typer.Option(
+            min=1, help="Episodes of one instance that may crash a worker before it ends FAILED."
+        ),
+    ] = 5,
+    episode_timeout: Annotated[
+        float,
+        typer.Option(
+            min=0.01, metavar="SECONDS", help="Longest episode; a longer one counts as a crash."
+        ),
+    ] = 60.0,
     log_level: Annotated[
         LogLevel, typer.Option(case_sensitive=False, help="Level of durable's logs.")
     ] = LogLevel.INFO,
@@ -89,6 +105,8 @@ def worker(
             poll_interval=poll_interval,
             log_level=log_level,
             log_format=log_format,
+            max_episode_attempts=max_episode_attempts,
+            episode_timeout=episode_timeout,
         )
         from .serving import run
 

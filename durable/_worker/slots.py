@@ -14,6 +14,7 @@ class Slots:
     """A count of free places for one kind of work; taken before the work is claimed."""
 
     def __init__(self, total: int) -> None:
+        self.total = total
         self._free = anyio.Semaphore(total)
 
     async def take(self) -> None:

@@ -31,6 +31,8 @@ logger = logging.getLogger("durable.worker")
 
 #: how long a non-deterministic or corrupt instance waits before a worker tries it again
 _HOLD_SECONDS = 5.0
+#: how long a suspect (see ``_isolated``) given back waits before it is claimed again
+_SUSPECT_RETRY = 0.2
 
 
 class Steps:
@@ -63,6 +65,8 @@ class Steps:
         self._runner = runner
         self.max_episode_attempts = max_episode_attempts
         self.episode_timeout = episode_timeout
+        #: a suspect's episode is being decided alone (``_isolated``)
+        self._isolating = False
         self.heartbeats = Heartbeats(app.serializer)
         #: (instance id, error) already logged at ERROR, so a held instance is reported once
         self._reported: set[tuple[str, str]] = set()
@@ -81,10 +85,38 @@ class Steps:
 
     async def episode_task(self, item: OrchestrationWorkItem) -> None:
         try:
+            if item.claims > 1 and not poison.exhausted(item, self.max_episode_attempts):
+                await self._isolated(item)
+                return
             async with self._episodes.instance_lock(item.instance_id):
                 await self._run_episode(item)
         finally:
             self._orch_slots.give_back()
+
+    async def _isolated(self, item: OrchestrationWorkItem) -> None:
+        """A suspect: an earlier claim of it never came back, so its episode may have crashed a
+        worker, or it was only in flight in a worker that another instance crashed. It is
+        decided alone (no other episode claimed or running in this process meanwhile), so a
+        crash now counts against it only and a bystander's next claim clears it. One suspect
+        at a time: another is given back at once, which takes its claim back."""
+        if self._isolating:
+            await self._guarded(
+                self.store.release_orchestration(
+                    item.instance_id, self.worker_id, retry_in=_SUSPECT_RETRY
+                )
+            )
+            return
+        self._isolating = True
+        taken = 0
+        try:
+            for _ in range(self._orch_slots.total - 1):  # FIFO: in-flight episodes end first
+                await self._orch_slots.take()
+                taken += 1
+            async with self._episodes.instance_lock(item.instance_id):
+                await self._run_episode(item)
+        finally:
+            self._orch_slots.give_back(taken)
+            self._isolating = False
 
     async def _run_episode(self, item: OrchestrationWorkItem) -> None:
         log = {"instance_id": item.instance_id}
@@ -106,7 +138,7 @@ class Steps:
             logger.exception("episode of %s failed unexpectedly", item.instance_id, extra=log)
             await self._hold(item, exc)
             return
-        if self._overran(item, decided, time.monotonic() - started):
+        if self.overran(decided, time.monotonic() - started, item.claims):
             return
         limit = self._activity_slots.take_now(decided.runnable)
         try:
@@ -129,21 +161,25 @@ class Steps:
             raise
         self.settle(decided, limit, eager)
 
-    def _overran(self, item: OrchestrationWorkItem, decided: Decided, took: float) -> bool:
-        """An episode that ran past ``episode_timeout`` is not committed: like a crash, its
-        claim stays counted and its lease runs out (``poison``)."""
+    def overran(self, decided: Decided, took: float, claims: int = 0) -> bool:
+        """True (``decided`` dropped) when deciding it took longer than ``episode_timeout``.
+
+        Such an episode is not committed. Decided from a claim (``claims``), it counts like a
+        crash: the claim stays counted and its lease runs out (``poison``). Decided without one
+        (a start here, the episode after a completion), the instance's next episode is left to
+        a claim, which counts.
+        """
         if took <= self.episode_timeout:
             return False
         self._episodes.dropped(decided)
+        instance_id = decided.commit.instance_id
         logger.error(
-            "episode of %s ran %.1f s, past the episode timeout (%.1f s): not committed "
-            "(claim %d of at most %d)",
-            item.instance_id,
+            "episode of %s ran %.1f s, past the episode timeout (%.1f s): not committed%s",
+            instance_id,
             took,
             self.episode_timeout,
-            item.claims,
-            self.max_episode_attempts,
-            extra={"instance_id": item.instance_id},
+            f" (claim {claims}, at most {self.max_episode_attempts})" if claims else "",
+            extra={"instance_id": instance_id},
         )
         return True
 
@@ -264,7 +300,10 @@ class Steps:
         # result goes to the inbox alone, so that the next episode runs from a counted claim
         # (``poison``) and a crash there cannot make the activity run again and again.
         retried = any(attempt.attempt > 1 for attempt, _ in done)
+        started = time.monotonic()
         decided = None if retried else self._episodes.after_completions(done)
+        if decided is not None and self.overran(decided, time.monotonic() - started):
+            decided = None
         limit = 0 if decided is None else self._activity_slots.take_now(decided.runnable)
         then = None if decided is None else decided.commit
         (item, result), more = done[0], done[1:]

@@ -125,8 +125,8 @@ class OrchestrationWorkItem:
     attempt: int = 1
     #: claims of this instance since its last commit, this one included: an episode that
     #: crashed its worker (or ran past the episode timeout) left its claim counted, and the
-    #: worker fails the instance past ``max_episode_attempts`` (DESIGN 4a). A commit or a
-    #: release resets it.
+    #: worker fails the instance past ``max_episode_attempts`` (DESIGN 4a). A commit resets
+    #: it; a release takes back the claim released.
     claims: int = 1
     #: why a visible message could not be read (a row durable did not write), else None: the
     #: worker holds the instance with ``HistoryCorrupted`` and serves the others
@@ -271,8 +271,9 @@ class Store(Protocol):
         (``ExecutionResumed``/``Terminated``/``Suspended``): its other messages wait.
 
         The claim counts (``OrchestrationWorkItem.claims`` + 1) and the count lasts even if the
-        claimer dies: only a commit or a release resets it. An instance with an unreadable
-        message is claimed too, with ``unreadable`` saying why, so it cannot block the others.
+        claimer dies: a commit resets it, a release takes this claim back. An instance with an
+        unreadable message is claimed too, with ``unreadable`` saying why, so it cannot block
+        the others.
         """
 
     async def commit_episode(
@@ -309,8 +310,9 @@ class Store(Protocol):
         """Give a claimed instance back without committing; it is claimable after ``retry_in``.
 
         ``error`` (e.g. a non-determinism report) is shown in the instance's status, which stays
-        as it is; it is cleared by the next committed episode. The claim count is reset (the
-        worker came back: the episode did not crash it).
+        as it is; it is cleared by the next committed episode. The claim being given back no
+        longer counts (``OrchestrationWorkItem.claims`` - 1): the episode did not crash its
+        worker.
         """
 
     # -- activities ----------------------------------------------------------------------------

@@ -22,19 +22,33 @@ WORKER = [
 ]  # fmt: skip
 
 
+def worker_command(app: str, *options: str) -> list[str]:
+    """``WORKER`` for another app module, with ``options`` overriding its test profile."""
+    return [*WORKER[:4], app, *WORKER[5:], *options]
+
+
 class Workers:
     """Worker processes started and killed by recorded pid only (never pkill)."""
 
-    def __init__(self, store_url: str, ledger: Path, logs: Path) -> None:
+    def __init__(
+        self,
+        store_url: str,
+        ledger: Path,
+        logs: Path,
+        command: list[str] | None = None,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.store_url = store_url
-        self.env = {**os.environ, "DURABLE_LEDGER": str(ledger)}
+        self.command = command or WORKER
+        self.extra_env = env or {}
+        self.env = {**os.environ, "DURABLE_LEDGER": str(ledger), **self.extra_env}
         self.logs = logs
         self.procs: list[subprocess.Popen[bytes]] = []
 
     def start(self) -> subprocess.Popen[bytes]:
         with (self.logs / f"worker-{len(self.procs)}.log").open("wb") as log:
             proc = subprocess.Popen(
-                [*WORKER, "--store", self.store_url],
+                [*self.command, "--store", self.store_url],
                 env=self.env,
                 stdout=log,
                 stderr=subprocess.STDOUT,

@@ -141,7 +141,8 @@ async def release_orchestration(
     tx: Tx, instance_id: str, worker_id: str, retry_in: float, error: str | None
 ) -> None:
     status = await tx.conn.execute(
-        """UPDATE instances SET lease_owner = NULL, lease_expires_at = NULL, claims = 0,
+        """UPDATE instances SET lease_owner = NULL, lease_expires_at = NULL,
+               claims = greatest(claims - 1, 0),
                ready_at = now() + $3 * interval '1 second', error = coalesce($4, error),
                updated_at = CASE WHEN $4::text IS NULL THEN updated_at ELSE now() END
            WHERE instance_id = $1 AND lease_owner = $2""",

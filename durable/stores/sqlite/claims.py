@@ -132,7 +132,8 @@ def release_orchestration(
 ) -> None:
     cursor = tx.execute(
         """UPDATE instances SET lease_owner = NULL, lease_expires_at = NULL, ready_at = ?,
-               claims = 0, error = coalesce(?, error), updated_at = iif(? IS NULL, updated_at, ?)
+               claims = max(claims - 1, 0), error = coalesce(?, error),
+               updated_at = iif(? IS NULL, updated_at, ?)
            WHERE instance_id = ? AND lease_owner = ?""",
         (tx.now + max(retry_in, 0.0), error, error, tx.now, instance_id, worker_id),
     )
