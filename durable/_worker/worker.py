@@ -333,8 +333,9 @@ class Worker:
 
     async def start_here(self, store: Store, new: NewInstance) -> bool | None:
         """See ``local.LocalStarter``: decided here, committed with the instance's creation."""
+        started = time.monotonic()
         decided = self._episodes.first(new)
-        if decided is None:
+        if decided is None or self._steps.overran(decided, time.monotonic() - started):
             return None
         limit = self._activity_slots.take_now(decided.runnable)
         try:
