@@ -27,7 +27,7 @@ _LOOK_AGAIN = 0.05
 
 
 class VirtualClock:
-    """Unix seconds that move only by ``advance_to`` (to the microsecond, as stores keep)."""
+    """Unix seconds that move only by ``advance_to`` (starting on a whole microsecond)."""
 
     def __init__(self, start: datetime | None = None) -> None:
         moment = start if start is not None else datetime.now(UTC)
@@ -43,8 +43,10 @@ class VirtualClock:
         return datetime.fromtimestamp(self._now, UTC)
 
     def advance_to(self, moment: float) -> None:
-        """Move to ``moment`` (unix seconds); the clock never goes back."""
-        self._now = max(self._now, round(moment, 6))
+        """Move to ``moment`` (unix seconds) exactly, so that what is due then is due (not
+        rounded: a due time a float's last bit past the rounded one would never come); the
+        clock never goes back."""
+        self._now = max(self._now, moment)
 
 
 async def settle(store: MemoryStore, spec: ClaimSpec, timeout: float) -> bool:
