@@ -25,6 +25,7 @@ from ._errors import (
 )
 from ._serde import DEFAULT_SERIALIZER, Serializer
 from ._status import InstanceStatus, Status
+from ._text import check_text
 from ._worker import local
 from .stores import open_store
 from .stores.base import InstanceRecord, NewInstance, Store, check_instance_id
@@ -122,6 +123,7 @@ class Client:
     ) -> list[InstanceStatus]:
         """Instances matching every filter given, newest first."""
         wanted = Status(status) if status is not None else None
+        check_text(name, "list(name)", optional=True)
         records = await self.store.list_instances(
             status=wanted,
             name=name,
@@ -140,7 +142,7 @@ class Client:
         if isinstance(orchestrator, Orchestrator):
             return orchestrator.name, orchestrator.fn
         if isinstance(orchestrator, str) and orchestrator:
-            return orchestrator, None
+            return check_text(orchestrator, "start(orchestrator)"), None
         raise ConfigurationError(
             f"start({orchestrator!r}): pass a function registered with @app.orchestrator or its "
             "name"
@@ -265,17 +267,18 @@ class InstanceHandle:
         Raises ``InstanceNotFound`` for an unknown id and ``DurableError`` for an instance that
         has finished (the event would never be read).
         """
-        if not isinstance(name, str) or not name:
-            raise ConfigurationError(f"raise_event(name={name!r}): name must be a non-empty str")
+        check_text(name, "raise_event(name)")
         encoded = self._client.serializer.encode(payload, path=f"raise_event({name!r}).payload")
         await self._send(ev.EventRaised(name=name, payload=encoded), f"event {name!r}")
 
     async def terminate(self, reason: str | None = None) -> None:
         """End the instance TERMINATED at once: no orchestrator code runs (children too)."""
+        check_text(reason, "terminate(reason)", optional=True)
         await self._send(ev.ExecutionTerminated(reason=reason), "terminate", quiet=True)
 
     async def suspend(self, reason: str | None = None) -> None:
         """Pause the instance: it runs nothing until resumed and keeps the events it receives."""
+        check_text(reason, "suspend(reason)", optional=True)
         await self._send(ev.ExecutionSuspended(reason=reason), "suspend")
 
     async def resume(self) -> None:
@@ -284,6 +287,7 @@ class InstanceHandle:
 
     async def cancel(self, reason: str | None = None) -> None:
         """Cooperative cancellation: ``Cancelled`` is thrown into the orchestrator at its yield."""
+        check_text(reason, "cancel(reason)", optional=True)
         await self._send(ev.CancelRequested(reason=reason), "cancel")
 
     async def history(self) -> list[ev.HistoryEvent]:

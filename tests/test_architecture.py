@@ -45,6 +45,7 @@ LAYERS: dict[str, int] = {
     "durable._encoders": VOCABULARY,
     "durable._status": VOCABULARY,
     "durable._entities": VOCABULARY,
+    "durable._text": VOCABULARY,
     "durable._core": CORE,
     "durable.stores": STORES,
     "durable._worker": SHELLS,

@@ -73,15 +73,22 @@ def export(
                 page = await client.store.export_instances(after=after, limit=EXPORT_PAGE)
                 for dump in page:
                     sink.write(dump_line(dump))
+                    for problem in dump.unreadable:
+                        damaged.append(f"instance {dump.instance_id!r}: {problem}")
                 count += len(page)
                 bar.update(task, completed=count)
                 if len(page) < EXPORT_PAGE:
                     return count
                 after = page[-1].instance_id
 
+    damaged: list[str] = []
     count = with_client(store, run)
     where = f" to {out}" if out is not None else ""
     typer.echo(f"exported {plural(count, 'instance')}{where}", err=True)
+    if damaged:  # every other row is exported; these could not be read, so they are not
+        for line in damaged:
+            typer.echo(f"not exported, unreadable: {line}", err=True)
+        raise typer.Exit(1)
 
 
 @contextmanager

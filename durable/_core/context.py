@@ -23,6 +23,7 @@ from .. import _events as ev
 from .._durations import to_seconds, to_timedelta
 from .._entities import EntityId
 from .._errors import ConfigurationError
+from .._text import check_id, check_text
 from .frames import caller_location
 from .run_state import RunState
 from .task import EffectTask, EventWait, Task, WhenAll, WhenAny, WithTimeout
@@ -151,8 +152,11 @@ class OrchestrationContext:
         payload = self._serializer.encode_call(
             definition.fn, definition.name, args, {}, skip_first=True
         )
+        if instance_id is not None:
+            check_id(instance_id, f"call_sub_orchestrator({definition.name!r}): instance_id")
         task_id = self._run.take_task_id()
         child_id = instance_id or f"{self._run.instance_id}:{task_id}"
+        check_id(child_id, f"call_sub_orchestrator({definition.name!r}): the child's id")
         event = ev.SubOrchestrationScheduled(
             task_id=task_id, name=definition.name, instance_id=child_id, input=payload
         )
@@ -178,6 +182,7 @@ class OrchestrationContext:
         """
         if not isinstance(name, str) or not name:
             raise ConfigurationError(f"wait_for_event(name={name!r}): name must be a non-empty str")
+        check_text(name, "wait_for_event(name)")
         wait = EventWait(name)
         self._run.add_wait(wait)
         if timeout is None:
@@ -217,6 +222,8 @@ class OrchestrationContext:
 
     def send_event(self, instance_id: str, name: str, payload: Any = None) -> None:
         """Durably deliver event ``name`` to another instance (fire and forget)."""
+        check_id(instance_id, "send_event(instance_id)")
+        check_text(name, "send_event(name)")
         encoded = self._serializer.encode(payload, path=f"send_event({name!r}).payload")
         event = ev.EventSent(
             task_id=self._run.take_task_id(), instance_id=instance_id, name=name, payload=encoded
@@ -225,6 +232,9 @@ class OrchestrationContext:
 
     def signal_entity(self, entity_id: EntityId, operation: str, arg: Any = None) -> None:
         """Durably deliver ``operation`` to an entity (fire and forget)."""
+        check_text(operation, "signal_entity(operation)")
+        check_text(entity_id.name, "signal_entity(entity_id.name)")
+        check_text(entity_id.key, "signal_entity(entity_id.key)")
         encoded = self._serializer.encode(arg, path=f"signal_entity({operation!r}).arg")
         event = ev.EntitySignaled(
             task_id=self._run.take_task_id(),

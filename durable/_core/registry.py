@@ -16,6 +16,7 @@ from .._durations import to_seconds
 from .._errors import ConfigurationError
 from .._retry import RetryPolicy
 from .._serde import DEFAULT_SERIALIZER, Serializer, return_hint
+from .._text import check_text
 from .determinism import warn_if_nondeterministic
 
 P = ParamSpec("P")
@@ -234,6 +235,7 @@ class App:
     def _claim_name(self, name: str, fn: Any) -> str:
         if not isinstance(name, str) or not name.strip():
             raise ConfigurationError(f"{_describe(fn)}: name must be a non-empty str, got {name!r}")
+        check_text(name, f"{_describe(fn)}: name")
         for kind, table in (("orchestrator", self.orchestrators), ("activity", self.activities)):
             if name in table:
                 raise ConfigurationError(
@@ -271,6 +273,8 @@ def _make_options(name: str, base: ActivityOptions, **changes: Any) -> ActivityO
             )
     if "queue" in changes and (not isinstance(changes["queue"], str) or not changes["queue"]):
         raise ConfigurationError(f"activity {name!r}: queue must be a non-empty str")
+    if "queue" in changes:
+        check_text(changes["queue"], f"activity {name!r}: queue")
     retry = changes.get("retry")
     if retry is not None and not isinstance(retry, RetryPolicy):
         raise ConfigurationError(f"activity {name!r}: retry must be a RetryPolicy, got {retry!r}")

@@ -34,10 +34,8 @@ from .._actions import Action
 from .._errors import StoreError
 from .._events import ErrorInfo, HistoryEvent
 from .._status import Status
+from .._text import MAX_ID_LENGTH, check_id
 from .dumps import InstanceDump
-
-#: instance ids longer than this are refused at the call site (Temporal allows 1,000 too)
-MAX_ID_LENGTH = 1000
 
 
 class LeaseLost(StoreError):
@@ -412,18 +410,9 @@ class Store(Protocol):
 
 
 def check_instance_id(instance_id: object, what: str = "instance_id") -> str:
-    """Validate an id at the call site: a non-empty str of at most ``MAX_ID_LENGTH`` chars."""
-    from .._errors import ConfigurationError
-
-    if not isinstance(instance_id, str) or not instance_id:
-        raise ConfigurationError(f"{what}={instance_id!r}: must be a non-empty str")
-    if len(instance_id) > MAX_ID_LENGTH:
-        raise ConfigurationError(
-            f"{what}: {len(instance_id)} characters, more than the limit of {MAX_ID_LENGTH}"
-        )
-    if "\x00" in instance_id or any(0xD800 <= ord(c) <= 0xDFFF for c in instance_id):
-        raise ConfigurationError(f"{what}={instance_id!r}: NUL and lone surrogates are not allowed")
-    return instance_id
+    """Validate an id at the call site: a non-empty str of at most ``MAX_ID_LENGTH`` chars,
+    with no NUL and no lone surrogate (see ``durable._text``)."""
+    return check_id(instance_id, what)
 
 
 __all__ = [

@@ -80,6 +80,9 @@ class InstanceDump:
     history: list[HistoryEvent]
     inbox: list[DumpedMessage]
     activities: list[DumpedActivity]
+    #: rows that could not be read (a row durable did not write), one line each: left out of
+    #: ``history``/``inbox`` and of the JSON, and reported by ``durable export``
+    unreadable: tuple[str, ...] = ()
 
 
 # -- JSON ---------------------------------------------------------------------------------------

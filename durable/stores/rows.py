@@ -163,18 +163,34 @@ def instance_dump(
     ``execution_id``) and activity rows, each in order."""
     record = instance_record(row, time)
     fields = {f.name: getattr(record, f.name) for f in dataclasses.fields(record)}
+    unreadable: list[str] = []
+    events = _readable(history, "history row at seq", "seq", unreadable)
+    messages = _readable(inbox, "inbox message", "id", unreadable)
     return InstanceDump(
         **fields,
         parent_execution_id=row["parent_execution_id"],
         retry=load_json(row["retry"]),
         attempt=row["attempt"],
-        history=[load_event(r["data"]) for r in history],
+        history=[event for event, _ in events],
         inbox=[
-            DumpedMessage(load_event(r["data"]), time(r["visible_at"]), r["execution_id"])
-            for r in inbox
+            DumpedMessage(event, time(r["visible_at"]), r["execution_id"]) for event, r in messages
         ],
         activities=[_dumped_activity(r, time) for r in activities],
+        unreadable=tuple(unreadable),
     )
+
+
+def _readable(
+    found: Sequence[Row], what: str, key: str, unreadable: list[str]
+) -> list[tuple[HistoryEvent, Row]]:
+    """The events of the rows that can be read; a line in ``unreadable`` for each other."""
+    read = []
+    for row in found:
+        try:
+            read.append((load_event(row["data"]), row))
+        except UNREADABLE as exc:
+            unreadable.append(f"{what} {row[key]}: {why_unreadable(exc)}")
+    return read
 
 
 def _dumped_activity(row: Row, time: ToTime) -> DumpedActivity:

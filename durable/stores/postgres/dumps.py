@@ -21,9 +21,9 @@ async def export_instances(tx: Tx, after: str | None, limit: int) -> list[Instan
         max(int(limit), 0),
     )
     ids = [row["instance_id"] for row in found]
-    history = await _grouped(conn, "SELECT instance_id, data FROM history", "seq", ids)
+    history = await _grouped(conn, "SELECT instance_id, seq, data FROM history", "seq", ids)
     inbox = await _grouped(
-        conn, "SELECT instance_id, data, visible_at, execution_id FROM inbox", "id", ids
+        conn, "SELECT instance_id, id, data, visible_at, execution_id FROM inbox", "id", ids
     )
     activities = await _grouped(conn, "SELECT * FROM activities", "id", ids)
     return [

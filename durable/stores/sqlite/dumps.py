@@ -29,9 +29,12 @@ def _dump(conn: sqlite3.Connection, row: sqlite3.Row) -> InstanceDump:
     key = (row["instance_id"],)
     return rows.instance_dump(
         row,
-        conn.execute("SELECT data FROM history WHERE instance_id = ? ORDER BY seq", key).fetchall(),
         conn.execute(
-            "SELECT data, visible_at, execution_id FROM inbox WHERE instance_id = ? ORDER BY id",
+            "SELECT seq, data FROM history WHERE instance_id = ? ORDER BY seq", key
+        ).fetchall(),
+        conn.execute(
+            "SELECT id, data, visible_at, execution_id FROM inbox WHERE instance_id = ? "
+            "ORDER BY id",
             key,
         ).fetchall(),
         conn.execute("SELECT * FROM activities WHERE instance_id = ? ORDER BY id", key).fetchall(),
