@@ -1,0 +1,180 @@
+"""What each sample's golden histories record: its orchestrators driven in a testing Environment.
+
+Each scenario runs on a fixed virtual start time with fixed instance ids, mocks the activities
+that are not deterministic (real sleeps, process-wide state), and returns the instances it
+leaves in the store (finished ones and ones still waiting). ``record`` writes them as
+``<sample>.jsonl`` (``durable export``'s format); ``test_golden`` replays those files against
+the current code. Re-record only for a new sample or scenario: a change that stops a recorded
+history from replaying is what the golden files are there to catch.
+
+    python -m tests.golden.record
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+
+import durable
+from durable.stores.dumps import InstanceDump
+from durable.testing import Environment
+from samples import (
+    checkout,
+    control,
+    failover,
+    fan_out,
+    human_approval,
+    monitor,
+    retries_and_heartbeats,
+    saga,
+    sub_orchestrations,
+    typed_payloads,
+)
+from tests.golden.versions import v1, v2
+
+START = datetime(2026, 1, 1, 9, 0, tzinfo=UTC)
+Scenario = Callable[[int], Awaitable[list[InstanceDump]]]
+
+
+def env(app: durable.App, cache_size: int, **options: object) -> Environment:
+    return Environment(app, start=START, cache_size=cache_size, **options)  # type: ignore[arg-type]
+
+
+async def finish(handle: durable.InstanceHandle) -> None:
+    """Wait for the instance to end, however it ends."""
+    with contextlib.suppress(durable.DurableError):
+        await handle.result(timeout=30)
+
+
+async def _checkout(cache_size: int) -> list[InstanceDump]:
+    order = {"id": "o-1", "cents": 500, "items": [1, 2]}
+    async with env(checkout.app, cache_size) as e:
+        approved = await e.client.start(checkout.checkout, order, instance_id="approved")
+        await approved.raise_event("approved", True)
+        declined = await e.client.start(checkout.checkout, order, instance_id="declined")
+        await declined.raise_event("approved", False)
+        for handle in (approved, declined):
+            await finish(handle)
+        await finish(await e.client.start(checkout.checkout, order, instance_id="timed-out"))
+        return await e.store.export_instances()
+
+
+async def _control(cache_size: int) -> list[InstanceDump]:
+    async with env(control.app, cache_size) as e:
+        summed = await e.client.start(control.tally, "a", instance_id="summed")
+        for amount in (5, 7, None):
+            await summed.raise_event("add", amount)
+        await finish(summed)
+        cancelled = await e.client.start(control.tally, "b", instance_id="cancelled")
+        await cancelled.raise_event("add", 3)
+        await e.settle()
+        await cancelled.cancel("customer left")
+        await finish(cancelled)
+        waiting = await e.client.start(control.tally, "c", instance_id="waiting")
+        await waiting.raise_event("add", 1)
+        await e.settle()
+        return await e.store.export_instances()
+
+
+async def _failover(cache_size: int) -> list[InstanceDump]:
+    async with env(failover.app, cache_size) as e:
+        await e.run(failover.transcribe, "clip-1", instance_id="on-gpu")
+        dumps = await e.store.export_instances()
+    async with env(failover.app, cache_size, queues=["default"]) as e:
+        await e.run(failover.transcribe, "clip-2", instance_id="on-cpu")
+        return dumps + await e.store.export_instances()
+
+
+async def _fan_out(cache_size: int) -> list[InstanceDump]:
+    async with env(fan_out.app, cache_size) as e:
+        e.mock_activity(fan_out.count_words, side_effect=len)
+        await e.run(fan_out.word_count, "example.org", instance_id="site")
+        return await e.store.export_instances()
+
+
+async def _human_approval(cache_size: int) -> list[InstanceDump]:
+    day = 86400.0
+    async with env(human_approval.app, cache_size) as e:
+        approved = await e.client.start(human_approval.approve_expense, 100, day, instance_id="ok")
+        await approved.raise_event("decision", {"approved": True})
+        await finish(approved)
+        await finish(
+            await e.client.start(human_approval.approve_expense, 200, day, instance_id="late")
+        )
+        escalated = await e.client.start(human_approval.escalate, 300, day, instance_id="up")
+        await e.advance(timedelta(days=1, seconds=1))
+        await escalated.raise_event("decision", {"approved": False})
+        await finish(escalated)
+        return await e.store.export_instances()
+
+
+async def _monitor(cache_size: int) -> list[InstanceDump]:
+    async with env(monitor.app, cache_size) as e:
+        states = iter(["running", "running", "done"])
+        e.mock_activity(monitor.job_state, side_effect=lambda job_id: next(states))
+        await e.run(monitor.watch_job, "build-1", 5, instance_id="done")
+        e.mock_activity(monitor.job_state, returns="running")
+        await e.run(monitor.watch_job, "build-2", 2, instance_id="gave-up")
+        return await e.store.export_instances()
+
+
+async def _retries(cache_size: int) -> list[InstanceDump]:
+    app = retries_and_heartbeats.app
+    async with env(app, cache_size) as e:
+        e.mock_activity(retries_and_heartbeats.import_rows, returns="10 rows imported")
+        await e.run(retries_and_heartbeats.nightly_import, 10, instance_id="nightly")
+        return await e.store.export_instances()
+
+
+async def _saga(cache_size: int) -> list[InstanceDump]:
+    async with env(saga.app, cache_size) as e:
+        for city in ("oslo", "lisbon"):
+            await e.run(saga.book_trip, city, instance_id=city)
+        return await e.store.export_instances()
+
+
+async def _sub_orchestrations(cache_size: int) -> list[InstanceDump]:
+    order = {"oslo": ["a"], "lyon": ["b", "c"], "reykjavik": ["d"]}
+    async with env(sub_orchestrations.app, cache_size) as e:
+        await e.run(sub_orchestrations.fulfil, order, instance_id="order")
+        return await e.store.export_instances()
+
+
+async def _typed_payloads(cache_size: int) -> list[InstanceDump]:
+    from decimal import Decimal
+
+    order = typed_payloads.Order("o-7", Decimal("19.99"), START)
+    async with env(typed_payloads.app, cache_size) as e:
+        await e.run(typed_payloads.bill, order, instance_id="bill")
+        return await e.store.export_instances()
+
+
+async def _versioning(cache_size: int) -> list[InstanceDump]:
+    async with env(v1, cache_size) as e:  # recorded by version 1, replayed by version 2
+        for instance_id in ("v1-waiting", "v1-shipped"):
+            await e.client.start("checkout", instance_id, instance_id=instance_id)
+        await e.settle()
+        await e.client.get("v1-shipped").raise_event("shipped")
+        await finish(e.client.get("v1-shipped"))
+        dumps = await e.store.export_instances()
+    async with env(v2, cache_size) as e:
+        await e.client.start("checkout", "v2-waiting", instance_id="v2-waiting")
+        await e.settle()
+        return dumps + await e.store.export_instances()
+
+
+#: sample file name (without .py) -> (the app its histories replay against, the scenario)
+SCENARIOS: dict[str, tuple[durable.App, Scenario]] = {
+    "checkout": (checkout.app, _checkout),
+    "control": (control.app, _control),
+    "failover": (failover.app, _failover),
+    "fan_out": (fan_out.app, _fan_out),
+    "human_approval": (human_approval.app, _human_approval),
+    "monitor": (monitor.app, _monitor),
+    "retries_and_heartbeats": (retries_and_heartbeats.app, _retries),
+    "saga": (saga.app, _saga),
+    "sub_orchestrations": (sub_orchestrations.app, _sub_orchestrations),
+    "typed_payloads": (typed_payloads.app, _typed_payloads),
+    "versioning": (v2, _versioning),
+}
