@@ -25,6 +25,7 @@ from ._errors import (
 )
 from ._serde import DEFAULT_SERIALIZER, Serializer
 from ._status import InstanceStatus, Status
+from ._telemetry import TELEMETRY
 from ._text import check_text
 from ._worker import local
 from .stores import open_store
@@ -104,7 +105,12 @@ class Client:
         instance_id = check_instance_id(instance_id or str(uuid.uuid4()))
         payload = self.serializer.encode_call(fn, name, args, {}, skip_first=True)
         mark = self.store.instance_mark(instance_id)  # taken before the instance can finish
-        created = await local.create_instance(self.store, NewInstance(instance_id, name, payload))
+        with TELEMETRY.start_span(name):  # its context is stored with the instance
+            context = TELEMETRY.started(instance_id, name)
+            if context is not None:  # saved first: the instance's first episode may read it
+                await self.store.save_trace_context(instance_id, context)
+            new = NewInstance(instance_id, name, payload)
+            created = await local.create_instance(self.store, new)
         if not created and if_exists == "error":
             raise InstanceAlreadyExists(instance_id)
         return InstanceHandle(self, instance_id, fn, started_at_mark=mark if created else None)

@@ -45,6 +45,7 @@ LAYERS: dict[str, int] = {
     "durable._encoders": VOCABULARY,
     "durable._status": VOCABULARY,
     "durable._entities": VOCABULARY,
+    "durable._telemetry": VOCABULARY,
     "durable._text": VOCABULARY,
     "durable._core": CORE,
     "durable.stores": STORES,
@@ -90,6 +91,7 @@ THIRD_PARTY: dict[int, frozenset[str] | None] = {
 # Optional packages a module may import only lazily: inside a function, or under TYPE_CHECKING.
 LAZY_ONLY: dict[str, frozenset[str]] = {
     "durable._serde": frozenset({"pydantic"}),
+    "durable._telemetry": frozenset({"opentelemetry"}),
 }
 
 # What the sans-I/O core must never import: event loops, drivers, threads, clocks, the OS.

@@ -20,8 +20,9 @@ from .._errors import HistoryCorrupted, NonDeterminismError, qualified_name
 from .._events import ErrorInfo
 from .._retry import RetryPolicy
 from .._status import Status
+from .._telemetry import TELEMETRY
 from ..stores.base import ActivityWorkItem, ClaimSpec, LeaseLost, OrchestrationWorkItem, Store
-from . import poison
+from . import poison, tracing
 from .attempts import AttemptRunner, Outcome, retry_delay, retry_policy
 from .episodes import Decided, Episodes
 from .heartbeats import Heartbeats
@@ -128,6 +129,7 @@ class Steps:
         if poison.exhausted(item, self.max_episode_attempts):
             await self._end_poisoned(item)
             return
+        await tracing.remember(self.store, item.instance_id)
         started = time.monotonic()
         try:
             decided = await self._episodes.for_claim(item, self.store.get_history)
@@ -214,6 +216,7 @@ class Steps:
         self._activity_slots.give_back(limit - len(eager))
         self._episodes.kept(decided)
         _log_outcome(decided)
+        _trace(decided)
         for activity in eager:
             self._spawn(self.activity_task, activity)
 
@@ -244,10 +247,12 @@ class Steps:
     async def _run_activity(self, item: ActivityWorkItem) -> None:
         activity = self.app.activities[item.name]
         policy = retry_policy(activity, item)
+        await tracing.remember(self.store, item.instance_id)
         attempt = self._runner.start(item)
         self.heartbeats.track(item, attempt)
         try:
-            outcome = await self._runner.run(activity, item, attempt, policy)
+            with TELEMETRY.activity(item.name, item.instance_id, item.task_id, item.attempt):
+                outcome = await self._runner.run(activity, item, attempt, policy)
         except BaseException:
             with anyio.CancelScope(shield=True):  # shutting down: give the attempt back at once
                 await self._guarded(
@@ -357,6 +362,15 @@ def _log(item: ActivityWorkItem) -> dict[str, str]:
 
 def _attempts(count: int) -> str:
     return f"{count} attempt" if count == 1 else f"{count} attempts"
+
+
+def _trace(decided: Decided) -> None:
+    """The span of a committed episode (a replay commits nothing new, so emits nothing)."""
+    commit = decided.commit
+    began = commit.events[0].timestamp.timestamp() if commit.events else None
+    TELEMETRY.episode(
+        decided.name, commit.instance_id, commit.expected_version, began, len(commit.events)
+    )
 
 
 def _log_outcome(decided: Decided) -> None:

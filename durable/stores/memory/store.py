@@ -41,6 +41,7 @@ from . import work
 from .dumps import export_instances, import_instances
 from .episode import commit_episode, complete_and_commit, start_and_commit
 from .tables import Tables, Tx, to_ts
+from .workers import WorkerTables
 
 T = TypeVar("T")
 #: a timer is waited for this much past its due time, so that it is visible to the claim
@@ -51,7 +52,7 @@ def _clock() -> float:
     return round(time.time(), 6)
 
 
-class MemoryStore:
+class MemoryStore(WorkerTables):
     """A ``Store`` in this process's memory, opened with ``await store.open()``.
 
     Opening a store that is open already only counts; its data is dropped on the last

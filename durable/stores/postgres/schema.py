@@ -111,8 +111,24 @@ _V2 = (
 # episode cap, DESIGN 4a; see the SQLite schema).
 _V3 = ("ALTER TABLE instances ADD COLUMN claims integer NOT NULL DEFAULT 0",)
 
+# Version 4: workers announce themselves (DESIGN 7), and an instance keeps the trace context
+# of the start that made it (DESIGN 7a), in tables of their own.
+_V4 = (
+    """CREATE TABLE workers (
+        worker_id text PRIMARY KEY,
+        host text NOT NULL,
+        pid integer NOT NULL,
+        queues text NOT NULL,
+        orchestrators text NOT NULL,
+        activities text NOT NULL,
+        started_at timestamptz NOT NULL,
+        last_seen timestamptz NOT NULL
+    )""",
+    "CREATE TABLE traces (instance_id text PRIMARY KEY, context text NOT NULL)",
+)
+
 #: MIGRATIONS[n] takes a schema from version n to n + 1 (all run in one transaction)
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3)
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3, _V4)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

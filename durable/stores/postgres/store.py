@@ -48,6 +48,7 @@ from . import activities, batch_commit, claims, dumps, episode, instances
 from .db import Database
 from .schema import prepare
 from .url import parse_url
+from .workers import WorkerTables
 
 #: a due message is waited for this much past its time, so that the claim sees it
 _DUE_SLACK = 0.002
@@ -62,7 +63,7 @@ def _aware(moment: datetime | None) -> datetime | None:
     return moment
 
 
-class PostgresStore:
+class PostgresStore(WorkerTables):
     """A ``Store`` on a PostgreSQL database, opened with ``await store.open()``.
 
     Opening a store that is open already only counts: it closes on the last ``close()``.

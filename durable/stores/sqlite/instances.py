@@ -146,7 +146,7 @@ def purge_instance(tx: Tx, instance_id: str) -> int:
         return 0
     check_purgeable(instance_id, statuses)
     tree = dump_json(sorted(statuses))
-    for table in ("instances", "history", "inbox", "activities"):
+    for table in ("instances", "history", "inbox", "activities", "traces"):
         tx.execute(
             f"DELETE FROM {table} WHERE instance_id IN (SELECT value FROM json_each(?))",  # noqa: S608
             (tree,),

@@ -108,8 +108,24 @@ _V2 = (
 # after ``max_episode_attempts`` instead of crash-looping (DESIGN 4a).
 _V3 = ("ALTER TABLE instances ADD COLUMN claims INTEGER NOT NULL DEFAULT 0",)
 
+# Version 4: workers announce themselves (DESIGN 7), and an instance keeps the trace context
+# of the start that made it (DESIGN 7a), in tables of their own.
+_V4 = (
+    """CREATE TABLE workers (
+        worker_id TEXT PRIMARY KEY,
+        host TEXT NOT NULL,
+        pid INTEGER NOT NULL,
+        queues TEXT NOT NULL,
+        orchestrators TEXT NOT NULL,
+        activities TEXT NOT NULL,
+        started_at REAL NOT NULL,
+        last_seen REAL NOT NULL
+    )""",
+    "CREATE TABLE traces (instance_id TEXT PRIMARY KEY, context TEXT NOT NULL)",
+)
+
 #: MIGRATIONS[n] takes a database from version n to n + 1 (statements run in one transaction)
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3)
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3, _V4)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

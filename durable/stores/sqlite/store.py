@@ -43,6 +43,7 @@ from . import activities, claims, dumps, instances
 from .db import Database
 from .episode import commit_episode, complete_and_commit, start_and_commit
 from .rows import dump_error
+from .workers import WorkerTables
 
 SYNCHRONOUS = ("normal", "full", "extra")
 #: a timer is waited for this much past its due time, so that it is visible to the claim
@@ -51,7 +52,7 @@ _DUE_SLACK = 0.002
 STATUS_POLL_SECONDS = 0.02
 
 
-class SQLiteStore:
+class SQLiteStore(WorkerTables):
     """A ``Store`` on one SQLite file (or ``":memory:"``), opened with ``await store.open()``.
 
     Opening a store that is open already only counts: it closes on the last ``close()``.
