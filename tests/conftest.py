@@ -23,6 +23,16 @@ from durable.stores.base import Store
 
 from .pg_server import PostgresServer, PostgresUnavailable
 
+#: ``DURABLE_WORKER_CACHE_SIZE=0`` runs every Worker of the session that does not set its own
+#: ``cache_size`` with that one: 0 replays every episode from history (the cache-off pass of
+#: tests/test_testing_cache.py)
+CACHE_SIZE_ENV = "DURABLE_WORKER_CACHE_SIZE"
+if os.environ.get(CACHE_SIZE_ENV):
+    from durable._worker.worker import Worker
+
+    assert Worker.__init__.__kwdefaults__ is not None
+    Worker.__init__.__kwdefaults__["cache_size"] = int(os.environ[CACHE_SIZE_ENV])
+
 STORE_KINDS = ["sqlite", "memory", "postgres"]
 #: the backends other processes can share (memory:// lives in one process)
 URL_KINDS = ["sqlite", "postgres"]
