@@ -6,6 +6,8 @@ which read the running attempt from a context variable (anyio copies it into wor
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import contextvars
 import functools
 import inspect
@@ -113,12 +115,23 @@ class Outcome:
     exception: BaseException | None = None
 
 
+class _ThreadSlot:
+    """A sync attempt's token of the thread limiter; ``handed`` once its thread owns it."""
+
+    handed = False
+
+
 class AttemptRunner:
     """Runs attempts of registered activities, with a thread limiter for sync ones."""
 
     def __init__(self, serializer: Serializer, threads: int) -> None:
         self._serializer = serializer
+        #: sync attempts running, including those abandoned by a timeout whose thread runs on
+        #: (a thread cannot be stopped): each keeps its token until its function returns
         self._threads = anyio.CapacityLimiter(threads)
+        self._unbounded = anyio.CapacityLimiter(math.inf)  # the bound is ``_threads``
+        #: threads of attempts that timed out (or were cancelled) and still run
+        self.abandoned = 0
 
     def start(self, item: ActivityWorkItem) -> _Attempt:
         """The attempt's context (heartbeats land there) for an item about to run."""
@@ -138,10 +151,13 @@ class AttemptRunner:
     ) -> Outcome:
         """Run one attempt to an Outcome; only cancellation of the worker propagates."""
         timeout = item.timeout or _seconds(policy.timeout)
+        # a sync attempt takes its thread's slot before its time starts: waiting for a slot is
+        # not running
+        slot = None if inspect.iscoroutinefunction(activity.fn) else await self._slot()
         try:
             args, kwargs = self._serializer.decode_call(item.input, activity.fn)
             with anyio.fail_after(timeout if timeout else math.inf):
-                value = await self._call(activity.fn, args, kwargs, attempt, item)
+                value = await self._call(activity.fn, args, kwargs, attempt, item, slot)
             return Outcome(result=self._serializer.encode(value, path=f"{item.name}() result"))
         except anyio.get_cancelled_exc_class():
             raise
@@ -150,6 +166,14 @@ class AttemptRunner:
             return _failure(TimeoutError(message) if not str(exc) else exc)
         except BaseException as exc:
             return _failure(exc)
+        finally:
+            if slot is not None and not slot.handed:  # no thread took it over
+                self._threads.release_on_behalf_of(slot)
+
+    async def _slot(self) -> _ThreadSlot:
+        slot = _ThreadSlot()
+        await self._threads.acquire_on_behalf_of(slot)
+        return slot
 
     async def _call(
         self,
@@ -158,18 +182,60 @@ class AttemptRunner:
         kwargs: dict[str, Any],
         attempt: _Attempt,
         item: ActivityWorkItem,
+        slot: _ThreadSlot | None,
     ) -> Any:
         token = _current.set(attempt)
         try:
             if inspect.iscoroutinefunction(fn):
                 return await self._with_heartbeat_watch(fn(*args, **kwargs), attempt, item)
-            call = functools.partial(fn, *args, **kwargs)
-            # the context (with _current) is copied into the thread by anyio
-            return await anyio.to_thread.run_sync(
-                call, limiter=self._threads, abandon_on_cancel=True
-            )
+            assert slot is not None
+            return await self._in_thread(functools.partial(fn, *args, **kwargs), item, slot)
         finally:
             _current.reset(token)
+
+    async def _in_thread(
+        self, call: Callable[[], Any], item: ActivityWorkItem, slot: _ThreadSlot
+    ) -> Any:
+        """Run a sync attempt in a thread that holds ``slot`` until it returns, even if the
+        attempt is abandoned meanwhile: threads stay bounded, and counted."""
+        slot.handed = True
+        loop = asyncio.get_running_loop()
+        ended = False
+
+        def end() -> None:  # on the loop, once the function returned or raised
+            nonlocal ended
+            ended = True
+            self._threads.release_on_behalf_of(slot)
+            if abandoned:
+                self.abandoned -= 1
+
+        def run() -> Any:
+            try:
+                return call()
+            finally:
+                with contextlib.suppress(RuntimeError):  # the loop has closed: nothing to free
+                    loop.call_soon_threadsafe(end)
+
+        abandoned = False
+        try:
+            # the context (with _current) is copied into the thread by anyio
+            return await anyio.to_thread.run_sync(
+                run, limiter=self._unbounded, abandon_on_cancel=True
+            )
+        except BaseException:
+            if not ended:
+                abandoned = True
+                self.abandoned += 1
+                logger.warning(
+                    "activity %s attempt %d was abandoned but its thread runs on (a thread "
+                    "cannot be stopped); %d such thread(s) now, each holding a slot of "
+                    "max_concurrent_activities until it returns",
+                    item.name,
+                    item.attempt,
+                    self.abandoned,
+                    extra={"instance_id": item.instance_id, "activity": item.name},
+                )
+            raise
 
     async def _with_heartbeat_watch(
         self, coro: Any, attempt: _Attempt, item: ActivityWorkItem

@@ -276,7 +276,7 @@ class Steps:
         meanwhile (a fan-in) wait, and go together in the next store call with one episode.
         """
         if not self.spec.orchestrators:  # nothing to decide here: the claimers do it
-            await self._guarded(self.store.complete_activity(item, result))
+            _stale(item, await self._guarded(self.store.complete_activity(item, result)))
             return
         recorded = anyio.Event()
         queue = self._completing.get(item.instance_id)
@@ -323,12 +323,13 @@ class Steps:
                 raise
             self.settle(decided, limit, None)
             logger.error("next episode of %s refused: %s", item.instance_id, exc, extra=_log(item))
-            await self._guarded(self.store.complete_activity(item, result, more=more))
+            _stale(item, await self._guarded(self.store.complete_activity(item, result, more=more)))
             return
         except BaseException:
             if decided is not None:
                 self.settle(decided, limit, None)
             raise
+        _stale(item, answer)
         if decided is not None:
             self.settle(decided, limit, None if answer is None else answer[1])
 
@@ -353,7 +354,26 @@ class Steps:
                 outcome.error.message,
                 extra=log,
             )
-        await self._guarded(self.store.fail_activity(item, outcome.error, retry_in=retry_in))
+        recorded = await self._guarded(
+            self.store.fail_activity(item, outcome.error, retry_in=retry_in)
+        )
+        _stale(item, (recorded, None))
+
+
+def _stale(item: ActivityWorkItem, answer: tuple[bool, Any] | None) -> None:
+    """One WARNING when the store refused an attempt's outcome: its lease had passed on."""
+    if answer is None or answer[0] is not False:
+        return
+    logger.warning(
+        "stale lease: the outcome of activity %s (instance %s, task %d, attempt %d) was "
+        "dropped: this worker's lease (%s) had passed to another worker, whose outcome counts",
+        item.name,
+        item.instance_id,
+        item.task_id,
+        item.attempt,
+        item.worker_id,
+        extra=_log(item),
+    )
 
 
 def _log(item: ActivityWorkItem) -> dict[str, str]:
