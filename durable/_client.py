@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import uuid
 from collections.abc import Callable
@@ -27,9 +28,10 @@ from ._serde import DEFAULT_SERIALIZER, Serializer
 from ._status import InstanceStatus, Status
 from ._telemetry import TELEMETRY
 from ._text import check_text
-from ._worker import local
+from ._worker import announce, local
 from .stores import open_store
 from .stores.base import InstanceRecord, NewInstance, Store, check_instance_id
+from .stores.workers import WorkerInfo
 
 #: the longest ``result()`` waits between two reads of the status: the store wakes it when the
 #: status changes (in this process at once; from other processes through its own status poll or
@@ -114,6 +116,10 @@ class Client:
         if not created and if_exists == "error":
             raise InstanceAlreadyExists(instance_id)
         return InstanceHandle(self, instance_id, fn, started_at_mark=mark if created else None)
+
+    async def workers(self) -> list[WorkerInfo]:
+        """The live workers (announced, and renewed lately), oldest first."""
+        return await self.store.list_workers()
 
     def get(self, instance_id: str) -> InstanceHandle:
         """A handle for an existing instance (``InstanceNotFound`` on first use if it is not)."""
@@ -221,8 +227,15 @@ class InstanceHandle:
         return record
 
     async def status(self) -> InstanceStatus:
-        """The instance's current ``InstanceStatus``."""
-        return self._client._status_of(await self._record(), self._fn)
+        """The instance's current ``InstanceStatus``; a PENDING one that no live worker serves
+        says so in ``error``."""
+        record = await self._record()
+        status = self._client._status_of(record, self._fn)
+        if record.status is Status.PENDING and status.error is None:
+            warning = await announce.unserved(self._client.store, record.name)
+            if warning is not None:
+                status = dataclasses.replace(status, error=warning)
+        return status
 
     async def result(self, timeout: float | None = None) -> Any:
         """Wait for the instance to finish and return its output.

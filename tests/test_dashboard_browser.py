@@ -103,7 +103,7 @@ async def test_filter_open_see_the_graph_and_terminate(
     dashboard: tuple[str, str], browser: Browser
 ) -> None:
     url, store = dashboard
-    async with durable.Worker(app, store), durable.Client(store, app=app) as client:
+    async with durable.Worker(app, store) as worker, durable.Client(store, app=app) as client:
         for order in (ORDER, BAD_ORDER):
             await client.start(checkout, order, instance_id=order["id"])
         approve = await client.start(approval, "o-3", instance_id="o-3")
@@ -154,6 +154,7 @@ async def test_filter_open_see_the_graph_and_terminate(
         assert (await approve.status()).status == durable.Status.TERMINATED
 
         await page.goto(url + "/workers")
-        await expect(page.locator("#workers tbody tr")).not_to_have_count(0)
+        await expect(page.locator("#workers tbody tr")).to_have_count(1)
+        await expect(page.locator("#workers tbody td").first).to_have_text(worker.worker_id)
         await shot(page, "dashboard-workers")
         assert errors == []

@@ -39,6 +39,7 @@ from .dashboard import dashboard
 from .dump import export, import_
 from .replay import replay
 from .worker import worker
+from .workers import warn_if_unserved, workers
 
 if TYPE_CHECKING:
     from .._client import Client, InstanceHandle
@@ -86,6 +87,7 @@ def _global(
 
 app.command(rich_help_panel="Workers")(worker)
 app.command(rich_help_panel="Instances")(dashboard)
+app.command(rich_help_panel="Workers")(workers)
 
 
 # -- start and read ----------------------------------------------------------------------------
@@ -116,6 +118,7 @@ def start(
 
     async def run(client: Client) -> None:
         handle = await client.start(name, *args, instance_id=instance_id)
+        await warn_if_unserved(client, name)
         if not as_json:
             typer.echo(handle.instance_id)  # at once: a person may want it while --wait waits
         elif not wait:

@@ -37,7 +37,7 @@ from ..stores.base import (
     Store,
     WorkKind,
 )
-from . import local
+from . import announce, local
 from .attempts import AttemptRunner
 from .claim_gate import ClaimGate
 from .episodes import Episodes
@@ -178,6 +178,7 @@ class Worker:
             self._store = store
             self._loop = asyncio.get_running_loop()
             outer.start_soon(self._lease_loop)
+            await outer.start(announce.announcing, store, self.spec)
             async with anyio.create_task_group() as work:
                 self._work = work
                 withdraw = local.register(store, self)

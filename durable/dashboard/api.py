@@ -18,6 +18,7 @@ from .._client import Client
 from .._errors import InstanceNotFound
 from .._events import event_to_dict
 from .._status import Status
+from .._worker.announce import unserved
 from ..stores.base import InstanceRecord
 from .flow import build_flow, flow_json
 
@@ -172,7 +173,10 @@ async def _record(client: Client, instance_id: str) -> InstanceRecord:
 async def get_instance(request: Request) -> Response:
     client = _client(request)
     record = await _record(client, request.path_params["instance_id"])
-    return Json(instance_json(client, record))
+    body = instance_json(client, record)
+    if record.status is Status.PENDING and body["error"] is None:  # no live worker serves it?
+        body["error"] = await unserved(client.store, record.name)
+    return Json(body)
 
 
 async def get_history(request: Request) -> Response:
@@ -201,10 +205,8 @@ async def get_flow(request: Request) -> Response:
 
 
 async def list_workers(request: Request) -> Response:
-    client = _client(request)
-    workers = getattr(client, "workers", None)
-    rows = [] if workers is None else [worker.to_json() for worker in await workers()]
-    return Json({"workers": rows})
+    workers = await _client(request).workers()
+    return Json({"workers": [worker.to_json() for worker in workers]})
 
 
 async def _body(request: Request) -> Any:
