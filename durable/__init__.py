@@ -74,6 +74,9 @@ _HOMES = {
     "heartbeat": "._worker.attempts",
 }
 
+#: DESIGN's public subpackages (not in ``__all__``): imported on first use too
+_SUBPACKAGES = frozenset({"testing"})
+
 __all__ = [
     "ActivityFailed",
     "ActivityInfo",
@@ -109,6 +112,8 @@ if not TYPE_CHECKING:  # type checkers read the imports above; a __getattr__ wou
 
     def __getattr__(name: str) -> Any:
         """Import a public name on first use (then it is an ordinary module attribute)."""
+        if name in _SUBPACKAGES:  # ``durable.testing`` after a bare ``import durable``
+            return importlib.import_module(f".{name}", __name__)
         home = _HOMES.get(name)
         if home is None:
             raise AttributeError(f"module 'durable' has no attribute {name!r}")
