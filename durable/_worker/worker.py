@@ -37,12 +37,13 @@ from ..stores.base import (
     Store,
     WorkKind,
 )
-from . import announce, local
+from . import announce, local, watchdog
 from .attempts import AttemptRunner
 from .claim_gate import ClaimGate
 from .episodes import Episodes
 from .slots import Slots
 from .steps import Steps
+from .store_health import StoreHealth
 
 logger = logging.getLogger("durable.worker")
 
@@ -102,6 +103,7 @@ class Worker:
             queues=frozenset(queues),
         )
         self.poll_interval = poll_interval
+        self._health = StoreHealth(poll_interval)
         self.shutdown_grace = shutdown_grace
         self._episodes = Episodes(app, self.worker_id, cache_size, self._runnable, clock)
         self._orch_slots = Slots(max_concurrent_orchestrations)
@@ -178,6 +180,7 @@ class Worker:
             self._store = store
             self._loop = asyncio.get_running_loop()
             outer.start_soon(self._lease_loop)
+            outer.start_soon(watchdog.watch_loop)
             await outer.start(announce.announcing, store, self.spec)
             async with anyio.create_task_group() as work:
                 self._work = work
@@ -284,11 +287,12 @@ class Worker:
     async def _guarded(self, call: Awaitable[Any]) -> Any:
         """Await a store call; a store failure is logged and backed off, never fatal."""
         try:
-            return await call
+            result = await call
         except StoreError as exc:
-            logger.error("store error (retrying in %.1f s): %s", self.poll_interval, exc)
-            await anyio.sleep(self.poll_interval)
+            await anyio.sleep(self._health.failed(exc))
             return None
+        self._health.succeeded()
+        return result
 
     def _spawn(self, fn: Callable[[Any], Awaitable[None]], item: Any) -> None:
         """Run ``fn(item)`` as tracked work; ``RuntimeError`` once the worker has stopped."""
