@@ -13,6 +13,7 @@ from typing import Any, Literal
 import anyio
 
 from . import _events as ev
+from . import _faults as faults
 from ._core.registry import App, Orchestrator, orchestrator_return_hint
 from ._errors import (
     ConfigurationError,
@@ -320,6 +321,7 @@ class InstanceHandle:
         deleted. An instance that has not finished, or has a sub-orchestration that has not,
         raises ``DurableError`` (and nothing is deleted): terminate it first.
         """
+        faults.reached("purge_mid")
         removed = await self._client.store.purge_instance(self.instance_id)
         if not removed:
             raise InstanceNotFound(self.instance_id)

@@ -47,6 +47,7 @@ LAYERS: dict[str, int] = {
     "durable._entities": VOCABULARY,
     "durable._telemetry": VOCABULARY,
     "durable._text": VOCABULARY,
+    "durable._faults": VOCABULARY,
     "durable._core": CORE,
     "durable.stores": STORES,
     "durable._worker": SHELLS,
@@ -84,7 +85,7 @@ THIRD_PARTY: dict[int, frozenset[str] | None] = {
     VOCABULARY: frozenset({"tenacity"}),
     CORE: frozenset(),
     STORES: frozenset({"anyio", "aiosqlite", "asyncpg", "tenacity"}),
-    SHELLS: frozenset({"anyio"}),
+    SHELLS: frozenset({"anyio", "tenacity"}),  # tenacity: the store backoff (store_health)
     EDGES: None,
 }
 

@@ -15,6 +15,7 @@ from typing import Any
 import anyio
 
 from .. import _actions as act
+from .. import _faults as faults
 from .._core.registry import App
 from .._errors import HistoryCorrupted, NonDeterminismError, qualified_name
 from .._events import ErrorInfo
@@ -129,6 +130,7 @@ class Steps:
         if poison.exhausted(item, self.max_episode_attempts):
             await self._end_poisoned(item)
             return
+        faults.reached("after_claim")
         await tracing.remember(self.store, item.instance_id)
         started = time.monotonic()
         try:
@@ -144,9 +146,11 @@ class Steps:
             return
         limit = self._activity_slots.take_now(decided.runnable)
         try:
+            _fault_points(decided)
             eager = await self.store.commit_episode(
                 decided.commit, eager=self.spec, eager_limit=limit
             )
+            faults.reached("episode_after_commit_before_ack")
         except LeaseLost as exc:
             self.settle(decided, limit, None)
             logger.warning(
@@ -312,6 +316,9 @@ class Steps:
         limit = 0 if decided is None else self._activity_slots.take_now(decided.runnable)
         then = None if decided is None else decided.commit
         (item, result), more = done[0], done[1:]
+        faults.reached("activity_done_before_commit")
+        if decided is not None:
+            _fault_points(decided)
         try:
             answer = await self._guarded(
                 self.store.complete_activity(
@@ -358,6 +365,23 @@ class Steps:
             self.store.fail_activity(item, outcome.error, retry_in=retry_in)
         )
         _stale(item, (recorded, None))
+
+
+def _fault_points(decided: Decided) -> None:
+    """The crash tests' fault points before an episode's commit (``durable._faults``)."""
+    if not faults.ARMED:
+        return
+    faults.reached("episode_before_commit")
+    kinds = {event.kind for event in decided.commit.events}
+    actions = {type(action) for action in decided.commit.actions}
+    if "TimerFired" in kinds:
+        faults.reached("timer_fire_commit")
+    if "EventRaised" in kinds:
+        faults.reached("event_raise_commit")
+    if act.ContinueAsNew in actions:
+        faults.reached("continue_as_new_commit")
+    if act.StartChild in actions:
+        faults.reached("child_start_commit")
 
 
 def _stale(item: ActivityWorkItem, answer: tuple[bool, Any] | None) -> None:
