@@ -310,7 +310,7 @@ def test_interpreter_imports_no_loop_and_no_store(name: str) -> None:
 
 
 #: each backend is a folder of its own; none reaches into another's
-BACKENDS = ("durable.stores.sqlite", "durable.stores.postgres")
+BACKENDS = ("durable.stores.sqlite", "durable.stores.postgres", "durable.stores.memory")
 
 
 @pytest.mark.parametrize("module", [m for m in MODULES if m.name.startswith(BACKENDS)], ids=str)
