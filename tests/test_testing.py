@@ -76,6 +76,37 @@ def retried(ctx: durable.OrchestrationContext) -> Generator[Any, Any, Any]:
     return None
 
 
+@app.orchestrator
+def retried_child(ctx: durable.OrchestrationContext) -> Generator[Any, Any, Any]:
+    hourly = durable.RetryPolicy(
+        max_attempts=2,
+        initial_interval=timedelta(hours=1),
+        max_interval=timedelta(days=1),
+        jitter=0,
+    )
+    started = yield ctx.now()
+    tracking = yield ctx.call_sub_orchestrator(ship, "o-r", retry=hourly)
+    ended = yield ctx.now()
+    return [tracking, (ended - started).total_seconds()]
+
+
+async def test_a_retried_sub_orchestration_waits_on_the_virtual_clock() -> None:
+    jammed = RuntimeError("jammed")
+    outcomes = iter([jammed, jammed, jammed, "box-9"])  # the child's first run fails
+
+    def pack_once(item: int) -> str:
+        outcome = next(outcomes)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    async with Environment(app) as env:
+        env.mock_activity(pack, side_effect=pack_once)
+        tracking, waited = await env.run(retried_child)
+    assert tracking == "tracking-o-r-box-9"
+    assert waited >= 3600  # the child's second run started an hour later, in virtual time
+
+
 async def test_a_30_day_sleep_and_a_2_day_timeout_take_under_a_second() -> None:
     begun = time.perf_counter()
     async with Environment(app, start=datetime(2030, 1, 1, tzinfo=UTC)) as env:
