@@ -93,7 +93,8 @@ def release_orchestration(
     row = db.instances.get(instance_id)
     if row is None or row.lease_owner != worker_id:
         return
-    row.lease_owner, row.lease_expires_at, row.claims = None, 0.0, 0
+    # the worker came back: its claim no longer counts (the episode did not crash it)
+    row.lease_owner, row.lease_expires_at, row.claims = None, 0.0, max(row.claims - 1, 0)
     row.ready_at = tx.now + max(retry_in, 0.0)
     tx.work = True
     if error is not None:
