@@ -133,7 +133,7 @@ async def test_filter_open_see_the_graph_and_terminate(
         graph = page.locator("#graph")
         await expect(graph.locator(".row.fan .node")).to_have_count(3)  # the fan-out
         await expect(graph.locator(".node.sub .node")).to_have_count(1)  # ship, nested
-        await expect(page.locator("table.timeline tbody tr")).not_to_have_count(0)
+        await expect(page.locator(".timeline .tr:not(.th)")).not_to_have_count(0)
         await expect(page.locator("h1 .badge")).to_have_text("COMPLETED")
         await shot(page, "dashboard-instance")
 

@@ -4,6 +4,7 @@
 const STATUSES = ["PENDING", "RUNNING", "SUSPENDED", "COMPLETED", "FAILED", "TERMINATED",
   "CANCELED", "CONTINUED_AS_NEW"];
 const REFRESH_MS = 2000;
+const FAN_SHOWN = 12;  // a wider fan-out draws its first nodes and counts the others
 let timer = null;
 
 function esc(value) {
@@ -14,10 +15,10 @@ function show(value) {
   if (value === null || value === undefined) return "";
   return typeof value === "string" ? value : JSON.stringify(value, null, 2);
 }
+const CLOCK = new Intl.DateTimeFormat(undefined, { year: "numeric", month: "2-digit", day: "2-digit",
+  hour: "2-digit", minute: "2-digit", second: "2-digit", fractionalSecondDigits: 3, hour12: false });
 function when(iso) {
-  if (!iso) return "";
-  const d = new Date(iso);
-  return d.toLocaleString(undefined, { hour12: false }) + "." + String(d.getMilliseconds()).padStart(3, "0");
+  return iso ? CLOCK.format(new Date(iso)) : "";
 }
 function ms(value) {
   if (value === null || value === undefined) return "";
@@ -110,10 +111,18 @@ function drawFlow(flow) {
       const what = m.name ? ` ${esc(m.name)}` : "";
       return `<div class="step taken"><span class="marker ${endClass[m.kind] || ""}">${esc(m.kind)}${what}</span></div>`;
     }
-    const nodes = step.effects.map((index) => drawNode(flow.effects[index]));
+    const shown = step.effects.slice(0, FAN_SHOWN);
+    const nodes = shown.map((index) => drawNode(flow.effects[index]));
+    const hidden = step.effects.slice(FAN_SHOWN);
+    if (hidden.length) {
+      const failed = hidden.filter((index) => flow.effects[index].state === "failed").length;
+      const pending = hidden.filter((index) => flow.effects[index].state === "pending").length;
+      nodes.push(`<div class="node more"><div class="k">and</div><div>${hidden.length} more</div>
+        <div class="muted">${failed} failed · ${pending} pending</div></div>`);
+    }
     const allDone = step.effects.every((index) => flow.effects[index].state !== "pending");
-    const fan = nodes.length > 1;
-    return `<div class="step${allDone ? " taken" : ""}">${fan ? `<div class="fanlabel">fan-out × ${nodes.length}</div>` : ""}
+    const fan = step.effects.length > 1;
+    return `<div class="step${allDone ? " taken" : ""}">${fan ? `<div class="fanlabel">fan-out × ${step.effects.length}</div>` : ""}
       <div class="row${fan ? " fan" : ""}">${nodes.join("")}</div>${fan ? `<div class="fanlabel">fan-in</div>` : ""}</div>`;
   });
   if (flow.truncated_steps) parts.push(`<div class="step"><span class="marker">… ${flow.truncated_steps} more steps (see the timeline)</span></div>`);
@@ -134,6 +143,10 @@ function drawNode(e) {
     <div class="muted">${detail.join(" · ")}</div>${nested}</div>`;
 }
 
+// The timeline is rows of a grid, in chunks the browser lays out only when they are near the
+// screen (content-visibility), so a 10,000-event history draws at once.
+const CHUNK = 100;
+
 function drawTimeline(flow) {
   const rows = [];
   let first = Infinity, last = -Infinity;
@@ -150,21 +163,25 @@ function drawTimeline(flow) {
     if (item.marker) {
       const m = item.marker;
       const text = m.error ? `${m.error.type}: ${m.error.message}` : (m.reason || "");
-      rows.push(`<tr><td>${m.seq}</td><td>${esc(m.kind)}</td><td>${esc(m.name || "")}</td><td>${when(m.at)}</td><td></td><td></td><td class="error">${esc(text)}</td></tr>`);
+      rows.push(`<div class="tr"><span>${m.seq}</span><span>${esc(m.kind)}</span><span>${esc(m.name || "")}</span><span>${when(m.at)}</span><span></span><span></span><span class="error">${esc(text)}</span></div>`);
       continue;
     }
     const e = item.effect;
     const a = Date.parse(e.started), b = e.ended ? Date.parse(e.ended) : Date.now();
     const left = ((a - first) / span) * 100, width = ((b - a) / span) * 100;
     const error = e.error ? `${e.error.type}: ${e.error.message}` : "";
-    const what = e.kind === "timer" ? `${esc(e.label)}` : esc(e.label);
-    rows.push(`<tr class="${esc(e.state)}"><td>${e.seq}</td><td>${esc(e.kind)}</td><td>${what}${e.child ? " " + idLink(e.child) : ""}</td>
-      <td>${when(e.started)}</td><td>${ms(e.duration_ms)}${e.attempts ? ` · ${e.attempts} attempts` : ""}</td>
-      <td><div class="bar"><i class="${esc(e.state)}" style="left:${left.toFixed(2)}%;width:${width.toFixed(2)}%"></i></div></td>
-      <td class="error" title="${esc(e.error ? e.error.traceback : "")}">${esc(error)}</td></tr>`);
+    rows.push(`<div class="tr ${esc(e.state)}"><span>${e.seq}</span><span>${esc(e.kind)}</span><span>${esc(e.label)}${e.child ? " " + idLink(e.child) : ""}</span>` +
+      `<span>${when(e.started)}</span><span>${ms(e.duration_ms)}${e.attempts ? ` · ${e.attempts} attempts` : ""}</span>` +
+      `<span><span class="bar"><i class="${esc(e.state)}" style="left:${left.toFixed(2)}%;width:${width.toFixed(2)}%"></i></span></span>` +
+      `<span class="error" title="${esc(e.error ? e.error.traceback : "")}">${esc(error)}</span></div>`);
   }
-  return `<table class="timeline"><thead><tr><th>Seq</th><th>Kind</th><th>What</th><th>Started</th>
-    <th>Took</th><th>When</th><th>Error</th></tr></thead><tbody>${rows.join("")}</tbody></table>`;
+  const chunks = [];
+  for (let n = 0; n < rows.length; n += CHUNK) {
+    const part = rows.slice(n, n + CHUNK);
+    chunks.push(`<div class="chunk" style="contain-intrinsic-size: auto ${part.length * 31}px">${part.join("")}</div>`);
+  }
+  return `<div class="timeline"><div class="tr th"><span>Seq</span><span>Kind</span><span>What</span><span>Started</span>
+    <span>Took</span><span>When</span><span>Error</span></div>${chunks.join("")}</div>`;
 }
 
 const ACTIONS = [
