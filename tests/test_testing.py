@@ -226,3 +226,28 @@ async def test_the_generator_cache_off_gives_the_same_results() -> None:
 def test_environment_wants_an_app() -> None:
     with pytest.raises(durable.ConfigurationError, match=r"durable\.App"):
         Environment("app")  # type: ignore[arg-type]
+
+
+async def test_a_held_instance_fails_the_run_at_once() -> None:
+    """Code that does not replay its own history (here: a different effect on every run, with
+    the cache off) is held by the worker; the test fails with the error, it does not hang."""
+    flaky_app = durable.App()
+    runs = iter(range(1000))
+
+    @flaky_app.activity
+    async def step(n: int) -> int:
+        return n
+
+    @flaky_app.orchestrator
+    def changing(ctx: durable.OrchestrationContext) -> Generator[Any, Any, Any]:
+        if next(runs) == 0:  # not deterministic: the replay yields a timer instead
+            yield ctx.call_activity(step, 1)
+        else:
+            yield ctx.sleep(timedelta(seconds=1))
+        return "done"
+
+    begun = time.perf_counter()
+    async with Environment(flaky_app, cache_size=0) as env:
+        with pytest.raises(durable.DurableError, match=r"held by the worker.*NonDeterminismError"):
+            await env.run(changing)
+    assert time.perf_counter() - begun < 5

@@ -14,6 +14,7 @@ milliseconds. Activities themselves run in real time (their ``timeout=`` too).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from types import TracebackType
@@ -21,10 +22,11 @@ from typing import Any
 
 import anyio
 
-from .._client import Client
+from .._client import Client, InstanceHandle
 from .._core.registry import App
-from .._errors import ConfigurationError
+from .._errors import ConfigurationError, DurableError
 from .._worker.worker import Worker
+from ..stores import hub as _hub
 from ..stores.memory.store import MemoryStore
 from .clock import Skipper, VirtualClock, move, settle
 from .mocks import _UNSET, Call, TestApp
@@ -75,13 +77,18 @@ class Environment:
         self._skipper = Skipper(self.clock, self.store, self.worker.spec)
         self._scope: anyio.CancelScope | None = None
         self._skipping: anyio.Event | None = None
+        self._task: asyncio.Task[None] | None = None
 
     # -- life cycle ----------------------------------------------------------------------------
 
     async def __aenter__(self) -> Environment:
         await self.store.open()
-        await self.client.__aenter__()
-        await self.worker.__aenter__()
+        try:
+            await self.client.__aenter__()
+            await self.worker.__aenter__()
+        except BaseException:
+            await self.store.close()
+            raise
         if self.auto_skip:
             self._start_skipper()
         return self
@@ -103,8 +110,6 @@ class Environment:
     def _start_skipper(self) -> None:
         # a task of its own (as the worker's): __aenter__ and __aexit__ may run in different
         # tasks (pytest-asyncio fixtures), and a cancel scope must be left where it was entered
-        import asyncio
-
         done = self._skipping = anyio.Event()
         scope = self._scope = anyio.CancelScope()
 
@@ -159,7 +164,35 @@ class Environment:
         ``timeout``: real seconds to wait (``TaskTimeout`` after them).
         """
         handle = await self.client.start(orchestrator, *args, instance_id=instance_id)
-        return await handle.result(timeout=timeout)
+        return await self.result(handle, timeout=timeout)
+
+    async def result(self, handle: InstanceHandle, *, timeout: float | None = 60.0) -> Any:
+        """``handle.result(timeout)``, except that an instance the worker holds (a
+        ``NonDeterminismError``, a commit that failed: it would never go on) fails the wait at
+        once with ``DurableError`` naming it and the error."""
+        waiting = asyncio.ensure_future(handle.result(timeout=timeout))
+        watching = asyncio.ensure_future(self._held())
+        try:
+            await asyncio.wait({waiting, watching}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (waiting, watching):
+                task.cancel()
+            await asyncio.gather(waiting, watching, return_exceptions=True)
+        if waiting.done() and not waiting.cancelled():
+            return waiting.result()
+        return watching.result()
+
+    async def _held(self) -> Any:
+        """Raise when any instance is held (a child held blocks its parent too)."""
+        while True:
+            seen = _hub.generation(self.store.change_key)
+            for record in self.store.held():
+                assert record.error is not None
+                raise DurableError(
+                    f"instance {record.instance_id!r} ({record.name}) is held by the worker and "
+                    f"cannot go on: {record.error.error_type}: {record.error.message}"
+                )
+            await _hub.wait(self.store.change_key, 1.0, seen=seen)
 
     # -- mocks ---------------------------------------------------------------------------------
 

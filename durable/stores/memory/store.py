@@ -354,15 +354,30 @@ class MemoryStore(WorkerTables):
         _hub.notify(self.change_key)
 
     def next_due(self) -> float | None:
-        """When the next message, activity, released instance or start deadline falls due."""
+        """When the next message, activity, released instance or start deadline falls due.
+
+        An instance a worker holds (released with an error: a non-determinism, a commit that
+        failed) does not count: its next claim would hold it again, and moving time for it
+        would only spin (``held`` names it).
+        """
         db, now = self._db, self._clock()
-        deadlines = [
+        times = [m.visible_at for inbox in db.inbox.values() for m in inbox.values()]
+        times += [a.visible_at for a in db.activities.values() if a.lease_owner is None]
+        times += [i.ready_at for i in db.instances.values() if i.error is None]
+        times += [
             a.start_deadline + 1e-6
             for a in db.activities.values()
             if not a.started and a.start_deadline is not None
         ]
-        due = db.next_due(now)
-        return min([t for t in (due, *deadlines) if t is not None and t > now], default=None)
+        return min((t for t in times if t > now), default=None)
+
+    def held(self) -> list[InstanceRecord]:
+        """Instances that have not finished and show an error: held by a worker."""
+        return [
+            row.record()
+            for row in self._db.instances.values()
+            if row.error is not None and not row.status.is_terminal
+        ]
 
     def busy(self, spec: ClaimSpec) -> bool:
         """Whether any work is leased, or claimable now by ``spec``: the store is not idle."""
