@@ -104,3 +104,12 @@ def ledger_pids(ledger: Path) -> set[int]:
 def tracebacks(logs: Path) -> list[str]:
     """Worker logs that show a traceback."""
     return [p.name for p in logs.glob("worker-*.log") if "Traceback" in p.read_text()]
+
+
+def max_recovery(ledger: Path, faults: list[float]) -> float:
+    """The longest time from a fault to the next step any worker finished (by the ledger)."""
+    connection = open_ledger(str(ledger))
+    ends = sorted(t for (t,) in connection.execute("SELECT t_end FROM ledger"))
+    connection.close()
+    gaps = [next((t for t in ends if t > fault), fault) - fault for fault in faults]
+    return round(max(gaps, default=0.0), 2)

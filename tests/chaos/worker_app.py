@@ -35,6 +35,10 @@ def ledger_step(instance_id: str, step: int, x: int) -> int:
     started = time.time()
     if random.random() < 0.1:
         time.sleep(0.05)
+    return _ledger_run(instance_id, step, x, started)
+
+
+def _ledger_run(instance_id: str, step: int, x: int, started: float) -> int:
     connection = open_ledger(LEDGER)
     with connection:
         connection.execute(
@@ -52,3 +56,42 @@ def three_steps(ctx: durable.OrchestrationContext, x: int) -> Generator[Any, Any
     b = yield ctx.call_activity(ledger_step, ctx.instance_id, 1, a)
     c = yield ctx.call_activity(ledger_step, ctx.instance_id, 2, b)
     return int(c)
+
+
+@app.orchestrator
+def kitchen_child(ctx: durable.OrchestrationContext, x: int) -> Generator[Any, Any, int]:
+    return int((yield ctx.call_activity(ledger_step, ctx.instance_id, 1, x)))
+
+
+@app.orchestrator
+def kitchen(ctx: durable.OrchestrationContext, x: int, run: int = 0) -> Generator[Any, Any, Any]:
+    """Every effect of F1b: activity, timer, event, child, continue-as-new; returns x + 4."""
+    if run == 1:
+        return int((yield ctx.call_activity(ledger_step, ctx.instance_id, 2, x)))
+    a = yield ctx.call_activity(ledger_step, ctx.instance_id, 0, x)
+    yield ctx.sleep(0.2)
+    b = yield ctx.wait_for_event("go")
+    c = yield ctx.call_sub_orchestrator(kitchen_child, int(a) + int(b))
+    return ctx.continue_as_new(int(c), 1)
+
+
+@app.activity
+def slow_ledger_step(instance_id: str, step: int, x: int, seconds: float) -> int:
+    """``ledger_step`` that takes ``seconds`` (a pause of its worker outlives the lease)."""
+    started = time.time()
+    time.sleep(seconds)
+    return _ledger_run(instance_id, step, x, started)
+
+
+@app.orchestrator
+def one_slow_step(ctx: durable.OrchestrationContext, x: int) -> Generator[Any, Any, int]:
+    return int((yield ctx.call_activity(slow_ledger_step, ctx.instance_id, 0, x, 3.0)))
+
+
+@app.orchestrator
+def eternal(ctx: durable.OrchestrationContext, n: int, until: int) -> Generator[Any, Any, Any]:
+    """The soak's eternal orchestration: continue-as-new ``until`` times."""
+    yield ctx.sleep(0)
+    if n < until:
+        return ctx.continue_as_new(n + 1, until)
+    return n

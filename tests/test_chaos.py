@@ -1,0 +1,418 @@
+"""The chaos suite of RELIABILITY.md (F1b, F2, F3, F4 busy, L1), on SQLite and PostgreSQL.
+
+Short versions run in ``make test``; ``make chaos`` (``DURABLE_CHAOS=1``) runs the full sizes
+and prints the table of ``tests/chaos/report.py``. F1 (SIGKILL chaos) is ``test_crash.py``.
+Every run ends with the checker (I1-I5): 0 violations, 0 duplicates, 0 lost.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+
+import durable
+from tests.chaos import report
+from tests.chaos.checker import check, raw_rows
+from tests.chaos.harness import ROOT, Workers, max_recovery, tracebacks
+from tests.chaos.worker_app import app, eternal, kitchen, one_slow_step, open_ledger, three_steps
+from tests.pg_server import PostgresServer
+
+WAIT = 120  # seconds: generous; the runs finish far sooner
+
+
+def _ledger(tmp_path: Path) -> Path:
+    ledger = tmp_path / "ledger.db"
+    open_ledger(str(ledger)).close()
+    return ledger
+
+
+def _store_kind(url: str) -> str:
+    return url.split(":")[0]
+
+
+async def _all_done(client: durable.Client, ids: list[str]) -> None:
+    with anyio.fail_after(WAIT):
+        for instance_id in ids:
+            with contextlib.suppress(durable.OrchestrationFailed):  # the checker reports it
+                await client.get(instance_id).result(timeout=WAIT)
+
+
+# -- F1b: a crash at each named commit point ------------------------------------------------------
+
+F1B_POINTS = [
+    "after_claim",
+    "activity_done_before_commit",
+    "episode_before_commit",
+    "episode_after_commit_before_ack",
+    "timer_fire_commit",
+    "continue_as_new_commit",
+    "child_start_commit",
+    "event_raise_commit",
+]
+F1B_SHORT = ["activity_done_before_commit", "episode_before_commit", "child_start_commit"]
+
+
+@pytest.mark.timeout(600)
+async def test_f1b_a_crash_at_each_commit_point_loses_nothing(
+    store_url: str, tmp_path: Path
+) -> None:
+    points = F1B_POINTS if report.FULL else F1B_SHORT
+    count = report.size(20, 5)
+    ledger = _ledger(tmp_path)
+    expected: dict[str, int] = {}
+    crashes = 0
+    async with durable.Client(store_url, app=app) as client:
+        for point in points:
+            doomed = Workers(store_url, ledger, tmp_path, env={"DURABLE_FAULTPOINT": f"{point}:3"})
+            doomed.logs = tmp_path / point
+            doomed.logs.mkdir()
+            proc = doomed.start()
+            ids = [f"{point}-{n}" for n in range(count)]
+            for n, instance_id in enumerate(ids):
+                await client.start(kitchen, n, instance_id=instance_id)
+                await client.get(instance_id).raise_event("go", 1)
+                expected[instance_id] = n + 4
+            with anyio.fail_after(WAIT):  # the first worker dies at its 3rd hit of the point
+                while proc.poll() is None:
+                    await anyio.sleep(0.05)
+            assert proc.returncode == -signal.SIGKILL or proc.returncode == 137, proc.returncode
+            crashes += 1
+            fresh = Workers(store_url, ledger, tmp_path / point)
+            fresh.start()
+            try:
+                await _all_done(client, ids)
+            finally:
+                fresh.stop_all()
+    await _purge_mid_keeps_no_old_rows(store_url, tmp_path)
+    checked = await check(app, store_url, expected, ledger)
+    report.record(
+        test="F1b commit points",
+        store=_store_kind(store_url),
+        kills=crashes + 1,
+        completed=checked.completed,
+        duplicates=checked.duplicates,
+        lost=checked.lost,
+        reexecutions=checked.reexecutions,
+        violations=len(checked.violations),
+    )
+    assert not checked.violations, checked.violations
+
+
+async def _purge_mid_keeps_no_old_rows(store_url: str, tmp_path: Path) -> None:
+    """``purge_mid``: a purge whose process dies before its store call leaves the instance
+    whole; the purge done again removes every row, and the id starts afresh (K10)."""
+    (tmp_path / "purge").mkdir()
+    ledger = _ledger(tmp_path / "purge")
+    workers = Workers(store_url, ledger, tmp_path / "purge")
+    workers.start()
+    try:
+        async with durable.Client(store_url, app=app) as client:
+            done = await client.start(three_steps, 1, instance_id="purged")
+            assert await done.result(timeout=WAIT) == 4
+            purge = [sys.executable, "-m", "durable", "purge", "purged", "--yes"]
+            env = {**os.environ, "DURABLE_STORE": store_url, "DURABLE_FAULTPOINT": "purge_mid"}
+            died = subprocess.run(purge, env=env, cwd=ROOT, capture_output=True, check=False)
+            assert died.returncode == 137, died.stderr
+            assert len(await done.history()) > 0  # nothing was deleted
+            assert await done.purge() == 1
+            for table in ("history", "inbox", "activities"):
+                rows = await raw_rows(
+                    store_url, f"SELECT 1 FROM {table} WHERE instance_id = 'purged'"
+                )
+                assert rows == [], table
+            again = await client.start(three_steps, 10, instance_id="purged")
+            assert await again.result(timeout=WAIT) == 13
+            assert (await again.history())[0].kind == "ExecutionStarted"
+    finally:
+        workers.stop_all()
+
+
+# -- F2: a paused worker past its lease never wins ------------------------------------------------
+
+
+async def _until(predicate: Any) -> None:
+    with anyio.fail_after(WAIT):
+        while not await predicate():
+            await anyio.sleep(0.05)
+
+
+def _log_text(logs: Path) -> str:
+    return "".join(p.read_text(errors="replace") for p in logs.glob("worker-*.log"))
+
+
+@pytest.mark.timeout(900)
+@pytest.mark.parametrize("case", ["activity", "episode"])
+async def test_f2_a_paused_worker_past_its_lease_never_wins(
+    store_url: str, tmp_path: Path, case: str
+) -> None:
+    rounds = report.size(10, 1)
+    ledger = _ledger(tmp_path)
+    expected: dict[str, int] = {}
+    pauses: list[float] = []
+    async with durable.Client(store_url, app=app) as client:
+        for n in range(rounds):
+            logs = tmp_path / f"round-{n}"
+            logs.mkdir()
+            env = (
+                {"DURABLE_FAULTPOINT": "episode_before_commit:1:stop"} if case == "episode" else {}
+            )
+            paused = Workers(store_url, ledger, logs, env=env)
+            proc = paused.start()
+            instance_id = f"{case}-{n}"
+            if case == "activity":  # A runs a 3 s attempt; it is paused 5 s in the middle
+                await client.start(one_slow_step, n, instance_id=instance_id)
+                await _until(partial(_attempt_started, store_url, instance_id))
+                os.kill(proc.pid, signal.SIGSTOP)
+            else:  # A stops itself before its first commit
+                await client.start(three_steps, n, instance_id=instance_id)
+                await _until(partial(_stopped, proc.pid))
+            pauses.append(time.time())
+            (logs / "b").mkdir()
+            other = Workers(store_url, ledger, logs / "b")
+            other.start()
+            try:
+                want = n + 1 if case == "activity" else n + 3
+                assert await client.get(instance_id).result(timeout=WAIT) == want
+                expected[instance_id] = want
+                os.kill(proc.pid, signal.SIGCONT)
+                await _until(partial(_said, logs, "stale lease"))
+                # A keeps serving: a new instance completes while only A runs
+                other.stop_all()
+                after = await client.start(three_steps, 100 + n, instance_id=f"{case}-after-{n}")
+                assert await after.result(timeout=WAIT) == 103 + n
+                expected[f"{case}-after-{n}"] = 103 + n
+            finally:
+                with_b = paused.live() + other.live()
+                for p in with_b:
+                    os.kill(p.pid, signal.SIGCONT)
+                paused.stop_all()
+                other.stop_all()
+            assert not tracebacks(logs)
+            assert _log_text(logs).count("stale lease") == 1
+    checked = await check(app, store_url, expected, ledger)
+    report.record(
+        test=f"F2 SIGSTOP {case}",
+        store=_store_kind(store_url),
+        kills=rounds,
+        completed=checked.completed,
+        duplicates=checked.duplicates,
+        lost=checked.lost,
+        reexecutions=checked.reexecutions,
+        recovery=max_recovery(ledger, pauses),
+        violations=len(checked.violations),
+    )
+    assert not checked.violations, checked.violations
+
+
+async def _attempt_started(url: str, instance_id: str) -> bool:
+    rows = await raw_rows(
+        url,
+        f"SELECT 1 FROM activities WHERE instance_id = '{instance_id}' AND lease_owner IS NOT NULL",
+    )
+    return bool(rows)
+
+
+async def _stopped(pid: int) -> bool:
+    state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+    return state == "T"
+
+
+async def _said(logs: Path, words: str) -> bool:
+    return words in _log_text(logs)
+
+
+# -- F3: PostgreSQL restarts and killed connections -----------------------------------------------
+
+
+@pytest.mark.timeout(600)
+async def test_f3_postgres_restarts_and_killed_connections(tmp_path: Path) -> None:
+    server = PostgresServer(fsync="on", synchronous_commit="on").start()
+    url = f"{server.url}?schema=chaos"
+    instances = report.size(300, 60)
+    ledger = _ledger(tmp_path)
+    workers = Workers(url, ledger, tmp_path)
+    faults: list[float] = []
+    try:
+        async with durable.Client(url, app=app) as client:
+            workers.start()
+            workers.start()
+            ids = [f"pg-{n}" for n in range(instances)]
+            plan = ["immediate"] * report.size(3, 1) + ["fast"] + ["kill"] * report.size(5, 2)
+            per_fault = instances // len(plan)
+            started = 0
+            for fault in plan:
+                for n in range(started, started + per_fault):
+                    await _start_retrying(client, ids[n], n)
+                started += per_fault
+                await anyio.sleep(0.5)
+                faults.append(time.time())
+                if fault == "kill":  # every durable backend, the LISTEN connection included
+                    server.psql(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                        "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                    )
+                else:
+                    server.stop(fault)
+                    await anyio.sleep(3 if fault == "immediate" else 1)
+                    server._pg_ctl_start()
+            for n in range(started, instances):
+                await _start_retrying(client, ids[n], n)
+            await _all_done(client, ids)
+        assert all(p.poll() is None for p in workers.procs[:2]), "a worker died"
+    finally:
+        workers.stop_all()
+    checked = await check(app, url, {f"pg-{n}": n + 3 for n in range(instances)}, ledger)
+    server.destroy()
+    report.record(
+        test="F3 PostgreSQL restarts",
+        store="postgresql",
+        kills=len(faults),
+        completed=checked.completed,
+        duplicates=checked.duplicates,
+        lost=checked.lost,
+        reexecutions=checked.reexecutions,
+        recovery=max_recovery(ledger, faults),
+        violations=len(checked.violations),
+    )
+    assert not checked.violations, checked.violations
+
+
+async def _start_retrying(client: durable.Client, instance_id: str, n: int) -> None:
+    """A start during an outage raises ``StoreError``; the caller starts it again (idempotent)."""
+    with anyio.fail_after(WAIT):
+        while True:
+            try:
+                await client.start(three_steps, n, instance_id=instance_id, if_exists="return")
+                return
+            except durable.StoreError:
+                await anyio.sleep(0.2)
+
+
+# -- F4 (d): another process holds the SQLite write lock -------------------------------------------
+
+
+async def test_f4_a_busy_sqlite_file_for_three_seconds_is_invisible(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'busy.db'}"
+    ledger = _ledger(tmp_path)
+    workers = Workers(url, ledger, tmp_path)
+    async with durable.Client(url, app=app) as client:
+        workers.start()
+        try:
+            first = await client.start(three_steps, 1)
+            assert await first.result(timeout=WAIT) == 4
+            holder = sqlite3.connect(
+                tmp_path / "busy.db", timeout=0, isolation_level=None, check_same_thread=False
+            )
+            holder.execute("BEGIN EXCLUSIVE")
+            # the fault is "held for 3 s": the lock is let go by a timer, not awaited here
+            timer = threading.Timer(3.0, lambda: (holder.execute("ROLLBACK"), holder.close()))
+            timer.start()
+            held = time.monotonic()
+            blocked = await client.start(three_steps, 2)  # waits for the lock, then goes on
+            assert time.monotonic() - held >= 2.5  # it did wait, and did not fail
+            assert await blocked.result(timeout=WAIT) == 5
+            timer.join()
+        finally:
+            workers.stop_all()
+    assert not tracebacks(tmp_path)
+
+
+# -- L1: soak -------------------------------------------------------------------------------------
+
+
+def _rss_and_fds(pid: int) -> tuple[float, int] | None:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+        fds = len(os.listdir(f"/proc/{pid}/fd"))
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    kib = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS"))
+    return kib / 1024, fds
+
+
+def _slope(samples: list[tuple[float, float]]) -> float:
+    """Least-squares slope of (seconds, MiB) samples, in MiB per minute."""
+    if len(samples) < 3:
+        return 0.0
+    n = len(samples)
+    mean_t = sum(t for t, _ in samples) / n
+    mean_v = sum(v for _, v in samples) / n
+    var = sum((t - mean_t) ** 2 for t, _ in samples)
+    cov = sum((t - mean_t) * (v - mean_v) for t, v in samples)
+    return 60 * cov / var if var else 0.0
+
+
+@pytest.mark.timeout(900)
+async def test_l1_soak_memory_and_files_stay_flat(store_url: str, tmp_path: Path) -> None:
+    seconds = report.size(180, 20)
+    kill_every = report.size(60, 10)
+    sample_every = report.size(10, 1)
+    ledger = _ledger(tmp_path)
+    workers = Workers(store_url, ledger, tmp_path)
+    samples: dict[int, list[tuple[float, float]]] = {}
+    fds: dict[int, list[int]] = {}
+    expected: dict[str, Any] = {}
+    kills: list[float] = []
+    async with durable.Client(store_url, app=app) as client:
+        workers.start()
+        workers.start()
+        until = report.size(2000, 100)
+        await client.start(eternal, 0, until, instance_id="eternal")
+        expected["eternal"] = until
+        began = last_kill = last_sample = time.monotonic()
+        n = 0
+        while time.monotonic() - began < seconds:
+            await client.start(three_steps, n, instance_id=f"soak-{n}")
+            expected[f"soak-{n}"] = n + 3
+            n += 1
+            await anyio.sleep(0.05)
+            now = time.monotonic()
+            if now - last_sample >= sample_every:
+                last_sample = now
+                for proc in workers.live():
+                    found = _rss_and_fds(proc.pid)
+                    if found is not None:
+                        samples.setdefault(proc.pid, []).append((now - began, found[0]))
+                        fds.setdefault(proc.pid, []).append(found[1])
+            if now - last_kill >= kill_every:
+                last_kill = now
+                workers.kill(workers.live()[0])
+                kills.append(time.time())
+                workers.start()
+        try:
+            await _all_done(client, list(expected))
+        finally:
+            workers.stop_all()
+    checked = await check(app, store_url, expected, ledger)
+    # the longest-lived worker's samples after its first fifth (warm-up) give the slope
+    longest = max(samples.values(), key=len)
+    slope = _slope(longest[len(longest) // 5 :])
+    spread = max(max(v) - min(v) for v in fds.values())
+    report.record(
+        test=f"L1 soak {seconds} s",
+        store=_store_kind(store_url),
+        kills=len(kills),
+        completed=checked.completed,
+        duplicates=checked.duplicates,
+        lost=checked.lost,
+        reexecutions=checked.reexecutions,
+        recovery=max_recovery(ledger, kills),
+        violations=len(checked.violations),
+        rss_slope=round(slope, 2),
+    )
+    assert not checked.violations, checked.violations
+    if report.FULL:  # the short run is too short for a slope to mean anything
+        assert slope < 1.0, f"RSS grows {slope:.2f} MiB/min"
+        assert spread <= 20, f"open files vary by {spread}"
