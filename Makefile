@@ -33,12 +33,13 @@ $$sudo apt-get update -q && \
 $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $(1)
 endef
 
-.PHONY: help demo test check docs serve-docs bench bench-peers postgres chromium clean distclean
+.PHONY: help demo test check chaos docs serve-docs bench bench-peers postgres chromium clean distclean
 
 help:
 	@echo "make demo        install durable in $(VENV) and run samples/checkout.py"
 	@echo "make test        check, then the whole test suite (installs PostgreSQL and Chromium if missing)"
 	@echo "make check       ruff, mypy, the docs build (strict) and the architecture test"
+	@echo "make chaos       the full chaos suite (about 15 min), then its table of figures"
 	@echo "make docs        build the documentation into site/"
 	@echo "make serve-docs  serve the documentation on $(DOCS_ADDR)"
 	@echo "make bench       run the benchmarks (QUICK=1 for a short run)"
@@ -106,6 +107,17 @@ check: $(INSTALLED_DEV)
 test: $(INSTALLED_DEV) postgres chromium check
 	pg_bin="$$($(PG_BIN_DIR))"; \
 	PATH="$$pg_bin:$$PATH" DURABLE_REQUIRE_POSTGRES=1 DURABLE_CHROMIUM="$(CHROMIUM)" $(BIN)/pytest
+
+# The chaos suite at the sizes of shared RELIABILITY.md (make test runs short versions): each test
+# appends its row to CHAOS_REPORT, then the table is printed (and fails on any violation).
+CHAOS_REPORT ?= chaos-report.jsonl
+chaos: $(INSTALLED_DEV) postgres
+	pg_bin="$$($(PG_BIN_DIR))"; rm -f $(CHAOS_REPORT); status=0; \
+	PATH="$$pg_bin:$$PATH" DURABLE_REQUIRE_POSTGRES=1 DURABLE_CHAOS=1 \
+		DURABLE_CHAOS_REPORT="$(abspath $(CHAOS_REPORT))" \
+		$(BIN)/pytest -q -p no:cacheprovider tests/test_crash.py tests/test_chaos.py \
+		|| status=$$?; \
+	$(VENV_PY) -m tests.chaos.report $(CHAOS_REPORT) && exit $$status
 
 docs: $(INSTALLED_DEV)
 	$(BIN)/mkdocs build --strict
