@@ -117,7 +117,8 @@ def test_cli_replay_of_a_store(sqlite_url: str) -> None:
 
 def test_cli_replay_errors_are_one_line(export_file: Path, tmp_path: Path) -> None:
     assert_one_line_error(cli("replay", V2), "--store URL or FILE")
-    assert_one_line_error(cli("replay", V2, str(export_file), "--store", "sqlite:///x.db"))
+    with_both = cli("replay", V2, str(export_file), env={"DURABLE_STORE": "sqlite:///x.db"})
+    assert with_both.exit_code == 0 and "3 histories" in with_both.stdout  # the FILE wins
     assert_one_line_error(cli("replay", V2, "--store", "memory://"), "in-memory")
     assert_one_line_error(cli("replay", "tests.golden.versions:nope", str(export_file)), "nope")
     broken = tmp_path / "broken.jsonl"

@@ -36,11 +36,12 @@ def replay(
         typer.Option("--name", metavar="NAME", help="Replay instances of this orchestrator only."),
     ] = None,
 ) -> None:
-    """Replay recorded histories against MODULE:APP's code; exit 1 listing every instance that
-    would fail (NonDeterminismError), before a deploy."""
+    """Replay recorded histories (from --store, or FILE) against MODULE:APP's code; exit 1
+    listing every instance that would fail (NonDeterminismError), before a deploy."""
     with reported():
-        if (file is None) == (store is None):
-            fail("replay: give either --store URL or FILE (a `durable export` file)")
+        if file is None and store is None:
+            fail("replay: give --store URL or FILE (a `durable export` file)")
+        # a FILE wins over --store (which may come from DURABLE_STORE)
         source: str | Path = file if file is not None else store_url(store)
         report = _run(app_spec, source, instance_id, name)
     if not report.ok:
