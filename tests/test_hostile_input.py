@@ -232,3 +232,18 @@ async def test_export_and_history_work_for_every_other_instance(store_url: str) 
     assert "not exported, unreadable: instance 'victim': history row at seq 1" in exported.stderr
     assert (await acli("history", "a", "--store", store_url)).exit_code == 0
     assert_one_line_error(await acli("history", "victim", "--store", store_url), "seq 1")
+
+
+async def test_a_worker_on_a_damaged_sqlite_file_says_so_at_start(tmp_path: Any) -> None:
+    """Before: a worker on a file with a corrupt table started and ran without a word."""
+    path = tmp_path / "damaged.db"
+    url = f"sqlite:///{path}"
+    async with durable.Client(url, app=app) as client:
+        for n in range(300):  # enough rows for several pages of each table and index
+            await client.start(steps, n, instance_id=f"filler-{n:04}")
+    with path.open("r+b") as file:  # 200 bytes of garbage into page 5 (RELIABILITY F4 c)
+        file.seek(4 * 4096)  # its page header
+        file.write(bytes(range(200)))
+    with pytest.raises(durable.StoreError, match="damaged"):
+        async with _worker(url):
+            pass

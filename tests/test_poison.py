@@ -136,3 +136,30 @@ async def test_an_episode_past_the_timeout_counts_as_a_crash(
         assert status.status is Status.FAILED
         assert status.error is not None and "2 times in a row" in status.error
     assert "past the episode timeout" in caplog.text
+
+
+@pytest.mark.timeout(120)
+async def test_user_code_never_runs_under_the_store_write_lock(
+    store_url: str, tmp_path: Path
+) -> None:
+    """Defect 4: an orchestrator that blocked (``time.sleep(20)``) made other processes'
+    ``client.start`` fail with "database is locked" after 15 s. Decide-then-commit runs user
+    code before any store call: a start from another process goes through at once."""
+    marker = tmp_path / "blocking"
+    ledger = tmp_path / "ledger.db"
+    open_ledger(str(ledger)).close()
+    workers = Workers(store_url, ledger, tmp_path, COMMAND, env={"DURABLE_MARKER": str(marker)})
+    workers.start()
+    try:
+        async with durable.Client(store_url, app=poison_app.app) as client:
+            blocked = await client.start(poison_app.blocks_its_worker, 8.0)
+            with anyio.fail_after(60):
+                while not marker.exists():
+                    await anyio.sleep(0.05)
+            began = time.monotonic()
+            for n in range(5):
+                await client.start(poison_app.healthy, n)
+            assert time.monotonic() - began < 2.0  # not waiting on the blocked worker's lock
+            assert await blocked.result(timeout=60) == "unblocked"
+    finally:
+        workers.stop_all()

@@ -233,6 +233,10 @@ class Worker:
         store = open_store(self._store_arg)
         await store.open()
         try:
+            # a damaged file is said at start (SQLite; an optional method of a store)
+            check = getattr(store, "check_integrity", None)
+            if check is not None:
+                await check()
             yield store
         finally:
             with anyio.CancelScope(shield=True):

@@ -7,7 +7,10 @@ the side file where the activity counts its runs.
 from __future__ import annotations
 
 import os
+import time
+import warnings
 from collections.abc import Generator
+from pathlib import Path
 from typing import Any
 
 import durable
@@ -45,3 +48,17 @@ def crash_after_step(ctx: durable.OrchestrationContext, x: int) -> Generator[Any
 def healthy(ctx: durable.OrchestrationContext, x: int) -> Generator[Any, Any, int]:
     yield ctx.call_activity(counted, ctx.instance_id)
     return x + 1
+
+
+def blocks_its_worker(
+    ctx: durable.OrchestrationContext, seconds: float
+) -> Generator[Any, Any, str]:
+    Path(os.environ["DURABLE_MARKER"]).touch()
+    time.sleep(seconds)  # user code blocking its worker (and nothing else)
+    yield ctx.sleep(0)
+    return "unblocked"
+
+
+with warnings.catch_warnings():  # its registration rightly warns about time.sleep
+    warnings.simplefilter("ignore")
+    app.orchestrator(blocks_its_worker)

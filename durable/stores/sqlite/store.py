@@ -18,13 +18,14 @@ Choices where the ``Store`` contract is silent:
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from collections.abc import Callable, Collection, Sequence
 from datetime import datetime
 
 import anyio
 
-from ..._errors import ConfigurationError
+from ..._errors import ConfigurationError, StoreError
 from ..._events import ErrorInfo, HistoryEvent
 from ..._status import Status
 from .. import hub as _hub
@@ -97,6 +98,18 @@ class SQLiteStore(WorkerTables):
             if self._opens == 0:
                 await self._db.connect()
             self._opens += 1
+
+    async def check_integrity(self) -> None:
+        """``StoreError`` naming the damage when ``PRAGMA quick_check`` finds the file damaged
+        (a worker checks at start: a corrupt table would otherwise fail quietly, call by call).
+        """
+        problems = await self._db.read(_quick_check, "check_integrity")
+        if problems:
+            shown = "; ".join(problems[:3]) + ("; ..." if len(problems) > 3 else "")
+            raise StoreError(
+                f"{self._db.where}: the database file is damaged (PRAGMA quick_check: {shown}); "
+                "restore it from a backup, or recover it with the sqlite3 shell's .recover"
+            )
 
     async def close(self) -> None:
         """Release this holder's share; the connection closes with the last one."""
@@ -327,3 +340,9 @@ def memory_store(name: str = "") -> SQLiteStore:
 
         store.on_last_close = forget
     return store
+
+
+def _quick_check(conn: sqlite3.Connection, now: float) -> list[str]:
+    """What ``PRAGMA quick_check`` reports (nothing when the file is sound)."""
+    found = [str(row[0]) for row in conn.execute("PRAGMA quick_check(20)").fetchall()]
+    return [] if found == ["ok"] else found
