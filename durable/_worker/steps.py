@@ -23,7 +23,7 @@ from .._retry import RetryPolicy
 from .._status import Status
 from .._telemetry import TELEMETRY
 from ..stores.base import ActivityWorkItem, ClaimSpec, LeaseLost, OrchestrationWorkItem, Store
-from . import poison, tracing
+from . import fault_points, poison, tracing
 from .attempts import AttemptRunner, Outcome, retry_delay, retry_policy
 from .episodes import Decided, Episodes
 from .heartbeats import Heartbeats
@@ -146,7 +146,7 @@ class Steps:
             return
         limit = self._activity_slots.take_now(decided.runnable)
         try:
-            _fault_points(decided)
+            fault_points.before_commit(decided)
             eager = await self.store.commit_episode(
                 decided.commit, eager=self.spec, eager_limit=limit
             )
@@ -318,7 +318,7 @@ class Steps:
         (item, result), more = done[0], done[1:]
         faults.reached("activity_done_before_commit")
         if decided is not None:
-            _fault_points(decided)
+            fault_points.before_commit(decided)
         try:
             answer = await self._guarded(
                 self.store.complete_activity(
@@ -365,23 +365,6 @@ class Steps:
             self.store.fail_activity(item, outcome.error, retry_in=retry_in)
         )
         _stale(item, (recorded, None))
-
-
-def _fault_points(decided: Decided) -> None:
-    """The crash tests' fault points before an episode's commit (``durable._faults``)."""
-    if not faults.ARMED:
-        return
-    faults.reached("episode_before_commit")
-    kinds = {event.kind for event in decided.commit.events}
-    actions = {type(action) for action in decided.commit.actions}
-    if "TimerFired" in kinds:
-        faults.reached("timer_fire_commit")
-    if "EventRaised" in kinds:
-        faults.reached("event_raise_commit")
-    if act.ContinueAsNew in actions:
-        faults.reached("continue_as_new_commit")
-    if act.StartChild in actions:
-        faults.reached("child_start_commit")
 
 
 def _stale(item: ActivityWorkItem, answer: tuple[bool, Any] | None) -> None:
