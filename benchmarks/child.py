@@ -40,12 +40,16 @@ async def measure(workload: str, url: str, size: int, workers: int) -> Figures:
         from .scaleout import scale_out
 
         return await scale_out(url, size, workers)
+    if workload == "W8":  # the testing kit: its own memory store and clock (``url`` unused)
+        from .testing_kit import figures
+
+        return await figures(size)
     return await in_process(workload, url, size)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.child")
-    parser.add_argument("workload", choices=[*RUNNERS, "W6"])
+    parser.add_argument("workload", choices=[*RUNNERS, "W6", "W8"])
     parser.add_argument("url")
     parser.add_argument("size", type=int)
     parser.add_argument("--workers", type=int, default=1, help="W6: worker processes")

@@ -96,8 +96,26 @@ def cases(quick: bool) -> list[Case]:
             stores=frozenset({PG}),
             compare=False,
         ),
+        Case(
+            "W8",
+            "W8 testing kit: 10 steps with a 30-day sleep (memory store, virtual clock)",
+            100,
+            w8_figures(),
+            stores=frozenset({SQLITE}),  # the kit runs on its own memory store
+            compare=False,
+        ),
     ]
     return plan
+
+
+def w8_figures() -> tuple[Figure, ...]:
+    return (
+        Figure("test_ms", "wall per test, median of 100", "ms", targets={SQLITE: at_most(10.0)}),
+        Figure(
+            "month_ms", "30-day sleep + 2-day timeout, per test", "ms",
+            targets={SQLITE: at_most(1000.0)},
+        ),
+    )  # fmt: skip
 
 
 def w1_figures() -> tuple[Figure, ...]:

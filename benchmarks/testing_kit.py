@@ -69,10 +69,10 @@ async def one_test(orchestrator: Any, *args: Any) -> tuple[float, Any]:
     return (time.perf_counter() - began) * 1000, result
 
 
-async def w8() -> float:
+async def w8(tests: int = TESTS) -> float:
     await one_test(ten_steps, 0)  # warm-up: imports, caches
     samples = []
-    for _ in range(TESTS):
+    for _ in range(tests):
         ms, result = await one_test(ten_steps, 0)
         assert result == STEPS - 1
         samples.append(ms)
@@ -110,6 +110,12 @@ async def runs_on(store: durable.stores.Store) -> float:
             return (time.perf_counter() - began) * 1000 / STORE_RUNS
     finally:
         await store.close()
+
+
+async def figures(tests: int) -> dict[str, float]:
+    """W8's figures for ``make bench`` (``benchmarks.child W8``): ms per test, median of
+    ``tests``, and the 30-day sleep plus 2-day timeout."""
+    return {"test_ms": await w8(tests), "month_ms": await thirty_days()}
 
 
 async def main() -> None:
