@@ -251,3 +251,14 @@ async def test_a_held_instance_fails_the_run_at_once() -> None:
         with pytest.raises(durable.DurableError, match=r"held by the worker.*NonDeterminismError"):
             await env.run(changing)
     assert time.perf_counter() - begun < 5
+
+
+async def test_two_environments_at_once_keep_to_their_own_mocks() -> None:
+    async with Environment(app) as first, Environment(app) as second:
+        first.mock_activity(charge, returns="first")
+        second.mock_activity(charge, returns="second")
+        begun = time.perf_counter()
+        assert (await second.run(order, "o-b"))[0] == "second"
+        assert (await first.run(order, "o-a"))[0] == "first"
+        assert time.perf_counter() - begun < 5
+        assert [c.args[0] for c in first.calls(charge)] == ["o-a"]

@@ -15,6 +15,7 @@ milliseconds. Activities themselves run in real time (their ``timeout=`` too).
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from types import TracebackType
@@ -33,6 +34,7 @@ from .mocks import _UNSET, Call, TestApp
 
 #: seconds ``advance`` waits for the work it made due to settle
 SETTLE_TIMEOUT = 30.0
+_ENVIRONMENTS = itertools.count(1)
 
 
 class Environment:
@@ -62,7 +64,8 @@ class Environment:
         self.app = TestApp(app)
         self.auto_skip = auto_skip
         self.clock = VirtualClock(start)
-        self.store = MemoryStore("memory://testing", clock=self.clock)
+        # a name of its own: starts are matched to the workers of their store by its URL
+        self.store = MemoryStore(f"memory://testing-{next(_ENVIRONMENTS)}", clock=self.clock)
         served = {"default", *(a.options.queue for a in app.activities.values())}
         self.worker = Worker(
             self.app,
