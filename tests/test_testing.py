@@ -213,6 +213,8 @@ async def test_mocks_are_checked_and_leave_the_app_alone() -> None:
             env.mock_activity(charge, returns=1, raises=ValueError)
         with pytest.raises(durable.ConfigurationError, match="only mocked orchestrators"):
             env.calls(ship)
+        with pytest.raises(durable.ConfigurationError, match="unknown activity 'refund'"):
+            env.calls("refund")
         env.mock_activity(charge, returns="x")
     assert app.activities["charge"].fn is charge.fn
 

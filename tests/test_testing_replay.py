@@ -115,6 +115,12 @@ def test_cli_replay_of_a_store(sqlite_url: str) -> None:
     assert ok.exit_code == 0 and "2 histories replayed" in ok.stdout
 
 
+def test_cli_replay_is_listed_with_its_help() -> None:
+    assert "replay" in cli("--help").stdout
+    shown = cli("replay", "--help")
+    assert shown.exit_code == 0 and "Usage: durable replay" in shown.stdout
+
+
 def test_cli_replay_errors_are_one_line(export_file: Path, tmp_path: Path) -> None:
     assert_one_line_error(cli("replay", V2), "--store URL or FILE")
     with_both = cli("replay", V2, str(export_file), env={"DURABLE_STORE": "sqlite:///x.db"})

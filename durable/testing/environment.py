@@ -24,7 +24,7 @@ from typing import Any
 import anyio
 
 from .._client import Client, InstanceHandle
-from .._core.registry import App
+from .._core.registry import App, Orchestrator
 from .._errors import ConfigurationError, DurableError
 from .._worker.worker import Worker
 from ..stores import hub as _hub
@@ -231,6 +231,10 @@ class Environment:
         try:
             name = self.app.name_of(fn_or_name, "activity")
         except ConfigurationError:
+            if fn_or_name not in self.app.orchestrators and not isinstance(
+                fn_or_name, Orchestrator
+            ):
+                raise
             name = self.app.name_of(fn_or_name, "orchestrator")
             if name not in self.app.calls:
                 raise ConfigurationError(
