@@ -73,7 +73,10 @@ async def test_a_pending_instance_no_live_worker_serves_says_so(store_url: str) 
             assert (await served.result(timeout=30))["receipt"] == "receipt-1"
 
 
-async def test_durable_workers_and_the_start_warning(tmp_path: Path) -> None:
+async def test_durable_workers_and_the_start_warning(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("durable._cli.workers.START_GRACE", 0.3)
     url = f"sqlite:///{tmp_path / 'cli.db'}"
     empty = await acli("workers", "--store", url)
     assert empty.exit_code == 0 and empty.stderr.strip() == "no live worker"

@@ -118,11 +118,11 @@ def start(
 
     async def run(client: Client) -> None:
         handle = await client.start(name, *args, instance_id=instance_id)
-        await warn_if_unserved(client, name)
         if not as_json:
             typer.echo(handle.instance_id)  # at once: a person may want it while --wait waits
         elif not wait:
             print_json({"instance_id": handle.instance_id})
+        await warn_if_unserved(client, name)
         if wait:
             await _print_outcome(handle, timeout, as_json)
 

@@ -48,10 +48,22 @@ def _table(found: list[WorkerInfo]) -> Table:
     return table
 
 
+#: how long ``durable start`` waits for a worker that serves the orchestrator before it warns
+#: (a worker started in the same breath needs a moment to announce itself)
+START_GRACE = 5.0
+
+
 async def warn_if_unserved(client: Client, name: str) -> None:
-    """One line on stderr when no live worker serves orchestrator ``name``."""
+    """One line on stderr when no live worker serves orchestrator ``name`` (checked again for
+    up to ``START_GRACE`` seconds)."""
+    import anyio
+
     from .._worker.announce import unserved
 
-    warning = await unserved(client.store, name)
-    if warning is not None:
-        typer.echo(f"warning: {warning}", err=True)
+    with anyio.move_on_after(START_GRACE):
+        while True:
+            warning = await unserved(client.store, name)
+            if warning is None:
+                return
+            await anyio.sleep(0.1)
+    typer.echo(f"warning: {warning}", err=True)
