@@ -210,9 +210,11 @@ class Telemetry:
     # -- metrics ----------------------------------------------------------------------------
 
     def _meters(self, api: Any) -> dict[str, Any]:
-        if self._instruments is None:
-            meter = api[1].get_meter(SCOPE)
+        provider = api[1].get_meter_provider()
+        if self._instruments is None or self._instruments["provider"] is not provider:
+            meter = provider.get_meter(SCOPE)
             self._instruments = {
+                "provider": provider,
                 "steps": meter.create_counter("durable.steps", description="steps taken"),
                 "episode": meter.create_histogram("durable.episode.duration", unit="s"),
                 "activity": meter.create_histogram("durable.activity.duration", unit="s"),

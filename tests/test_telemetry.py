@@ -22,7 +22,8 @@ from durable._telemetry import TELEMETRY
 
 app = durable.App()
 EXPORTER = InMemorySpanExporter()
-READER = InMemoryMetricReader()
+#: the metric reader of the providers installed last
+READERS: list[InMemoryMetricReader] = []
 
 
 @app.activity
@@ -40,20 +41,36 @@ def chain(ctx: durable.OrchestrationContext, n: int) -> Generator[Any, Any, int]
 
 
 def install() -> None:
-    """The SDK, once per test process (OpenTelemetry sets its global providers only once)."""
-    if not isinstance(trace.get_tracer_provider(), TracerProvider):
-        provider = TracerProvider()
-        provider.add_span_processor(SimpleSpanProcessor(EXPORTER))
-        trace.set_tracer_provider(provider)
-        metrics.set_meter_provider(MeterProvider(metric_readers=[READER]))
+    """The SDK's global providers, for one test."""
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(EXPORTER))
+    trace.set_tracer_provider(provider)
+    READERS[:] = [InMemoryMetricReader()]
+    metrics.set_meter_provider(MeterProvider(metric_readers=READERS))
+
+
+def uninstall() -> None:
+    """Back to no providers (as OpenTelemetry's own test utilities do: the API sets them once
+    per process), so the other tests run without tracing."""
+    from opentelemetry.metrics import _internal as metrics_internal
+    from opentelemetry.util._once import Once
+
+    trace._TRACER_PROVIDER_SET_ONCE = Once()
+    trace._TRACER_PROVIDER = None
+    metrics_internal._METER_PROVIDER_SET_ONCE = Once()
+    metrics_internal._METER_PROVIDER = None
 
 
 @pytest.fixture
 def spans() -> Iterator[InMemorySpanExporter]:
     install()
     EXPORTER.clear()
-    yield EXPORTER
-    EXPORTER.clear()
+    try:
+        yield EXPORTER
+    finally:
+        EXPORTER.clear()
+        uninstall()
+        assert not TELEMETRY.enabled
 
 
 def by_name(found: tuple[ReadableSpan, ...], prefix: str) -> list[ReadableSpan]:
@@ -112,7 +129,7 @@ def test_metrics_count_steps_and_time_them(spans: InMemorySpanExporter) -> None:
     TELEMETRY.lease_expired(2)
     TELEMETRY.queue_depth("default", 7)
     TELEMETRY.episode("m", "m-1", 0, None, 1)
-    data = READER.get_metrics_data()
+    data = READERS[0].get_metrics_data()
     assert data is not None
     names = {
         metric.name
@@ -122,3 +139,21 @@ def test_metrics_count_steps_and_time_them(spans: InMemorySpanExporter) -> None:
     }
     assert {"durable.steps", "durable.episode.duration", "durable.lease.expired"} <= names
     assert "durable.queue.depth" in names
+
+
+async def test_without_a_tracer_provider_nothing_is_looked_up_or_emitted(tmp_path: Path) -> None:
+    assert not TELEMETRY.enabled
+    assert TELEMETRY.started("x", "chain") is None
+    url = f"sqlite:///{tmp_path / 'off.db'}"
+    looked_up: list[str] = []
+    async with durable.Worker(app, url) as worker, durable.Client(url, app=app) as client:
+        store = worker.store
+        original = store.get_trace_context
+
+        async def spy(instance_id: str) -> str | None:
+            looked_up.append(instance_id)
+            return await original(instance_id)
+
+        store.get_trace_context = spy  # type: ignore[method-assign]
+        assert await (await client.start(chain, 1)).result(timeout=30) == 18
+    assert looked_up == []

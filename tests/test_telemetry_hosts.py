@@ -11,16 +11,17 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Generator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import anyio
 import pytest
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import durable
 
-from .test_telemetry import by_name, install
+from .test_telemetry import EXPORTER, by_name, install, uninstall
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.timeout(90)
@@ -52,13 +53,20 @@ def spans_in(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.endswith("}")]
 
 
-async def test_one_trace_links_the_client_and_two_worker_processes(tmp_path: Path) -> None:
-    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-
-    from .test_telemetry import EXPORTER
-
+@pytest.fixture
+def exported() -> Iterator[InMemorySpanExporter]:
     install()
     EXPORTER.clear()
+    try:
+        yield EXPORTER
+    finally:
+        EXPORTER.clear()
+        uninstall()
+
+
+async def test_one_trace_links_the_client_and_two_worker_processes(
+    tmp_path: Path, exported: InMemorySpanExporter
+) -> None:
     url = f"sqlite:///{tmp_path / 'hosts.db'}"
     files = {role: tmp_path / f"{role}.jsonl" for role in ("orchestrators", "activities")}
     command = [sys.executable, "-m", "tests.test_telemetry_hosts"]
@@ -79,8 +87,7 @@ async def test_one_trace_links_the_client_and_two_worker_processes(tmp_path: Pat
         for worker in workers:
             worker.terminate()
             worker.wait(timeout=30)
-    exporter: InMemorySpanExporter = EXPORTER
-    (start,) = by_name(exporter.get_finished_spans(), "durable.start")
+    (start,) = by_name(exported.get_finished_spans(), "durable.start")
     trace_id, start_id = f"{start.context.trace_id:032x}", f"{start.context.span_id:016x}"
     episodes, attempts = spans_in(files["orchestrators"]), spans_in(files["activities"])
     assert [span["name"] for span in episodes] == ["durable.orchestrate relay"] * 3
