@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+import tenacity
 
 import durable
 from durable.testing import Call, Environment
@@ -264,3 +265,32 @@ async def test_two_environments_at_once_keep_to_their_own_mocks() -> None:
         assert (await first.run(order, "o-a"))[0] == "first"
         assert time.perf_counter() - begun < 5
         assert [c.args[0] for c in first.calls(charge)] == ["o-a"]
+
+
+budgeted = durable.App()
+
+
+@budgeted.activity(
+    retry=durable.RetryPolicy.from_tenacity(
+        stop=tenacity.stop_after_delay(5 * 3600), wait=tenacity.wait_fixed(3600)
+    )
+)
+async def never_works() -> None:
+    raise ConnectionError("down")
+
+
+@budgeted.orchestrator
+def within_budget(ctx: durable.OrchestrationContext) -> Generator[Any, Any, str]:
+    try:
+        yield ctx.call_activity(never_works)
+    except durable.ActivityFailed as failure:
+        return failure.message
+    return "worked"
+
+
+async def test_a_retry_budget_of_time_runs_out_on_the_virtual_clock() -> None:
+    # stop_after_delay is measured on the store's clock, here the virtual one: hourly attempts
+    # for 5 hours of virtual time, then the policy gives up (in milliseconds of wall time)
+    async with Environment(budgeted) as env:
+        assert await env.run(within_budget) == "down"
+    assert 5 <= len(env.calls(never_works)) <= 7

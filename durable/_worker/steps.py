@@ -342,7 +342,7 @@ class Steps:
 
     async def _fail(self, item: ActivityWorkItem, outcome: Outcome, policy: RetryPolicy) -> None:
         assert outcome.error is not None
-        retry_in = retry_delay(policy, outcome, item)
+        retry_in = retry_delay(policy, outcome, item, now=self._episodes.clock.now())
         log = _log(item)
         if retry_in is None:
             logger.warning(
