@@ -50,6 +50,9 @@ COMMANDS = [
     "purge",
     "export",
     "import",
+    "replay",
+    "workers",
+    "dashboard",
 ]
 #: environment variables of the CLI that the tests set explicitly when they want them
 CLEAN_ENV: dict[str, str | None] = {"DURABLE_STORE": None, "DURABLE_DEBUG": None}

@@ -1,5 +1,5 @@
-"""The SQLite backend: the embedded default (``sqlite:///app.db``) and ``memory://``."""
+"""The SQLite backend: the embedded default (``sqlite:///app.db``)."""
 
-from .store import SQLiteStore, memory_store
+from .store import SQLiteStore
 
-__all__ = ["SQLiteStore", "memory_store"]
+__all__ = ["SQLiteStore"]

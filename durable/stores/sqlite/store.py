@@ -1,4 +1,4 @@
-"""The SQLite store: the embedded default (``sqlite:///app.db``) and the in-memory one.
+"""The SQLite store: the embedded default (``sqlite:///app.db``).
 
 One aiosqlite connection per store object; WAL mode, ``synchronous=FULL`` unless told otherwise,
 writers in ``BEGIN IMMEDIATE`` transactions that are group-committed (see ``sqlite.db``).
@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 
 import anyio
@@ -84,8 +84,6 @@ class SQLiteStore(WorkerTables):
         self._status_poll = StatusPoll(
             self._read_finished, self._db.instance_key, STATUS_POLL_SECONDS
         )
-        #: called when the last holder closes the store (the memory registry forgets it)
-        self.on_last_close: Callable[[], None] | None = None
 
     def __repr__(self) -> str:
         return f"SQLiteStore({self.display_url!r})"
@@ -119,8 +117,6 @@ class SQLiteStore(WorkerTables):
         if self._opens == 0:
             await self._status_poll.close()
             await self._db.close()
-            if self.on_last_close is not None:
-                self.on_last_close()
 
     # -- instances -----------------------------------------------------------------------------
 
@@ -319,27 +315,6 @@ class SQLiteStore(WorkerTables):
 
     async def _wait(self, key: str, timeout: float, since: int | None = None) -> None:
         await self._waiters.wait(key, timeout, since=since)
-
-
-# -- memory:// --------------------------------------------------------------------------------
-
-_SHARED: dict[str, SQLiteStore] = {}
-
-
-def memory_store(name: str = "") -> SQLiteStore:
-    """An in-memory store; one with a ``name`` is shared in this process while it is open."""
-    if not name:
-        return SQLiteStore(":memory:", display_url="memory://")
-    store = _SHARED.get(name)
-    if store is None:
-        store = _SHARED[name] = SQLiteStore(":memory:", display_url=f"memory://{name}")
-
-        def forget(store: SQLiteStore = store) -> None:
-            if _SHARED.get(name) is store:
-                del _SHARED[name]
-
-        store.on_last_close = forget
-    return store
 
 
 def _quick_check(conn: sqlite3.Connection, now: float) -> list[str]:
