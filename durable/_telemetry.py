@@ -70,6 +70,16 @@ class Telemetry:
         provider = trace.get_tracer_provider()
         return not isinstance(provider, trace.ProxyTracerProvider | trace.NoOpTracerProvider)
 
+    @property
+    def measuring(self) -> bool:
+        """True when the API is installed and the application set a meter provider (then a
+        worker reads its queues' depths for the ``durable.queue.depth`` gauge)."""
+        api = _api()
+        if api is None:
+            return False
+        provider = api[1].get_meter_provider()
+        return type(provider).__name__ not in ("_ProxyMeterProvider", "NoOpMeterProvider")
+
     # -- trace context ---------------------------------------------------------------------
 
     def current_carrier(self) -> Carrier | None:
@@ -234,7 +244,8 @@ class Telemetry:
         meters[step].record(seconds, {"durable.name": name})
 
     def lease_expired(self, count: int = 1, kind: str = "orchestration") -> None:
-        """Count leases that ran out (work taken back from a worker that went away)."""
+        """Count leases that ran out under a worker (it learns so when the store refuses its
+        commit or its attempt's outcome: the work had passed to another worker)."""
         api = _api()
         if api is not None and count:
             self._meters(api)["expired"].add(count, {"durable.kind": kind})

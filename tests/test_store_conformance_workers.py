@@ -6,11 +6,11 @@ from __future__ import annotations
 import anyio
 
 from durable import Status
-from durable._events import ExecutionCompleted
+from durable._events import ErrorInfo, ExecutionCompleted
 from durable.stores.base import Store
 from durable.stores.workers import WorkerInfo
 
-from .test_store_conformance import claim, commit, create
+from .test_store_conformance import activity, claim, commit, create, scheduled, spec
 
 ALPHA = WorkerInfo("alpha", "host-a", 11, ("default",), ("checkout",), ("charge", "pack"))
 BETA = WorkerInfo("beta", "host-b", 22, ("default", "gpu"), (), ("render",))
@@ -64,3 +64,21 @@ async def test_the_first_trace_context_is_kept_and_purged_with_its_instance(stor
     await commit(store, await claim(store), ExecutionCompleted(output="1"), status=Status.COMPLETED)
     assert await store.purge_instance("i-1") == 1
     assert await store.get_trace_context("i-1") is None
+
+
+async def test_queue_depths_count_what_could_be_claimed_now(store: Store) -> None:
+    await create(store)
+    actions = (
+        activity(0),
+        activity(1),
+        activity(2, queue="gpu"),
+        activity(3, queue="gpu"),
+    )
+    await commit(store, await claim(store), *(scheduled(n) for n in range(4)), actions=actions)
+    depths = await store.queue_depths(["default", "gpu", "idle"])
+    assert depths == {"default": 2, "gpu": 2, "idle": 0}
+    taken = await store.claim_activity(spec(queues=("gpu",)))
+    assert taken is not None  # leased: no longer waiting
+    assert await store.queue_depths(["gpu"]) == {"gpu": 1}
+    assert await store.fail_activity(taken, ErrorInfo("E", "x"), retry_in=3600)  # due later
+    assert await store.queue_depths(["gpu", "default"]) == {"gpu": 1, "default": 2}

@@ -9,6 +9,7 @@ from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 from opentelemetry import metrics, trace
 from opentelemetry.sdk.metrics import MeterProvider
@@ -157,3 +158,53 @@ async def test_without_a_tracer_provider_nothing_is_looked_up_or_emitted(tmp_pat
         store.get_trace_context = spy  # type: ignore[method-assign]
         assert await (await client.start(chain, 1)).result(timeout=30) == 18
     assert looked_up == []
+
+
+gate = anyio.Event()
+
+
+@app.activity
+async def held(n: int) -> int:
+    await gate.wait()
+    return n
+
+
+@app.orchestrator
+def fan(ctx: durable.OrchestrationContext, width: int) -> Generator[Any, Any, int]:
+    values = yield ctx.when_all([ctx.call_activity(held, i) for i in range(width)])
+    return int(sum(values))
+
+
+def depth_points(reader: InMemoryMetricReader) -> list[int]:
+    data = reader.get_metrics_data()
+    if data is None:
+        return []
+    return [
+        int(point.value)
+        for resource in data.resource_metrics
+        for scope in resource.scope_metrics
+        for metric in scope.metrics
+        if metric.name == "durable.queue.depth"
+        for point in metric.data.data_points
+        if point.attributes.get("durable.queue") == "default"
+    ]
+
+
+async def test_a_worker_reports_the_depth_of_its_queues(
+    spans: InMemorySpanExporter, tmp_path: Path
+) -> None:
+    # one attempt at a time: the other four wait in the queue, and the gauge says so
+    assert TELEMETRY.measuring
+    global gate
+    gate = anyio.Event()
+    url = f"sqlite:///{tmp_path / 'depth.db'}"
+    async with (
+        durable.Client(url, app=app) as client,
+        durable.Worker(app, url, max_concurrent_activities=1, poll_interval=0.05),
+    ):
+        handle = await client.start(fan, 5)
+        with anyio.fail_after(30):
+            while not any(depth >= 3 for depth in depth_points(READERS[0])):
+                await anyio.sleep(0.05)
+        gate.set()
+        assert await handle.result(timeout=30) == 10

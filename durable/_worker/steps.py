@@ -153,6 +153,7 @@ class Steps:
             faults.reached("episode_after_commit_before_ack")
         except LeaseLost as exc:
             self.settle(decided, limit, None)
+            TELEMETRY.lease_expired(kind="orchestration")
             logger.warning(
                 "stale lease/version conflict for %s, dropped: %s", item.instance_id, exc, extra=log
             )
@@ -198,6 +199,7 @@ class Steps:
         try:
             await self.store.commit_episode(commit)
         except LeaseLost as exc:
+            TELEMETRY.lease_expired(kind="orchestration")
             logger.warning(
                 "stale lease/version conflict for %s, dropped: %s", item.instance_id, exc, extra=log
             )
@@ -371,6 +373,7 @@ def _stale(item: ActivityWorkItem, answer: tuple[bool, Any] | None) -> None:
     """One WARNING when the store refused an attempt's outcome: its lease had passed on."""
     if answer is None or answer[0] is not False:
         return
+    TELEMETRY.lease_expired(kind="activity")
     logger.warning(
         "stale lease: the outcome of activity %s (instance %s, task %d, attempt %d) was "
         "dropped: this worker's lease (%s) had passed to another worker, whose outcome counts",

@@ -29,6 +29,7 @@ from anyio.abc import TaskGroup, TaskStatus
 from .. import _actions as act
 from .._core.registry import App
 from .._errors import StoreError
+from .._telemetry import TELEMETRY
 from ..stores import open_store
 from ..stores.base import (
     ActivityWorkItem,
@@ -286,6 +287,10 @@ class Worker:
     async def _maintenance_loop(self) -> None:
         while True:
             await self._guarded(self.store.expire_unstarted())
+            if TELEMETRY.measuring:  # the durable.queue.depth gauge, for the queues served here
+                depths = await self._guarded(self.store.queue_depths(self.spec.queues))
+                for queue, depth in (depths or {}).items():
+                    TELEMETRY.queue_depth(queue, depth)
             await anyio.sleep(max(self.poll_interval, 1.0))
 
     async def _guarded(self, call: Awaitable[Any]) -> Any:

@@ -8,6 +8,8 @@ checks each, tests/test_store_conformance_workers.py):
   is replaced, its ``started_at`` kept, its ``last_seen_at`` set to the store's clock.
 * ``list_workers(seen_within=s)`` gives the workers seen in the last ``s`` seconds of the
   store's clock, oldest first; ``withdraw_worker`` removes one (idempotent).
+* ``queue_depths(queues)`` counts, per queue asked for, the activity attempts that could be
+  claimed now (scheduled or due for a retry, or whose lease ran out), 0 for an empty queue.
 * ``save_trace_context`` keeps the first context saved for an instance id (a later one is
   ignored: an idempotent start keeps the first start's trace); ``get_trace_context`` returns it
   or None; purging the instance removes it.
@@ -17,6 +19,7 @@ This module is layer L2: the vocabulary only.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -65,6 +68,9 @@ class WorkerRegistry(Protocol):
 
     async def list_workers(self, *, seen_within: float = LIVE_WITHIN) -> list[WorkerInfo]:
         """The workers seen in the last ``seen_within`` seconds, oldest first."""
+
+    async def queue_depths(self, queues: Collection[str]) -> dict[str, int]:
+        """How many activity attempts each of ``queues`` holds that could be claimed now."""
 
     async def save_trace_context(self, instance_id: str, context: str) -> None:
         """Keep ``context`` (W3C trace headers as JSON text) for the instance, unless one is

@@ -7,7 +7,7 @@ while its instance exists, so a purge removes it too.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -62,6 +62,16 @@ class WorkerTables:
             and (now - worker.last_seen_at).total_seconds() <= seen_within
         ]
         return sorted(live, key=lambda worker: (worker.started_at or now, worker.worker_id))
+
+    async def queue_depths(self, queues: Collection[str]) -> dict[str, int]:
+        """See ``WorkerRegistry.queue_depths``."""
+        await anyio.lowlevel.checkpoint()
+        now = self._clock()
+        depths = dict.fromkeys(queues, 0)
+        for row in self._db.activities.values():
+            if row.queue in depths and row.visible_at <= now:
+                depths[row.queue] += 1
+        return depths
 
     async def save_trace_context(self, instance_id: str, context: str) -> None:
         """See ``WorkerRegistry.save_trace_context``."""

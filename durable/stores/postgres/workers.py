@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import TYPE_CHECKING, Any
 
 from ..workers import LIVE_WITHIN, WorkerInfo, from_row, names_of
@@ -21,6 +22,10 @@ ON CONFLICT (worker_id) DO UPDATE SET host = excluded.host, pid = excluded.pid,
 _LIST = """
 SELECT * FROM workers WHERE last_seen >= now() - $1 * interval '1 second'
 ORDER BY started_at, worker_id
+"""
+_DEPTHS = """
+SELECT queue, count(*) FROM activities WHERE visible_at <= now() AND queue = ANY($1::text[])
+GROUP BY queue
 """
 _SAVE = """
 INSERT INTO traces (instance_id, context) VALUES ($1, $2) ON CONFLICT (instance_id) DO NOTHING
@@ -54,6 +59,12 @@ class WorkerTables:
             lambda conn: conn.fetch(_LIST, float(seen_within)), "list_workers"
         )
         return [_worker(row) for row in rows]
+
+    async def queue_depths(self, queues: Collection[str]) -> dict[str, int]:
+        """See ``WorkerRegistry.queue_depths``."""
+        wanted = sorted(set(queues))
+        rows = await self._db.read(lambda conn: conn.fetch(_DEPTHS, wanted), "queue_depths")
+        return dict.fromkeys(wanted, 0) | {row[0]: int(row[1]) for row in rows}
 
     async def save_trace_context(self, instance_id: str, context: str) -> None:
         """See ``WorkerRegistry.save_trace_context``."""

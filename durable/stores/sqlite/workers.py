@@ -4,10 +4,11 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Collection
 from typing import TYPE_CHECKING
 
 from ..workers import LIVE_WITHIN, WorkerInfo, from_row, names_of
-from .rows import Tx, to_datetime
+from .rows import Tx, names_json, to_datetime
 
 if TYPE_CHECKING:
     from .db import Database
@@ -38,6 +39,15 @@ def _workers(conn: sqlite3.Connection, now: float, within: float) -> list[Worker
     ]
 
 
+def _depths(conn: sqlite3.Connection, now: float, queues: list[str]) -> dict[str, int]:
+    rows = conn.execute(
+        "SELECT queue, count(*) FROM activities WHERE visible_at <= ? "
+        "AND queue IN (SELECT value FROM json_each(?)) GROUP BY queue",
+        (now, names_json(frozenset(queues))),
+    ).fetchall()
+    return dict.fromkeys(queues, 0) | {str(row[0]): int(row[1]) for row in rows}
+
+
 def _trace(conn: sqlite3.Connection, instance_id: str) -> str | None:
     row = conn.execute("SELECT context FROM traces WHERE instance_id = ?", (instance_id,))
     found = row.fetchone()
@@ -65,6 +75,11 @@ class WorkerTables:
         return await self._db.read(
             lambda conn, now: _workers(conn, now, seen_within), "list_workers"
         )
+
+    async def queue_depths(self, queues: Collection[str]) -> dict[str, int]:
+        """See ``WorkerRegistry.queue_depths``."""
+        wanted = sorted(set(queues))
+        return await self._db.read(lambda conn, now: _depths(conn, now, wanted), "queue_depths")
 
     async def save_trace_context(self, instance_id: str, context: str) -> None:
         """See ``WorkerRegistry.save_trace_context``."""
