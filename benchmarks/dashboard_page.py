@@ -30,20 +30,11 @@ import httpx
 
 import durable
 
+from .chromium import CHROMIUM, FLAGS
+
 QUICK = os.environ.get("DURABLE_BENCH_QUICK", "") not in ("", "0")
 LOADS = 3 if QUICK else 7
 ACTIVITIES = 5_000
-CHROMIUM = os.environ.get("DURABLE_CHROMIUM", "/usr/bin/chromium")
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 app = durable.App()
 

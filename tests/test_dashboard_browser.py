@@ -22,22 +22,11 @@ import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
 
 import durable
+from benchmarks.chromium import CHROMIUM, FLAGS
 
 from .test_dashboard_flow import BAD_ORDER, ORDER, app, approval, checkout
 
 pytestmark = pytest.mark.timeout(120)
-CHROMIUM = os.environ.get("DURABLE_CHROMIUM", "/usr/bin/chromium")
-#: the flags Chromium needs on a machine without a screen, a sandbox or a network
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 SHOTS = Path(__file__).resolve().parent.parent / "docs" / "img"
 WAIT_MS = 20_000
 expect.set_options(timeout=WAIT_MS)
