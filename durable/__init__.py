@@ -20,12 +20,14 @@ if TYPE_CHECKING:
     from ._core.determinism import DeterminismWarning
     from ._core.registry import App
     from ._core.task import Task
-    from ._entities import EntityId
+    from ._entities import DELETE, EntityId
+    from ._entity_client import EntityInfo
     from ._errors import (
         ActivityFailed,
         Cancelled,
         ConfigurationError,
         DurableError,
+        EntityFailed,
         InstanceAlreadyExists,
         InstanceNotFound,
         NonDeterminismError,
@@ -52,7 +54,10 @@ _HOMES = {
     "ConfigurationError": "._errors",
     "DeterminismWarning": "._core.determinism",
     "DurableError": "._errors",
+    "DELETE": "._entities",
+    "EntityFailed": "._errors",
     "EntityId": "._entities",
+    "EntityInfo": "._entity_client",
     "HistoryEvent": "._events",
     "InstanceAlreadyExists": "._errors",
     "InstanceHandle": "._client",
@@ -84,9 +89,12 @@ __all__ = [
     "Cancelled",
     "Client",
     "ConfigurationError",
+    "DELETE",
     "DeterminismWarning",
     "DurableError",
+    "EntityFailed",
     "EntityId",
+    "EntityInfo",
     "HistoryEvent",
     "InstanceAlreadyExists",
     "InstanceHandle",

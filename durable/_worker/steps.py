@@ -23,7 +23,7 @@ from .._retry import RetryPolicy
 from .._status import Status
 from .._telemetry import TELEMETRY
 from ..stores.base import ActivityWorkItem, ClaimSpec, LeaseLost, OrchestrationWorkItem, Store
-from . import fault_points, poison, tracing
+from . import entities, fault_points, poison, tracing
 from .attempts import AttemptRunner, Outcome, retry_delay, retry_policy
 from .episodes import Decided, Episodes
 from .heartbeats import Heartbeats
@@ -74,6 +74,8 @@ class Steps:
         self._reported: set[tuple[str, str]] = set()
         #: results waiting for their instance's recorder (see ``_complete``)
         self._completing: dict[str, list[tuple[ActivityWorkItem, str, anyio.Event]]] = {}
+        #: the entity rows this process created (see ``entities``)
+        self.entity_rows = entities.EntityRows()
 
     @property
     def store(self) -> Store:
@@ -131,6 +133,9 @@ class Steps:
             await self._end_poisoned(item)
             return
         faults.reached("after_claim")
+        if entities.is_entity(item.name):
+            await self._entity_episode(item)
+            return
         await tracing.remember(self.store, item.instance_id)
         started = time.monotonic()
         try:
@@ -147,6 +152,7 @@ class Steps:
         limit = self._activity_slots.take_now(decided.runnable)
         try:
             fault_points.before_commit(decided)
+            await self.entity_rows.ensure(self.store, decided.commit.actions)
             eager = await self.store.commit_episode(
                 decided.commit, eager=self.spec, eager_limit=limit
             )
@@ -167,6 +173,14 @@ class Steps:
             self.settle(decided, limit, None)
             raise
         self.settle(decided, limit, eager)
+
+    async def _entity_episode(self, item: OrchestrationWorkItem) -> None:
+        try:
+            await entities.run_entity_episode(
+                self.app, self.store, self.entity_rows, item, self.worker_id
+            )
+        except Exception as exc:  # a store failure or a bug: the entity waits, the rest goes on
+            await self._hold(item, exc)
 
     def overran(self, decided: Decided, took: float, claims: int = 0) -> bool:
         """True (``decided`` dropped) when deciding it took longer than ``episode_timeout``.
@@ -322,6 +336,8 @@ class Steps:
         if decided is not None:
             fault_points.before_commit(decided)
         try:
+            if decided is not None:
+                await self.entity_rows.ensure(self.store, decided.commit.actions)
             answer = await self._guarded(
                 self.store.complete_activity(
                     item, result, more=more, then=then, eager=self.spec, eager_limit=limit

@@ -28,6 +28,7 @@ from anyio.abc import TaskGroup, TaskStatus
 
 from .. import _actions as act
 from .._core.registry import App
+from .._entities import entity_instance_name
 from .._errors import StoreError
 from .._telemetry import TELEMETRY
 from ..stores import open_store
@@ -99,7 +100,8 @@ class Worker:
         self.spec = ClaimSpec(
             worker_id=self.worker_id,
             lease_seconds=lease_seconds,
-            orchestrators=frozenset(app.orchestrators),
+            orchestrators=frozenset(app.orchestrators)
+            | {entity_instance_name(name) for name in app.entities},
             activities=frozenset(app.activities),
             queues=frozenset(queues),
         )
@@ -353,6 +355,7 @@ class Worker:
             return None
         limit = self._activity_slots.take_now(decided.runnable)
         try:
+            await self._steps.entity_rows.ensure(store, decided.commit.actions)
             eager = await store.start_instance(
                 new, decided.commit, eager=self.spec, eager_limit=limit
             )

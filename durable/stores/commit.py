@@ -31,6 +31,7 @@ from .._events import (
 )
 from .._status import Status
 from .base import ClaimSpec, EpisodeCommit, NewInstance
+from .entity_messages import entity_messages
 from .rules import check_commit, storable_retry
 
 #: the time of events a plan made without knowing the store's time (see ``plan_commit``)
@@ -221,8 +222,12 @@ def _send_event(plan: CommitPlan, action: act.SendEvent, c: _Context) -> None:
     plan.sent.append(Delivery(action.instance_id, event))
 
 
-def _signal_entity(plan: CommitPlan, action: act.SignalEntity, c: _Context) -> None:
-    """Entities are not stored yet (they come with their own tables); the signal is dropped."""
+def _to_entities(plan: CommitPlan, action: act.Action, c: _Context) -> None:
+    """Entity operations, locks, and an entity's answers: messages (see ``entity_messages``)."""
+    for target, event, execution_id in entity_messages(
+        action, plan.instance_id, plan.execution_id, c.now
+    ):
+        plan.sent.append(Delivery(target, event, execution_id))
 
 
 def _through_the_status(plan: CommitPlan, action: act.Action, c: _Context) -> None:
@@ -235,7 +240,11 @@ _PLANNERS: dict[type[act.Action], Callable[[CommitPlan, Any, _Context], None]] =
     act.CancelTimer: _cancel_timer,
     act.StartChild: _start_child,
     act.SendEvent: _send_event,
-    act.SignalEntity: _signal_entity,
+    act.SignalEntity: _to_entities,
+    act.CallEntity: _to_entities,
+    act.LockEntities: _to_entities,
+    act.UnlockEntities: _to_entities,
+    act.SendMessage: _to_entities,
     act.Complete: _through_the_status,
     act.Fail: _through_the_status,
     act.MarkCanceled: _through_the_status,
