@@ -55,9 +55,11 @@ class EntityClient:
         state = entity_state(record.custom_status) if record is not None else None
         return None if state is None else self.serializer.decode(state, path="entity state")
 
-    async def list_entities(self, name: str | None = None, *, limit: int = 1000) -> list[EntityInfo]:
-        """Entities that have a state (of the registered ``name``, or all), most recently
-        changed first, at most ``limit``."""
+    async def list_entities(
+        self, name: str | None = None, *, limit: int = 1000
+    ) -> list[EntityInfo]:
+        """Entities that have a state or are locked (of the registered ``name``, or all), most
+        recently changed first, at most ``limit``."""
         if name is not None:
             check_text(name, "list_entities(name)")
         if not isinstance(limit, int) or limit < 1:
@@ -71,7 +73,8 @@ class EntityClient:
             state = record.custom_status
             if entity is None or not record.name.startswith(ENTITY_PREFIX):
                 continue
-            if entity_state(state) is not None:
-                found.append(EntityInfo(entity, record.updated_at, entity_lock_owner(state)))
+            owner = entity_lock_owner(state)
+            if entity_state(state) is not None or owner is not None:
+                found.append(EntityInfo(entity, record.updated_at, owner))
         found.sort(key=lambda info: info.updated_at, reverse=True)
         return found[:limit]
