@@ -83,13 +83,13 @@ _HOMES = {
 _SUBPACKAGES = frozenset({"testing"})
 
 __all__ = [
+    "DELETE",
     "ActivityFailed",
     "ActivityInfo",
     "App",
     "Cancelled",
     "Client",
     "ConfigurationError",
-    "DELETE",
     "DeterminismWarning",
     "DurableError",
     "EntityFailed",

@@ -9,6 +9,7 @@ signals it sent).
 
 from __future__ import annotations
 
+import functools
 import inspect
 import traceback
 from collections.abc import Callable
@@ -46,6 +47,8 @@ class Entity:
             raise ConfigurationError(f"@app.entity(name={name!r}): an entity name has no '@'")
         self.target = target
         self.name = name
+        if hasattr(target, "__name__"):  # the docs and the decorator's name default read these
+            functools.update_wrapper(self, target, updated=())
         self.is_class = inspect.isclass(target)
         if self.is_class:
             self.operations = {

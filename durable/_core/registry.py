@@ -201,6 +201,7 @@ class App:
         return self._register_entity(target, name)
 
     def _register_entity(self, target: Any, name: str | None) -> Entity:
+        target = target.target if isinstance(target, Entity) else target
         registered = Entity(target, _name_of(target, name))
         if registered.name in self.entities:
             raise ConfigurationError(
