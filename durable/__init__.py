@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from ._client import Client, InstanceHandle
     from ._core.context import OrchestrationContext
     from ._core.determinism import DeterminismWarning
+    from ._core.entity_calls import CriticalSection
     from ._core.registry import App
     from ._core.task import Task
     from ._entities import DELETE, EntityId
@@ -52,6 +53,7 @@ _HOMES = {
     "Cancelled": "._errors",
     "Client": "._client",
     "ConfigurationError": "._errors",
+    "CriticalSection": "._core.entity_calls",
     "DeterminismWarning": "._core.determinism",
     "DurableError": "._errors",
     "DELETE": "._entities",
@@ -82,14 +84,16 @@ _HOMES = {
 #: DESIGN's public subpackages (not in ``__all__``): imported on first use too
 _SUBPACKAGES = frozenset({"testing"})
 
-__all__ = [
-    "DELETE",
+# plain sorted (DESIGN's order), not ruff's constants-first order
+__all__ = [  # noqa: RUF022
     "ActivityFailed",
     "ActivityInfo",
     "App",
     "Cancelled",
     "Client",
     "ConfigurationError",
+    "CriticalSection",
+    "DELETE",
     "DeterminismWarning",
     "DurableError",
     "EntityFailed",

@@ -80,15 +80,16 @@ async def main(store: str) -> None:
     async with durable.Client(store, app=app) as client, durable.Worker(app, store):
         await client.signal_entity(EntityId("Account", "alice"), "deposit", 100_00)
         await client.signal_entity(EntityId("Account", "bob"), "deposit", 20_00)
-        moves = [
-            await client.start(transfer, "alice", "bob", 30_00),
-            await client.start(transfer, "bob", "alice", 10_00),
-            await client.start(transfer, "bob", "alice", 90_00),  # more than bob will have
-        ]
-        for handle in moves:
-            print(await handle.result(timeout=30))
+        for source, target, cents in [("alice", "bob", 30_00), ("bob", "alice", 90_00)]:
+            handle = await client.start(transfer, source, target, cents)
+            print(f"{source} -> {target} {cents}: {await handle.result(timeout=30)}")
+        # ten transfers at once, five each way: the locks serialize them, none deadlocks
+        both_ways = [("alice", "bob"), ("bob", "alice")] * 5
+        handles = [await client.start(transfer, a, b, 1_00) for a, b in both_ways]
+        moved = [(await handle.result(timeout=30))["moved"] for handle in handles]
+        print(f"{len(moved)} transfers at once moved {sum(moved)} in all")
         audit = await client.start(total, ["alice", "bob"])
-        print("total:", await audit.result(timeout=30))
+        print(f"total: {await audit.result(timeout=30)}")
         for key in ("alice", "bob"):
             print(f"{key}: {await client.get_entity(EntityId('Account', key))}")
 

@@ -120,6 +120,7 @@ SUBPACKAGES_NOT_BUILT_YET: set[str] = set()
 #: public beyond DESIGN's table, each for a reason
 EXTRA_NAMES = {
     "ActivityInfo",  # the type ``activity_info()`` returns (section 4), for annotations
+    "CriticalSection",  # the type ``yield ctx.lock_entities(...)`` gives (section 2a)
     "EntityInfo",  # the type ``client.list_entities()`` returns (section 2a), for annotations
 }
 
