@@ -20,6 +20,7 @@ import anyio
 
 import durable
 
+from . import entity_bench  # noqa: F401 (registers E1's entity on the app)
 from .app import app
 from .workloads import RUNNERS, Figures, warm_up
 

@@ -73,6 +73,7 @@ SCALE_WORKERS = 4
 def cases(quick: bool) -> list[Case]:
     """The matrix, smaller in quick mode (and without the 10,000 variants)."""
     w1, w2, w6 = (50, 200, 200) if quick else (200, 1000, 1000)
+    e1 = 2000 if quick else 5000
     plan = [
         Case("W1", f"W1 latency, {w1} in a row", w1, w1_figures(), compare=not quick),
         Case("W2", f"W2 {w2:,} orch x 3 steps", w2, w2_figures(), compare=not quick),
@@ -97,6 +98,14 @@ def cases(quick: bool) -> list[Case]:
             compare=False,
         ),
         Case(
+            "E1",
+            f"E1 entities: {e1:,} signals to 1 and to {1000:,} entities, {200} calls",
+            e1,
+            e1_figures(),
+            stores=frozenset({SQLITE, PG}),
+            compare=False,
+        ),
+        Case(
             "W8",
             "W8 testing kit: 10 steps with a 30-day sleep (memory store, virtual clock)",
             100,
@@ -106,6 +115,15 @@ def cases(quick: bool) -> list[Case]:
         ),
     ]
     return plan
+
+
+def e1_figures() -> tuple[Figure, ...]:
+    """Reported without a target (issue 16)."""
+    return (
+        Figure("one_per_s", "signals/s to one entity", "/s", higher_is_better=True),
+        Figure("many_per_s", "signals/s to 1,000 entities", "/s", higher_is_better=True),
+        Figure("call_p50_ms", "call_entity round trip p50", "ms"),
+    )
 
 
 def w8_figures() -> tuple[Figure, ...]:

@@ -119,7 +119,15 @@ async def w5_timers(client: durable.Client, count: int) -> Figures:
     return {"total_s": time.perf_counter() - began}
 
 
+async def e1_entities(client: durable.Client, signals: int) -> Figures:
+    """Durable entities (``benchmarks.entity_bench``)."""
+    from .entity_bench import e1_entities as run
+
+    return await run(client, signals)
+
+
 RUNNERS: dict[str, Runner] = {
+    "E1": e1_entities,
     "W1": w1_latency,
     "W2": w2_throughput,
     "W3": w3_long_history,

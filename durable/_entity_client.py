@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -12,7 +13,7 @@ from ._entities import ENTITY_PREFIX, EntityId, as_entity_id, entity_instance_na
 from ._errors import ConfigurationError
 from ._serde import Serializer
 from ._text import check_text
-from ._worker.entities import ensure_entity
+from ._worker.entities import EntityRows
 from .stores.base import Store
 
 #: the most instance rows one ``list_entities`` reads (entities are instances named ``@name``)
@@ -34,6 +35,11 @@ class EntityClient:
 
     serializer: Serializer
 
+    @functools.cached_property
+    def _entity_rows(self) -> EntityRows:
+        """The entity rows this client created (each is created once)."""
+        return EntityRows()
+
     @property
     def store(self) -> Store:  # pragma: no cover - Client's
         raise NotImplementedError
@@ -44,7 +50,7 @@ class EntityClient:
         entity = as_entity_id(entity_id, "signal_entity(entity_id)")
         check_text(operation, "signal_entity(operation)")
         encoded = self.serializer.encode(arg, path=f"signal_entity({operation!r}).arg")
-        await ensure_entity(self.store, entity.instance_id)
+        await self._entity_rows.ensure_ids(self.store, [entity.instance_id])
         message = ev.EntityOperation(operation=operation, arg=encoded)
         await self.store.send_message(entity.instance_id, message)
 

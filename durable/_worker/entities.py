@@ -55,7 +55,12 @@ class EntityRows:
         self._known: OrderedDict[str, None] = OrderedDict()
 
     async def ensure(self, store: Store, actions: Iterable[act.Action]) -> None:
-        for instance_id in targets(actions):
+        """Create the rows of the entities ``actions`` send to."""
+        await self.ensure_ids(store, targets(actions))
+
+    async def ensure_ids(self, store: Store, instance_ids: Iterable[str]) -> None:
+        """Create the rows of these entities (instance ids)."""
+        for instance_id in instance_ids:
             if instance_id in self._known:
                 self._known.move_to_end(instance_id)
                 continue
