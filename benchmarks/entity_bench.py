@@ -11,6 +11,7 @@ episode, entity episode, orchestrator episode). No target: figures to report.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import statistics
 import time
 from collections.abc import Generator
@@ -86,7 +87,7 @@ async def e1_entities(client: durable.Client, signals: int) -> dict[str, float]:
 
     handle = await client.start(caller, CALLS)
     stamps = await handle.result(timeout=WAIT)
-    gaps = [(b - a) * 1000 for a, b in zip(stamps, stamps[1:], strict=False)]
+    gaps = [(b - a) * 1000 for a, b in itertools.pairwise(stamps)]
     return {
         "one_per_s": one_rate,
         "many_per_s": many_rate,
