@@ -242,3 +242,33 @@ def test_a_nested_critical_section_fails_the_run() -> None:
     assert end.status is Status.FAILED and end.error is not None
     assert "holds a critical section already" in end.error.message
     assert act.UnlockEntities(0, ("@Counter@a",)) in end.actions
+
+
+def test_a_poisoned_run_gives_back_the_locks_its_history_holds() -> None:
+    from datetime import UTC, datetime
+
+    from durable._worker.poison import poisoned_end
+    from durable.stores.base import OrchestrationWorkItem
+
+    history = [
+        ev.EntityLockRequested(task_id=0, entities=("@Counter@a",)),
+        ev.EntityUnlockSent(task_id=2, lock_task_id=0),
+        ev.EntityLockRequested(task_id=3, entities=("@Counter@a", "@Counter@b")),
+    ]
+    item = OrchestrationWorkItem(
+        "inst", "move", 1, 9, Status.RUNNING, [], datetime(2026, 1, 1, tzinfo=UTC), claims=6
+    )
+    commit = poisoned_end(item, "w", 5, history)
+    assert commit.actions[0] == act.UnlockEntities(3, ("@Counter@a", "@Counter@b"))
+    assert isinstance(commit.actions[1], act.Fail)
+
+
+def test_the_dashboard_draws_entity_effects() -> None:
+    from durable.dashboard.flow import _label, _scheduled
+
+    called = ev.EntityCalled(
+        task_id=1, entity_name="Counter", entity_key="k", operation="add", arg="1"
+    )
+    assert _label(called) == "Counter@k.add"
+    unlock = _scheduled(ev.EntityUnlockSent(task_id=2, lock_task_id=0))
+    assert (unlock.kind, unlock.state) == ("unlock_entities", "done")

@@ -9,6 +9,7 @@ released, held or still asked for, releases it in its last episode (``releases``
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -71,6 +72,16 @@ def answer(task: EffectTask[Any], event: ev.EntityCallFailed | ev.EntityLocked) 
             traceback=error.traceback,
         )
     )
+
+
+def unreleased_locks(history: Sequence[ev.HistoryEvent]) -> list[act.Action]:
+    """The unlocks of the locks ``history`` asked for and did not release (for a run that ends
+    without its code running: the poison guard's)."""
+    asked = {e.task_id: e.entities for e in history if isinstance(e, ev.EntityLockRequested)}
+    for event in history:
+        if isinstance(event, ev.EntityUnlockSent):
+            asked.pop(event.lock_task_id, None)
+    return [act.UnlockEntities(task_id, entities) for task_id, entities in asked.items()]
 
 
 def releases(run: RunState | None) -> list[act.Action]:

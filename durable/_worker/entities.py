@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Protocol
 
 from .. import _actions as act
 from .._core.entity_episode import decide
@@ -77,17 +78,40 @@ async def ensure_entity(store: Store, instance_id: str) -> None:
     await store.create_instance(NewInstance(instance_id, entity_instance_name(entity.name), "null"))
 
 
+class _Steps(Protocol):
+    app: App
+    worker_id: str
+    entity_rows: EntityRows
+
+    @property
+    def store(self) -> Store: ...
+
+
 async def run_entity_episode(
-    app: App, store: Store, rows: EntityRows, item: OrchestrationWorkItem, worker_id: str
+    steps: _Steps,
+    item: OrchestrationWorkItem,
+    hold: Callable[[OrchestrationWorkItem, Exception], Awaitable[None]],
 ) -> None:
-    """Decide and commit one episode of the claimed entity ``item``. Raises what deciding or
-    committing raises, except a lost lease (the episode is dropped: another worker has it)."""
+    """Decide and commit one episode of the claimed entity ``item``. A lost lease drops it
+    (another worker has the entity); another failure (the store's, or a bug) holds the entity
+    with ``hold``, and the worker serves the others."""
+    try:
+        await _run(steps, item)
+    except LeaseLost as exc:
+        TELEMETRY.lease_expired(kind="orchestration")
+        logger.warning("entity %s: stale lease, episode dropped: %s", item.instance_id, exc)
+    except Exception as exc:
+        await hold(item, exc)
+
+
+async def _run(steps: _Steps, item: OrchestrationWorkItem) -> None:
+    store = steps.store
     record = await store.get_instance(item.instance_id)
     stored = record.custom_status if record is not None else None
-    episode = decide(app, item.instance_id, stored, [m.event for m in item.messages])
+    episode = decide(steps.app, item.instance_id, stored, [m.event for m in item.messages])
     commit = EpisodeCommit(
         instance_id=item.instance_id,
-        worker_id=worker_id,
+        worker_id=steps.worker_id,
         execution_id=item.execution_id,
         expected_version=item.version,
         events=[],
@@ -96,19 +120,13 @@ async def run_entity_episode(
         status=Status.RUNNING,
         custom_status=episode.custom_status,
     )
-    await rows.ensure(store, commit.actions)
-    log = {"instance_id": item.instance_id}
-    try:
-        await store.commit_episode(commit)
-    except LeaseLost as exc:
-        TELEMETRY.lease_expired(kind="orchestration")
-        logger.warning("entity %s: stale lease, episode dropped: %s", item.instance_id, exc)
-        return
+    await steps.entity_rows.ensure(store, commit.actions)
+    await store.commit_episode(commit)
     for operation, message in episode.failures:
         logger.warning(
             "entity %s: signalled operation %r failed: %s",
             item.instance_id,
             operation,
             message,
-            extra=log,
+            extra={"instance_id": item.instance_id},
         )

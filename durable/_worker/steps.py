@@ -134,7 +134,7 @@ class Steps:
             return
         faults.reached("after_claim")
         if entities.is_entity(item.name):
-            await self._entity_episode(item)
+            await entities.run_entity_episode(self, item, self._hold)
             return
         await tracing.remember(self.store, item.instance_id)
         started = time.monotonic()
@@ -174,14 +174,6 @@ class Steps:
             raise
         self.settle(decided, limit, eager)
 
-    async def _entity_episode(self, item: OrchestrationWorkItem) -> None:
-        try:
-            await entities.run_entity_episode(
-                self.app, self.store, self.entity_rows, item, self.worker_id
-            )
-        except Exception as exc:  # a store failure or a bug: the entity waits, the rest goes on
-            await self._hold(item, exc)
-
     def overran(self, decided: Decided, took: float, claims: int = 0) -> bool:
         """True (``decided`` dropped) when deciding it took longer than ``episode_timeout``.
 
@@ -208,9 +200,11 @@ class Steps:
         """Fail an instance whose episodes never came back (``poison``), running none of its
         code."""
         self._episodes.forget(item.instance_id)
-        commit = poison.poisoned_end(item, self.worker_id, self.max_episode_attempts)
         log = {"instance_id": item.instance_id}
         try:
+            history = await self.store.get_history(item.instance_id) if item.version else []
+            commit = poison.poisoned_end(item, self.worker_id, self.max_episode_attempts, history)
+            await self.entity_rows.ensure(self.store, commit.actions)  # its locks are given back
             await self.store.commit_episode(commit)
         except LeaseLost as exc:
             TELEMETRY.lease_expired(kind="orchestration")
