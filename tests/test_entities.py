@@ -235,6 +235,19 @@ def test_a_run_that_ends_holding_a_lock_gives_it_back_once() -> None:
     ]
 
 
+@app.orchestrator
+def stray(ctx: durable.OrchestrationContext) -> Generator[Any, Any, Any]:
+    with (yield ctx.lock_entities(EntityId("Counter", "a"))):
+        yield ctx.call_entity(EntityId("Counter", "elsewhere"), "add", 1)
+
+
+def test_a_call_outside_the_locked_entities_fails_the_run() -> None:
+    driver = Driver(app, stray)
+    end = driver.apply(ev.EntityLocked(task_id=0))
+    assert end.status is Status.FAILED and end.error is not None
+    assert "call only the entities it locked (@Counter@a)" in end.error.message
+
+
 def test_a_nested_critical_section_fails_the_run() -> None:
     driver = Driver(app, hold)
     driver.apply(ev.EntityLocked(task_id=0))

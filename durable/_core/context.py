@@ -209,6 +209,12 @@ class OrchestrationContext:
         raises raises ``EntityFailed`` at the ``yield`` (the entity's state is unchanged)."""
         entity = as_entity_id(entity_id, "call_entity(entity_id)")
         check_text(operation, "call_entity(operation)")
+        held = [s for s in self._run.locks.values() if s.entered and not s.released]
+        if held and entity.instance_id not in held[0].entities:
+            raise ConfigurationError(
+                f"call_entity({entity}): inside a critical section, call only the entities it "
+                f"locked ({', '.join(held[0].entities)}); a call to another one could deadlock"
+            )
         encoded = self._serializer.encode(arg, path=f"call_entity({operation!r}).arg")
         task_id = self._run.take_task_id()
         event = ev.EntityCalled(
