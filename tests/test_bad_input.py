@@ -66,7 +66,7 @@ def _socket_holder() -> Holder:
 #: B1: values JSON cannot carry
 _UNSERIALIZABLE: dict[str, Any] = {
     "object": object,
-    "lambda": lambda: (lambda: 1),
+    "lambda": lambda: lambda: 1,
     "generator": lambda: (n for n in range(3)),
     "set": lambda: {1, 2},
     "socket in a dataclass": _socket_holder,
@@ -111,7 +111,7 @@ EXACT_TEXT = [
     "RTL שלום مرحبا",
     "combining e\u0301 a\u0308",
     "/ % ' ;-- DROP TABLE instances; --",
-    "quote \" back\\slash \t tab \n newline",
+    'quote " back\\slash \t tab \n newline',
     "x" * 1000,
 ]
 

@@ -20,7 +20,7 @@ import dataclasses
 import enum
 import json
 import logging
-import pickle  # noqa: S403 -- only to build the hostile payload the store must never unpickle
+import pickle
 import re
 import uuid
 from collections.abc import Generator
@@ -33,7 +33,7 @@ import pytest
 import durable
 from durable import Status
 from tests.test_cli import acli
-from tests.test_hostile_input import _corrupt, _held, _worker, steps, waiter
+from tests.test_hostile_input import _corrupt, _held, _worker, steps
 from tests.test_hostile_input import app as hostile_app
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -84,7 +84,9 @@ def _hostile(canary: Path) -> dict[str, Any]:
     }
 
 
-async def test_s1_payloads_shaped_like_objects_are_data_never_run(store_url: str, tmp_path: Path) -> None:
+async def test_s1_payloads_shaped_like_objects_are_data_never_run(
+    store_url: str, tmp_path: Path
+) -> None:
     canary = Path(f"/tmp/pwned-{uuid.uuid4()}")
     pickled = base64.b64encode(pickle.dumps(_Canary(canary))).decode()
     async with durable.Client(store_url) as bare:  # no App: the payloads go in unchecked
@@ -131,12 +133,12 @@ def test_s1_no_pickle_eval_or_import_from_data_in_durable() -> None:
 #: (what, SQL on the victim's history: 0 started, 1 timer created, 2 timer fired)
 FORGED = {
     "seq gap": "UPDATE history SET seq = seq + 5 WHERE instance_id = ? AND seq = 2",
-    "unknown kind": "UPDATE history SET data = REPLACE(data, '\"kind\":\"TimerCreated\"', "
-    "'\"kind\":\"Bogus\"') WHERE instance_id = ? AND seq = 1",
+    "unknown kind": 'UPDATE history SET data = REPLACE(data, \'"kind":"TimerCreated"\', '
+    '\'"kind":"Bogus"\') WHERE instance_id = ? AND seq = 1',
     "completion never scheduled": (
         "INSERT INTO history (instance_id, seq, kind, data) SELECT instance_id, 3, "
-        "'ActivityCompleted', '{\"kind\":\"ActivityCompleted\",\"seq\":3,\"timestamp\":"
-        "\"2026-01-01T00:00:00+00:00\",\"task_id\":99,\"result\":\"1\"}' "
+        '\'ActivityCompleted\', \'{"kind":"ActivityCompleted","seq":3,"timestamp":'
+        '"2026-01-01T00:00:00+00:00","task_id":99,"result":"1"}\' '
         "FROM history WHERE instance_id = ? AND seq = 0"
     ),
 }
@@ -223,4 +225,3 @@ async def test_s4_the_store_password_is_never_logged(
     texts = [caplog.text, str(info.value), repr(info.value), worker.stdout, worker.stderr]
     assert worker.exit_code != 0
     assert not [t for t in texts if secret in t], texts
-
