@@ -293,6 +293,15 @@ def _rss_and_fds(pid: int) -> tuple[float, int] | None:
     return kib / 1024, fds
 
 
+def _wal_bytes(url: str) -> int:
+    """The size of a SQLite store's ``-wal`` file (0 for PostgreSQL): checkpoints must keep
+    it bounded (RELIABILITY L1: under 64 MiB)."""
+    if not url.startswith("sqlite"):
+        return 0
+    wal = Path(url.removeprefix("sqlite:///").split("?")[0] + "-wal")
+    return wal.stat().st_size if wal.exists() else 0
+
+
 def _slope(samples: list[tuple[float, float]]) -> float:
     """Least-squares slope of (seconds, MiB) samples, in MiB per minute."""
     if len(samples) < 3:
@@ -316,6 +325,7 @@ async def test_l1_soak_memory_and_files_stay_flat(store_url: str, tmp_path: Path
     fds: dict[int, list[int]] = {}
     expected: dict[str, Any] = {}
     kills: list[float] = []
+    wal_peak = 0
     async with durable.Client(store_url, app=app) as client:
         workers.start()
         workers.start()
@@ -332,6 +342,7 @@ async def test_l1_soak_memory_and_files_stay_flat(store_url: str, tmp_path: Path
             now = time.monotonic()
             if now - last_sample >= sample_every:
                 last_sample = now
+                wal_peak = max(wal_peak, _wal_bytes(store_url))
                 for proc in workers.live():
                     found = _rss_and_fds(proc.pid)
                     if found is not None:
@@ -352,8 +363,12 @@ async def test_l1_soak_memory_and_files_stay_flat(store_url: str, tmp_path: Path
     longest = max(samples.values(), key=len)
     slope = _slope(longest[len(longest) // 5 :])
     spread = max(max(v) - min(v) for v in fds.values())
+    # RELIABILITY L1: peak RSS < 2x the value once warm (minute 5 of 30: a sixth of the run)
+    warm = longest[len(longest) // 6][1]
+    peak = max(v for _, v in longest)
     report.record(
-        test=f"L1 soak {seconds} s",
+        test=f"L1 soak {seconds} s (RSS {warm:.0f}->{peak:.0f} MiB, "
+        f"WAL {wal_peak / 2**20:.1f} MiB)",
         store=_store_kind(store_url),
         kills=len(kills),
         completed=checked.completed,
@@ -366,6 +381,8 @@ async def test_l1_soak_memory_and_files_stay_flat(store_url: str, tmp_path: Path
     )
     assert not checked.violations, checked.violations
     assert spread <= 20, f"open files vary by {spread}"
+    assert peak < 2 * warm, f"peak RSS {peak:.0f} MiB, {warm:.0f} MiB once warm"
+    assert wal_peak < 64 * 2**20, f"the SQLite WAL reached {wal_peak / 2**20:.0f} MiB"
     # RELIABILITY L1 judges the slope over the last 20 minutes of a 30-minute soak; a 3-minute
     # run is mostly warm-up (caches, allocator arenas), so its slope is reported, not judged
     if seconds >= 1200:
