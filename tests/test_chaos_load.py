@@ -270,9 +270,11 @@ async def test_t1_skewed_worker_clocks_never_double_claim(
     pg_server: PostgresServer, tmp_path: Path
 ) -> None:
     """PostgreSQL only: its ``now()`` is the clock of leases and due times, so workers whose
-    hosts are 30 s apart agree. (A SQLite store's clock is its host's, which every process on
-    the file shares: skewed by ``DURABLE_CLOCK_OFFSET``, the same test double-claims, which is
-    what shows the check can fail.)"""
+    hosts are 30 s apart agree: both share the work, none claims the other's, timers fire on
+    time and everything is stamped by one clock. (A SQLite store's clock is its host's, which
+    every process on the file shares; skewed there by ``DURABLE_CLOCK_OFFSET``, the worker 30 s
+    behind finds nothing due for 30 s and takes no work: the check of both pids fails, which
+    shows the test can.)"""
     count = report.size(67, 10)  # x 3 activities: RELIABILITY's 200
     url = f"{pg_server.url}?schema=t1_{os.getpid()}_{tmp_path.name[-8:].lower()}"
     ledger = _ledger(tmp_path)
@@ -291,8 +293,9 @@ async def test_t1_skewed_worker_clocks_never_double_claim(
             for handle in sleeps:
                 events = await handle.history()
                 created = next(e for e in events if e.kind == "TimerCreated")
-                fired = next(e for e in events if e.kind == "TimerFired")
-                waited = (fired.timestamp - created.timestamp).total_seconds()
+                # TimerFired carries the due time; the episode it woke is stamped when it ran
+                woke = next(e for e in events if e.kind == "ExecutionCompleted")
+                waited = (woke.timestamp - created.timestamp).total_seconds()
                 # on the store's clock: never early; late by at most the poll (0.1 s) and a
                 # busy worker's commit
                 assert 2.0 <= waited <= 3.0, waited
@@ -322,4 +325,5 @@ async def test_t1_skewed_worker_clocks_never_double_claim(
     )
     assert not checked.violations, checked.violations  # I5: ctx.now() replays the same
     assert checked.reexecutions == 0 and overlaps == [], (checked.reexecutions, overlaps)
+    assert len(_pids(ledger)) == 2, "a skewed worker took no work"
     assert not tracebacks(tmp_path / "ahead") and not tracebacks(tmp_path / "behind")
