@@ -27,6 +27,7 @@ import anyio
 from anyio.abc import TaskGroup, TaskStatus
 
 from .. import _actions as act
+from .. import _faults as faults
 from .._core.registry import App
 from .._entities import entity_instance_name
 from .._errors import StoreError
@@ -73,7 +74,8 @@ class Worker:
         episode_timeout: seconds an episode may run; one that runs longer is not committed and
             counts as a crashed attempt (the event loop is blocked meanwhile: a watchdog warns).
         clock: the local clock (unix seconds) that episodes decided without a claim are stamped
-            by, offset to the store's time as last observed; default ``time.time``.
+            by, offset to the store's time as last observed; default ``time.time`` (skewed by the
+            test-only DURABLE_CLOCK_OFFSET).
             ``durable.testing`` passes its virtual clock (the one its store runs on).
     """
 
@@ -91,7 +93,7 @@ class Worker:
         shutdown_grace: float = 10.0,
         max_episode_attempts: int = 5,
         episode_timeout: float = 60.0,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = faults.wall_clock,
     ) -> None:
         self.app = app
         self._store_arg = store
@@ -259,7 +261,17 @@ class Worker:
         streak = 0
         while True:
             await slots.take()
-            item = await self._guarded(claim(self.spec))
+            try:
+                # shielded: a claim that committed must reach _spawn even when stop() came
+                # meanwhile; cancelled, its item stayed leased to a worker that had exited 0,
+                # and waited out the whole lease (C3, 60 s leases)
+                with anyio.CancelScope(shield=True):
+                    item = await claim(self.spec)
+            except StoreError as exc:
+                await anyio.sleep(self._health.failed(exc))
+                item = None
+            else:
+                self._health.succeeded()
             if item is None:
                 slots.give_back()
                 streak = 0

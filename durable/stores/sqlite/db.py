@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import os
 import sqlite3
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import partial
@@ -35,6 +34,7 @@ import anyio
 import anyio.lowlevel
 import tenacity
 
+from ... import _faults as faults
 from ..._errors import DurableError, StoreError
 from .. import hub as _hub
 from ..retrying import retried
@@ -50,7 +50,7 @@ _BUSY_CODES = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
 
 def clock() -> float:
     """The store's clock: unix seconds, to the microsecond (so that datetimes round-trip)."""
-    return round(time.time(), 6)
+    return round(faults.wall_clock(), 6)
 
 
 def is_busy(exc: BaseException) -> bool:
