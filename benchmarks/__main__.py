@@ -18,7 +18,7 @@ from types import FrameType
 
 import anyio
 
-from . import limits, machine, peers, report, stores
+from . import limits, machine, peers, python_cost, report, stores
 from .plan import cases
 from .runner import Measured, Progress, run_case
 from .stores import STORE_NAMES
@@ -117,6 +117,12 @@ def run(
     if pg_reason is not None and "postgres" in args.kinds:
         notes.append(f"PostgreSQL store unavailable in this run: {pg_reason}")
     measured = run_matrix(args, pool, pg_reason, say)
+    say("timing the calibration loop (10M iterations)")
+    derived = python_cost.derive(
+        measured, measured_limits.get("sqlite-full"), python_cost.calibration_loop()
+    )
+    if derived is not None:
+        measured.append(derived)
     peer_figures: report.PeerFigures = {}
     for peer in found:
         peer_figures |= peers.run_peer(peer, args.reps, pool.postgres_url, say)
