@@ -39,7 +39,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         default=45.0,
         help="a case whose first repetition takes longer (s) runs once (default 45)",
     )
-    parser.add_argument("--peers", action="store_true", help="also run DBOS and Temporal")
+    parser.add_argument("--peers", action="store_true", help="also run the peers (DBOS, Restate, duroxide, Temporal)")
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
     parser.add_argument("--no-write", action="store_true", help="print the table only")
     args = parser.parse_args(argv)
@@ -74,6 +74,7 @@ def main(argv: list[str] | None = None) -> int:
         found, missing = peers.present()
         if missing:
             print(missing)
+            args.peer_note = missing  # and in RESULTS.md's notes: reported, not left out
         if not found:
             return 0
     stop_on_sigterm()
@@ -99,7 +100,7 @@ def run(
     args: argparse.Namespace, pool: stores.Stores, found: list[peers.Peer], say: Progress
 ) -> tuple[report.Table, dict[str, str], list[str]]:
     """Limits, then every case on every store, then the peers; the table and its context."""
-    notes: list[str] = []
+    notes: list[str] = [args.peer_note] if getattr(args, "peer_note", None) else []
     load_before = machine.load()
     pg_reason = None
     if "postgres" in args.kinds or found:
