@@ -39,7 +39,11 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         default=45.0,
         help="a case whose first repetition takes longer (s) runs once (default 45)",
     )
-    parser.add_argument("--peers", action="store_true", help="also run the peers (DBOS, Restate, duroxide, Temporal)")
+    parser.add_argument(
+        "--peers",
+        action="store_true",
+        help="also run the peers (DBOS, Restate, duroxide, Temporal)",
+    )
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
     parser.add_argument("--no-write", action="store_true", help="print the table only")
     args = parser.parse_args(argv)
