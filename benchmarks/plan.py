@@ -207,6 +207,8 @@ def w3_figures(steps: int) -> tuple[Figure, ...]:
             "growth", "last 100 / first 100 steps", "x",
             targets={SQLITE: at_most(1.1)}, peer_key="last100_over_first100",
         ),
+        # the process's CPU (worker and client): a busy machine stretches the wall time more
+        Figure("cpu_ms_per_step", "process CPU per step", "ms"),
     )  # fmt: skip
 
 
@@ -226,6 +228,7 @@ def w4_figures(width: int) -> tuple[Figure, ...]:
             peer_key="peak_rss_mb",
         ),
         Figure("rss_before_mib", "RSS before the fan-out", "MiB"),
+        Figure("cpu_ms_per_activity", "process CPU per activity", "ms"),
         # a fan-in's completions are decided one at a time per instance: none replays history
         Figure(
             "replays", "episodes replayed", "",
