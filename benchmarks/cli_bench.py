@@ -4,7 +4,7 @@
 fresh SQLite store), each run ``runs`` times in a fresh process after one untimed run (which
 writes the bytecode caches): the median wall time from ``exec`` to exit, in ms. ``python -c
 pass`` is timed the same way, so the interpreter's own start-up can be told apart. Measure an
-import's share with ``python -X importtime -m durable._cli.app status ...`` (docs/benchmarks.md).
+import's share with ``python -X importtime -m durable status ...`` (docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ def durable_command() -> list[str]:
     if script.exists():
         return [str(script)]
     found = shutil.which("durable")
-    return [found] if found else [sys.executable, "-m", "durable._cli.app"]
+    return [found] if found else [sys.executable, "-m", "durable"]
 
 
 def wall_ms(command: list[str], runs: int) -> float:
