@@ -255,7 +255,7 @@ class Worker:
         gate: ClaimGate,
         slots: Slots,
         claim: Callable[[ClaimSpec], Awaitable[Any]],
-        run: Callable[[Any], Awaitable[None]],
+        run: Callable[[Any], Awaitable[Any]],
     ) -> None:
         """Take a slot, claim one item of work and run it; wait for work when there is none."""
         streak = 0
@@ -317,7 +317,7 @@ class Worker:
         self._health.succeeded()
         return result
 
-    def _spawn(self, fn: Callable[[Any], Awaitable[None]], item: Any) -> None:
+    def _spawn(self, fn: Callable[[Any], Awaitable[Any]], item: Any) -> None:
         """Run ``fn(item)`` as tracked work; ``RuntimeError`` once the worker has stopped."""
         assert self._work is not None
         self._work.start_soon(self._tracked, fn, item)  # it runs after this returns
@@ -325,7 +325,7 @@ class Worker:
         if self._drained.is_set():
             self._drained = anyio.Event()
 
-    async def _tracked(self, fn: Callable[[Any], Awaitable[None]], item: Any) -> None:
+    async def _tracked(self, fn: Callable[[Any], Awaitable[Any]], item: Any) -> None:
         # what the lease loop renews: only work this worker is running
         activity = isinstance(item, ActivityWorkItem)
         if activity:
@@ -333,7 +333,11 @@ class Worker:
         else:
             self._held_instances[item.instance_id] += 1
         try:
-            await fn(item)
+            # an activity task may hand back the next activity its result's commit leased
+            while (follow_on := await fn(item)) is not None:
+                self._held_activities.add(follow_on.id)
+                self._held_activities.discard(item.id)
+                item = follow_on
         finally:
             if activity:
                 self._held_activities.discard(item.id)

@@ -37,8 +37,12 @@ def as_is(moment: datetime) -> datetime:
     return moment
 
 
+#: one encoder for every row (``json.dumps`` with options builds a new one per call)
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
 def dump_json(value: object) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return _ENCODER.encode(value)
 
 
 def dump_event(event: HistoryEvent) -> str:
