@@ -52,6 +52,7 @@ LAYERS: dict[str, int] = {
     "durable.stores": STORES,
     "durable._worker": SHELLS,
     "durable._client": SHELLS,
+    "durable._handle_io": SHELLS,
     "durable.testing": EDGES,
     "durable.dashboard": EDGES,
     "durable._cli": EDGES,

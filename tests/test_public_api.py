@@ -112,10 +112,7 @@ DESIGN_SUBPACKAGES = {"testing"}
 NOT_BUILT_YET = {
     "EntityFailed",  # section 2a: entities
     "DELETE",  # section 2a: entity deletion
-    "UpdateRejected",  # section 4a: updates
-    "UpdateRequest",  # section 4a: updates
     "complete_later",  # section 4: external completion
-    "write_stream",  # section 4a: durable streams
 }
 SUBPACKAGES_NOT_BUILT_YET: set[str] = set()
 

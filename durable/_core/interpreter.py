@@ -38,6 +38,9 @@ from .task import EffectTask, Task
 
 __all__ = ["Episode", "Orchestration"]
 
+#: effects that are done once recorded (besides sent events and signals)
+_IMMEDIATE = (ev.UpdateResponded, ev.StreamWritten)
+
 
 class Orchestration:
     """One instance's live orchestrator: its generator and the state its history rebuilt.
@@ -223,7 +226,7 @@ class Orchestration:
     def _on_timer_fired(self, event: ev.TimerFired) -> None:
         self._take_open(event).complete(None)
 
-    def _on_event_raised(self, event: ev.EventRaised) -> None:
+    def _on_event_raised(self, event: ev.EventRaised | ev.UpdateRequested) -> None:
         self._delivery.arrive(self._require_run(event), event)
 
     def _on_patch(self, event: ev.PatchMarker) -> None:
@@ -341,7 +344,7 @@ class Orchestration:
         """The effect is recorded: complete it at once if it is immediate, else wait for it."""
         if isinstance(event, ev.NowRecorded):
             task.complete(event.value)
-        elif isinstance(event, (ev.EventSent, ev.EntitySignaled)):
+        elif isinstance(event, (ev.EventSent, ev.EntitySignaled, *_IMMEDIATE)):
             task.complete(None)
         else:
             assert self._run is not None
@@ -426,6 +429,9 @@ _HANDLERS: dict[type[ev.HistoryEvent], Callable[[Orchestration, Any], None]] = {
     ev.SubOrchestrationFailed: Orchestration._on_child_failed,
     ev.TimerFired: Orchestration._on_timer_fired,
     ev.EventRaised: Orchestration._on_event_raised,
+    ev.UpdateRequested: Orchestration._on_event_raised,
+    ev.UpdateResponded: Orchestration._on_scheduled,
+    ev.StreamWritten: Orchestration._on_scheduled,
     ev.PatchMarker: Orchestration._on_patch,
     ev.CancelRequested: Orchestration._on_cancel_requested,
     ev.ExecutionSuspended: Orchestration._on_suspended,

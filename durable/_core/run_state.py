@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from .. import _actions as act
+from .. import _events as ev
 from .task import EffectTask, EventWait
 
 
@@ -74,7 +75,7 @@ class RunState:
         self.patches_recorded: set[str] = set(patches)
         self.patches_new: list[str] = []
         #: external events that came before a wait took them (FIFO per name)
-        self.buffered_events: dict[str, deque[str]] = {}
+        self.buffered_events: dict[str, deque[ev.EventRaised | ev.UpdateRequested]] = {}
         #: the waits created for each event name, oldest first
         self.waiters: dict[str, list[EventWait]] = {}
 
