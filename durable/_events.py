@@ -251,10 +251,11 @@ class UpdateResponded(ScheduledEvent):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class StreamWritten(ScheduledEvent):
-    """``ctx.write_stream(key, value)``: ``value`` (encoded) appended to the stream ``key``."""
+    """``ctx.write_stream(key, value)``: ``payload`` (the value, encoded) appended to the stream
+    ``key``."""
 
     key: str
-    value: str
+    payload: str
     label_field: ClassVar[str | None] = "key"
 
 

@@ -250,7 +250,7 @@ class OrchestrationContext:
         replay); clients read it with ``handle.read_stream(key)``."""
         check_text(key, "write_stream(key)")
         encoded = self._serializer.encode(value, path=f"write_stream({key!r}).value")
-        event = ev.StreamWritten(task_id=self._run.take_task_id(), key=key, value=encoded)
+        event = ev.StreamWritten(task_id=self._run.take_task_id(), key=key, payload=encoded)
         self._effect(event, act.WriteStream(key, encoded), None).complete(None)
 
     def set_custom_status(self, value: Any) -> None:
