@@ -321,10 +321,6 @@ DESIGN_CTX_NAMES = {
 NOT_BUILT_YET = {
     "call_entity",  # section 2a: entities (request/response)
     "lock_entities",  # section 2a: entity critical sections
-    "wait_for_update",  # section 4a: updates
-    "respond",
-    "reject",
-    "write_stream",  # section 4a: durable streams
 }
 
 

@@ -55,7 +55,7 @@ def timed(ctx: OrchestrationContext) -> Generator[Any, Any, str]:
     try:
         yield ctx.wait_for_update("never", timeout=0.2)
     except TaskTimeout:
-        pass
+        ctx.set_custom_status("the first wait timed out")
     req = yield ctx.wait_for_update("late")
     ctx.respond(req, "second wait")
     return "done"

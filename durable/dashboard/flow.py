@@ -29,9 +29,11 @@ _KIND_OF: dict[type[ev.HistoryEvent], str] = {
     ev.EventSent: "send_event",
     ev.EntitySignaled: "signal_entity",
     ev.NowRecorded: "now",
+    ev.UpdateResponded: "respond_update",
+    ev.StreamWritten: "write_stream",
 }
 #: effects that are done when scheduled (nothing answers them)
-_IMMEDIATE = frozenset({"send_event", "signal_entity", "now"})
+_IMMEDIATE = frozenset({"send_event", "signal_entity", "now", "respond_update", "write_stream"})
 
 
 @dataclass(slots=True)
@@ -86,6 +88,11 @@ def _label(event: ev.HistoryEvent) -> str:
         return f"{event.entity_name}@{event.entity_key}.{event.operation}"
     if isinstance(event, ev.NowRecorded):
         return "now"
+    if isinstance(event, ev.UpdateResponded):
+        verb = "respond to" if event.rejection is None else "reject"
+        return f"{verb} update {event.name}"
+    if isinstance(event, ev.StreamWritten):
+        return f"write to stream {event.key}"
     return str(getattr(event, "name", event.kind))
 
 
