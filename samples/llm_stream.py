@@ -10,6 +10,7 @@ after the end) gets every value from the start. Run it with ``python samples/llm
 
 from __future__ import annotations
 
+import logging
 import sys
 import tempfile
 from collections.abc import Generator
@@ -57,5 +58,6 @@ async def main(store: str) -> None:
 
 
 if __name__ == "__main__":
+    logging.getLogger("durable").setLevel(logging.CRITICAL)  # this program prints its own story
     with tempfile.TemporaryDirectory() as tmp:
         anyio.run(main, sys.argv[1] if len(sys.argv) > 1 else f"sqlite:///{tmp}/llm.db")
