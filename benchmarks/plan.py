@@ -96,6 +96,7 @@ def cases(quick: bool) -> list[Case]:
             stores=frozenset({PG}),
             compare=False,
         ),
+        Case("W9", f"W9 updates and streams, {w1} round trips", w1, w9_figures(), compare=False),
         Case(
             "W8",
             "W8 testing kit: 10 steps with a 30-day sleep (memory store, virtual clock)",
@@ -114,6 +115,21 @@ def w8_figures() -> tuple[Figure, ...]:
         Figure(
             "month_ms", "30-day sleep + 2-day timeout, per test", "ms",
             targets={SQLITE: at_most(1000.0)},
+        ),
+    )  # fmt: skip
+
+
+def w9_figures() -> tuple[Figure, ...]:
+    return (
+        Figure("w1_p50_ms", "W1 p50, same run", "ms"),
+        Figure("update_p50_ms", "update round trip p50", "ms"),
+        Figure(
+            "update_over_w1", "update p50 / W1 p50", "x",
+            targets={SQLITE: at_most(2.0), PG: at_most(2.0)},
+        ),
+        Figure(
+            "stream_values_per_s", "stream values/s (activity to reader)", "/s",
+            higher_is_better=True,
         ),
     )  # fmt: skip
 
