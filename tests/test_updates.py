@@ -50,6 +50,22 @@ def racer(ctx: OrchestrationContext) -> Generator[Any, Any, list[str]]:
 
 
 @app.orchestrator
+def timer_first(ctx: OrchestrationContext) -> Generator[Any, Any, list[str]]:
+    """A wait that lost to a timer must not take the update that comes later."""
+    seen = []
+    for round_, seconds in enumerate((0.1, 3600)):
+        ctx.set_custom_status(f"round {round_}")
+        update = ctx.wait_for_update("poke")
+        winner = yield ctx.when_any([update, ctx.sleep(seconds)])
+        if winner is update:
+            ctx.respond(update.result(), f"taken in round {round_}")
+            seen.append("update")
+        else:
+            seen.append("timer")
+    return seen
+
+
+@app.orchestrator
 def timed(ctx: OrchestrationContext) -> Generator[Any, Any, str]:
     """A wait for another update times out first: the update ``late`` waits buffered."""
     try:
@@ -131,6 +147,17 @@ async def test_updates_race_events_and_timers(
     await handle.raise_event("nudge", "b")
     assert await handle.update("poke", "c", timeout=WAIT) == 3
     assert await handle.result(timeout=WAIT) == ["update a", "event b", "update c"]
+
+
+async def test_a_wait_that_lost_to_a_timer_leaves_the_update_to_the_next(
+    client: durable.Client, worker: durable.Worker
+) -> None:
+    handle = await client.start(timer_first)
+    with anyio.fail_after(WAIT):
+        while (await handle.status()).custom_status != "round 1":
+            await anyio.sleep(0.02)
+    assert await handle.update("poke", None, timeout=WAIT) == "taken in round 1"
+    assert await handle.result(timeout=WAIT) == ["timer", "update"]
 
 
 async def test_update_sent_before_the_wait_is_buffered(
