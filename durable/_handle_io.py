@@ -47,7 +47,12 @@ async def update(
     await store.send_message(
         instance_id, ev.UpdateRequested(update_id=update_id, name=name, arg=encoded)
     )
-    while True:
+    while True:  # waits first: the answer cannot be there before the worker has run
+        remaining = deadline - anyio.current_time()
+        if remaining <= 0:
+            raise TaskTimeout(f"update {name!r} of {instance_id!r}: no answer within {timeout} s")
+        await store.wait_for_output(instance_id, min(_WAIT_AT_MOST, remaining), since=mark)
+        mark = store.instance_mark(instance_id)
         answer = await store.get_update_answer(instance_id, update_id)
         if answer is None:
             status = await _status(store, instance_id, None)
@@ -55,15 +60,11 @@ async def update(
                 answer = await store.get_update_answer(instance_id, update_id)
                 if answer is None:
                     raise DurableError(
-                        f"instance {instance_id!r} ended {status} without answering update {name!r}"
+                        f"instance {instance_id!r} ended {status} without answering update "
+                        f"{name!r}"
                     )
         if answer is not None:
             return _answer(serializer, name, answer)
-        remaining = deadline - anyio.current_time()
-        if remaining <= 0:
-            raise TaskTimeout(f"update {name!r} of {instance_id!r}: no answer within {timeout} s")
-        await store.wait_for_output(instance_id, min(_WAIT_AT_MOST, remaining), since=mark)
-        mark = store.instance_mark(instance_id)
 
 
 def _answer(serializer: Serializer, name: str, answer: UpdateAnswer) -> Any:
