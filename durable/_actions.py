@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from ._events import ErrorInfo, EventRaised, HistoryEvent
+from ._events import ErrorInfo, EventRaised, HistoryEvent, UpdateRequested
 
 if TYPE_CHECKING:
     from ._retry import RetryPolicy
@@ -141,13 +141,14 @@ class Fail(Action):
 class ContinueAsNew(Action):
     """End this run and start the same instance again from ``input`` with a fresh history.
 
-    ``carryover`` holds the events that arrived but were not consumed; they open the next run.
+    ``carryover`` holds the events (and updates) that arrived but were not consumed; they open
+    the next run.
     A retried sub-orchestration also continues as new: its next run starts after ``delay``
     seconds and counts as ``attempt`` (None keeps the count).
     """
 
     input: str
-    carryover: tuple[EventRaised, ...] = ()
+    carryover: tuple[EventRaised | UpdateRequested, ...] = ()
     delay: float = 0.0
     attempt: int | None = None
 
@@ -157,3 +158,20 @@ class MarkCanceled(Action):
     """End the run CANCELED: ``Cancelled`` propagated out of the orchestrator."""
 
     reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RespondUpdate(Action):
+    """Store the answer to update ``update_id``: ``result`` (encoded), or ``rejection``."""
+
+    update_id: str
+    result: str | None
+    rejection: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class WriteStream(Action):
+    """Append ``value`` (encoded) to the instance's stream ``key``."""
+
+    key: str
+    value: str

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Literal
@@ -14,6 +14,7 @@ import anyio
 
 from . import _events as ev
 from . import _faults as faults
+from . import _handle_io as talk
 from ._core.registry import App, Orchestrator, orchestrator_return_hint
 from ._entity_client import EntityClient
 from ._errors import (
@@ -291,6 +292,31 @@ class InstanceHandle:
         check_text(name, "raise_event(name)")
         encoded = self._client.serializer.encode(payload, path=f"raise_event({name!r}).payload")
         await self._send(ev.EventRaised(name=name, payload=encoded), f"event {name!r}")
+
+    async def update(self, name: str, arg: Any = None, timeout: float | None = None) -> Any:
+        """Send update ``name`` with ``arg`` and wait for the orchestrator's answer.
+
+        The orchestrator takes it with ``yield ctx.wait_for_update(name)`` (updates sent before
+        are buffered, first in, first out) and answers with ``ctx.respond`` (its value is
+        returned) or ``ctx.reject`` (``UpdateRejected`` is raised). ``DurableError`` when the
+        instance has finished, or finishes without answering; ``TaskTimeout`` when ``timeout``
+        seconds pass first (the update stays delivered).
+        """
+        store, serializer = self._client.store, self._client.serializer
+        return await talk.update(store, serializer, self.instance_id, name, arg, timeout)
+
+    def read_stream(
+        self, key: str, start: int = 0, *, with_offsets: bool = False
+    ) -> AsyncIterator[Any]:
+        """``async for value in handle.read_stream(key)``: each value of stream ``key``, once,
+        in order, from offset ``start``.
+
+        Waits for more while the instance runs and ends when it has finished. Values come
+        from ``ctx.write_stream`` (orchestrator) and ``durable.write_stream`` (activities);
+        ``with_offsets=True`` yields ``(offset, value)`` pairs (resume with ``start=offset + 1``).
+        """
+        store, serializer = self._client.store, self._client.serializer
+        return talk.read_stream(store, serializer, self.instance_id, key, start, with_offsets)
 
     async def terminate(self, reason: str | None = None) -> None:
         """End the instance TERMINATED at once: no orchestrator code runs (children too)."""

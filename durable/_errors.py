@@ -164,6 +164,20 @@ class TaskTimeout(DurableError, TimeoutError):
     """
 
 
+class UpdateRejected(DurableError):
+    """The orchestrator answered an update with ``ctx.reject(req, message)``.
+
+    Attributes:
+        name: the update's name.
+        message: the orchestrator's reason.
+    """
+
+    def __init__(self, name: str, message: str) -> None:
+        super().__init__(f"update {name!r} was rejected: {message}")
+        self.name = name
+        self.message = message
+
+
 class InstanceNotFound(DurableError):
     """No instance has this id.
 

@@ -307,6 +307,37 @@ class EventRaised(HistoryEvent):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class UpdateRequested(HistoryEvent):
+    """A client's update ``name`` with encoded ``arg`` arrived (buffered until waited for, like
+    an event); ``update_id`` is where its answer goes."""
+
+    update_id: str
+    name: str
+    arg: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UpdateResponded(ScheduledEvent):
+    """``ctx.respond(req, value)`` (``result``) or ``ctx.reject(req, message)`` (``rejection``)."""
+
+    update_id: str
+    name: str
+    result: str | None = None
+    rejection: str | None = None
+    label_field: ClassVar[str | None] = "name"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StreamWritten(ScheduledEvent):
+    """``ctx.write_stream(key, value)``: ``payload`` (the value, encoded) appended to the stream
+    ``key``."""
+
+    key: str
+    payload: str
+    label_field: ClassVar[str | None] = "key"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class PatchMarker(HistoryEvent):
     """``ctx.patched(change_id)`` returned True on a new path; not an effect (takes no task id)."""
 
@@ -357,6 +388,9 @@ EVENT_TYPES: dict[str, type[HistoryEvent]] = {
         SubOrchestrationCompleted,
         SubOrchestrationFailed,
         EventRaised,
+        UpdateRequested,
+        UpdateResponded,
+        StreamWritten,
         PatchMarker,
     )
 }

@@ -23,6 +23,10 @@ FINAL_LINE = {
     "fan_out.py": "result: {'pages': 20, 'words': 370}",
     "failover.py": "clip-2: transcribed on a GPU",
     "human_approval.py": "escalated: director said True",
+    "llm_stream.py": (
+        "the last tokens with their offsets: [(9, \"'why\"), (10, \"streams?'\"), (11, 'in'), "
+        "(12, 'order')]"
+    ),
     "monitor.py": "result: build-8 still running after 2 checks: gave up",
     "retries_and_heartbeats.py": (
         "result: {'rate': 1.08, 'import': '10 rows imported in 2 attempts, the last from row 6'}"
@@ -31,6 +35,7 @@ FINAL_LINE = {
         "lisbon: {'booked': False, 'reason': 'no cars left in lisbon', "
         "'cancelled': ['hotel-lisbon', 'flight-lisbon']}"
     ),
+    "shopping_cart.py": "result: paid 750 cents for 2 item(s)",
     "sub_orchestrations.py": (
         "result: {'lyon': 'track-label-lyon-2', 'oslo': 'track-label-oslo-1', "
         "'reykjavik': 'not shipped (durable.ActivityFailed)'}"

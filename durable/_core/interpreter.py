@@ -38,6 +38,16 @@ from .task import EffectTask, Task
 
 __all__ = ["Episode", "Orchestration"]
 
+#: effects that are done once recorded: nothing answers them
+_IMMEDIATE = (
+    ev.EventSent, ev.EntitySignaled, ev.EntityUnlockSent, ev.UpdateResponded, ev.StreamWritten
+)
+#: every event that records an effect the orchestrator yielded
+_SCHEDULED = (
+    ev.ActivityScheduled, ev.TimerCreated, ev.NowRecorded, ev.SubOrchestrationScheduled,
+    ev.EntityCalled, ev.EntityLockRequested, *_IMMEDIATE,
+)  # fmt: skip
+
 
 class Orchestration:
     """One instance's live orchestrator: its generator and the state its history rebuilt.
@@ -226,7 +236,7 @@ class Orchestration:
     def _on_timer_fired(self, event: ev.TimerFired) -> None:
         self._take_open(event).complete(None)
 
-    def _on_event_raised(self, event: ev.EventRaised) -> None:
+    def _on_event_raised(self, event: ev.EventRaised | ev.UpdateRequested) -> None:
         self._delivery.arrive(self._require_run(event), event)
 
     def _on_patch(self, event: ev.PatchMarker) -> None:
@@ -346,7 +356,7 @@ class Orchestration:
         """The effect is recorded: complete it at once if it is immediate, else wait for it."""
         if isinstance(event, ev.NowRecorded):
             task.complete(event.value)
-        elif isinstance(event, (ev.EventSent, ev.EntitySignaled, ev.EntityUnlockSent)):
+        elif isinstance(event, _IMMEDIATE):
             task.complete(None)
         else:
             assert self._run is not None
@@ -420,15 +430,7 @@ class Orchestration:
 
 _HANDLERS: dict[type[ev.HistoryEvent], Callable[[Orchestration, Any], None]] = {
     ev.ExecutionStarted: Orchestration._on_started,
-    ev.ActivityScheduled: Orchestration._on_scheduled,
-    ev.TimerCreated: Orchestration._on_scheduled,
-    ev.NowRecorded: Orchestration._on_scheduled,
-    ev.EventSent: Orchestration._on_scheduled,
-    ev.EntitySignaled: Orchestration._on_scheduled,
-    ev.SubOrchestrationScheduled: Orchestration._on_scheduled,
-    ev.EntityCalled: Orchestration._on_scheduled,
-    ev.EntityLockRequested: Orchestration._on_scheduled,
-    ev.EntityUnlockSent: Orchestration._on_scheduled,
+    **dict.fromkeys(_SCHEDULED, Orchestration._on_scheduled),
     ev.EntityResponded: Orchestration._on_completed,
     ev.EntityCallFailed: Orchestration._on_entity_answer,
     ev.EntityLocked: Orchestration._on_entity_answer,
@@ -438,6 +440,7 @@ _HANDLERS: dict[type[ev.HistoryEvent], Callable[[Orchestration, Any], None]] = {
     ev.SubOrchestrationFailed: Orchestration._on_child_failed,
     ev.TimerFired: Orchestration._on_timer_fired,
     ev.EventRaised: Orchestration._on_event_raised,
+    ev.UpdateRequested: Orchestration._on_event_raised,
     ev.PatchMarker: Orchestration._on_patch,
     ev.CancelRequested: Orchestration._on_cancel_requested,
     ev.ExecutionSuspended: Orchestration._on_suspended,

@@ -24,7 +24,7 @@ from .._retry import RetryPolicy
 from .._status import Status
 from .._telemetry import TELEMETRY
 from ..stores.base import ActivityWorkItem, ClaimSpec, LeaseLost, OrchestrationWorkItem, Store
-from . import entities, fault_points, follow_on, poison, tracing
+from . import entities, fault_points, follow_on, poison, streams, tracing
 from .attempts import AttemptRunner, Outcome, retry_delay, retry_policy
 from .episodes import Decided, Episodes
 from .heartbeats import Heartbeats
@@ -277,7 +277,8 @@ class Steps:
         self.heartbeats.track(item, attempt)
         try:
             with TELEMETRY.activity(item.name, item.instance_id, item.task_id, item.attempt):
-                outcome = await self._runner.run(activity, item, attempt, policy)
+                async with streams.writing(self.store, self.app.serializer, item.instance_id):
+                    outcome = await self._runner.run(activity, item, attempt, policy)
         except BaseException:
             with anyio.CancelScope(shield=True):  # shutting down: give the attempt back at once
                 await self._guarded(

@@ -36,6 +36,7 @@ from .._events import ErrorInfo, HistoryEvent
 from .._status import Status
 from .._text import MAX_ID_LENGTH, check_id
 from .dumps import InstanceDump
+from .outputs import OutputStore
 from .workers import WorkerRegistry
 
 
@@ -174,7 +175,7 @@ class ActivityWorkItem:
 
 
 @runtime_checkable
-class Store(WorkerRegistry, Protocol):
+class Store(WorkerRegistry, OutputStore, Protocol):
     """The operations workers and clients need; every backend implements all of them."""
 
     #: the store's URL with any password removed (safe to log)

@@ -19,6 +19,7 @@ from ..._errors import InstanceNotFound
 from ..._events import ErrorInfo, ExecutionStarted, HistoryEvent
 from ..._status import Status
 from ..base import ActivityWorkItem, InstanceRecord, NewInstance
+from .outputs import Outputs
 
 
 def to_datetime(ts: float) -> datetime:
@@ -149,6 +150,7 @@ class Tables:
         #: each instance's messages by id (ids only grow, so dict order is id order)
         self.inbox: dict[str, dict[int, MessageRow]] = {}
         self.activities: dict[int, ActivityRow] = {}
+        self.outputs = Outputs()
         self._ids = 0
 
     def next_id(self) -> int:
@@ -202,6 +204,7 @@ class Tables:
         del self.history[instance_id]
         del self.inbox[instance_id]
         self.delete_activities(instance_id)
+        self.outputs.forget(instance_id)
 
     # -- messages ------------------------------------------------------------------------------
 

@@ -46,6 +46,7 @@ from ..dumps import InstanceDump
 from ..rows import dump_error
 from . import activities, batch_commit, claims, dumps, episode, instances
 from .db import Database
+from .outputs import OutputTables
 from .schema import prepare
 from .url import parse_url
 from .workers import WorkerTables
@@ -63,7 +64,7 @@ def _aware(moment: datetime | None) -> datetime | None:
     return moment
 
 
-class PostgresStore(WorkerTables):
+class PostgresStore(WorkerTables, OutputTables):
     """A ``Store`` on a PostgreSQL database, opened with ``await store.open()``.
 
     Opening a store that is open already only counts: it closes on the last ``close()``.

@@ -14,6 +14,7 @@ from ..._errors import InstanceNotFound
 from ..._events import ExecutionStarted, HistoryEvent
 from ..._status import Status
 from ..base import InstanceRecord, NewInstance
+from ..outputs import OUTPUT_TABLES
 from ..rows import load_history
 from ..rules import check_purgeable
 from .rows import (
@@ -146,7 +147,7 @@ def purge_instance(tx: Tx, instance_id: str) -> int:
         return 0
     check_purgeable(instance_id, statuses)
     tree = dump_json(sorted(statuses))
-    for table in ("instances", "history", "inbox", "activities", "traces"):
+    for table in ("instances", "history", "inbox", "activities", "traces", *OUTPUT_TABLES):
         tx.execute(
             f"DELETE FROM {table} WHERE instance_id IN (SELECT value FROM json_each(?))",  # noqa: S608
             (tree,),

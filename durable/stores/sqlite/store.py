@@ -43,6 +43,7 @@ from ..status_poll import StatusPoll
 from . import activities, claims, dumps, instances
 from .db import Database
 from .episode import commit_episode, complete_and_commit, start_and_commit
+from .outputs import OutputTables
 from .rows import dump_error
 from .workers import WorkerTables
 
@@ -53,7 +54,7 @@ _DUE_SLACK = 0.002
 STATUS_POLL_SECONDS = 0.02
 
 
-class SQLiteStore(WorkerTables):
+class SQLiteStore(WorkerTables, OutputTables):
     """A ``Store`` on one SQLite file (or ``":memory:"``), opened with ``await store.open()``.
 
     Opening a store that is open already only counts: it closes on the last ``close()``.
