@@ -129,6 +129,19 @@ class ExecutionResumed(HistoryEvent):
     """The instance was resumed after a suspension."""
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExecutionRewound(HistoryEvent):
+    """A FAILED run was taken back to before its failure (``handle.rewind()``).
+
+    The events from seq ``cut`` up to this one are set aside: replay skips them (they stay in
+    the history, which is append-only). The successful completions and raised events among them
+    are recorded again right after this event; the failed effects run again.
+    """
+
+    cut: int = -1
+    reason: str | None = None
+
+
 # -- effects --------------------------------------------------------------------------------------
 
 
@@ -258,6 +271,7 @@ EVENT_TYPES: dict[str, type[HistoryEvent]] = {
         CancelRequested,
         ExecutionSuspended,
         ExecutionResumed,
+        ExecutionRewound,
         ActivityScheduled,
         ActivityCompleted,
         ActivityFailed,

@@ -29,6 +29,7 @@ from .._status import Status
 from . import admission
 from . import checks as check
 from . import outcomes as outcome
+from . import rewind
 from .context import ContinueAsNewRequest, OrchestrationContext
 from .delivery import EventDelivery, carry_late_arrivals
 from .episode import Episode
@@ -39,7 +40,7 @@ from .task import EffectTask, Task
 __all__ = ["Episode", "Orchestration"]
 
 
-class Orchestration:
+class Orchestration(rewind.Rewinding):
     """One instance's live orchestrator: its generator and the state its history rebuilt.
 
     ``retry`` (a ``RetryPolicy.to_json()``) and ``attempt`` (this run's number, from 1) are a
@@ -55,8 +56,10 @@ class Orchestration:
         *,
         retry: Mapping[str, object] | None = None,
         attempt: int = 1,
+        cut: int | None = None,
     ) -> None:
         self.app = app
+        self.retried = {"retry": retry, "attempt": attempt}
         self.instance_id = instance_id
         self._retry = outcome.Retry(instance_id, retry, attempt) if retry is not None else None
         self.status = Status.PENDING
@@ -74,13 +77,20 @@ class Orchestration:
         self._actions: list[act.Action] = []
         #: an end the code reached while replaying that the history does not hold (yet)
         self._unrecorded_end: tuple[ev.HistoryEvent, act.Action] | None = None
-        self._history_patches = {e.change_id for e in history if isinstance(e, ev.PatchMarker)}
+        # rewinds set events aside (``cut``: one being decided), which replay skips
+        void = rewind.void_seqs(history, cut=cut)
+        self._history_patches = {
+            e.change_id for e in history if isinstance(e, ev.PatchMarker) and e.seq not in void
+        }
         for event in history:
             if event.seq != self.version:
                 raise check.seq_gap(instance_id, event, self.version)
             self.version += 1
-            self._process(event)
-        check.all_confirmed(self._run, self.version, "no further events")
+            if event.seq not in void:
+                self._process(event)
+        if cut is None:  # cut short, the code may go on where the old code failed
+            check.all_confirmed(self._run, self.version, "no further events")
+        self._rewindable = list(history) if self.status is Status.FAILED else None
 
     # -- public --------------------------------------------------------------------------------
 
@@ -96,6 +106,8 @@ class Orchestration:
 
     def apply(self, messages: Sequence[ev.HistoryEvent], now: datetime) -> Episode:
         """Record ``messages`` at episode time ``now`` and run the orchestrator on them."""
+        if rewind.requested(self.status, messages):
+            return rewind.rewind_episode(self, messages, now)
         self._replaying = False
         if self._run is not None:
             self._run.replaying = False
@@ -164,7 +176,7 @@ class Orchestration:
             raise check.unknown_event(self.instance_id, event)
         if self._run is not None:
             self._run.now = event.timestamp
-            if self._replaying and not isinstance(event, (ev.ScheduledEvent, ev.PatchMarker)):
+            if self._replaying and not isinstance(event, rewind.NOT_MESSAGES):
                 check.all_confirmed(self._run, event.seq, event.kind)
         handler(self, event)
         awaited = self._awaiting
@@ -431,5 +443,6 @@ _HANDLERS: dict[type[ev.HistoryEvent], Callable[[Orchestration, Any], None]] = {
     ev.ExecutionSuspended: Orchestration._on_suspended,
     ev.ExecutionResumed: Orchestration._on_resumed,
     ev.ExecutionTerminated: Orchestration._on_terminated,
+    ev.ExecutionRewound: Orchestration._on_rewound,
     **dict.fromkeys(outcome.END_OF, Orchestration._on_terminal),
 }
