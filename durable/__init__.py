@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from ._serde import Serializer
     from ._status import InstanceStatus, Status
     from ._worker.attempts import ActivityInfo, activity_info, heartbeat
+    from ._worker.handoff import complete_later
     from ._worker.worker import Worker
 
 #: the module that defines each public name
@@ -71,6 +72,7 @@ _HOMES = {
     "Terminated": "._errors",
     "Worker": "._worker.worker",
     "activity_info": "._worker.attempts",
+    "complete_later": "._worker.handoff",
     "heartbeat": "._worker.attempts",
 }
 
@@ -105,6 +107,7 @@ __all__ = [
     "Terminated",
     "Worker",
     "activity_info",
+    "complete_later",
     "heartbeat",
 ]
 

@@ -114,7 +114,6 @@ NOT_BUILT_YET = {
     "DELETE",  # section 2a: entity deletion
     "UpdateRejected",  # section 4a: updates
     "UpdateRequest",  # section 4a: updates
-    "complete_later",  # section 4: external completion
     "write_stream",  # section 4a: durable streams
 }
 SUBPACKAGES_NOT_BUILT_YET: set[str] = set()

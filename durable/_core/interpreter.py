@@ -59,7 +59,6 @@ class Orchestration(rewind.Rewinding):
         cut: int | None = None,
     ) -> None:
         self.app = app
-        self.retried = {"retry": retry, "attempt": attempt}
         self.instance_id = instance_id
         self._retry = outcome.Retry(instance_id, retry, attempt) if retry is not None else None
         self.status = Status.PENDING
@@ -90,7 +89,6 @@ class Orchestration(rewind.Rewinding):
                 self._process(event)
         if cut is None:  # cut short, the code may go on where the old code failed
             check.all_confirmed(self._run, self.version, "no further events")
-        self._rewindable = list(history) if self.status is Status.FAILED else None
 
     # -- public --------------------------------------------------------------------------------
 
@@ -106,8 +104,6 @@ class Orchestration(rewind.Rewinding):
 
     def apply(self, messages: Sequence[ev.HistoryEvent], now: datetime) -> Episode:
         """Record ``messages`` at episode time ``now`` and run the orchestrator on them."""
-        if rewind.requested(self.status, messages):
-            return rewind.rewind_episode(self, messages, now)
         self._replaying = False
         if self._run is not None:
             self._run.replaying = False

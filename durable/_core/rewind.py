@@ -21,7 +21,7 @@ Failed sub-orchestrations are rewound by the client in the same store transactio
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -34,6 +34,7 @@ from .._status import Status
 if TYPE_CHECKING:
     from .episode import Episode
     from .interpreter import Orchestration
+    from .registry import App
     from .run_state import RunState
 
 #: events replay does not check the code's effects against (a rewind's code may go on past
@@ -114,35 +115,51 @@ def set_aside(history: Sequence[ev.HistoryEvent], cut: int) -> SetAside:
 
 
 def rewind_episode(
-    failed: Orchestration, messages: Sequence[ev.HistoryEvent], now: datetime
-) -> Episode:
-    """The episode that records ``messages[0]`` (an ``ExecutionRewound``) on the FAILED run
-    ``failed`` (built from its whole history), then applies ``messages[1:]``.
+    app: App,
+    instance_id: str,
+    history: Sequence[ev.HistoryEvent],
+    messages: Sequence[ev.HistoryEvent],
+    now: datetime,
+    **retried: Any,
+) -> tuple[Orchestration, Episode]:
+    """The episode that records ``messages[0]`` (an ``ExecutionRewound``) on a FAILED run with
+    this ``history``, then applies ``messages[1:]``; and the orchestration, live after it.
 
-    The orchestrator replays up to the cut; what the cut set aside is recorded again; failed
-    activities and timers not fired are scheduled again. Raises what replay raises
-    (``NonDeterminismError`` when the code no longer fits the history before the cut).
+    The orchestrator replays up to the cut (what the cut sets aside is never replayed, so code
+    changed there fits); what the cut set aside succeeded is recorded again; failed activities
+    and timers not fired are scheduled again. ``retried``: the ``retry`` and ``attempt`` of a
+    retried sub-orchestration. Raises what replay raises (``NonDeterminismError`` when the
+    code no longer fits the history before the cut).
     """
-    history = failed.rewindable_history()
-    cut = cut_of(failed.instance_id, history)
+    from .interpreter import Orchestration  # which imports this module
+
+    cut = cut_of(instance_id, history)
     aside = set_aside(history, cut)
-    # the interpreter's class (it imports this module): replayed up to the cut
-    fresh = type(failed)(failed.app, failed.instance_id, history, cut=cut, **failed.retried)
-    rest = list(messages[1:])
+    fresh = Orchestration(app, instance_id, history, cut=cut, **retried)
     answered = {e.task_id for e in aside.redelivered if isinstance(e, ev.CompletionEvent)}
     again = [a for a in fresh.open_actions() if getattr(a, "task_id", None) not in answered]
     asked = messages[0]
     assert isinstance(asked, ev.ExecutionRewound)
-    marker = replace(asked, cut=cut)
-    head, episode = fresh.record_rewind(marker, [*aside.redelivered, *rest], now)
+    try:
+        head, episode = fresh.record_rewind(
+            replace(asked, cut=cut), [*aside.redelivered, *messages[1:]], now
+        )
+    except BaseException:
+        fresh.close()
+        raise
     skipped = len(aside.redelivered)
     deferred = [i - skipped + 1 for i in episode.deferred if i >= skipped]
-    return replace(
+    return fresh, replace(
         episode,
         events=[*head.events, *episode.events],
         actions=[*head.actions, *again, *episode.actions],
         deferred=deferred,
     )
+
+
+def requested(messages: Sequence[ev.HistoryEvent]) -> bool:
+    """The episode's messages start with a rewind (its own kind of episode)."""
+    return bool(messages) and isinstance(messages[0], ev.ExecutionRewound)
 
 
 class Rewinding:
@@ -153,23 +170,15 @@ class Rewinding:
     _recorded: list[ev.HistoryEvent]
     _actions: list[act.Action]
     _unrecorded_end: tuple[ev.HistoryEvent, act.Action] | None
-    _rewindable: list[ev.HistoryEvent] | None
-    #: ``retry`` and ``attempt`` as given (a rewind replays with the same)
-    retried: Mapping[str, Any]
 
     if TYPE_CHECKING:  # the interpreter's own, used here
         version: int
 
         def apply(self, messages: Sequence[ev.HistoryEvent], now: datetime) -> Episode: ...
+        def close(self) -> None: ...
         def _record(self, event: ev.HistoryEvent) -> None: ...
         def _record_created(self) -> None: ...
         def _record_end(self, now: datetime) -> None: ...
-
-    def rewindable_history(self) -> list[ev.HistoryEvent]:
-        """The history this FAILED run was built from (a rewind cuts it)."""
-        if self._rewindable is None:
-            raise DurableError("only a run replayed from a FAILED history can be rewound")
-        return self._rewindable
 
     def open_actions(self) -> list[act.Action]:
         """The actions that start again the activities and timers this run waits for."""
@@ -206,15 +215,6 @@ class Rewinding:
         self._record_created()
         if self._unrecorded_end is not None:
             self._record_end(event.timestamp)
-
-
-def requested(status: Status, messages: Sequence[ev.HistoryEvent]) -> bool:
-    """The episode starts with a rewind of a FAILED run."""
-    return (
-        status is Status.FAILED
-        and bool(messages)
-        and isinstance(messages[0], ev.ExecutionRewound)
-    )
 
 
 def describe(action: act.Action) -> str:

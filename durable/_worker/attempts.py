@@ -29,6 +29,7 @@ from .._events import ErrorInfo
 from .._retry import RetryPolicy
 from .._serde import Serializer
 from ..stores.base import ActivityWorkItem
+from .handoff import CompleteLater, Token
 
 logger = logging.getLogger("durable.activity")
 
@@ -41,7 +42,9 @@ class ActivityInfo:
     """What an activity can know about the attempt running it (``durable.activity_info()``).
 
     ``heartbeat_details`` are the details the last attempt recorded with ``durable.heartbeat``,
-    so a retried attempt can resume where the previous one stopped.
+    so a retried attempt can resume where the previous one stopped. ``token`` names this attempt
+    for ``client.complete_activity``/``fail_activity`` after the activity returns
+    ``durable.complete_later()`` (URL-safe text; whoever holds it can complete this attempt).
     """
 
     instance_id: str
@@ -49,14 +52,16 @@ class ActivityInfo:
     task_id: int
     attempt: int
     heartbeat_details: Any
+    token: str = ""
 
 
 class _Attempt:
     """The running attempt: its info and its latest heartbeat (read by the worker)."""
 
-    def __init__(self, info: ActivityInfo) -> None:
+    def __init__(self, info: ActivityInfo, token: Token) -> None:
         self.info = info
-        self.last_beat = time.monotonic()
+        self.token = token
+        self.started = self.last_beat = time.monotonic()
         self.details: Any = None
         self.details_pending = False
         self._scope: anyio.CancelScope | None = None
@@ -113,6 +118,8 @@ class Outcome:
     result: str | None = None
     error: ErrorInfo | None = None
     exception: BaseException | None = None
+    #: the activity returned ``durable.complete_later()``: its token's holder completes it
+    handoff: bool = False
 
 
 class _ThreadSlot:
@@ -138,9 +145,11 @@ class AttemptRunner:
         details = None
         if item.heartbeat_details is not None:
             details = self._serializer.decode(item.heartbeat_details, path="heartbeat_details")
-        return _Attempt(
-            ActivityInfo(item.instance_id, item.name, item.task_id, item.attempt, details)
+        token = Token.new(item)
+        info = ActivityInfo(
+            item.instance_id, item.name, item.task_id, item.attempt, details, token.encode()
         )
+        return _Attempt(info, token)
 
     async def run(
         self,
@@ -158,6 +167,8 @@ class AttemptRunner:
             args, kwargs = self._serializer.decode_call(item.input, activity.fn)
             with anyio.fail_after(timeout if timeout else math.inf):
                 value = await self._call(activity.fn, args, kwargs, attempt, item, slot)
+            if isinstance(value, CompleteLater):
+                return Outcome(handoff=True)
             return Outcome(result=self._serializer.encode(value, path=f"{item.name}() result"))
         except anyio.get_cancelled_exc_class():
             raise

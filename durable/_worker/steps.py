@@ -23,7 +23,7 @@ from .._retry import RetryPolicy
 from .._status import Status
 from .._telemetry import TELEMETRY
 from ..stores.base import ActivityWorkItem, ClaimSpec, LeaseLost, OrchestrationWorkItem, Store
-from . import fault_points, poison, tracing
+from . import fault_points, handoff, poison, tracing
 from .attempts import AttemptRunner, Outcome, retry_delay, retry_policy
 from .episodes import Decided, Episodes
 from .heartbeats import Heartbeats
@@ -272,6 +272,9 @@ class Steps:
         if outcome.result is not None:
             await self._complete(item, outcome.result)
             return
+        if outcome.handoff:
+            await self._hand_off(item, attempt, policy)
+            return
         await self.heartbeats.flush(item, attempt, self.save_details)  # the next attempt resumes
         await self._fail(item, outcome, policy)
 
@@ -341,6 +344,14 @@ class Steps:
         _stale(item, answer)
         if decided is not None:
             self.settle(decided, limit, None if answer is None else answer[1])
+
+    async def _hand_off(self, item: ActivityWorkItem, attempt: Any, policy: RetryPolicy) -> None:
+        """The activity returned ``complete_later()``: its token's holder has the attempt now,
+        until what is left of its timeout or its heartbeat timeout (see ``handoff``)."""
+        seconds = handoff.deadline(item, policy, attempt.started)
+        held = await self._guarded(self.store.hand_off_activity(item, attempt.token.owner, seconds))
+        if held is False:
+            _stale(item, (False, None))
 
     async def _fail(self, item: ActivityWorkItem, outcome: Outcome, policy: RetryPolicy) -> None:
         assert outcome.error is not None

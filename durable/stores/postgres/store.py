@@ -45,6 +45,7 @@ from ..commit import plan_commit
 from ..dumps import InstanceDump
 from ..rows import dump_error
 from . import activities, batch_commit, claims, dumps, episode, instances
+from .control import ControlTables
 from .db import Database
 from .schema import prepare
 from .url import parse_url
@@ -63,7 +64,7 @@ def _aware(moment: datetime | None) -> datetime | None:
     return moment
 
 
-class PostgresStore(WorkerTables):
+class PostgresStore(WorkerTables, ControlTables):
     """A ``Store`` on a PostgreSQL database, opened with ``await store.open()``.
 
     Opening a store that is open already only counts: it closes on the last ``close()``.
