@@ -30,6 +30,7 @@ from .._retry import RetryPolicy
 from .._serde import Serializer
 from ..stores.base import ActivityWorkItem
 from .handoff import CompleteLater, Token
+from .processes import ProcessPool, error_of
 
 logger = logging.getLogger("durable.activity")
 
@@ -131,8 +132,12 @@ class _ThreadSlot:
 class AttemptRunner:
     """Runs attempts of registered activities, with a thread limiter for sync ones."""
 
-    def __init__(self, serializer: Serializer, threads: int) -> None:
+    def __init__(
+        self, serializer: Serializer, threads: int, processes: ProcessPool | None = None
+    ) -> None:
         self._serializer = serializer
+        #: the pool of ``executor="process"`` activities (None: the app has none)
+        self.processes = processes
         #: sync attempts running, including those abandoned by a timeout whose thread runs on
         #: (a thread cannot be stopped): each keeps its token until its function returns
         self._threads = anyio.CapacityLimiter(threads)
@@ -160,6 +165,11 @@ class AttemptRunner:
     ) -> Outcome:
         """Run one attempt to an Outcome; only cancellation of the worker propagates."""
         timeout = item.timeout or _seconds(policy.timeout)
+        if activity.executor == "process" and self.processes is not None:
+            result, error = await self.processes.run(activity, item, timeout)
+            if error is None:
+                return Outcome(result=result)
+            return Outcome(error=error, exception=error_of(error))
         # a sync attempt takes its thread's slot before its time starts: waiting for a slot is
         # not running
         slot = None if inspect.iscoroutinefunction(activity.fn) else await self._slot()
