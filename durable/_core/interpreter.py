@@ -26,10 +26,9 @@ from .. import _actions as act
 from .. import _events as ev
 from .._errors import Cancelled, SerializationError, Terminated, qualified_name
 from .._status import Status
-from . import admission
+from . import admission, rewind
 from . import checks as check
 from . import outcomes as outcome
-from . import rewind
 from .context import ContinueAsNewRequest, OrchestrationContext
 from .delivery import EventDelivery, carry_late_arrivals
 from .episode import Episode

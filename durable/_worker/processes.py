@@ -75,7 +75,9 @@ class ProcessPool:
                     reply = await process.call(request, self._readers)
             except TimeoutError:
                 self._kill(process, item)
-                message = f"activity {item.name!r} attempt {item.attempt} ran longer than {timeout} s"
+                message = (
+                    f"activity {item.name!r} attempt {item.attempt} ran longer than {timeout} s"
+                )
                 return None, ErrorInfo("TimeoutError", message + " (its process was killed)")
             except BaseException:
                 self._kill(process, item)

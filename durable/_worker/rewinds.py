@@ -48,7 +48,9 @@ async def _visit(
     for task_id, child_id in aside.open_children.items():
         child = await store.get_instance(child_id)
         if child is None:
-            error = ev.ErrorInfo("durable.InstanceNotFound", f"sub-orchestration {child_id!r} is gone")
+            error = ev.ErrorInfo(
+                "durable.InstanceNotFound", f"sub-orchestration {child_id!r} is gone"
+            )
             messages.append(ev.SubOrchestrationFailed(task_id=task_id, error=error))
         elif child.status is Status.FAILED and child_id not in seen:
             await _visit(store, child_id, reason, out, seen)  # its end reaches the parent
@@ -77,20 +79,28 @@ class RewindPreview:
 
 
 async def preview(app: App, store: Store, instance_id: str) -> RewindPreview:
-    """Replay the instance against ``app``'s code and decide its rewind episode, writing
-    nothing; ``NonDeterminismError`` when the code no longer fits the history."""
+    """Replay the instance (and each failed child rewound with it) against ``app``'s code and
+    decide its rewind episode, writing nothing; ``NonDeterminismError`` when the code no
+    longer fits a history."""
     rewinds = await plan(store, instance_id, None)
-    history = await store.get_history(instance_id)
     now = datetime.now(UTC)
-    orchestration, episode = rewind.rewind_episode(
-        app, instance_id, history, rewinds[0].messages, now
-    )
-    orchestration.close()
-    steps = [_step(event) for event in episode.events if not isinstance(event, ev.ScheduledEvent)]
-    steps += [rewind.describe(action) for action in episode.actions]
-    children = [r.instance_id for r in rewinds[1:]]
-    steps += [f"rewind sub-orchestration {child!r}" for child in children]
-    return RewindPreview(instance_id, steps, children, episode.status)
+    steps: list[str] = []
+    status = Status.RUNNING
+    for index, planned in enumerate(rewinds):
+        history = await store.get_history(planned.instance_id)
+        orchestration, episode = rewind.rewind_episode(
+            app, planned.instance_id, history, planned.messages, now
+        )
+        orchestration.close()
+        status = episode.status if index == 0 else status
+        lines = [_step(e) for e in episode.events if not isinstance(e, ev.ScheduledEvent)]
+        lines += [rewind.describe(action) for action in episode.actions]
+        if index:
+            steps.append(f"rewind sub-orchestration {planned.instance_id!r}:")
+            lines = [f"  {line}" for line in lines]
+        steps += lines
+    children = [planned.instance_id for planned in rewinds[1:]]
+    return RewindPreview(instance_id, steps, children, status)
 
 
 def _step(event: ev.HistoryEvent) -> str:

@@ -40,9 +40,9 @@ from ..stores.base import (
 )
 from . import announce, local, watchdog
 from .attempts import AttemptRunner
-from .processes import processes_for
 from .claim_gate import ClaimGate
 from .episodes import Episodes
+from .processes import processes_for
 from .slots import Slots
 from .steps import Steps
 from .store_health import StoreHealth

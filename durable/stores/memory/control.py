@@ -32,7 +32,9 @@ def _rewind(db: Tables, tx: Tx, rewinds: Sequence[Rewind]) -> bool:
     return True
 
 
-def _hand_off(db: Tables, tx: Tx, item: ActivityWorkItem, owner: str, seconds: float | None) -> bool:
+def _hand_off(
+    db: Tables, tx: Tx, item: ActivityWorkItem, owner: str, seconds: float | None
+) -> bool:
     row = db.held_activity(item)
     if row is None:
         return False
