@@ -66,7 +66,7 @@ async def main(store: str) -> None:
         durable.Client(store, app=app) as client,
     ):
         stopped = await client.start(runaway)
-        print(await (await client.start(primes_below, 200_000, 8)).result(timeout=120))
+        print(await (await client.start(primes_below, 100_000, 4)).result(timeout=120))
         print(await stopped.result(timeout=60))
 
 
