@@ -51,6 +51,9 @@ COMMANDS = [
     "export",
     "import",
     "replay",
+    "rewind",
+    "complete",
+    "fail",
     "workers",
     "dashboard",
 ]

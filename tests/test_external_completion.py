@@ -142,3 +142,29 @@ async def test_completed_from_another_process(store_url: str, tmp_path: Path) ->
             assert await two.result(timeout=30) == "order o-5 approved by the CLI"
     finally:
         workers.stop_all()
+
+
+async def test_the_command_line_fails_and_reports_a_bad_token(
+    store_url: str, tmp_path: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from durable._cli.app import app as cli_app
+
+    def cli(*args: str) -> Any:
+        env = {"DURABLE_STORE": store_url, "DURABLE_DEBUG": None}
+        return CliRunner().invoke(cli_app, list(args), env=env, catch_exceptions=False)
+
+    outbox = str(tmp_path / "outbox.jsonl")
+    async with durable.Worker(app, store_url), durable.Client(store_url, app=app) as client:
+        handle = await client.start(approve_order, "o-6", outbox)
+        [request] = await _requests(outbox)
+        failing = ("fail", request["token"], "--message", "no budget", "--type", "shop.NoBudget")
+        failed = await anyio.to_thread.run_sync(lambda: cli(*failing))
+        assert failed.stdout == "activity attempt failed\n"
+        assert await handle.result(timeout=30) == "order o-6 refused: no budget"
+        again = await anyio.to_thread.run_sync(lambda: cli("complete", request["token"]))
+        assert again.exit_code == 0 and again.stdout.startswith("ignored:")
+        bad = await anyio.to_thread.run_sync(lambda: cli("complete", "nonsense", "--result", "1"))
+        assert bad.exit_code == 1
+        assert bad.stderr == "durable: error: 'nonsense' is not an activity token\n"

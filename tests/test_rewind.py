@@ -11,6 +11,7 @@ from collections.abc import Generator
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 
 import durable
@@ -122,3 +123,43 @@ async def test_a_dry_run_shows_the_rewind_and_changes_nothing(
         assert await handle.history() == history
         assert (await handle.status()).status is durable.Status.FAILED
         assert (await client.get("order-ship").status()).status is durable.Status.FAILED
+
+
+def _cli(*args: str) -> Any:
+    from typer.testing import CliRunner
+
+    from durable._cli.app import app as cli_app
+
+    env = {"DURABLE_STORE": None, "DURABLE_DEBUG": None}
+    return CliRunner().invoke(cli_app, list(args), env=env, catch_exceptions=False)
+
+
+async def test_the_command_line_rewinds_and_dry_runs(store_url: str, tmp_path: Path) -> None:
+    """``durable rewind ID --dry-run --app MODULE:APP`` prints what docs/concepts/rewind.md
+    shows; with code that no longer fits, the NonDeterminismError; then ``durable rewind ID``."""
+    async with durable.Worker(app, store_url), durable.Client(store_url, app=app) as client:
+        ledger, api_up = str(tmp_path / "ledger.txt"), tmp_path / "api-up"
+        handle = await client.start(checkout, "o-1", ledger, str(api_up), instance_id="order-o-1")
+        with pytest.raises(durable.OrchestrationFailed):
+            await handle.result(timeout=30)
+        dry = ("rewind", "order-o-1", "--dry-run", "--store", store_url)
+        shown = await anyio.to_thread.run_sync(lambda: _cli(*dry, "--app", "samples.rewind:app"))
+        assert shown.exit_code == 0, shown.output
+        page = (Path(__file__).parent.parent / "docs" / "concepts" / "rewind.md").read_text()
+        assert (
+            "$ durable rewind order-o-1 --dry-run --app samples.rewind:app\n" + shown.stdout in page
+        )
+        changed_app = "tests.test_rewind:changed"
+        refused = await anyio.to_thread.run_sync(lambda: _cli(*dry, "--app", changed_app))
+        assert refused.exit_code == 1 and "NonDeterminismError" not in refused.stdout
+        assert "check_fraud" in refused.stderr
+        missing = await anyio.to_thread.run_sync(lambda: _cli(*dry))
+        assert missing.exit_code != 0 and "--app" in missing.output
+        assert (await handle.status()).status is durable.Status.FAILED
+        api_up.touch()
+        real = ("rewind", "order-o-1", "--store", store_url)
+        done = await anyio.to_thread.run_sync(lambda: _cli(*real))
+        assert done.stdout == "rewind requested for instance 'order-o-1'\n"
+        assert (await handle.result(timeout=30))["receipt"] == "receipt-o-1"
+        again = await anyio.to_thread.run_sync(lambda: _cli(*real))
+        assert again.exit_code == 1 and "only a FAILED instance can be rewound" in again.stderr
