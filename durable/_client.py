@@ -31,7 +31,7 @@ from ._serde import DEFAULT_SERIALIZER, Serializer
 from ._status import InstanceStatus, Status
 from ._telemetry import TELEMETRY
 from ._text import check_text
-from ._worker import announce, local
+from ._worker import announce, handoff, local, rewinds
 from .stores import open_store
 from .stores.base import InstanceRecord, NewInstance, Store, check_instance_id
 from .stores.workers import WorkerInfo
@@ -119,6 +119,29 @@ class Client(EntityClient):
         if not created and if_exists == "error":
             raise InstanceAlreadyExists(instance_id)
         return InstanceHandle(self, instance_id, fn, started_at_mark=mark if created else None)
+
+    async def complete_activity(self, token: str, result: Any = None) -> bool:
+        """Complete the activity attempt of ``token`` (``durable.activity_info().token`` of an
+        activity that returned ``durable.complete_later()``) with ``result``.
+
+        True when recorded; False when ignored because the activity has its outcome already
+        (a second completion: the first one wins). ``InstanceNotFound`` when the token names
+        no attempt that can still take one: unknown, of a purged instance or an earlier run,
+        or of an attempt that is over (it timed out and the activity ran again).
+        """
+        encoded = self.serializer.encode(result, path="complete_activity(result)")
+        return await handoff.record(self.store, token, encoded, None)
+
+    async def fail_activity(
+        self, token: str, message: str, *, error_type: str = "durable.ExternalFailure"
+    ) -> bool:
+        """Fail the activity attempt of ``token`` for good (no further attempt): the
+        orchestrator's ``call_activity`` raises ``ActivityFailed`` with ``error_type`` and
+        ``message``. Returns and raises as ``complete_activity`` does."""
+        check_text(message, "fail_activity(message)")
+        check_text(error_type, "fail_activity(error_type)")
+        error = ev.ErrorInfo(error_type, message)
+        return await handoff.record(self.store, token, None, error)
 
     async def workers(self) -> list[WorkerInfo]:
         """The live workers (announced, and renewed lately), oldest first."""
@@ -336,6 +359,26 @@ class InstanceHandle:
         """Cooperative cancellation: ``Cancelled`` is thrown into the orchestrator at its yield."""
         check_text(reason, "cancel(reason)", optional=True)
         await self._send(ev.CancelRequested(reason=reason), "cancel")
+
+    async def rewind(self, reason: str | None = None) -> None:
+        """Take a FAILED instance back to before its failure: its failed activities run again,
+        its failed sub-orchestrations are rewound with it (recursively, in the same store
+        transaction), and what completed is not run again (see docs/rewind.md for where the
+        failure is cut). ``InstanceNotFound`` for an unknown id; ``DurableError`` when the
+        instance is not FAILED (or stopped being so meanwhile).
+        """
+        check_text(reason, "rewind(reason)", optional=True)
+        planned = await rewinds.plan(self._client.store, self.instance_id, reason)
+        if not await self._client.store.rewind_instances(planned):
+            raise DurableError(f"instance {self.instance_id!r} is no longer FAILED: not rewound")
+
+    async def preview_rewind(self) -> rewinds.RewindPreview:
+        """What ``rewind()`` would do, changing nothing: the instance is replayed against the
+        client's ``app`` (required) up to its failure. ``NonDeterminismError`` when the code no
+        longer fits the history."""
+        if self._client.app is None:
+            raise ConfigurationError("preview_rewind() replays the code: give Client(app=...)")
+        return await rewinds.preview(self._client.app, self._client.store, self.instance_id)
 
     async def history(self) -> list[ev.HistoryEvent]:
         """The current run's history events, in ``seq`` order."""

@@ -35,6 +35,8 @@ from .common import (
     show,
     with_client,
 )
+from .control import complete, rewind
+from .control import fail as fail_activity
 from .dashboard import dashboard
 from .dump import export, import_
 from .entity import entity
@@ -372,6 +374,9 @@ async def _purge_if_done(store: Store, instance_id: str) -> int:
 app.command(rich_help_panel="Maintenance")(export)
 app.command("import", rich_help_panel="Maintenance")(import_)
 app.command(rich_help_panel="Maintenance")(replay)
+app.command(rich_help_panel="Control")(rewind)
+app.command(rich_help_panel="Activities")(complete)
+app.command("fail", rich_help_panel="Activities")(fail_activity)
 
 
 def main() -> None:

@@ -44,6 +44,7 @@ from . import announce, local, watchdog
 from .attempts import AttemptRunner
 from .claim_gate import ClaimGate
 from .episodes import Episodes
+from .processes import processes_for
 from .slots import Slots
 from .steps import Steps
 from .store_health import StoreHealth
@@ -64,6 +65,9 @@ class Worker:
         max_concurrent_activities: attempts running at once (sync ones share a thread pool
             of the same size).
         max_concurrent_orchestrations: episodes running at once.
+        max_processes: processes of the pool that runs ``executor="process"`` activities
+            (default: the number of CPUs); started on first use, only if the app has such
+            activities.
         lease_seconds: how long claimed work stays ours without renewal (renewed every third).
         poll_interval: the longest idle wait between claims when no wake-up arrives (other
             processes sharing a SQLite file are noticed this way).
@@ -94,8 +98,10 @@ class Worker:
         max_episode_attempts: int = 5,
         episode_timeout: float = 60.0,
         clock: Callable[[], float] = faults.wall_clock,
+        max_processes: int | None = None,
     ) -> None:
         self.app = app
+        self._processes = processes_for(app, max_processes)
         self._store_arg = store
         self._store: Store | None = None
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
@@ -118,7 +124,7 @@ class Worker:
             self.spec,
             self._episodes,
             (self._orch_slots, self._activity_slots),
-            AttemptRunner(app.serializer, max_concurrent_activities),
+            AttemptRunner(app.serializer, max_concurrent_activities, self._processes),
             lambda: self.store,
             self._guarded,
             self._spawn,
@@ -201,6 +207,8 @@ class Worker:
                 work.cancel_scope.cancel()
             outer.cancel_scope.cancel()
             self._episodes.clear()
+            if self._processes is not None:
+                self._processes.close()
             logger.info("worker %s stopped", self.worker_id)
 
     async def _dispatching(self, store: Store, task_status: TaskStatus[None]) -> None:

@@ -35,6 +35,7 @@ from .._errors import StoreError
 from .._events import ErrorInfo, HistoryEvent
 from .._status import Status
 from .._text import MAX_ID_LENGTH, check_id
+from .control import ControlStore
 from .dumps import InstanceDump
 from .outputs import OutputStore
 from .workers import WorkerRegistry
@@ -175,7 +176,7 @@ class ActivityWorkItem:
 
 
 @runtime_checkable
-class Store(WorkerRegistry, OutputStore, Protocol):
+class Store(WorkerRegistry, OutputStore, ControlStore, Protocol):
     """The operations workers and clients need; every backend implements all of them."""
 
     #: the store's URL with any password removed (safe to log)

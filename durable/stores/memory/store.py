@@ -38,6 +38,7 @@ from ..base import (
 from ..dumps import InstanceDump
 from ..rules import CONTROL_KINDS, check_purgeable
 from . import work
+from .control import ControlTables
 from .dumps import export_instances, import_instances
 from .episode import commit_episode, complete_and_commit, start_and_commit
 from .outputs import OutputTables
@@ -53,7 +54,7 @@ def _clock() -> float:
     return round(time.time(), 6)
 
 
-class MemoryStore(WorkerTables, OutputTables):
+class MemoryStore(WorkerTables, OutputTables, ControlTables):
     """A ``Store`` in this process's memory, opened with ``await store.open()``.
 
     Opening a store that is open already only counts; its data is dropped on the last

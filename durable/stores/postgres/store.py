@@ -12,9 +12,8 @@ commit then serves many instances. Writes whose loss in a crash of the server lo
 recorded (leases, a completion consumed by the commit right after it, a first episode that
 only schedules work) do not wait for the WAL flush; see docs/concepts/stores.md.
 
-URL options: see ``postgres.url``.
-
-Choices where the ``Store`` contract is silent are the SQLite store's (see ``stores.sqlite``).
+URL options: see ``postgres.url``. Choices where the ``Store`` contract is silent are the SQLite
+store's (see ``stores.sqlite``).
 """
 
 from __future__ import annotations
@@ -45,6 +44,7 @@ from ..commit import plan_commit
 from ..dumps import InstanceDump
 from ..rows import dump_error
 from . import activities, batch_commit, claims, dumps, episode, instances
+from .control import ControlTables
 from .db import Database
 from .outputs import OutputTables
 from .schema import prepare
@@ -64,7 +64,7 @@ def _aware(moment: datetime | None) -> datetime | None:
     return moment
 
 
-class PostgresStore(WorkerTables, OutputTables):
+class PostgresStore(WorkerTables, OutputTables, ControlTables):
     """A ``Store`` on a PostgreSQL database, opened with ``await store.open()``.
 
     Opening a store that is open already only counts: it closes on the last ``close()``.

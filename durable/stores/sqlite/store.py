@@ -41,6 +41,7 @@ from ..base import (
 from ..dumps import InstanceDump
 from ..status_poll import StatusPoll
 from . import activities, claims, dumps, instances
+from .control import ControlTables
 from .db import Database
 from .episode import commit_episode, complete_and_commit, start_and_commit
 from .outputs import OutputTables
@@ -54,7 +55,7 @@ _DUE_SLACK = 0.002
 STATUS_POLL_SECONDS = 0.02
 
 
-class SQLiteStore(WorkerTables, OutputTables):
+class SQLiteStore(WorkerTables, OutputTables, ControlTables):
     """A ``Store`` on one SQLite file (or ``":memory:"``), opened with ``await store.open()``.
 
     Opening a store that is open already only counts: it closes on the last ``close()``.
