@@ -5,8 +5,8 @@ from __future__ import annotations
 import dataclasses
 import math
 import uuid
-from collections.abc import Callable
-from datetime import datetime
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, Literal
 
@@ -25,6 +25,7 @@ from ._errors import (
     TaskTimeout,
     Terminated,
 )
+from ._flow import check_label, check_priority, check_tags, start_time
 from ._serde import DEFAULT_SERIALIZER, Serializer
 from ._status import InstanceStatus, Status
 from ._telemetry import TELEMETRY
@@ -94,6 +95,11 @@ class Client:
         *args: Any,
         instance_id: str | None = None,
         if_exists: Literal["error", "return"] = "error",
+        tags: Mapping[str, str] | None = None,
+        priority: int | None = None,
+        fairness_key: str | None = None,
+        start_at: datetime | None = None,
+        start_delay: timedelta | float | None = None,
     ) -> InstanceHandle:
         """Start an instance of ``orchestrator`` with ``args``; returns its handle.
 
@@ -101,19 +107,36 @@ class Client:
         ``if_exists="return"`` gives the existing instance's handle (an idempotent start).
         Arguments that cannot be serialized raise ``SerializationError`` naming them, before
         anything is written.
+
+        ``tags`` (str to str) are kept with the instance (``status().tags``, ``list(tags=)``).
+        ``priority`` (lower first) and ``fairness_key`` apply to its activities on queues
+        declared with ``app.queue`` (an activity's own ``with_options`` win). ``start_at`` (a
+        datetime) or ``start_delay`` (a duration, on the store's clock) delay its start: it
+        stays PENDING and runs nothing before then.
         """
         if if_exists not in ("error", "return"):
             raise ConfigurationError(f"if_exists={if_exists!r}: use 'error' or 'return'")
         name, fn = self._resolve(orchestrator)
         instance_id = check_instance_id(instance_id or str(uuid.uuid4()))
+        at, delay = start_time(start_at, start_delay, "start()")
+        flow: dict[str, Any] = {
+            "tags": check_tags(tags, "start()"),
+            "priority": check_priority(priority, "start()"),
+            "fairness_key": check_label(fairness_key, "start(): fairness_key", optional=True),
+            "start_at": at,
+            "start_delay": delay,
+        }
         payload = self.serializer.encode_call(fn, name, args, {}, skip_first=True)
         mark = self.store.instance_mark(instance_id)  # taken before the instance can finish
         with TELEMETRY.start_span(name):  # its context is stored with the instance
             context = TELEMETRY.started(instance_id, name)
             if context is not None:  # saved first: the instance's first episode may read it
                 await self.store.save_trace_context(instance_id, context)
-            new = NewInstance(instance_id, name, payload)
-            created = await local.create_instance(self.store, new)
+            new = NewInstance(instance_id, name, payload, **flow)
+            if new.has_flow:  # not decided by a worker of this process: it may not run yet
+                created = await self.store.create_instance(new)
+            else:
+                created = await local.create_instance(self.store, new)
         if not created and if_exists == "error":
             raise InstanceAlreadyExists(instance_id)
         return InstanceHandle(self, instance_id, fn, started_at_mark=mark if created else None)
@@ -133,8 +156,9 @@ class Client:
         created_after: datetime | None = None,
         created_before: datetime | None = None,
         limit: int = 100,
+        tags: Mapping[str, str] | None = None,
     ) -> list[InstanceStatus]:
-        """Instances matching every filter given, newest first."""
+        """Instances matching every filter given, newest first; ``tags``: carrying every one."""
         wanted = Status(status) if status is not None else None
         check_text(name, "list(name)", optional=True)
         records = await self.store.list_instances(
@@ -143,6 +167,7 @@ class Client:
             created_after=created_after,
             created_before=created_before,
             limit=limit,
+            tags=check_tags(tags, "list()") or None,
         )
         return [self._status_of(record, None) for record in records]
 
@@ -187,6 +212,7 @@ class Client:
                 if record.custom_status is not None
                 else None
             ),
+            tags=dict(record.tags),
         )
 
 

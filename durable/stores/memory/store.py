@@ -16,7 +16,7 @@ tells whether work is leased or claimable (``busy``), when the next thing falls 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import datetime
 from typing import TypeVar
 
@@ -40,6 +40,7 @@ from ..rules import CONTROL_KINDS, check_purgeable
 from . import work
 from .dumps import export_instances, import_instances
 from .episode import commit_episode, complete_and_commit, start_and_commit
+from .flow import FlowTables
 from .tables import Tables, Tx, to_ts
 from .workers import WorkerTables
 
@@ -52,7 +53,7 @@ def _clock() -> float:
     return round(time.time(), 6)
 
 
-class MemoryStore(WorkerTables):
+class MemoryStore(WorkerTables, FlowTables):
     """A ``Store`` in this process's memory, opened with ``await store.open()``.
 
     Opening a store that is open already only counts; its data is dropped on the last
@@ -155,6 +156,7 @@ class MemoryStore(WorkerTables):
         created_before: datetime | None = None,
         updated_before: datetime | None = None,
         limit: int = 100,
+        tags: Mapping[str, str] | None = None,
     ) -> list[InstanceRecord]:
         """See ``Store.list_instances``."""
         await self._ready()
@@ -169,6 +171,7 @@ class MemoryStore(WorkerTables):
             and (after is None or row.created_at > after)
             and (before is None or row.created_at < before)
             and (untouched is None or row.updated_at < untouched)
+            and all(row.tags.get(key) == value for key, value in (tags or {}).items())
         ]
         rows.sort(key=lambda row: (row.created_at, row.rowid), reverse=True)
         return [row.record() for row in rows[: max(int(limit), 0)]]
