@@ -30,7 +30,7 @@ from ._serde import DEFAULT_SERIALIZER, Serializer
 from ._status import InstanceStatus, Status
 from ._telemetry import TELEMETRY
 from ._text import check_text
-from ._worker import announce, local
+from ._worker import announce, flow, local
 from .stores import open_store
 from .stores.base import InstanceRecord, NewInstance, Store, check_instance_id
 from .stores.workers import WorkerInfo
@@ -140,6 +140,24 @@ class Client:
         if not created and if_exists == "error":
             raise InstanceAlreadyExists(instance_id)
         return InstanceHandle(self, instance_id, fn, started_at_mark=mark if created else None)
+
+    async def schedules(self) -> list[flow.ScheduleInfo]:
+        """The schedules in the store (recorded by the workers of apps that declare them), each
+        with its state and next runs."""
+        return await flow.list_schedules(self.store)
+
+    async def pause_schedule(self, schedule_id: str) -> None:
+        """Pause a schedule: no slot starts until it is resumed."""
+        await flow.pause(self.store, check_text(schedule_id, "schedule_id"), True)
+
+    async def resume_schedule(self, schedule_id: str) -> None:
+        """Resume a schedule from its next slot (the slots passed while paused are skipped)."""
+        await flow.pause(self.store, check_text(schedule_id, "schedule_id"), False)
+
+    async def trigger_schedule(self, schedule_id: str) -> InstanceHandle:
+        """Start one instance of the schedule now, outside its slots."""
+        instance_id = await flow.trigger(self.store, check_text(schedule_id, "schedule_id"))
+        return InstanceHandle(self, instance_id, None)
 
     async def workers(self) -> list[WorkerInfo]:
         """The live workers (announced, and renewed lately), oldest first."""

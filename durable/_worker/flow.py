@@ -14,9 +14,14 @@ the slot time, so however many workers look at once, each slot starts once.
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
 
 from .._core.registry import App
+from .._errors import DurableError
 from .._flow import QueueLimits
 from .._schedule import ScheduleDefinition, decide
 from ..stores.base import NewInstance, Store
@@ -81,3 +86,84 @@ async def start_slot(store: Store, definition: ScheduleDefinition, slot: int) ->
     if created:
         logger.info("schedule %s started %s", definition.schedule_id, instance_id)
     return created
+
+
+# -- what clients see and do (``Client.schedules``, ``durable schedule``) --------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleInfo:
+    """A schedule as ``client.schedules()`` lists it."""
+
+    schedule_id: str
+    #: the orchestrator it starts
+    name: str
+    cron: str | None
+    #: the interval in seconds, for an ``every=`` schedule
+    every: float | None
+    catch_up: str
+    paused: bool
+    #: the newest slot handled (started, or skipped), as the store's clock saw it
+    last_slot: datetime
+    #: the next slots, on the store's clock (none while paused)
+    next_runs: list[datetime]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "schedule_id": self.schedule_id,
+            "name": self.name,
+            "cron": self.cron,
+            "every": self.every,
+            "catch_up": self.catch_up,
+            "paused": self.paused,
+            "last_slot": self.last_slot.isoformat(),
+            "next_runs": [moment.isoformat() for moment in self.next_runs],
+        }
+
+
+async def list_schedules(store: Store, count: int = 3) -> list[ScheduleInfo]:
+    """Every schedule the store keeps, with its next ``count`` slots."""
+    found = await store.get_schedules()
+    now = found.now.timestamp()
+    infos = []
+    for state in found.schedules:
+        definition = ScheduleDefinition.from_json(state.definition)
+        upcoming = [] if state.paused else definition.next_slots(max(now, state.last_slot), count)
+        infos.append(
+            ScheduleInfo(
+                schedule_id=state.schedule_id,
+                name=definition.name,
+                cron=definition.cron,
+                every=definition.every,
+                catch_up=definition.catch_up,
+                paused=state.paused,
+                last_slot=datetime.fromtimestamp(state.last_slot, UTC),
+                next_runs=upcoming,
+            )
+        )
+    return infos
+
+
+async def definition_of(store: Store, schedule_id: str) -> ScheduleDefinition:
+    """The definition of ``schedule_id``; ``DurableError`` naming the known ones if none."""
+    found = await store.get_schedules()
+    for state in found.schedules:
+        if state.schedule_id == schedule_id:
+            return ScheduleDefinition.from_json(state.definition)
+    known = ", ".join(repr(state.schedule_id) for state in found.schedules) or "none"
+    raise DurableError(f"no schedule {schedule_id!r} in the store (schedules: {known})")
+
+
+async def trigger(store: Store, schedule_id: str) -> str:
+    """Start one instance of the schedule now, outside its slots; its instance id."""
+    definition = await definition_of(store, schedule_id)
+    now = (await store.get_schedules()).now
+    instance_id = f"{definition.instance_id(int(now.timestamp()))}-trigger-{uuid.uuid4().hex[:8]}"
+    await store.create_instance(NewInstance(instance_id, definition.name, definition.input))
+    return instance_id
+
+
+async def pause(store: Store, schedule_id: str, paused: bool) -> None:
+    """Pause or resume a schedule (resuming does not catch up the slots passed meanwhile)."""
+    if not await store.pause_schedule(schedule_id, paused):
+        await definition_of(store, schedule_id)  # raises, naming the schedules there are
