@@ -240,7 +240,8 @@ class Worker:
                         self._steps.activity_task,
                         True,
                     )
-                if self.app.schedules:
+                if self.app.schedules:  # recorded before the worker counts as started
+                    await self._guarded(flow.register_schedules(store, self.app))
                     loops.start_soon(self._schedule_loop)
                 loops.start_soon(self._maintenance_loop)
                 logger.info("worker %s started on %s", self.worker_id, store.display_url)
@@ -295,7 +296,6 @@ class Worker:
 
     async def _schedule_loop(self) -> None:
         """Start the app's schedules' due slots, looking again at the next slot (or sooner)."""
-        await self._guarded(flow.register_schedules(self.store, self.app))
         while True:
             wait = await self._guarded(flow.start_due_slots(self.store, self.app))
             timeout = self.poll_interval if wait is None else min(wait, self.poll_interval)

@@ -372,6 +372,7 @@ class MemoryStore(WorkerTables, FlowTables):
             for a in db.activities.values()
             if not a.started and a.start_deadline is not None
         ]
+        times += db.schedule_slots()
         return min((t for t in times if t > now), default=None)
 
     def held(self) -> list[InstanceRecord]:
@@ -394,6 +395,8 @@ class MemoryStore(WorkerTables, FlowTables):
                 for m in db.inbox[row.instance_id].values()
             ):
                 return True
+        if any(slot <= now for slot in db.schedule_slots()):  # a worker starts it
+            return True
         return any(
             a.lease_owner is not None
             or (a.visible_at <= now and a.queue in spec.queues and a.name in spec.activities)

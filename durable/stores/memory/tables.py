@@ -18,6 +18,7 @@ from typing import Any
 
 from ..._errors import InstanceNotFound
 from ..._events import ErrorInfo, ExecutionStarted, HistoryEvent
+from ..._schedule import ScheduleDefinition
 from ..._status import Status
 from ..base import ActivityWorkItem, InstanceRecord, NewInstance
 
@@ -287,3 +288,13 @@ class Tables:
         times += [i.ready_at for i in self.instances.values()]
         future = [t for t in times if t > now]
         return min(future, default=None)
+
+    def schedule_slots(self) -> list[float]:
+        """The next slot of each active schedule (a virtual clock stops at each, so that a
+        worker starts it on time)."""
+        slots = []
+        for definition, paused, last_slot in self.schedules.values():
+            if not paused:
+                upcoming = ScheduleDefinition.from_json(definition).next_slots(last_slot, 1)
+                slots.append(upcoming[0].timestamp())
+        return slots
