@@ -16,7 +16,7 @@ from durable._schedule import ScheduleDefinition
 from durable._status import Status
 from durable.stores.base import NewInstance, Store
 
-from .test_store_conformance import W1, W2, activity, claim, commit, create, eventually, spec
+from .test_store_conformance import W2, activity, claim, commit, create, eventually, spec
 
 LLM = "llm"
 
