@@ -22,7 +22,9 @@ FINAL_LINE = {
     "fan_out.py": "result: {'pages': 20, 'words': 370}",
     "failover.py": "clip-2: transcribed on a GPU",
     "human_approval.py": "escalated: director said True",
+    "llm_queue.py": "at most 2 calls at once",
     "monitor.py": "result: build-8 still running after 2 checks: gave up",
+    "nightly_report.py": "reports: 4",
     "retries_and_heartbeats.py": (
         "result: {'rate': 1.08, 'import': '10 rows imported in 2 attempts, the last from row 6'}"
     ),

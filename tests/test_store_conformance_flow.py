@@ -100,7 +100,7 @@ async def test_an_undeclared_queue_is_left_alone(store: Store) -> None:
     assert await store.claim_queued_activity(spec(activities=("x",)), [QueueLimits(LLM)]) is None
 
 
-# -- tags and delayed starts ------------------------------------------------------------------------
+# -- tags and delayed starts ---------------------------------------------------------------------
 
 
 async def test_tags_are_kept_listed_and_purged(store: Store) -> None:

@@ -19,6 +19,7 @@ def claim_queued(
     db: Tables, tx: Tx, spec: ClaimSpec, queues: Sequence[QueueLimits]
 ) -> ActivityWorkItem | None:
     for limits in queues:
+        db.queue_limits[limits.name] = limits  # for the virtual clock (``rate_blocked``)
         if not _allowed(db, tx, limits):
             continue
         turns = db.queue_turns.setdefault(limits.name, {})
@@ -74,6 +75,19 @@ def _allowed(db: Tables, tx: Tx, limits: QueueLimits) -> bool:
         if len(starts) >= limits.rate_count:
             return False
     return True
+
+
+def rate_blocked(db: Tables, now: float) -> dict[str, float]:
+    """The queues whose rate window is full, each with when it frees: their waiting attempts
+    are not claimable (the store is idle for them), and a virtual clock jumps to that time."""
+    blocked = {}
+    for name, limits in db.queue_limits.items():
+        if limits.rate_count is None or limits.rate_period is None:
+            continue
+        recent = sorted(t for t in db.queue_starts.get(name, []) if t > now - limits.rate_period)
+        if len(recent) >= limits.rate_count:
+            blocked[name] = recent[-limits.rate_count] + limits.rate_period
+    return blocked
 
 
 class FlowTables:

@@ -37,7 +37,7 @@ from ..base import (
 )
 from ..dumps import InstanceDump
 from ..rules import CONTROL_KINDS, check_purgeable
-from . import work
+from . import flow, work
 from .dumps import export_instances, import_instances
 from .episode import commit_episode, complete_and_commit, start_and_commit
 from .flow import FlowTables
@@ -372,7 +372,7 @@ class MemoryStore(WorkerTables, FlowTables):
             for a in db.activities.values()
             if not a.started and a.start_deadline is not None
         ]
-        times += db.schedule_slots()
+        times += db.schedule_slots() + list(flow.rate_blocked(db, now).values())
         return min((t for t in times if t > now), default=None)
 
     def held(self) -> list[InstanceRecord]:
@@ -397,9 +397,15 @@ class MemoryStore(WorkerTables, FlowTables):
                 return True
         if any(slot <= now for slot in db.schedule_slots()):  # a worker starts it
             return True
+        blocked = flow.rate_blocked(db, now)
         return any(
             a.lease_owner is not None
-            or (a.visible_at <= now and a.queue in spec.queues and a.name in spec.activities)
+            or (
+                a.visible_at <= now
+                and a.queue in spec.queues
+                and a.name in spec.activities
+                and a.queue not in blocked
+            )
             for a in db.activities.values()
         )
 

@@ -162,6 +162,7 @@ class Tables:
         self.queue_starts: dict[str, list[float]] = {}
         self.queue_turns: dict[str, dict[str, int]] = {}
         self.schedules: dict[str, list[Any]] = {}
+        self.queue_limits: dict[str, Any] = {}
         self._ids = 0
 
     def next_id(self) -> int:
