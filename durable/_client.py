@@ -33,6 +33,7 @@ from ._text import check_text
 from ._worker import announce, flow, local
 from .stores import open_store
 from .stores.base import InstanceRecord, NewInstance, Store, check_instance_id
+from .stores.flow import has_options
 from .stores.workers import WorkerInfo
 
 #: the longest ``result()`` waits between two reads of the status: the store wakes it when the
@@ -133,7 +134,7 @@ class Client:
             if context is not None:  # saved first: the instance's first episode may read it
                 await self.store.save_trace_context(instance_id, context)
             new = NewInstance(instance_id, name, payload, **flow)
-            if new.has_flow:  # not decided by a worker of this process: it may not run yet
+            if has_options(new):  # not decided by a worker of this process: it may not run yet
                 created = await self.store.create_instance(new)
             else:
                 created = await local.create_instance(self.store, new)

@@ -52,6 +52,7 @@ COMMANDS = [
     "import",
     "replay",
     "workers",
+    "schedule",
     "dashboard",
 ]
 #: environment variables of the CLI that the tests set explicitly when they want them

@@ -85,17 +85,6 @@ class NewInstance:
     start_at: datetime | None = None
     start_delay: float = 0.0
 
-    @property
-    def has_flow(self) -> bool:
-        """Whether it carries any flow-control option (such a start takes the plain path)."""
-        return bool(
-            self.tags
-            or self.priority is not None
-            or self.fairness_key is not None
-            or self.start_at is not None
-            or self.start_delay
-        )
-
 
 @dataclass(frozen=True, slots=True)
 class InstanceRecord:

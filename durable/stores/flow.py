@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Protocol
 from .._flow import QueueLimits
 
 if TYPE_CHECKING:
-    from .base import ActivityWorkItem, ClaimSpec
+    from .base import ActivityWorkItem, ClaimSpec, NewInstance
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,3 +80,15 @@ class FlowControl(Protocol):
 
 #: the fairness key of an attempt that has none (nor has its instance)
 NO_KEY = ""
+
+
+def has_options(new: NewInstance) -> bool:
+    """Whether a start carries flow options (tags, priority, fairness key, a delayed start):
+    such a start takes a plain path, never a worker's eager one."""
+    return bool(
+        new.tags
+        or new.priority is not None
+        or new.fairness_key is not None
+        or new.start_at is not None
+        or new.start_delay
+    )

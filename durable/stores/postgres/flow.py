@@ -20,7 +20,7 @@ from ..._flow import QueueLimits
 from ..._status import Status
 from .. import rows
 from ..base import ActivityWorkItem, ClaimSpec, InstanceRecord, NewInstance
-from ..flow import NO_KEY, Schedules, ScheduleState
+from ..flow import NO_KEY, Schedules, ScheduleState, has_options
 from .db import Tx
 from .instances import Creation, insert_instances, new_token
 
@@ -195,7 +195,7 @@ class FlowTables:
     async def create_instance(self, new: NewInstance) -> bool:
         """See ``Store.create_instance``: a start with flow options takes a transaction of its
         own; the others are batched into one statement with the starts of the moment."""
-        if new.has_flow:
+        if has_options(new):
             return await self._db.run(lambda tx: create_with_options(tx, new), "create_instance")
         return await self._create_plain(new)
 

@@ -15,6 +15,7 @@ from ..._errors import InstanceNotFound
 from ..._events import ExecutionStarted, HistoryEvent
 from ..._status import Status
 from ..base import InstanceRecord, NewInstance
+from ..flow import has_options
 from ..rows import load_history
 from ..rules import check_purgeable
 from . import flow
@@ -91,7 +92,7 @@ def insert_instance(
     )
     if cursor.rowcount == 0:
         return False
-    if new.has_flow:
+    if has_options(new):
         flow.keep_options(tx, new)
     if not with_start:
         return True
