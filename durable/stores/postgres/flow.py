@@ -62,6 +62,9 @@ async def create_with_options(tx: Tx, new: NewInstance) -> bool:
     return True
 
 
+#: how far counting a tag's instances goes to find the rarest of several tags
+_COUNT_UP_TO = 2000
+_COUNT = "SELECT count(*) FROM (SELECT 1 FROM tags WHERE key = $1 AND value = $2 LIMIT $3) AS t"
 #: another tag the instance carries: a primary key lookup beside the first tag's index row
 _OTHER_TAG = (
     "EXISTS (SELECT 1 FROM tags AS o WHERE o.key = ${} AND o.value = ${} "
@@ -70,9 +73,13 @@ _OTHER_TAG = (
 
 
 async def list_tagged(conn: asyncpg.Connection, filters: dict[str, Any], limit: int) -> list[Any]:
-    """Instances carrying every tag, newest first, walking the first tag's index rows."""
+    """Instances carrying every tag, newest first, walking the rarest tag's index rows."""
     tags: Mapping[str, str] = filters.pop("tags")
-    (key, value), *others = sorted(tags.items())
+    ranked = sorted(tags.items())
+    if len(ranked) > 1:  # the rarest first (counted up to a bound): the walk is shortest
+        counts = [await conn.fetchval(_COUNT, k, v, _COUNT_UP_TO) for k, v in ranked]
+        ranked = [tag for _, tag in sorted(zip(counts, ranked, strict=True))]
+    (key, value), *others = ranked
     params: list[Any] = [key, value]
     where = ["t.key = $1", "t.value = $2"]
     for other_key, other_value in others:

@@ -61,9 +61,10 @@ def list_tagged(
     updated_before: datetime | None,
     limit: int,
 ) -> list[InstanceRecord]:
-    """Instances carrying every tag, newest first: the first tag's index rows in creation order
-    (newest first, so the walk stops at ``limit``), the others checked by their own index."""
-    (key, value), *others = sorted(tags.items())
+    """Instances carrying every tag, newest first: the rarest tag's index rows in creation
+    order (newest first, so the walk stops at ``limit``), the others checked by their own
+    index (a primary key lookup each)."""
+    (key, value), *others = sorted(tags.items(), key=lambda tag: _matches(conn, *tag))
     where = ["t.key = ?", "t.value = ?"]
     params: list[Any] = [key, value]
     for other_key, other_value in others:
@@ -89,6 +90,18 @@ def list_tagged(
     )
     rows = conn.execute(sql, (*params, max(int(limit), 0))).fetchall()
     return [instance_record(row) for row in rows]
+
+
+#: how far counting a tag's instances goes to find the rarest of several tags
+_COUNT_UP_TO = 2000
+
+
+def _matches(conn: sqlite3.Connection, key: str, value: str) -> int:
+    row = conn.execute(
+        "SELECT count(*) FROM (SELECT 1 FROM tags WHERE key = ? AND value = ? LIMIT ?)",
+        (key, value, _COUNT_UP_TO),
+    ).fetchone()
+    return int(row[0])
 
 
 # -- claims on declared queues --------------------------------------------------------------------
