@@ -3,6 +3,7 @@ queues' limits, priority and fairness; schedules' state; tags; delayed starts.""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from datetime import UTC, datetime, timedelta
@@ -14,6 +15,7 @@ from durable._events import ActivityScheduled
 from durable._flow import QueueLimits
 from durable._schedule import ScheduleDefinition
 from durable._status import Status
+from durable.stores.dumps import from_json, to_json
 from durable.stores.base import NewInstance, Store
 
 from .test_store_conformance import W2, activity, claim, commit, create, eventually, spec
@@ -210,3 +212,16 @@ async def test_created_instances_of_one_slot_id_start_once(store: Store) -> None
         for _ in range(4):
             group.start_soon(start)
     assert sorted(results) == [False, False, False, True]
+
+
+async def test_an_export_carries_the_tags_into_an_import(store: Store) -> None:
+    tags = {"customer": "c-9"}
+    assert await store.create_instance(NewInstance("tagged", "orch", "1", tags=tags))
+    [dump] = await store.export_instances()
+    assert dump.tags == tags
+    again = from_json(json.loads(json.dumps(to_json(dataclasses.replace(dump, instance_id="t2")))))
+    assert await store.import_instances([again]) == []
+    listed = {r.instance_id for r in await store.list_instances(tags=tags)}
+    assert listed == {"tagged", "t2"}
+    record = await store.get_instance("t2")
+    assert record is not None and record.tags == tags

@@ -56,7 +56,7 @@ async def create_with_options(tx: Tx, new: NewInstance) -> bool:
         _KEEP, new.instance_id, json.dumps(tags) if tags else None, new.priority, new.fairness_key
     )
     if tags:
-        await tx.conn.execute(_TAGS, new.instance_id, list(tags), list(tags.values()))
+        await keep_tags(tx.conn, new.instance_id, tags)
     if new.start_at is not None or new.start_delay:
         await tx.conn.execute(_DELAY, new.instance_id, new.start_delay, new.start_at)
     return True
@@ -70,6 +70,14 @@ _OTHER_TAG = (
     "EXISTS (SELECT 1 FROM tags AS o WHERE o.key = ${} AND o.value = ${} "
     "AND o.created_at = t.created_at AND o.instance_id = t.instance_id)"
 )
+
+
+async def keep_tags(conn: asyncpg.Connection, instance_id: str, tags: Mapping[str, str]) -> None:
+    """Index an instance's tags (and keep them on its row, for reads)."""
+    await conn.execute(
+        "UPDATE instances SET tags = $2 WHERE instance_id = $1", instance_id, json.dumps(dict(tags))
+    )
+    await conn.execute(_TAGS, instance_id, list(tags), list(tags.values()))
 
 
 async def list_tagged(conn: asyncpg.Connection, filters: dict[str, Any], limit: int) -> list[Any]:

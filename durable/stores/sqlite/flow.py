@@ -26,21 +26,24 @@ if TYPE_CHECKING:
 
 
 def keep_options(tx: Tx, new: NewInstance) -> None:
-    """Write a new instance's tags (row and index), priority and fairness key."""
+    """Write a new instance's priority, fairness key and tags (row and index)."""
     tx.execute(
-        "UPDATE instances SET tags = ?, priority = ?, fairness_key = ? WHERE instance_id = ?",
-        (
-            dump_json(dict(new.tags)) if new.tags else None,
-            new.priority,
-            new.fairness_key,
-            new.instance_id,
-        ),
+        "UPDATE instances SET priority = ?, fairness_key = ? WHERE instance_id = ?",
+        (new.priority, new.fairness_key, new.instance_id),
     )
     if new.tags:
-        tx.conn.executemany(
-            "INSERT INTO tags (key, value, created_at, instance_id) VALUES (?, ?, ?, ?)",
-            [(key, value, tx.now, new.instance_id) for key, value in new.tags.items()],
-        )
+        keep_tags(tx, new.instance_id, new.tags, tx.now)
+
+
+def keep_tags(tx: Tx, instance_id: str, tags: Mapping[str, str], created_at: float) -> None:
+    """Index an instance's tags (and keep them on its row, for reads)."""
+    tx.execute(
+        "UPDATE instances SET tags = ? WHERE instance_id = ?", (dump_json(dict(tags)), instance_id)
+    )
+    tx.conn.executemany(
+        "INSERT OR IGNORE INTO tags (key, value, created_at, instance_id) VALUES (?, ?, ?, ?)",
+        [(key, value, created_at, instance_id) for key, value in tags.items()],
+    )
 
 
 def start_visible_at(tx: Tx, new: NewInstance) -> float:
