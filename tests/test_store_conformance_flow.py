@@ -15,8 +15,8 @@ from durable._events import ActivityScheduled
 from durable._flow import QueueLimits
 from durable._schedule import ScheduleDefinition
 from durable._status import Status
-from durable.stores.dumps import from_json, to_json
 from durable.stores.base import NewInstance, Store
+from durable.stores.dumps import from_json, to_json
 
 from .test_store_conformance import W2, activity, claim, commit, create, eventually, spec
 
