@@ -4,6 +4,7 @@ the CLI and the testing kit, and the pure slot decisions (``durable._schedule``)
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from datetime import UTC, datetime, timedelta
@@ -162,6 +163,39 @@ async def test_tags_show_in_status_and_filter_the_list(store_url: str) -> None:
         assert [row["instance_id"] for row in shown] == [third.instance_id, first.instance_id]
         assert shown[1]["tags"] == {"customer": "c-1", "plan": "pro"}
     assert_one_line_error(await acli("list", "--store", store_url, "--tag", "nope"), "key=value")
+
+
+one_at_a_time = durable.App()
+one_at_a_time.queue("single", concurrency=1)
+spans: list[tuple[float, float]] = []
+
+
+@one_at_a_time.activity(queue="single")
+async def hold(n: int) -> int:
+    started = time.perf_counter()
+    await anyio.sleep(0.02)
+    spans.append((started, time.perf_counter()))
+    return n
+
+
+@one_at_a_time.orchestrator
+def hold_all(ctx: durable.OrchestrationContext, count: int) -> Any:
+    return sum((yield ctx.when_all([ctx.call_activity(hold, n) for n in range(count)])))
+
+
+async def test_a_start_decided_in_process_claims_no_limited_attempt_eagerly(
+    store_url: str,
+) -> None:
+    spans.clear()
+    async with (
+        durable.Worker(one_at_a_time, store_url, poll_interval=0.05),
+        durable.Client(store_url, app=one_at_a_time) as client,
+    ):
+        handle = await client.start(hold_all, 8)  # decided by the worker, eagerly
+        assert await handle.result(timeout=60) == 28
+    assert len(spans) == 8
+    ordered = sorted(spans)
+    assert all(end <= start for (_, end), (start, _) in itertools.pairwise(ordered))
 
 
 # -- schedules ------------------------------------------------------------------------------------

@@ -38,9 +38,10 @@ SCHEDULE_LOOK_AT_MOST = 1.0
 
 
 def declared_queues(app: App, queues: Iterable[str]) -> tuple[QueueLimits, ...]:
-    """The declared queues among those a worker serves, in the order declared."""
+    """The declared queues among those a worker serves, by name (the order in which a claim
+    locks them on PostgreSQL: the same in every worker, so two claims never deadlock)."""
     served = set(queues)
-    return tuple(limits for name, limits in app.queues.items() if name in served)
+    return tuple(limits for name, limits in sorted(app.queues.items()) if name in served)
 
 
 async def register_schedules(store: Store, app: App) -> None:

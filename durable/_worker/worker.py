@@ -386,7 +386,7 @@ class Worker:
         limit = self._activity_slots.take_now(decided.runnable)
         try:
             eager = await store.start_instance(
-                new, decided.commit, eager=self.spec, eager_limit=limit
+                new, decided.commit, eager=self._claim_spec, eager_limit=limit
             )
         except BaseException:
             self._steps.settle(decided, limit, None)
