@@ -65,11 +65,6 @@ async def create_with_options(tx: Tx, new: NewInstance) -> bool:
 #: how far counting a tag's instances goes to find the rarest of several tags
 _COUNT_UP_TO = 2000
 _COUNT = "SELECT count(*) FROM (SELECT 1 FROM tags WHERE key = $1 AND value = $2 LIMIT $3) AS t"
-#: another tag the instance carries: a primary key lookup beside the first tag's index row
-_OTHER_TAG = (
-    "EXISTS (SELECT 1 FROM tags AS o WHERE o.key = ${} AND o.value = ${} "
-    "AND o.created_at = t.created_at AND o.instance_id = t.instance_id)"
-)
 
 
 async def keep_tags(conn: asyncpg.Connection, instance_id: str, tags: Mapping[str, str]) -> None:
@@ -90,10 +85,9 @@ async def list_tagged(conn: asyncpg.Connection, filters: dict[str, Any], limit: 
     (key, value), *others = ranked
     params: list[Any] = [key, value]
     where = ["t.key = $1", "t.value = $2"]
-    for other_key, other_value in others:
-        params += [other_key, other_value]
-        first = len(params) - 1
-        where.append(_OTHER_TAG.format(first, first + 1))
+    if others:  # checked on the walked instance's row: a filter the walk cannot turn into a join
+        params.append(json.dumps(dict(others)))
+        where.append(f"i.tags::jsonb @> ${len(params)}::jsonb")
     clauses = {
         "status": "i.status = ${}",
         "name": "i.name = ${}",
