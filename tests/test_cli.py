@@ -55,6 +55,7 @@ COMMANDS = [
     "complete",
     "fail",
     "workers",
+    "schedule",
     "dashboard",
     "entity",
 ]

@@ -28,8 +28,10 @@ FINAL_LINE = {
         "the last tokens with their offsets: [(9, \"'why\"), (10, \"streams?'\"), (11, 'in'), "
         "(12, 'order')]"
     ),
+    "llm_queue.py": "at most 2 calls at once",
     "monitor.py": "result: build-8 still running after 2 checks: gave up",
     "rewind.py": "runs: ['charge o-1', 'pack o-1']",
+    "nightly_report.py": "reports: 4",
     "retries_and_heartbeats.py": (
         "result: {'rate': 1.08, 'import': '10 rows imported in 2 attempts, the last from row 6'}"
     ),

@@ -14,11 +14,14 @@ from typing import Any, Generic, Literal, ParamSpec, Protocol, TypeVar, overload
 from .._actions import ActivityOptions
 from .._durations import to_seconds
 from .._errors import ConfigurationError
+from .._flow import QueueLimits, check_label, check_priority
 from .._retry import RetryPolicy
+from .._schedule import ScheduleDefinition
 from .._serde import DEFAULT_SERIALIZER, Serializer, return_hint
 from .._text import check_text
 from .determinism import warn_if_nondeterministic
 from .entities import Entity
+from .flow_registry import FlowRegistry
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -59,14 +62,23 @@ class Activity(Generic[P, R]):
         queue: str = _UNSET,
         schedule_to_start_timeout: timedelta | float | None = _UNSET,
         heartbeat_timeout: timedelta | float | None = _UNSET,
+        priority: int | None = _UNSET,
+        fairness_key: str | None = _UNSET,
     ) -> ActivityRef[P, R]:
-        """A reference to this activity with some options replaced for the calls that use it."""
+        """A reference to this activity with some options replaced for the calls that use it.
+
+        ``priority`` (lower runs first) and ``fairness_key`` (round-robin between keys) order
+        the attempts of a queue declared with ``app.queue``; unset, the instance's apply (as
+        ``client.start`` gave them).
+        """
         given = {
             "retry": retry,
             "timeout": timeout,
             "queue": queue,
             "schedule_to_start_timeout": schedule_to_start_timeout,
             "heartbeat_timeout": heartbeat_timeout,
+            "priority": priority,
+            "fairness_key": fairness_key,
         }
         changes = {key: value for key, value in given.items() if value is not _UNSET}
         return ActivityRef(self, _make_options(self.name, self.options, **changes))
@@ -116,7 +128,7 @@ class _ActivityDecorator(Protocol):
     def __call__(self, fn: Callable[P, R], /) -> Activity[P, R]: ...
 
 
-class App:
+class App(FlowRegistry):
     """The registry of a program's orchestrators and activities.
 
     Register with the decorators ``@app.orchestrator`` and ``@app.activity``; the name is the
@@ -130,6 +142,8 @@ class App:
         self.orchestrators: dict[str, Orchestrator[Any, Any]] = {}
         self.activities: dict[str, Activity[Any, Any]] = {}
         self.entities: dict[str, Entity] = {}
+        self.queues: dict[str, QueueLimits] = {}
+        self.schedules: dict[str, ScheduleDefinition] = {}
 
     # -- decorators ----------------------------------------------------------------------------
 
@@ -321,6 +335,10 @@ def _make_options(name: str, base: ActivityOptions, **changes: Any) -> ActivityO
         raise ConfigurationError(f"activity {name!r}: queue must be a non-empty str")
     if "queue" in changes:
         check_text(changes["queue"], f"activity {name!r}: queue")
+    if "priority" in changes:
+        check_priority(changes["priority"], f"activity {name!r}")
+    if "fairness_key" in changes:
+        check_label(changes["fairness_key"], f"activity {name!r}: fairness_key", optional=True)
     retry = changes.get("retry")
     if retry is not None and not isinstance(retry, RetryPolicy):
         raise ConfigurationError(f"activity {name!r}: retry must be a RetryPolicy, got {retry!r}")
