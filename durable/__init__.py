@@ -18,15 +18,18 @@ if TYPE_CHECKING:
     from ._client import Client, InstanceHandle
     from ._core.context import OrchestrationContext
     from ._core.determinism import DeterminismWarning
+    from ._core.entity_calls import CriticalSection
     from ._core.registry import App
     from ._core.task import Task
     from ._core.updates import UpdateRequest
-    from ._entities import EntityId
+    from ._entities import DELETE, EntityId
+    from ._entity_client import EntityInfo
     from ._errors import (
         ActivityFailed,
         Cancelled,
         ConfigurationError,
         DurableError,
+        EntityFailed,
         InstanceAlreadyExists,
         InstanceNotFound,
         NonDeterminismError,
@@ -53,9 +56,13 @@ _HOMES = {
     "Cancelled": "._errors",
     "Client": "._client",
     "ConfigurationError": "._errors",
+    "CriticalSection": "._core.entity_calls",
     "DeterminismWarning": "._core.determinism",
     "DurableError": "._errors",
+    "DELETE": "._entities",
+    "EntityFailed": "._errors",
     "EntityId": "._entities",
+    "EntityInfo": "._entity_client",
     "HistoryEvent": "._events",
     "InstanceAlreadyExists": "._errors",
     "InstanceHandle": "._client",
@@ -83,16 +90,21 @@ _HOMES = {
 #: DESIGN's public subpackages (not in ``__all__``): imported on first use too
 _SUBPACKAGES = frozenset({"testing"})
 
-__all__ = [
+# plain sorted (DESIGN's order), not ruff's constants-first order
+__all__ = [  # noqa: RUF022
     "ActivityFailed",
     "ActivityInfo",
     "App",
     "Cancelled",
     "Client",
     "ConfigurationError",
+    "CriticalSection",
+    "DELETE",
     "DeterminismWarning",
     "DurableError",
+    "EntityFailed",
     "EntityId",
+    "EntityInfo",
     "HistoryEvent",
     "InstanceAlreadyExists",
     "InstanceHandle",

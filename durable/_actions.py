@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from ._events import ErrorInfo, EventRaised, UpdateRequested
+from ._events import ErrorInfo, EventRaised, HistoryEvent, UpdateRequested
 
 if TYPE_CHECKING:
     from ._retry import RetryPolicy
@@ -84,6 +84,43 @@ class SignalEntity(Action):
     entity_key: str
     operation: str
     arg: str
+
+
+@dataclass(frozen=True, slots=True)
+class CallEntity(Action):
+    """Deliver ``operation`` to the entity; its answer goes to effect ``task_id``."""
+
+    task_id: int
+    entity_name: str
+    entity_key: str
+    operation: str
+    arg: str
+
+
+@dataclass(frozen=True, slots=True)
+class LockEntities(Action):
+    """Ask the entities (instance ids, in the global order) to be held for effect ``task_id``."""
+
+    task_id: int
+    entities: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class UnlockEntities(Action):
+    """Release (or cancel) the lock of effect ``lock_task_id`` on every one of its entities."""
+
+    lock_task_id: int
+    entities: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SendMessage(Action):
+    """An entity's episode sends ``event`` to instance ``instance_id`` (an answer to a caller, for
+    its run ``execution_id`` only; or an operation or lock request to another entity)."""
+
+    instance_id: str
+    event: HistoryEvent
+    execution_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,7 @@ from . import _events as ev
 from . import _faults as faults
 from . import _handle_io as talk
 from ._core.registry import App, Orchestrator, orchestrator_return_hint
+from ._entity_client import EntityClient
 from ._errors import (
     ConfigurationError,
     DurableError,
@@ -44,7 +45,7 @@ _WAIT_AT_MOST = 1.0
 _FIRST_WAIT = 0.05
 
 
-class Client:
+class Client(EntityClient):
     """Starts orchestrations and reads or controls their instances.
 
     ``store`` is a URL (``sqlite:///app.db``, ``postgresql://...``, ``memory://``) or a store

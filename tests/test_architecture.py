@@ -53,6 +53,7 @@ LAYERS: dict[str, int] = {
     "durable._worker": SHELLS,
     "durable._client": SHELLS,
     "durable._handle_io": SHELLS,
+    "durable._entity_client": SHELLS,
     "durable.testing": EDGES,
     "durable.dashboard": EDGES,
     "durable._cli": EDGES,

@@ -53,6 +53,7 @@ COMMANDS = [
     "replay",
     "workers",
     "dashboard",
+    "entity",
 ]
 #: environment variables of the CLI that the tests set explicitly when they want them
 CLEAN_ENV: dict[str, str | None] = {"DURABLE_STORE": None, "DURABLE_DEBUG": None}

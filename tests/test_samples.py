@@ -17,6 +17,7 @@ SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 
 #: the last line each sample prints on stdout
 FINAL_LINE = {
+    "bank.py": "bob: 5000",
     "checkout.py": "13 ExecutionCompleted",
     "control.py": "terminate: TERMINATED (fraud)",
     "fan_out.py": "result: {'pages': 20, 'words': 370}",

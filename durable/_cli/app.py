@@ -37,6 +37,7 @@ from .common import (
 )
 from .dashboard import dashboard
 from .dump import export, import_
+from .entity import entity
 from .replay import replay
 from .worker import worker
 from .workers import warn_if_unserved, workers
@@ -88,6 +89,7 @@ def _global(
 app.command(rich_help_panel="Workers")(worker)
 app.command(rich_help_panel="Instances")(dashboard)
 app.command(rich_help_panel="Workers")(workers)
+app.add_typer(entity, rich_help_panel="Instances")
 
 
 # -- start and read ----------------------------------------------------------------------------

@@ -21,9 +21,10 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
 from .. import _actions as act
 from .. import _events as ev
 from .._durations import to_seconds, to_timedelta
-from .._entities import EntityId
+from .._entities import EntityId, as_entity_id
 from .._errors import ConfigurationError, DurableError
 from .._text import check_id, check_text
+from .entity_calls import CriticalSection
 from .frames import caller_location
 from .run_state import RunState
 from .task import EffectTask, EventWait, Task, WhenAll, WhenAny, WithTimeout
@@ -221,6 +222,58 @@ class OrchestrationContext:
         """The first task to finish (a ``Task``: ``winner.result()``, ``winner is t1``)."""
         return WhenAny(list(tasks))
 
+    def call_entity(self, entity_id: EntityId, operation: str, arg: Any = None) -> Task[Any]:
+        """Run ``operation`` on an entity and get its result (DESIGN 2a); an operation that
+        raises raises ``EntityFailed`` at the ``yield`` (the entity's state is unchanged)."""
+        entity = as_entity_id(entity_id, "call_entity(entity_id)")
+        check_text(operation, "call_entity(operation)")
+        held = [s for s in self._run.locks.values() if s.entered and not s.released]
+        if held and entity.instance_id not in held[0].entities:
+            raise ConfigurationError(
+                f"call_entity({entity}): inside a critical section, call only the entities it "
+                f"locked ({', '.join(held[0].entities)}); a call to another one could deadlock"
+            )
+        encoded = self._serializer.encode(arg, path=f"call_entity({operation!r}).arg")
+        task_id = self._run.take_task_id()
+        event = ev.EntityCalled(
+            task_id=task_id,
+            entity_name=entity.name,
+            entity_key=entity.key,
+            operation=operation,
+            arg=encoded,
+        )
+        action = act.CallEntity(task_id, entity.name, entity.key, operation, encoded)
+        return self._effect(event, action, Any)
+
+    def lock_entities(self, *entity_ids: EntityId) -> Task[CriticalSection]:
+        """Hold these entities for this orchestration: ``with (yield ctx.lock_entities(a, b)):``.
+
+        They are locked in a global order, so two orchestrations cannot deadlock; other callers'
+        operations on them wait until the block exits (or the run ends).
+        """
+        ids = sorted({as_entity_id(e, "lock_entities(entity_id)").instance_id for e in entity_ids})
+        if not ids:
+            raise ConfigurationError("lock_entities(): give at least one EntityId")
+        if any(s.entered and not s.released for s in self._run.locks.values()):
+            raise ConfigurationError(
+                "lock_entities(): this orchestration holds a critical section already; lock "
+                "every entity it needs at once (nested sections could deadlock)"
+            )
+        task_id = self._run.take_task_id()
+        section = CriticalSection(self, task_id, tuple(ids))
+        event = ev.EntityLockRequested(task_id=task_id, entities=section.entities)
+        task = self._effect(event, act.LockEntities(task_id, section.entities), section)
+        if not self._run.closing:
+            self._run.locks[task_id] = section
+        return task
+
+    def _release(self, section: CriticalSection) -> None:
+        """``section``'s block exited: its entities are released."""
+        if self._run.locks.pop(section.task_id, None) is None or self._run.closing:
+            return
+        event = ev.EntityUnlockSent(task_id=self._run.take_task_id(), lock_task_id=section.task_id)
+        self._effect(event, act.UnlockEntities(section.task_id, section.entities), None)
+
     # -- not yielded ---------------------------------------------------------------------------
 
     def continue_as_new(self, *args: Any, **kwargs: Any) -> ContinueAsNewRequest:
@@ -269,9 +322,8 @@ class OrchestrationContext:
 
     def signal_entity(self, entity_id: EntityId, operation: str, arg: Any = None) -> None:
         """Durably deliver ``operation`` to an entity (fire and forget)."""
+        entity_id = as_entity_id(entity_id, "signal_entity(entity_id)")
         check_text(operation, "signal_entity(operation)")
-        check_text(entity_id.name, "signal_entity(entity_id.name)")
-        check_text(entity_id.key, "signal_entity(entity_id.key)")
         encoded = self._serializer.encode(arg, path=f"signal_entity({operation!r}).arg")
         event = ev.EntitySignaled(
             task_id=self._run.take_task_id(),

@@ -26,7 +26,7 @@ from .. import _actions as act
 from .. import _events as ev
 from .._errors import Cancelled, SerializationError, Terminated, qualified_name
 from .._status import Status
-from . import admission
+from . import admission, entity_calls
 from . import checks as check
 from . import outcomes as outcome
 from .context import ContinueAsNewRequest, OrchestrationContext
@@ -37,9 +37,6 @@ from .run_state import RunState
 from .task import EffectTask, Task
 
 __all__ = ["Episode", "Orchestration"]
-
-#: effects that are done once recorded (besides sent events and signals)
-_IMMEDIATE = (ev.UpdateResponded, ev.StreamWritten)
 
 
 class Orchestration:
@@ -223,6 +220,9 @@ class Orchestration:
         task = self._take_open(event)
         task.fail(outcome.child_failure(event, getattr(task.event, "instance_id", "?")))
 
+    def _on_entity_answer(self, event: ev.EntityCallFailed | ev.EntityLocked) -> None:
+        entity_calls.answer(self._take_open(event), event)
+
     def _on_timer_fired(self, event: ev.TimerFired) -> None:
         self._take_open(event).complete(None)
 
@@ -255,6 +255,8 @@ class Orchestration:
             self.status = Status.RUNNING
 
     def _on_terminated(self, event: ev.ExecutionTerminated) -> None:
+        if not self._replaying:  # no code runs: the locks it holds are given back here
+            self._actions.extend(entity_calls.releases(self._run))
         self._unrecorded_end = None
         self.status = Status.TERMINATED
         self.error = ev.ErrorInfo(qualified_name(Terminated), event.reason or "terminated")
@@ -344,7 +346,7 @@ class Orchestration:
         """The effect is recorded: complete it at once if it is immediate, else wait for it."""
         if isinstance(event, ev.NowRecorded):
             task.complete(event.value)
-        elif isinstance(event, (ev.EventSent, ev.EntitySignaled, *_IMMEDIATE)):
+        elif isinstance(event, ev.DONE_WHEN_RECORDED):
             task.complete(None)
         else:
             assert self._run is not None
@@ -413,6 +415,7 @@ class Orchestration:
         for task in run.open.values():
             if task.on_cancel is not None and not task.is_done:
                 self._actions.append(task.on_cancel)
+        self._actions.extend(entity_calls.releases(run))
 
 
 _HANDLERS: dict[type[ev.HistoryEvent], Callable[[Orchestration, Any], None]] = {
@@ -423,6 +426,12 @@ _HANDLERS: dict[type[ev.HistoryEvent], Callable[[Orchestration, Any], None]] = {
     ev.EventSent: Orchestration._on_scheduled,
     ev.EntitySignaled: Orchestration._on_scheduled,
     ev.SubOrchestrationScheduled: Orchestration._on_scheduled,
+    ev.EntityCalled: Orchestration._on_scheduled,
+    ev.EntityLockRequested: Orchestration._on_scheduled,
+    ev.EntityUnlockSent: Orchestration._on_scheduled,
+    ev.EntityResponded: Orchestration._on_completed,
+    ev.EntityCallFailed: Orchestration._on_entity_answer,
+    ev.EntityLocked: Orchestration._on_entity_answer,
     ev.ActivityCompleted: Orchestration._on_completed,
     ev.SubOrchestrationCompleted: Orchestration._on_completed,
     ev.ActivityFailed: Orchestration._on_activity_failed,

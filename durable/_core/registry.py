@@ -18,6 +18,7 @@ from .._retry import RetryPolicy
 from .._serde import DEFAULT_SERIALIZER, Serializer, return_hint
 from .._text import check_text
 from .determinism import warn_if_nondeterministic
+from .entities import Entity
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -118,6 +119,7 @@ class App:
         self.serializer = serializer or DEFAULT_SERIALIZER
         self.orchestrators: dict[str, Orchestrator[Any, Any]] = {}
         self.activities: dict[str, Activity[Any, Any]] = {}
+        self.entities: dict[str, Entity] = {}
 
     # -- decorators ----------------------------------------------------------------------------
 
@@ -191,7 +193,30 @@ class App:
             return lambda f: self._register_activity(f, name, options)
         return self._register_activity(fn, name, options)
 
+    def entity(self, target: Any = None, /, *, name: str | None = None) -> Any:
+        """Register a durable entity (DESIGN 2a): a class whose public methods are operations
+        on ``self.state``, or a function ``(state, op, arg) -> (new_state, result)``."""
+        if target is None:
+            return lambda t: self._register_entity(t, name)
+        return self._register_entity(target, name)
+
+    def _register_entity(self, target: Any, name: str | None) -> Entity:
+        target = target.target if isinstance(target, Entity) else target
+        registered = Entity(target, _name_of(target, name))
+        if registered.name in self.entities:
+            raise ConfigurationError(
+                f"entity {registered.name!r} is already registered; pass name=... to register "
+                "it under another name"
+            )
+        self.entities[registered.name] = registered
+        return registered
+
     # -- lookups used by the context, the worker and the client --------------------------------
+
+    def resolve_entity(self, name: str) -> Entity:
+        """The registered entity ``name``."""
+        found: Entity = self._lookup(self.entities, name, "entity")
+        return found
 
     def resolve_activity(self, ref: Any) -> tuple[str, Callable[..., Any], ActivityOptions]:
         """(name, function, options) of an activity given as object, reference or name."""
@@ -256,7 +281,7 @@ class App:
         if found is None:
             names = ", ".join(sorted(table)) or "none"
             what = ref if isinstance(ref, str) else _describe(ref)
-            plural = "activities" if kind == "activity" else f"{kind}s"  # Fix: was "activitys"
+            plural = {"activity": "activities", "entity": "entities"}.get(kind, f"{kind}s")
             raise ConfigurationError(
                 f"unknown {kind} {what!r}: not registered with this App "
                 f"(decorate it with @app.{kind}); registered {plural}: {names}"

@@ -29,6 +29,7 @@ class RunState:
         "custom_status",
         "emitted_actions",
         "instance_id",
+        "locks",
         "name",
         "next_task_id",
         "now",
@@ -74,6 +75,8 @@ class RunState:
         #: patches the history holds or this run recorded; ``patches_new`` are not recorded yet
         self.patches_recorded: set[str] = set(patches)
         self.patches_new: list[str] = []
+        #: the entity locks asked for and not released yet, by task id (``CriticalSection``)
+        self.locks: dict[int, Any] = {}
         #: external events that came before a wait took them (FIFO per name)
         self.buffered_events: dict[str, deque[ev.EventRaised | ev.UpdateRequested]] = {}
         #: the waits created for each event name, oldest first

@@ -7,6 +7,7 @@ the store never calls back. ``Worker`` runs the loops that hand these steps thei
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -23,7 +24,7 @@ from .._retry import RetryPolicy
 from .._status import Status
 from .._telemetry import TELEMETRY
 from ..stores.base import ActivityWorkItem, ClaimSpec, LeaseLost, OrchestrationWorkItem, Store
-from . import fault_points, poison, streams, tracing
+from . import entities, fault_points, follow_on, poison, streams, tracing
 from .attempts import AttemptRunner, Outcome, retry_delay, retry_policy
 from .episodes import Decided, Episodes
 from .heartbeats import Heartbeats
@@ -51,7 +52,7 @@ class Steps:
         runner: AttemptRunner,
         store: Callable[[], Store],
         guarded: Callable[[Awaitable[Any]], Awaitable[Any]],
-        spawn: Callable[[Callable[[Any], Awaitable[None]], Any], None],
+        spawn: Callable[[Callable[[Any], Awaitable[Any]], Any], None],
         *,
         max_episode_attempts: int = 5,
         episode_timeout: float = 60.0,
@@ -74,6 +75,8 @@ class Steps:
         self._reported: set[tuple[str, str]] = set()
         #: results waiting for their instance's recorder (see ``_complete``)
         self._completing: dict[str, list[tuple[ActivityWorkItem, str, anyio.Event]]] = {}
+        #: the entity rows this process created (see ``entities``)
+        self.entity_rows = entities.EntityRows()
 
     @property
     def store(self) -> Store:
@@ -131,6 +134,9 @@ class Steps:
             await self._end_poisoned(item)
             return
         faults.reached("after_claim")
+        if entities.is_entity(item.name):
+            await entities.run_entity_episode(self, item, self._hold)
+            return
         await tracing.remember(self.store, item.instance_id)
         started = time.monotonic()
         try:
@@ -147,6 +153,7 @@ class Steps:
         limit = self._activity_slots.take_now(decided.runnable)
         try:
             fault_points.before_commit(decided)
+            await self.entity_rows.ensure(self.store, decided.commit.actions)
             eager = await self.store.commit_episode(
                 decided.commit, eager=self.spec, eager_limit=limit
             )
@@ -194,9 +201,11 @@ class Steps:
         """Fail an instance whose episodes never came back (``poison``), running none of its
         code."""
         self._episodes.forget(item.instance_id)
-        commit = poison.poisoned_end(item, self.worker_id, self.max_episode_attempts)
         log = {"instance_id": item.instance_id}
         try:
+            history = await self.store.get_history(item.instance_id) if item.version else []
+            commit = poison.poisoned_end(item, self.worker_id, self.max_episode_attempts, history)
+            await self.entity_rows.ensure(self.store, commit.actions)  # its locks are given back
             await self.store.commit_episode(commit)
         except LeaseLost as exc:
             TELEMETRY.lease_expired(kind="orchestration")
@@ -224,7 +233,8 @@ class Steps:
         _log_outcome(decided)
         _trace(decided)
         for activity in eager:
-            self._spawn(self.activity_task, activity)
+            if not follow_on.kept(activity):  # else the task that ran the last one runs it
+                self._spawn(self.activity_task, activity)
 
     async def _hold(self, item: OrchestrationWorkItem, exc: Exception) -> None:
         """Leave the instance RUNNING and untouched, with the error in its status (DESIGN 3)."""
@@ -244,11 +254,20 @@ class Steps:
 
     # -- activity attempts ---------------------------------------------------------------------
 
-    async def activity_task(self, item: ActivityWorkItem) -> None:
-        try:
-            await self._run_activity(item)
-        finally:
-            self._activity_slots.give_back()
+    async def activity_task(self, item: ActivityWorkItem) -> ActivityWorkItem | None:
+        """Run one attempt; the activity leased by the commit of its result, for this task to
+        run next (see ``Worker._tracked``), or None."""
+        with follow_on.hand() as hand:
+            try:
+                await self._run_activity(item)
+            except BaseException:
+                if hand.item is not None:  # stopping: its own task gives it back (or runs it)
+                    with contextlib.suppress(RuntimeError):  # stopped: its lease runs out
+                        self._spawn(self.activity_task, hand.item)
+                raise
+            finally:
+                self._activity_slots.give_back()
+        return hand.item
 
     async def _run_activity(self, item: ActivityWorkItem) -> None:
         activity = self.app.activities[item.name]
@@ -323,6 +342,8 @@ class Steps:
         if decided is not None:
             fault_points.before_commit(decided)
         try:
+            if decided is not None:
+                await self.entity_rows.ensure(self.store, decided.commit.actions)
             answer = await self._guarded(
                 self.store.complete_activity(
                     item, result, more=more, then=then, eager=self.spec, eager_limit=limit

@@ -32,6 +32,7 @@ from .._events import (
 )
 from .._status import Status
 from .base import ClaimSpec, EpisodeCommit, NewInstance
+from .entity_messages import entity_messages
 from .rules import check_commit, storable_retry
 
 #: the time of events a plan made without knowing the store's time (see ``plan_commit``)
@@ -146,12 +147,15 @@ class CommitPlan:
         )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Context:
     commit: EpisodeCommit
     now: datetime
     eager: ClaimSpec | None
     eager_limit: int
+    #: the new activities given to ``eager`` so far (counted as they are planned: counting
+    #: them again at each one made a fan-out of n activities cost n^2)
+    leased: int = 0
 
 
 def plan_commit(
@@ -201,10 +205,9 @@ def plan_commit(
 
 
 def _schedule_activity(plan: CommitPlan, action: act.ScheduleActivity, c: _Context) -> None:
-    leased = sum(1 for activity in plan.activities if activity.claimer is not None)
-    plan.activities.append(
-        NewActivity(action, eager_claimer(c.commit, action, c.eager, leased, c.eager_limit))
-    )
+    claimer = eager_claimer(c.commit, action, c.eager, c.leased, c.eager_limit)
+    c.leased += claimer is not None
+    plan.activities.append(NewActivity(action, claimer))
 
 
 def _start_timer(plan: CommitPlan, action: act.StartTimer, c: _Context) -> None:
@@ -232,8 +235,12 @@ def _send_event(plan: CommitPlan, action: act.SendEvent, c: _Context) -> None:
     plan.sent.append(Delivery(action.instance_id, event))
 
 
-def _signal_entity(plan: CommitPlan, action: act.SignalEntity, c: _Context) -> None:
-    """Entities are not stored yet (they come with their own tables); the signal is dropped."""
+def _to_entities(plan: CommitPlan, action: act.Action, c: _Context) -> None:
+    """Entity operations, locks, and an entity's answers: messages (see ``entity_messages``)."""
+    for target, event, execution_id in entity_messages(
+        action, plan.instance_id, plan.execution_id, c.now
+    ):
+        plan.sent.append(Delivery(target, event, execution_id))
 
 
 def _write_stream(plan: CommitPlan, action: act.WriteStream, c: _Context) -> None:
@@ -254,7 +261,11 @@ _PLANNERS: dict[type[act.Action], Callable[[CommitPlan, Any, _Context], None]] =
     act.CancelTimer: _cancel_timer,
     act.StartChild: _start_child,
     act.SendEvent: _send_event,
-    act.SignalEntity: _signal_entity,
+    act.SignalEntity: _to_entities,
+    act.CallEntity: _to_entities,
+    act.LockEntities: _to_entities,
+    act.UnlockEntities: _to_entities,
+    act.SendMessage: _to_entities,
     act.WriteStream: _write_stream,
     act.RespondUpdate: _respond_update,
     act.Complete: _through_the_status,
