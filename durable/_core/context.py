@@ -363,7 +363,9 @@ class OrchestrationContext:
                 f"{verb}(request={request!r}): pass what yield ctx.wait_for_update(...) returned"
             )
         if request.id in self._answered:
-            raise DurableError(f"{verb}: update {request.name!r} ({request.id}) was answered")
+            raise DurableError(
+                f"{verb}: update {request.name!r} ({request.id}) was answered already"
+            )
 
     def _answer_with(
         self, request: UpdateRequest, result: str | None, rejection: str | None
