@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from ._serde import Serializer
     from ._status import InstanceStatus, Status
     from ._worker.attempts import ActivityInfo, activity_info, heartbeat
+    from ._worker.handoff import complete_later
     from ._worker.streams import write_stream
     from ._worker.worker import Worker
 
@@ -83,6 +84,7 @@ _HOMES = {
     "UpdateRequest": "._core.updates",
     "Worker": "._worker.worker",
     "activity_info": "._worker.attempts",
+    "complete_later": "._worker.handoff",
     "heartbeat": "._worker.attempts",
     "write_stream": "._worker.streams",
 }
@@ -125,6 +127,7 @@ __all__ = [  # noqa: RUF022
     "UpdateRequest",
     "Worker",
     "activity_info",
+    "complete_later",
     "heartbeat",
     "write_stream",
 ]

@@ -24,6 +24,10 @@ class ActivityOptions:
     timeout: float | None = None
     schedule_to_start_timeout: float | None = None
     heartbeat_timeout: float | None = None
+    #: flow control on a declared queue (lower runs first; round-robin between keys); None:
+    #: the instance's, as ``client.start`` gave it
+    priority: int | None = None
+    fairness_key: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

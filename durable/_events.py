@@ -129,6 +129,19 @@ class ExecutionResumed(HistoryEvent):
     """The instance was resumed after a suspension."""
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExecutionRewound(HistoryEvent):
+    """A FAILED run was taken back to before its failure (``handle.rewind()``).
+
+    The events from seq ``cut`` up to this one are set aside: replay skips them (they stay in
+    the history, which is append-only). The successful completions and raised events among them
+    are recorded again right after this event; the failed effects run again.
+    """
+
+    cut: int = -1
+    reason: str | None = None
+
+
 # -- effects --------------------------------------------------------------------------------------
 
 
@@ -344,9 +357,6 @@ class PatchMarker(HistoryEvent):
     change_id: str
 
 
-# Effects that are done once recorded: nothing answers them.
-DONE_WHEN_RECORDED = (EventSent, EntitySignaled, EntityUnlockSent, UpdateResponded, StreamWritten)
-
 # Events that end a run: exactly one of them closes every history.
 TERMINAL_KINDS = frozenset(
     {
@@ -358,45 +368,21 @@ TERMINAL_KINDS = frozenset(
     }
 )
 
+#: every kind of event by its name
 EVENT_TYPES: dict[str, type[HistoryEvent]] = {
     cls.__name__: cls
     for cls in (
-        ExecutionStarted,
-        ExecutionCompleted,
-        ExecutionFailed,
-        ExecutionContinuedAsNew,
-        ExecutionTerminated,
-        ExecutionCanceled,
-        CancelRequested,
-        ExecutionSuspended,
-        ExecutionResumed,
-        ActivityScheduled,
-        ActivityCompleted,
-        ActivityFailed,
-        TimerCreated,
-        TimerFired,
-        NowRecorded,
-        EventSent,
-        EntitySignaled,
-        EntityCalled,
-        EntityResponded,
-        EntityCallFailed,
-        EntityLockRequested,
-        EntityLocked,
-        EntityUnlockSent,
-        EntityOperation,
-        EntityLockRequest,
-        EntityUnlock,
-        SubOrchestrationScheduled,
-        SubOrchestrationCompleted,
-        SubOrchestrationFailed,
-        EventRaised,
-        UpdateRequested,
-        UpdateResponded,
-        StreamWritten,
-        PatchMarker,
+        ExecutionStarted, ExecutionCompleted, ExecutionFailed, ExecutionContinuedAsNew,
+        ExecutionTerminated, ExecutionCanceled, CancelRequested, ExecutionSuspended,
+        ExecutionResumed, ExecutionRewound,
+        ActivityScheduled, ActivityCompleted, ActivityFailed,
+        TimerCreated, TimerFired, NowRecorded, EventSent,
+        EntitySignaled, EntityCalled, EntityResponded, EntityCallFailed, EntityLockRequested,
+        EntityLocked, EntityUnlockSent, EntityOperation, EntityLockRequest, EntityUnlock,
+        SubOrchestrationScheduled, SubOrchestrationCompleted, SubOrchestrationFailed,
+        EventRaised, UpdateRequested, UpdateResponded, StreamWritten, PatchMarker,
     )
-}
+}  # fmt: skip
 
 
 def event_to_dict(event: HistoryEvent) -> dict[str, Any]:

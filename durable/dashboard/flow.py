@@ -122,8 +122,8 @@ def _complete(effect: Effect, event: ev.CompletionEvent) -> None:
     if isinstance(event, ev.ActivityFailed | ev.SubOrchestrationFailed | ev.EntityCallFailed):
         effect.state, effect.error = FAILED, event.error
         effect.attempts = getattr(event, "attempts", None)
-    else:
-        effect.state = DONE
+    else:  # after a rewind, a failed effect may complete: its old error goes
+        effect.state, effect.error = DONE, None
 
 
 @dataclass(slots=True)

@@ -282,7 +282,7 @@ async def purge_instance(tx: Tx, instance_id: str) -> int:
         return 0
     check_purgeable(instance_id, statuses)
     gone = list(statuses)
-    for table in ("history", "inbox", "activities", "instances", "traces", *OUTPUT_TABLES):
+    for table in ("history", "inbox", "activities", "instances", "traces", "tags", *OUTPUT_TABLES):
         await tx.conn.execute(
             f"DELETE FROM {table} WHERE instance_id = ANY($1::text[])",  # noqa: S608
             gone,
