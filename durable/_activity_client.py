@@ -8,7 +8,6 @@ from typing import Any
 from . import _events as ev
 from ._serde import Serializer
 from ._text import check_text
-from ._worker import handoff
 from .stores.base import Store
 
 
@@ -30,6 +29,8 @@ class ActivityClient:
         no attempt that can still take one: unknown, of a purged instance or an earlier run,
         or of an attempt that is over (it timed out and the activity ran again).
         """
+        from ._worker import handoff  # with the retry policy's tenacity: not for every command
+
         encoded = self.serializer.encode(result, path="complete_activity(result)")
         return await handoff.record(self.store, token, encoded, None)
 
@@ -42,4 +43,6 @@ class ActivityClient:
         check_text(message, "fail_activity(message)")
         check_text(error_type, "fail_activity(error_type)")
         error = ev.ErrorInfo(error_type, message)
+        from ._worker import handoff
+
         return await handoff.record(self.store, token, None, error)

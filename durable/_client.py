@@ -8,7 +8,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import datetime, timedelta
 from types import TracebackType
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
 
@@ -16,7 +16,6 @@ from . import _events as ev
 from . import _faults as faults
 from . import _handle_io as talk
 from ._activity_client import ActivityClient
-from ._core.registry import App, Orchestrator, orchestrator_return_hint
 from ._entity_client import EntityClient
 from ._errors import (
     ConfigurationError,
@@ -33,11 +32,14 @@ from ._serde import DEFAULT_SERIALIZER, Serializer
 from ._status import InstanceStatus, Status
 from ._telemetry import TELEMETRY
 from ._text import check_text
-from ._worker import announce, flow, local, rewinds
 from .stores import open_store
 from .stores.base import InstanceRecord, NewInstance, Store, check_instance_id
 from .stores.flow import has_options
 from .stores.workers import WorkerInfo
+
+if TYPE_CHECKING:  # the worker's modules and the registry load when a call needs them (W11)
+    from ._core.registry import App, Orchestrator
+    from ._worker import flow, rewinds
 
 #: the longest ``result()`` waits between two reads of the status: the store wakes it when the
 #: status changes (in this process at once; from other processes through its own status poll or
@@ -140,6 +142,8 @@ class Client(EntityClient, ActivityClient):
             if has_options(new):  # not decided by a worker of this process: it may not run yet
                 created = await self.store.create_instance(new)
             else:
+                from ._worker import local
+
                 created = await local.create_instance(self.store, new)
         if not created and if_exists == "error":
             raise InstanceAlreadyExists(instance_id)
@@ -148,18 +152,26 @@ class Client(EntityClient, ActivityClient):
     async def schedules(self) -> list[flow.ScheduleInfo]:
         """The schedules in the store (recorded by the workers of apps that declare them), each
         with its state and next runs."""
+        from ._worker import flow
+
         return await flow.list_schedules(self.store)
 
     async def pause_schedule(self, schedule_id: str) -> None:
         """Pause a schedule: no slot starts until it is resumed."""
+        from ._worker import flow
+
         await flow.pause(self.store, check_text(schedule_id, "schedule_id"), True)
 
     async def resume_schedule(self, schedule_id: str) -> None:
         """Resume a schedule from its next slot (the slots passed while paused are skipped)."""
+        from ._worker import flow
+
         await flow.pause(self.store, check_text(schedule_id, "schedule_id"), False)
 
     async def trigger_schedule(self, schedule_id: str) -> InstanceHandle:
         """Start one instance of the schedule now, outside its slots."""
+        from ._worker import flow
+
         instance_id = await flow.trigger(self.store, check_text(schedule_id, "schedule_id"))
         return InstanceHandle(self, instance_id, None)
 
@@ -199,6 +211,8 @@ class Client(EntityClient, ActivityClient):
         if self.app is not None:
             found = self.app.resolve_orchestrator(orchestrator)
             return found.name, found.fn
+        from ._core.registry import Orchestrator
+
         if isinstance(orchestrator, Orchestrator):
             return orchestrator.name, orchestrator.fn
         if isinstance(orchestrator, str) and orchestrator:
@@ -219,7 +233,7 @@ class Client(EntityClient, ActivityClient):
         args, kwargs = self.serializer.decode_call(record.input, fn, skip_first=True)
         output = None
         if record.output is not None:
-            output = decode(record.output, orchestrator_return_hint(fn), path="output")
+            output = decode(record.output, _output_hint(fn), path="output")
         return InstanceStatus(
             instance_id=record.instance_id,
             name=record.name,
@@ -236,6 +250,16 @@ class Client(EntityClient, ActivityClient):
             ),
             tags=dict(record.tags),
         )
+
+
+def _output_hint(fn: Callable[..., Any] | None) -> Any:
+    """How ``fn``'s output decodes; without a function (the command line's case) ``Any``, and the
+    registry (with the retry and schedule modules it loads) stays unloaded."""
+    if fn is None:
+        return Any
+    from ._core.registry import orchestrator_return_hint
+
+    return orchestrator_return_hint(fn)
 
 
 def _shown_input(args: list[Any], kwargs: dict[str, Any]) -> Any:
@@ -281,6 +305,8 @@ class InstanceHandle:
         record = await self._record()
         status = self._client._status_of(record, self._fn)
         if record.status is Status.PENDING and status.error is None:
+            from ._worker import announce
+
             warning = await announce.unserved(self._client.store, record.name)
             if warning is not None:
                 status = dataclasses.replace(status, error=warning)
@@ -315,9 +341,7 @@ class InstanceHandle:
         if record.status is Status.COMPLETED:
             fn = self._fn or self._client._fn_of(record.name)
             output = record.output if record.output is not None else "null"
-            return self._client.serializer.decode(
-                output, orchestrator_return_hint(fn), path="output"
-            )
+            return self._client.serializer.decode(output, _output_hint(fn), path="output")
         if record.status is Status.TERMINATED:
             reason = record.error.message if record.error else None
             raise Terminated(self.instance_id, reason)
@@ -391,6 +415,8 @@ class InstanceHandle:
         instance is not FAILED (or stopped being so meanwhile).
         """
         check_text(reason, "rewind(reason)", optional=True)
+        from ._worker import rewinds
+
         planned = await rewinds.plan(self._client.store, self.instance_id, reason)
         if not await self._client.store.rewind_instances(planned):
             raise DurableError(f"instance {self.instance_id!r} is no longer FAILED: not rewound")
@@ -401,6 +427,8 @@ class InstanceHandle:
         longer fits the history."""
         if self._client.app is None:
             raise ConfigurationError("preview_rewind() replays the code: give Client(app=...)")
+        from ._worker import rewinds
+
         return await rewinds.preview(self._client.app, self._client.store, self.instance_id)
 
     async def history(self) -> list[ev.HistoryEvent]:

@@ -5,16 +5,17 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import _events as ev
-from ._core.entity_episode import entity_lock_owner, entity_state
 from ._entities import ENTITY_PREFIX, EntityId, as_entity_id, entity_instance_name
 from ._errors import ConfigurationError
 from ._serde import Serializer
 from ._text import check_text
-from ._worker.entities import EntityRows
 from .stores.base import Store
+
+if TYPE_CHECKING:  # the worker's module loads on the first signal (W11: `durable status`)
+    from ._worker.entities import EntityRows
 
 #: the most instance rows one ``list_entities`` reads (entities are instances named ``@name``)
 _READ_AT_MOST = 1_000_000
@@ -38,6 +39,8 @@ class EntityClient:
     @functools.cached_property
     def _entity_rows(self) -> EntityRows:
         """The entity rows this client created (each is created once)."""
+        from ._worker.entities import EntityRows
+
         return EntityRows()
 
     @property
@@ -56,6 +59,8 @@ class EntityClient:
 
     async def get_entity(self, entity_id: EntityId) -> Any:
         """The entity's state, or None when it was never touched or was deleted."""
+        from ._core.entity_episode import entity_state  # with the registry: not for every command
+
         entity = as_entity_id(entity_id, "get_entity(entity_id)")
         record = await self.store.get_instance(entity.instance_id)
         state = entity_state(record.custom_status) if record is not None else None
@@ -66,6 +71,8 @@ class EntityClient:
     ) -> list[EntityInfo]:
         """Entities that have a state or are locked (of the registered ``name``, or all), most
         recently changed first, at most ``limit``."""
+        from ._core.entity_episode import entity_lock_owner, entity_state
+
         if name is not None:
             check_text(name, "list_entities(name)")
         if not isinstance(limit, int) or limit < 1:

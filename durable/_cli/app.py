@@ -40,6 +40,7 @@ from .control import fail as fail_activity
 from .dashboard import dashboard
 from .dump import export, import_
 from .entity import entity
+from .plain_text import install as _install_plain_text
 from .replay import replay
 from .schedules import schedule_app
 from .worker import worker
@@ -48,6 +49,8 @@ from .workers import warn_if_unserved, workers
 if TYPE_CHECKING:
     from .._client import Client, InstanceHandle
     from ..stores.base import Store
+
+_install_plain_text()  # text parameters coerce without pydantic (W11)
 
 #: instances listed per page by ``purge --status/--older-than``
 PURGE_PAGE = 200

@@ -8,9 +8,10 @@ accepts pays for it; the policy then runs its full course (its first attempt is 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
-import tenacity
+if TYPE_CHECKING:  # tenacity loads with the first policy built (a short command needs none)
+    import tenacity
 
 T = TypeVar("T")
 

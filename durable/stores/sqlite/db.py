@@ -27,12 +27,11 @@ import sqlite3
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, Generic, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 import aiosqlite
 import anyio
 import anyio.lowlevel
-import tenacity
 
 from ... import _faults as faults
 from ..._errors import DurableError, StoreError
@@ -40,6 +39,9 @@ from .. import hub as _hub
 from ..retrying import retried
 from .rows import Tx
 from .schema import SCHEMA_VERSION, check_database, migrate
+
+if TYPE_CHECKING:
+    import tenacity
 
 T = TypeVar("T")
 
@@ -196,7 +198,10 @@ class Database:
 
     def _retrying(self) -> tenacity.AsyncRetrying:
         # sqlite waits up to busy_timeout itself on each attempt; a couple more attempts ride
-        # out a longer lock (a checkpoint, a backup) before giving up
+        # out a longer lock (a checkpoint, a backup) before giving up; tenacity loads here, on
+        # the first busy database, not with every process that opens a store
+        import tenacity
+
         return tenacity.AsyncRetrying(
             stop=tenacity.stop_after_delay(2 * self.busy_timeout) | tenacity.stop_after_attempt(6),
             wait=tenacity.wait_exponential(multiplier=0.05, max=1.0),
