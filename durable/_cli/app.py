@@ -40,7 +40,7 @@ from .control import fail as fail_activity
 from .dashboard import dashboard
 from .dump import export, import_
 from .entity import entity
-from .plain_text import install as _install_plain_text
+from .lazy_params import install as _install_lazy_params
 from .replay import replay
 from .schedules import schedule_app
 from .worker import worker
@@ -50,7 +50,7 @@ if TYPE_CHECKING:
     from .._client import Client, InstanceHandle
     from ..stores.base import Store
 
-_install_plain_text()  # text parameters coerce without pydantic (W11)
+_install_lazy_params()  # values that need no conversion skip pydantic (W11)
 
 #: instances listed per page by ``purge --status/--older-than``
 PURGE_PAGE = 200
@@ -143,7 +143,8 @@ async def _print_outcome(handle: InstanceHandle, timeout: float | None, as_json:
 
     A failed or terminated instance still prints its status with ``--json``, then is an error.
     """
-    from .render import status_dict, value_text
+    from .plain import value_text
+    from .render import status_dict
 
     try:
         output = await handle.result(timeout=timeout)
@@ -169,9 +170,15 @@ def status(
     instance_id: InstanceArg, store: StoreOption = None, as_json: JsonOption = False
 ) -> None:
     """Show an instance: status, times, input, output, error, custom status."""
-    from .render import status_dict, status_table
+    from .plain import off_terminal, plain_grid, status_rows
 
     found = _read(store, instance_id, lambda handle: handle.status())
+    plain = None if as_json or not off_terminal() else plain_grid(status_rows(found))
+    if plain is not None:  # what rich would print, without loading it (W11)
+        typer.echo(plain)
+        return
+    from .render import status_dict, status_table
+
     if as_json:
         print_json(status_dict(found))
     else:

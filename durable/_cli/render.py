@@ -6,7 +6,6 @@ user data, and a ``[bold]`` inside one must print as typed.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -18,6 +17,7 @@ from rich.text import Text
 
 from .. import _events as ev
 from .._status import InstanceStatus, Status
+from .plain import status_rows, time_text
 
 #: how a status is coloured in tables (plain text off a terminal)
 _STATUS_STYLE = {
@@ -30,19 +30,8 @@ _STATUS_STYLE = {
     Status.PENDING: "dim",
 }
 
-#: payloads longer than this are cut in tables (``--json`` shows them whole)
-_CELL_CHARS = 60
-
 
 # -- values ------------------------------------------------------------------------------------
-
-
-def time_text(moment: datetime | None, *, precise: bool = False) -> str:
-    """A UTC time as ``2024-05-01 12:00:03`` (with milliseconds when ``precise``)."""
-    if moment is None:
-        return ""
-    text = moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f" if precise else "%F %T")
-    return text[:-3] if precise else text
 
 
 def duration_text(span: timedelta) -> str:
@@ -58,14 +47,6 @@ def duration_text(span: timedelta) -> str:
     if days:
         return f"{days}d {hours:02d}h"
     return f"{hours}h {minutes:02d}m" if hours else f"{minutes}m {secs:02d}s"
-
-
-def value_text(value: Any, limit: int | None = _CELL_CHARS) -> str:
-    """A decoded payload as compact JSON, cut to ``limit`` characters."""
-    text = json.dumps(value, ensure_ascii=False, default=str, separators=(",", ":"))
-    if limit is not None and len(text) > limit:
-        return text[: limit - 1] + "…"
-    return text
 
 
 def _status_cell(status: Status) -> Text:
@@ -96,25 +77,9 @@ def status_table(status: InstanceStatus) -> Table:
     table = Table(box=None, show_header=False, pad_edge=False)
     table.add_column(style="bold")
     table.add_column(overflow="fold")
-    rows: list[tuple[str, Text]] = [
-        ("id", Text(status.instance_id)),
-        ("name", Text(status.name)),
-        ("status", _status_cell(status.status)),
-        ("created", Text(time_text(status.created_at, precise=True) + " UTC")),
-        ("updated", Text(time_text(status.updated_at, precise=True) + " UTC")),
-    ]
-    if status.input is not None:  # None: started without an argument
-        rows.append(("input", Text(value_text(status.input, limit=None))))
-    if status.output is not None or status.status is Status.COMPLETED:
-        rows.append(("output", Text(value_text(status.output, limit=None))))
-    if status.error is not None:
-        rows.append(("error", Text(status.error, style="red")))
-    if status.custom_status is not None:
-        rows.append(("custom status", Text(value_text(status.custom_status, limit=None))))
-    if status.tags:
-        rows.append(("tags", Text(", ".join(f"{k}={v}" for k, v in sorted(status.tags.items())))))
-    for key, value in rows:
-        table.add_row(key, value)
+    styles = {"status": _STATUS_STYLE.get(status.status, ""), "error": "red"}
+    for key, text in status_rows(status):
+        table.add_row(key, Text(text, style=styles.get(key, "")))
     return table
 
 
