@@ -32,6 +32,7 @@ from ._serde import DEFAULT_SERIALIZER, Serializer
 from ._status import InstanceStatus, Status
 from ._telemetry import TELEMETRY
 from ._text import check_text
+from ._worker import announce, flow, local
 from .stores import open_store
 from .stores.base import InstanceRecord, NewInstance, Store, check_instance_id
 from .stores.flow import has_options
@@ -39,7 +40,7 @@ from .stores.workers import WorkerInfo
 
 if TYPE_CHECKING:  # the worker's modules and the registry load when a call needs them (W11)
     from ._core.registry import App, Orchestrator
-    from ._worker import flow, rewinds
+    from ._worker import rewinds
 
 #: the longest ``result()`` waits between two reads of the status: the store wakes it when the
 #: status changes (in this process at once; from other processes through its own status poll or
@@ -142,8 +143,6 @@ class Client(EntityClient, ActivityClient):
             if has_options(new):  # not decided by a worker of this process: it may not run yet
                 created = await self.store.create_instance(new)
             else:
-                from ._worker import local
-
                 created = await local.create_instance(self.store, new)
         if not created and if_exists == "error":
             raise InstanceAlreadyExists(instance_id)
@@ -152,26 +151,18 @@ class Client(EntityClient, ActivityClient):
     async def schedules(self) -> list[flow.ScheduleInfo]:
         """The schedules in the store (recorded by the workers of apps that declare them), each
         with its state and next runs."""
-        from ._worker import flow
-
         return await flow.list_schedules(self.store)
 
     async def pause_schedule(self, schedule_id: str) -> None:
         """Pause a schedule: no slot starts until it is resumed."""
-        from ._worker import flow
-
         await flow.pause(self.store, check_text(schedule_id, "schedule_id"), True)
 
     async def resume_schedule(self, schedule_id: str) -> None:
         """Resume a schedule from its next slot (the slots passed while paused are skipped)."""
-        from ._worker import flow
-
         await flow.pause(self.store, check_text(schedule_id, "schedule_id"), False)
 
     async def trigger_schedule(self, schedule_id: str) -> InstanceHandle:
         """Start one instance of the schedule now, outside its slots."""
-        from ._worker import flow
-
         instance_id = await flow.trigger(self.store, check_text(schedule_id, "schedule_id"))
         return InstanceHandle(self, instance_id, None)
 
@@ -253,8 +244,7 @@ class Client(EntityClient, ActivityClient):
 
 
 def _output_hint(fn: Callable[..., Any] | None) -> Any:
-    """How ``fn``'s output decodes; without a function (the command line's case) ``Any``, and the
-    registry (with the retry and schedule modules it loads) stays unloaded."""
+    """How ``fn``'s output decodes (``Any`` without one, and the registry stays unloaded)."""
     if fn is None:
         return Any
     from ._core.registry import orchestrator_return_hint
@@ -305,8 +295,6 @@ class InstanceHandle:
         record = await self._record()
         status = self._client._status_of(record, self._fn)
         if record.status is Status.PENDING and status.error is None:
-            from ._worker import announce
-
             warning = await announce.unserved(self._client.store, record.name)
             if warning is not None:
                 status = dataclasses.replace(status, error=warning)

@@ -18,14 +18,16 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .._core.registry import App
 from .._errors import DurableError
 from .._flow import QueueLimits
 from .._schedule import ScheduleDefinition, decide
 from ..stores.base import NewInstance, Store
 from ..stores.flow import ScheduleState
+
+if TYPE_CHECKING:  # annotations only: the client lists schedules without loading the registry
+    from .._core.registry import App
 
 logger = logging.getLogger("durable.schedule")
 
