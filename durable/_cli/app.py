@@ -143,8 +143,7 @@ async def _print_outcome(handle: InstanceHandle, timeout: float | None, as_json:
 
     A failed or terminated instance still prints its status with ``--json``, then is an error.
     """
-    from .plain import value_text
-    from .render import status_dict
+    from .plain import status_dict, value_text
 
     try:
         output = await handle.result(timeout=timeout)
@@ -170,19 +169,19 @@ def status(
     instance_id: InstanceArg, store: StoreOption = None, as_json: JsonOption = False
 ) -> None:
     """Show an instance: status, times, input, output, error, custom status."""
-    from .plain import off_terminal, plain_grid, status_rows
+    from .plain import off_terminal, plain_grid, status_dict, status_rows
 
     found = _read(store, instance_id, lambda handle: handle.status())
-    plain = None if as_json or not off_terminal() else plain_grid(status_rows(found))
+    if as_json:
+        print_json(status_dict(found))
+        return
+    plain = plain_grid(status_rows(found)) if off_terminal() else None
     if plain is not None:  # what rich would print, without loading it (W11)
         typer.echo(plain)
         return
-    from .render import status_dict, status_table
+    from .render import status_table
 
-    if as_json:
-        print_json(status_dict(found))
-    else:
-        show(status_table(found))
+    show(status_table(found))
 
 
 @app.command("list", rich_help_panel="Instances")
@@ -201,7 +200,8 @@ def list_instances(
 ) -> None:
     """List instances, newest first."""
     from .._flow import parse_tag
-    from .render import instances_table, status_dict
+    from .plain import status_dict
+    from .render import instances_table
 
     with reported():
         tags = dict(parse_tag(text) for text in tag or ())

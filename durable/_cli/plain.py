@@ -1,4 +1,5 @@
-"""An instance's rows, and printing them off a terminal without loading rich (W11).
+"""An instance for ``durable status`` without loading rich (W11): its ``--json`` dict, its rows,
+and the rows as plain text off a terminal.
 
 ``durable status ID`` in a script or a pipe prints a two-column key/value table with no colour;
 importing rich to lay out seven short lines cost that command a sixth of its run. When every
@@ -41,6 +42,22 @@ def value_text(value: Any, limit: int | None = CELL_CHARS) -> str:
     if limit is not None and len(text) > limit:
         return text[: limit - 1] + "…"
     return text
+
+
+def status_dict(status: InstanceStatus) -> dict[str, Any]:
+    """An instance's status as a JSON-ready dict (times in ISO 8601 UTC)."""
+    return {
+        "instance_id": status.instance_id,
+        "name": status.name,
+        "status": status.status.value,
+        "created_at": status.created_at.astimezone(UTC).isoformat(),
+        "updated_at": status.updated_at.astimezone(UTC).isoformat(),
+        "input": status.input,
+        "output": status.output,
+        "error": status.error,
+        "custom_status": status.custom_status,
+        "tags": dict(status.tags),
+    }
 
 
 def status_rows(status: InstanceStatus) -> list[tuple[str, str]]:

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from datetime import datetime, timedelta
 
 from rich import box
 from rich.table import Table
@@ -54,22 +53,6 @@ def _status_cell(status: Status) -> Text:
 
 
 # -- instances ---------------------------------------------------------------------------------
-
-
-def status_dict(status: InstanceStatus) -> dict[str, Any]:
-    """An instance's status as a JSON-ready dict (times in ISO 8601 UTC)."""
-    return {
-        "instance_id": status.instance_id,
-        "name": status.name,
-        "status": status.status.value,
-        "created_at": status.created_at.astimezone(UTC).isoformat(),
-        "updated_at": status.updated_at.astimezone(UTC).isoformat(),
-        "input": status.input,
-        "output": status.output,
-        "error": status.error,
-        "custom_status": status.custom_status,
-        "tags": dict(status.tags),
-    }
 
 
 def status_table(status: InstanceStatus) -> Table:
