@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, Literal
@@ -14,7 +14,10 @@ import anyio
 
 from . import _events as ev
 from . import _faults as faults
+from . import _handle_io as talk
+from ._activity_client import ActivityClient
 from ._core.registry import App, Orchestrator, orchestrator_return_hint
+from ._entity_client import EntityClient
 from ._errors import (
     ConfigurationError,
     DurableError,
@@ -30,7 +33,7 @@ from ._serde import DEFAULT_SERIALIZER, Serializer
 from ._status import InstanceStatus, Status
 from ._telemetry import TELEMETRY
 from ._text import check_text
-from ._worker import announce, flow, local
+from ._worker import announce, flow, local, rewinds
 from .stores import open_store
 from .stores.base import InstanceRecord, NewInstance, Store, check_instance_id
 from .stores.flow import has_options
@@ -45,7 +48,7 @@ _WAIT_AT_MOST = 1.0
 _FIRST_WAIT = 0.05
 
 
-class Client:
+class Client(EntityClient, ActivityClient):
     """Starts orchestrations and reads or controls their instances.
 
     ``store`` is a URL (``sqlite:///app.db``, ``postgresql://...``, ``memory://``) or a store
@@ -336,6 +339,31 @@ class InstanceHandle:
         encoded = self._client.serializer.encode(payload, path=f"raise_event({name!r}).payload")
         await self._send(ev.EventRaised(name=name, payload=encoded), f"event {name!r}")
 
+    async def update(self, name: str, arg: Any = None, timeout: float | None = None) -> Any:
+        """Send update ``name`` with ``arg`` and wait for the orchestrator's answer.
+
+        The orchestrator takes it with ``yield ctx.wait_for_update(name)`` (updates sent before
+        are buffered, first in, first out) and answers with ``ctx.respond`` (its value is
+        returned) or ``ctx.reject`` (``UpdateRejected`` is raised). ``DurableError`` when the
+        instance has finished, or finishes without answering; ``TaskTimeout`` when ``timeout``
+        seconds pass first (the update stays delivered).
+        """
+        store, serializer = self._client.store, self._client.serializer
+        return await talk.update(store, serializer, self.instance_id, name, arg, timeout)
+
+    def read_stream(
+        self, key: str, start: int = 0, *, with_offsets: bool = False
+    ) -> AsyncIterator[Any]:
+        """``async for value in handle.read_stream(key)``: each value of stream ``key``, once,
+        in order, from offset ``start``.
+
+        Waits for more while the instance runs and ends when it has finished. Values come
+        from ``ctx.write_stream`` (orchestrator) and ``durable.write_stream`` (activities);
+        ``with_offsets=True`` yields ``(offset, value)`` pairs (resume with ``start=offset + 1``).
+        """
+        store, serializer = self._client.store, self._client.serializer
+        return talk.read_stream(store, serializer, self.instance_id, key, start, with_offsets)
+
     async def terminate(self, reason: str | None = None) -> None:
         """End the instance TERMINATED at once: no orchestrator code runs (children too)."""
         check_text(reason, "terminate(reason)", optional=True)
@@ -354,6 +382,26 @@ class InstanceHandle:
         """Cooperative cancellation: ``Cancelled`` is thrown into the orchestrator at its yield."""
         check_text(reason, "cancel(reason)", optional=True)
         await self._send(ev.CancelRequested(reason=reason), "cancel")
+
+    async def rewind(self, reason: str | None = None) -> None:
+        """Take a FAILED instance back to before its failure: its failed activities run again,
+        its failed sub-orchestrations are rewound with it (recursively, in the same store
+        transaction), and what completed is not run again (see docs/rewind.md for where the
+        failure is cut). ``InstanceNotFound`` for an unknown id; ``DurableError`` when the
+        instance is not FAILED (or stopped being so meanwhile).
+        """
+        check_text(reason, "rewind(reason)", optional=True)
+        planned = await rewinds.plan(self._client.store, self.instance_id, reason)
+        if not await self._client.store.rewind_instances(planned):
+            raise DurableError(f"instance {self.instance_id!r} is no longer FAILED: not rewound")
+
+    async def preview_rewind(self) -> rewinds.RewindPreview:
+        """What ``rewind()`` would do, changing nothing: the instance is replayed against the
+        client's ``app`` (required) up to its failure. ``NonDeterminismError`` when the code no
+        longer fits the history."""
+        if self._client.app is None:
+            raise ConfigurationError("preview_rewind() replays the code: give Client(app=...)")
+        return await rewinds.preview(self._client.app, self._client.store, self.instance_id)
 
     async def history(self) -> list[ev.HistoryEvent]:
         """The current run's history events, in ``seq`` order."""

@@ -150,7 +150,8 @@ async def test_actions_raise_suspend_resume_cancel_terminate(served: Any) -> Non
         assert response.json() == {"instance_id": action, "requested": action}
         await wait_status(http, action, status)
     assert (await http.post("/api/instances/o-3/terminate", content=b"{")).status_code == 400
-    assert (await http.post("/api/instances/o-3/rewind")).status_code == 501
+    refused = await http.post("/api/instances/o-3/rewind")  # COMPLETED: nothing to rewind
+    assert refused.status_code == 409 and "only a FAILED instance" in refused.json()["error"]
 
 
 async def test_a_token_guards_every_request(tmp_path: Any) -> None:

@@ -35,8 +35,11 @@ from .common import (
     show,
     with_client,
 )
+from .control import complete, rewind
+from .control import fail as fail_activity
 from .dashboard import dashboard
 from .dump import export, import_
+from .entity import entity
 from .replay import replay
 from .schedules import schedule_app
 from .worker import worker
@@ -89,6 +92,7 @@ def _global(
 app.command(rich_help_panel="Workers")(worker)
 app.command(rich_help_panel="Instances")(dashboard)
 app.command(rich_help_panel="Workers")(workers)
+app.add_typer(entity, rich_help_panel="Instances")
 app.add_typer(schedule_app, rich_help_panel="Workers")
 
 
@@ -381,6 +385,9 @@ async def _purge_if_done(store: Store, instance_id: str) -> int:
 app.command(rich_help_panel="Maintenance")(export)
 app.command("import", rich_help_panel="Maintenance")(import_)
 app.command(rich_help_panel="Maintenance")(replay)
+app.command(rich_help_panel="Control")(rewind)
+app.command(rich_help_panel="Activities")(complete)
+app.command("fail", rich_help_panel="Activities")(fail_activity)
 
 
 def main() -> None:

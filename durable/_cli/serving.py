@@ -96,6 +96,7 @@ async def _serve(app: App, options: WorkerSettings, supervisor: int | None) -> i
         shutdown_grace=options.shutdown_grace,
         max_episode_attempts=options.max_episode_attempts,
         episode_timeout=options.episode_timeout,
+        max_processes=options.max_processes,
     )
     logger.info(
         "starting %s (%s, %s) on %s %s of %s",

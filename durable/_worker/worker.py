@@ -28,7 +28,9 @@ import anyio
 from anyio.abc import TaskGroup, TaskStatus
 
 from .. import _actions as act
+from .. import _faults as faults
 from .._core.registry import App
+from .._entities import entity_instance_name
 from .._errors import StoreError
 from .._telemetry import TELEMETRY
 from ..stores import open_store
@@ -43,6 +45,7 @@ from . import announce, flow, local, watchdog
 from .attempts import AttemptRunner
 from .claim_gate import ClaimGate
 from .episodes import Episodes
+from .processes import processes_for
 from .slots import Slots
 from .steps import Steps
 from .store_health import StoreHealth
@@ -64,6 +67,9 @@ class Worker:
         max_concurrent_activities: attempts running at once (sync ones share a thread pool
             of the same size).
         max_concurrent_orchestrations: episodes running at once.
+        max_processes: processes of the pool that runs ``executor="process"`` activities
+            (default: the number of CPUs); started on first use, only if the app has such
+            activities.
         lease_seconds: how long claimed work stays ours without renewal (renewed every third).
         poll_interval: the longest idle wait between claims when no wake-up arrives (other
             processes sharing a SQLite file are noticed this way).
@@ -74,7 +80,8 @@ class Worker:
         episode_timeout: seconds an episode may run; one that runs longer is not committed and
             counts as a crashed attempt (the event loop is blocked meanwhile: a watchdog warns).
         clock: the local clock (unix seconds) that episodes decided without a claim are stamped
-            by, offset to the store's time as last observed; default ``time.time``.
+            by, offset to the store's time as last observed; default ``time.time`` (skewed by the
+            test-only DURABLE_CLOCK_OFFSET).
             ``durable.testing`` passes its virtual clock (the one its store runs on).
     """
 
@@ -92,16 +99,19 @@ class Worker:
         shutdown_grace: float = 10.0,
         max_episode_attempts: int = 5,
         episode_timeout: float = 60.0,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = faults.wall_clock,
+        max_processes: int | None = None,
     ) -> None:
         self.app = app
+        self._processes = processes_for(app, max_processes)
         self._store_arg = store
         self._store: Store | None = None
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.spec = ClaimSpec(
             worker_id=self.worker_id,
             lease_seconds=lease_seconds,
-            orchestrators=frozenset(app.orchestrators),
+            orchestrators=frozenset(app.orchestrators)
+            | {entity_instance_name(name) for name in app.entities},
             activities=frozenset(app.activities),
             queues=frozenset(("default", *app.queues) if queues is None else queues),
         )
@@ -122,7 +132,7 @@ class Worker:
             self._claim_spec,
             self._episodes,
             (self._orch_slots, self._activity_slots),
-            AttemptRunner(app.serializer, max_concurrent_activities),
+            AttemptRunner(app.serializer, max_concurrent_activities, self._processes),
             lambda: self.store,
             self._guarded,
             self._spawn,
@@ -205,6 +215,8 @@ class Worker:
                 work.cancel_scope.cancel()
             outer.cancel_scope.cancel()
             self._episodes.clear()
+            if self._processes is not None:
+                self._processes.close()
             logger.info("worker %s stopped", self.worker_id)
 
     async def _dispatching(self, store: Store, task_status: TaskStatus[None]) -> None:
@@ -272,7 +284,7 @@ class Worker:
         gate: ClaimGate,
         slots: Slots,
         claim: Callable[[ClaimSpec], Awaitable[Any]],
-        run: Callable[[Any], Awaitable[None]],
+        run: Callable[[Any], Awaitable[Any]],
         limited: bool = False,
     ) -> None:
         """Take a slot, claim one item of work and run it; wait for work when there is none
@@ -280,7 +292,17 @@ class Worker:
         streak = 0
         while True:
             await slots.take()
-            item = await self._guarded(claim(self._claim_spec))
+            try:
+                # shielded: a claim that committed must reach _spawn even when stop() came
+                # meanwhile; cancelled, its item stayed leased to a worker that had exited 0,
+                # and waited out the whole lease (C3, 60 s leases)
+                with anyio.CancelScope(shield=True):
+                    item = await claim(self._claim_spec)
+            except StoreError as exc:
+                await anyio.sleep(self._health.failed(exc))
+                item = None
+            else:
+                self._health.succeeded()
             if item is None:
                 slots.give_back()
                 streak = 0
@@ -334,7 +356,7 @@ class Worker:
         self._health.succeeded()
         return result
 
-    def _spawn(self, fn: Callable[[Any], Awaitable[None]], item: Any) -> None:
+    def _spawn(self, fn: Callable[[Any], Awaitable[Any]], item: Any) -> None:
         """Run ``fn(item)`` as tracked work; ``RuntimeError`` once the worker has stopped."""
         assert self._work is not None
         self._work.start_soon(self._tracked, fn, item)  # it runs after this returns
@@ -342,7 +364,7 @@ class Worker:
         if self._drained.is_set():
             self._drained = anyio.Event()
 
-    async def _tracked(self, fn: Callable[[Any], Awaitable[None]], item: Any) -> None:
+    async def _tracked(self, fn: Callable[[Any], Awaitable[Any]], item: Any) -> None:
         # what the lease loop renews: only work this worker is running
         activity = isinstance(item, ActivityWorkItem)
         if activity:
@@ -350,7 +372,11 @@ class Worker:
         else:
             self._held_instances[item.instance_id] += 1
         try:
-            await fn(item)
+            # an activity task may hand back the next activity its result's commit leased
+            while (follow_on := await fn(item)) is not None:
+                self._held_activities.add(follow_on.id)
+                self._held_activities.discard(item.id)
+                item = follow_on
         finally:
             if activity:
                 self._held_activities.discard(item.id)
@@ -385,6 +411,7 @@ class Worker:
             return None
         limit = self._activity_slots.take_now(decided.runnable)
         try:
+            await self._steps.entity_rows.ensure(store, decided.commit.actions)
             eager = await store.start_instance(
                 new, decided.commit, eager=self._claim_spec, eager_limit=limit
             )

@@ -247,12 +247,7 @@ async def control(request: Request) -> Response:
         raise ApiError(400, "reason: expected text")
     await _record(client, instance_id)
     handle = client.get(instance_id)
-    if action == "rewind":
-        rewind = getattr(handle, "rewind", None)
-        if rewind is None:
-            raise ApiError(501, "rewind is not available in this version")
-        await rewind(reason)
-    elif action == "resume":
+    if action == "resume":
         await handle.resume()
     else:
         await getattr(handle, action)(reason)

@@ -35,8 +35,10 @@ from .._errors import StoreError
 from .._events import ErrorInfo, HistoryEvent
 from .._status import Status
 from .._text import MAX_ID_LENGTH, check_id
+from .control import ControlStore
 from .dumps import InstanceDump
 from .flow import FlowControl
+from .outputs import OutputStore
 from .workers import WorkerRegistry
 
 
@@ -185,7 +187,7 @@ class ActivityWorkItem:
 
 
 @runtime_checkable
-class Store(WorkerRegistry, FlowControl, Protocol):
+class Store(WorkerRegistry, OutputStore, ControlStore, FlowControl, Protocol):
     """The operations workers and clients need; every backend implements all of them."""
 
     #: the store's URL with any password removed (safe to log)

@@ -38,9 +38,11 @@ from ..base import (
 from ..dumps import InstanceDump
 from ..rules import CONTROL_KINDS, check_purgeable
 from . import flow, work
+from .control import ControlTables
 from .dumps import export_instances, import_instances
 from .episode import commit_episode, complete_and_commit, start_and_commit
 from .flow import FlowTables
+from .outputs import OutputTables
 from .tables import Tables, Tx, to_ts
 from .workers import WorkerTables
 
@@ -53,7 +55,7 @@ def _clock() -> float:
     return round(time.time(), 6)
 
 
-class MemoryStore(WorkerTables, FlowTables):
+class MemoryStore(WorkerTables, OutputTables, ControlTables, FlowTables):
     """A ``Store`` in this process's memory, opened with ``await store.open()``.
 
     Opening a store that is open already only counts; its data is dropped on the last

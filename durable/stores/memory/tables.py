@@ -21,6 +21,7 @@ from ..._events import ErrorInfo, ExecutionStarted, HistoryEvent
 from ..._schedule import ScheduleDefinition
 from ..._status import Status
 from ..base import ActivityWorkItem, InstanceRecord, NewInstance
+from .outputs import Outputs
 
 
 def to_datetime(ts: float) -> datetime:
@@ -157,6 +158,7 @@ class Tables:
         #: each instance's messages by id (ids only grow, so dict order is id order)
         self.inbox: dict[str, dict[int, MessageRow]] = {}
         self.activities: dict[int, ActivityRow] = {}
+        self.outputs = Outputs()
         #: declared queues: start times in the rate window; the turn each fairness key was
         #: last served; schedules by id (``memory.flow``)
         self.queue_starts: dict[str, list[float]] = {}
@@ -222,6 +224,7 @@ class Tables:
         del self.history[instance_id]
         del self.inbox[instance_id]
         self.delete_activities(instance_id)
+        self.outputs.forget(instance_id)
 
     # -- messages ------------------------------------------------------------------------------
 

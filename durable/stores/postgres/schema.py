@@ -127,10 +127,29 @@ _V4 = (
     "CREATE TABLE traces (instance_id text PRIMARY KEY, context text NOT NULL)",
 )
 
-# Version 5: flow control and time (DESIGN 4, 4a; see the SQLite schema): tags (JSON on the
+# Version 5: an instance's durable streams (each key's values numbered from 0) and the answers
+# to its updates, kept for the clients that read them (DESIGN 4a).
+_V5 = (
+    """CREATE TABLE streams (
+        instance_id text NOT NULL,
+        key text NOT NULL,
+        position bigint NOT NULL,
+        value text NOT NULL,
+        PRIMARY KEY (instance_id, key, position)
+    )""",
+    """CREATE TABLE update_results (
+        instance_id text NOT NULL,
+        update_id text NOT NULL,
+        result text,
+        rejection text,
+        PRIMARY KEY (instance_id, update_id)
+    )""",
+)
+
+# Version 6: flow control and time (DESIGN 4, 4a; see the SQLite schema): tags (JSON on the
 # row, indexed newest first per tag in ``tags``), inherited and per-call priority and fairness
 # key, the declared queues' rate windows and fairness turns, and the schedules' state.
-_V5 = (
+_V6 = (
     "ALTER TABLE instances ADD COLUMN tags text",
     "ALTER TABLE instances ADD COLUMN priority integer",
     "ALTER TABLE instances ADD COLUMN fairness_key text",
@@ -161,7 +180,7 @@ _V5 = (
 )
 
 #: MIGRATIONS[n] takes a schema from version n to n + 1 (all run in one transaction)
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3, _V4, _V5)
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3, _V4, _V5, _V6)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

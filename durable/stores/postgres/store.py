@@ -12,9 +12,8 @@ commit then serves many instances. Writes whose loss in a crash of the server lo
 recorded (leases, a completion consumed by the commit right after it, a first episode that
 only schedules work) do not wait for the WAL flush; see docs/concepts/stores.md.
 
-URL options: see ``postgres.url``.
-
-Choices where the ``Store`` contract is silent are the SQLite store's (see ``stores.sqlite``).
+URL options: see ``postgres.url``. Choices where the ``Store`` contract is silent are the SQLite
+store's (see ``stores.sqlite``).
 """
 
 from __future__ import annotations
@@ -43,8 +42,10 @@ from ..commit import plan_commit
 from ..dumps import InstanceDump
 from ..rows import dump_error
 from . import activities, batch_commit, claims, dumps, episode, instances
+from .control import ControlTables
 from .db import Database
 from .flow import FlowTables
+from .outputs import OutputTables
 from .schema import prepare
 from .url import parse_url
 from .workers import WorkerTables
@@ -55,7 +56,7 @@ _DUE_SLACK = 0.002
 _KEEP_FINISHED = 10_000
 
 
-class PostgresStore(WorkerTables, FlowTables):
+class PostgresStore(WorkerTables, OutputTables, ControlTables, FlowTables):
     """A ``Store`` on a PostgreSQL database, opened with ``await store.open()``.
 
     Opening a store that is open already only counts: it closes on the last ``close()``.

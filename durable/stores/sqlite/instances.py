@@ -16,6 +16,7 @@ from ..._events import ExecutionStarted, HistoryEvent
 from ..._status import Status
 from ..base import InstanceRecord, NewInstance
 from ..flow import has_options
+from ..outputs import OUTPUT_TABLES
 from ..rows import load_history
 from ..rules import check_purgeable
 from . import flow
@@ -153,7 +154,7 @@ def purge_instance(tx: Tx, instance_id: str) -> int:
         return 0
     check_purgeable(instance_id, statuses)
     tree = dump_json(sorted(statuses))
-    for table in ("instances", "history", "inbox", "activities", "traces", "tags"):
+    for table in ("instances", "history", "inbox", "activities", "traces", "tags", *OUTPUT_TABLES):
         tx.execute(
             f"DELETE FROM {table} WHERE instance_id IN (SELECT value FROM json_each(?))",  # noqa: S608
             (tree,),
