@@ -25,7 +25,9 @@ from samples import (
     failover,
     fan_out,
     human_approval,
+    llm_queue,
     monitor,
+    nightly_report,
     retries_and_heartbeats,
     saga,
     sub_orchestrations,
@@ -109,6 +111,25 @@ async def _human_approval(cache_size: int) -> list[InstanceDump]:
         return await e.store.export_instances()
 
 
+async def _llm_queue(cache_size: int) -> list[InstanceDump]:
+    async with env(llm_queue.app, cache_size) as e:
+        big = await e.client.start(
+            llm_queue.summarize_all, "big", 6, instance_id="big", fairness_key="big"
+        )
+        small = await e.client.start(
+            llm_queue.summarize_all, "small", 2, instance_id="small", fairness_key="small"
+        )
+        for handle in (big, small):
+            await finish(handle)
+        return await e.store.export_instances()
+
+
+async def _nightly_report(cache_size: int) -> list[InstanceDump]:
+    async with env(nightly_report.app, cache_size) as e:
+        await e.advance(timedelta(days=2))  # two nights: two scheduled reports
+        return await e.store.export_instances()
+
+
 async def _monitor(cache_size: int) -> list[InstanceDump]:
     async with env(monitor.app, cache_size) as e:
         states = iter(["running", "running", "done"])
@@ -171,7 +192,9 @@ SCENARIOS: dict[str, tuple[durable.App, Scenario]] = {
     "failover": (failover.app, _failover),
     "fan_out": (fan_out.app, _fan_out),
     "human_approval": (human_approval.app, _human_approval),
+    "llm_queue": (llm_queue.app, _llm_queue),
     "monitor": (monitor.app, _monitor),
+    "nightly_report": (nightly_report.app, _nightly_report),
     "retries_and_heartbeats": (retries_and_heartbeats.app, _retries),
     "saga": (saga.app, _saga),
     "sub_orchestrations": (sub_orchestrations.app, _sub_orchestrations),
