@@ -27,9 +27,10 @@ from .._errors import InstanceNotFound
 from .._events import ActivityCompleted, ActivityFailed, ActivityScheduled, ErrorInfo
 from .._retry import RetryPolicy
 from ..stores.base import ActivityWorkItem, Store
+from ..stores.control import EXTERNAL_OWNER
 
 #: the lease owner of handed-off attempts starts with this
-EXTERNAL = "external:"
+EXTERNAL = EXTERNAL_OWNER
 #: how long a completion that comes before its activity has returned waits for the hand-off
 _HANDOFF_WAIT = 30.0
 

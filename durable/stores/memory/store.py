@@ -41,7 +41,7 @@ from . import work
 from .control import ControlTables
 from .dumps import export_instances, import_instances
 from .episode import commit_episode, complete_and_commit, start_and_commit
-from .tables import Tables, Tx, to_ts
+from .tables import Tables, Tx, leased_here, to_ts
 from .workers import WorkerTables
 
 T = TypeVar("T")
@@ -393,7 +393,7 @@ class MemoryStore(WorkerTables, ControlTables):
             ):
                 return True
         return any(
-            a.lease_owner is not None
+            leased_here(a)
             or (a.visible_at <= now and a.queue in spec.queues and a.name in spec.activities)
             for a in db.activities.values()
         )
