@@ -55,7 +55,9 @@ COMMANDS = [
     "complete",
     "fail",
     "workers",
+    "schedule",
     "dashboard",
+    "entity",
 ]
 #: environment variables of the CLI that the tests set explicitly when they want them
 CLEAN_ENV: dict[str, str | None] = {"DURABLE_STORE": None, "DURABLE_DEBUG": None}

@@ -58,7 +58,9 @@ def worker(
     queue: Annotated[
         list[str] | None,
         typer.Option(
-            "--queue", "-q", help="A queue to serve (repeatable; default: the queue named default)."
+            "--queue",
+            "-q",
+            help="A queue to serve (repeatable; default: default and the app's declared queues).",
         ),
     ] = None,
     concurrency: Annotated[
@@ -108,7 +110,7 @@ def worker(
         worker_settings = WorkerSettings(
             app_spec=app_spec,
             store=store_url(store),
-            queues=tuple(queue or ("default",)),
+            queues=tuple(queue or ()),
             concurrency=concurrency,
             shutdown_grace=shutdown_grace,
             lease=lease,

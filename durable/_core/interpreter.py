@@ -26,7 +26,7 @@ from .. import _actions as act
 from .. import _events as ev
 from .._errors import Cancelled, SerializationError, Terminated, qualified_name
 from .._status import Status
-from . import admission, rewind
+from . import admission, entity_calls, recorded, rewind
 from . import checks as check
 from . import outcomes as outcome
 from .context import ContinueAsNewRequest, OrchestrationContext
@@ -227,10 +227,13 @@ class Orchestration(rewind.Rewinding):
         task = self._take_open(event)
         task.fail(outcome.child_failure(event, getattr(task.event, "instance_id", "?")))
 
+    def _on_entity_answer(self, event: ev.EntityCallFailed | ev.EntityLocked) -> None:
+        entity_calls.answer(self._take_open(event), event)
+
     def _on_timer_fired(self, event: ev.TimerFired) -> None:
         self._take_open(event).complete(None)
 
-    def _on_event_raised(self, event: ev.EventRaised) -> None:
+    def _on_event_raised(self, event: ev.EventRaised | ev.UpdateRequested) -> None:
         self._delivery.arrive(self._require_run(event), event)
 
     def _on_patch(self, event: ev.PatchMarker) -> None:
@@ -259,6 +262,8 @@ class Orchestration(rewind.Rewinding):
             self.status = Status.RUNNING
 
     def _on_terminated(self, event: ev.ExecutionTerminated) -> None:
+        if not self._replaying:  # no code runs: the locks it holds are given back here
+            self._actions.extend(entity_calls.releases(self._run))
         self._unrecorded_end = None
         self.status = Status.TERMINATED
         self.error = ev.ErrorInfo(qualified_name(Terminated), event.reason or "terminated")
@@ -348,7 +353,7 @@ class Orchestration(rewind.Rewinding):
         """The effect is recorded: complete it at once if it is immediate, else wait for it."""
         if isinstance(event, ev.NowRecorded):
             task.complete(event.value)
-        elif isinstance(event, (ev.EventSent, ev.EntitySignaled)):
+        elif isinstance(event, recorded.IMMEDIATE):
             task.complete(None)
         else:
             assert self._run is not None
@@ -417,22 +422,22 @@ class Orchestration(rewind.Rewinding):
         for task in run.open.values():
             if task.on_cancel is not None and not task.is_done:
                 self._actions.append(task.on_cancel)
+        self._actions.extend(entity_calls.releases(run))
 
 
 _HANDLERS: dict[type[ev.HistoryEvent], Callable[[Orchestration, Any], None]] = {
     ev.ExecutionStarted: Orchestration._on_started,
-    ev.ActivityScheduled: Orchestration._on_scheduled,
-    ev.TimerCreated: Orchestration._on_scheduled,
-    ev.NowRecorded: Orchestration._on_scheduled,
-    ev.EventSent: Orchestration._on_scheduled,
-    ev.EntitySignaled: Orchestration._on_scheduled,
-    ev.SubOrchestrationScheduled: Orchestration._on_scheduled,
+    **dict.fromkeys(recorded.SCHEDULED, Orchestration._on_scheduled),
+    ev.EntityResponded: Orchestration._on_completed,
+    ev.EntityCallFailed: Orchestration._on_entity_answer,
+    ev.EntityLocked: Orchestration._on_entity_answer,
     ev.ActivityCompleted: Orchestration._on_completed,
     ev.SubOrchestrationCompleted: Orchestration._on_completed,
     ev.ActivityFailed: Orchestration._on_activity_failed,
     ev.SubOrchestrationFailed: Orchestration._on_child_failed,
     ev.TimerFired: Orchestration._on_timer_fired,
     ev.EventRaised: Orchestration._on_event_raised,
+    ev.UpdateRequested: Orchestration._on_event_raised,
     ev.PatchMarker: Orchestration._on_patch,
     ev.CancelRequested: Orchestration._on_cancel_requested,
     ev.ExecutionSuspended: Orchestration._on_suspended,

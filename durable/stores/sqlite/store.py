@@ -19,12 +19,12 @@ Choices where the ``Store`` contract is silent:
 from __future__ import annotations
 
 import sqlite3
-import time
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 
 import anyio
 
+from ... import _faults as faults
 from ..._errors import ConfigurationError, StoreError
 from ..._events import ErrorInfo, HistoryEvent
 from ..._status import Status
@@ -44,6 +44,8 @@ from . import activities, claims, dumps, instances
 from .control import ControlTables
 from .db import Database
 from .episode import commit_episode, complete_and_commit, start_and_commit
+from .flow import FlowTables
+from .outputs import OutputTables
 from .rows import dump_error
 from .workers import WorkerTables
 
@@ -54,7 +56,7 @@ _DUE_SLACK = 0.002
 STATUS_POLL_SECONDS = 0.02
 
 
-class SQLiteStore(WorkerTables, ControlTables):
+class SQLiteStore(WorkerTables, OutputTables, ControlTables, FlowTables):
     """A ``Store`` on one SQLite file (or ``":memory:"``), opened with ``await store.open()``.
 
     Opening a store that is open already only counts: it closes on the last ``close()``.
@@ -150,11 +152,12 @@ class SQLiteStore(WorkerTables, ControlTables):
         created_before: datetime | None = None,
         updated_before: datetime | None = None,
         limit: int = 100,
+        tags: Mapping[str, str] | None = None,
     ) -> list[InstanceRecord]:
         """See ``Store.list_instances``."""
         return await self._db.read(
             lambda conn, _: instances.list_instances(
-                conn, status, name, created_after, created_before, updated_before, limit
+                conn, status, name, created_after, created_before, updated_before, limit, tags
             ),
             "list_instances",
         )
@@ -294,7 +297,7 @@ class SQLiteStore(WorkerTables, ControlTables):
         or when the next message, activity or released instance falls due."""
         due = await self._db.read(claims.next_due, "wait_for_work")
         if due is not None:
-            timeout = min(timeout, due - time.time() + _DUE_SLACK)
+            timeout = min(timeout, due - faults.wall_clock() + _DUE_SLACK)
         await self._wait(self._db.work_key, timeout)
 
     def instance_mark(self, instance_id: str) -> int:
