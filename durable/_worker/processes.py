@@ -69,7 +69,10 @@ class ProcessPool:
         fn = activity.fn
         request = json.dumps([fn.__module__, fn.__qualname__, item.name, item.input]).encode()
         async with self._slots:
-            process = self._idle.pop() if self._idle else _Process()
+            try:
+                process = self._idle.pop() if self._idle else _Process()
+            except Exception as exc:  # a process that cannot start fails the attempt only
+                return None, _error(exc, f"activity {item.name!r}: no pool process started")
             try:
                 with anyio.fail_after(timeout if timeout else math.inf):
                     reply = await process.call(request, self._readers)
@@ -79,6 +82,16 @@ class ProcessPool:
                     f"activity {item.name!r} attempt {item.attempt} ran longer than {timeout} s"
                 )
                 return None, ErrorInfo("TimeoutError", message + " (its process was killed)")
+            except (EOFError, OSError):
+                # the process died (a crash, an OOM kill, os._exit, a failed start): the
+                # attempt fails, and the retry policy decides; the worker serves on
+                process.kill()
+                message = (
+                    f"activity {item.name!r} attempt {item.attempt}: its process exited "
+                    f"(exit code {process.exitcode}) before it answered"
+                )
+                logger.warning("%s", message, extra=_log(item))
+                return None, ErrorInfo("ChildProcessError", message)
             except BaseException:
                 self._kill(process, item)
                 raise
@@ -93,7 +106,7 @@ class ProcessPool:
             item.name,
             item.attempt,
             process.pid,
-            extra={"instance_id": item.instance_id, "activity": item.name},
+            extra=_log(item),
         )
         process.kill()
 
@@ -122,10 +135,23 @@ class _Process:
         )
         return reply
 
+    @property
+    def exitcode(self) -> int | None:
+        return self._proc.exitcode
+
     def kill(self) -> None:
         if self._proc.is_alive():
             self._proc.kill()
         self._proc.join(5)
+
+
+def _log(item: ActivityWorkItem) -> dict[str, str]:
+    return {"instance_id": item.instance_id, "activity": item.name}
+
+
+def _error(exc: BaseException, context: str) -> ErrorInfo:
+    text = "".join(traceback.format_exception(exc))
+    return ErrorInfo(qualified_name(type(exc)), f"{context}: {exc}", text)
 
 
 def error_of(error: ErrorInfo) -> Exception:
