@@ -13,7 +13,10 @@ history from replaying is what the golden files are there to catch.
 from __future__ import annotations
 
 import contextlib
+import os
+import tempfile
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from datetime import UTC, datetime, timedelta
 
 import durable
@@ -22,14 +25,17 @@ from durable.testing import Environment
 from samples import (
     checkout,
     control,
+    cpu_bound,
     failover,
     fan_out,
     human_approval,
     monitor,
     retries_and_heartbeats,
+    rewind,
     saga,
     sub_orchestrations,
     typed_payloads,
+    webhook_approval,
 )
 from tests.golden.versions import v1, v2
 
@@ -164,17 +170,69 @@ async def _versioning(cache_size: int) -> list[InstanceDump]:
         return dumps + await e.store.export_instances()
 
 
+def _scratch(name: str) -> Path:
+    """A file path the samples' activities write, the same in both runs of one process (the
+    arguments recorded must match), removed first."""
+    path = Path(tempfile.gettempdir()) / f"durable-golden-{os.getpid()}-{name}"
+    path.unlink(missing_ok=True)
+    return path
+
+
+async def _webhook_approval(cache_size: int) -> list[InstanceDump]:
+    outbox = str(_scratch("outbox.jsonl"))
+    sample = webhook_approval
+    async with env(sample.app, cache_size) as e:
+        approved = await e.client.start(sample.approve_order, "o-1", outbox, instance_id="ok")
+        refused = await e.client.start(sample.approve_order, "o-2", outbox, instance_id="no")
+        await e.settle()
+        tokens = {r["order_id"]: r["token"] for r in sample.pending_requests(outbox)}
+        await e.client.complete_activity(tokens["o-1"], {"by": "alice"})
+        await e.client.fail_activity(tokens["o-2"], "over budget")
+        for handle in (approved, refused):
+            await finish(handle)
+        silent = await e.client.start(sample.approve_order, "o-3", outbox, instance_id="silent")
+        for _ in range(3):  # each request's hour runs out
+            await e.settle()
+            await e.advance(timedelta(hours=1, seconds=1))
+        await finish(silent)
+        return await e.store.export_instances()
+
+
+async def _rewind(cache_size: int) -> list[InstanceDump]:
+    ledger, api_up = _scratch("ledger.txt"), _scratch("api-up")
+    async with env(rewind.app, cache_size) as e:
+        order = await e.client.start(
+            rewind.checkout, "o-1", str(ledger), str(api_up), instance_id="order"
+        )
+        await finish(order)  # FAILED: the courier's API is down
+        api_up.touch()
+        await order.rewind()
+        await finish(order)
+        return await e.store.export_instances()
+
+
+async def _cpu_bound(cache_size: int) -> list[InstanceDump]:
+    async with env(cpu_bound.app, cache_size) as e:
+        await e.run(cpu_bound.primes_below, 1000, 4, instance_id="primes")
+        e.mock_activity(cpu_bound.spin, raises=TimeoutError("killed"))
+        await e.run(cpu_bound.runaway, instance_id="runaway")
+        return await e.store.export_instances()
+
+
 #: sample file name (without .py) -> (the app its histories replay against, the scenario)
 SCENARIOS: dict[str, tuple[durable.App, Scenario]] = {
     "checkout": (checkout.app, _checkout),
     "control": (control.app, _control),
+    "cpu_bound": (cpu_bound.app, _cpu_bound),
     "failover": (failover.app, _failover),
     "fan_out": (fan_out.app, _fan_out),
     "human_approval": (human_approval.app, _human_approval),
     "monitor": (monitor.app, _monitor),
     "retries_and_heartbeats": (retries_and_heartbeats.app, _retries),
+    "rewind": (rewind.app, _rewind),
     "saga": (saga.app, _saga),
     "sub_orchestrations": (sub_orchestrations.app, _sub_orchestrations),
     "typed_payloads": (typed_payloads.app, _typed_payloads),
     "versioning": (v2, _versioning),
+    "webhook_approval": (webhook_approval.app, _webhook_approval),
 }
