@@ -16,8 +16,8 @@ import contextlib
 import os
 import tempfile
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import durable
 from durable.stores.dumps import InstanceDump
