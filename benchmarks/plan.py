@@ -113,6 +113,14 @@ def cases(quick: bool) -> list[Case]:
             stores=frozenset({SQLITE}),  # the kit runs on its own memory store
             compare=False,
         ),
+        Case(
+            "W11",
+            "W11 CLI: a whole process, median of 10",
+            10,
+            w11_figures(),
+            stores=frozenset({SQLITE}),
+            compare=False,
+        ),
     ]
     return plan
 
@@ -124,6 +132,45 @@ def e1_figures() -> tuple[Figure, ...]:
         Figure("many_per_s", "signals/s to 1,000 entities", "/s", higher_is_better=True),
         Figure("call_p50_ms", "call_entity round trip p50", "ms"),
     )
+#: Python work per step (``benchmarks.python_cost``): derived from W3 and W4 on SQLite FULL
+PY_CASE = Case(
+    "PY",
+    "Python work per step (W3, W4 on SQLite FULL)",
+    1000,
+    (
+        Figure("loop_s", "calibration loop, 10M iterations", "s"),
+        Figure("step_ms", "per W3 step: (W3 - 1,000 commits) / 1,000", "ms"),
+        Figure(
+            "step_ms_scaled", "per W3 step, x (1.97 s / loop)", "ms",
+            targets={SQLITE: at_most(0.35)},
+        ),
+        Figure("activity_ms", "per W4 activity: W4 / 1,000", "ms"),
+        Figure(
+            "activity_ms_scaled", "per W4 activity, x (1.97 s / loop)", "ms",
+            targets={SQLITE: at_most(0.4)},
+        ),
+        Figure(
+            "w3_growth", "W3: per step at 10,000 / at 1,000", "x", targets={SQLITE: at_most(1.1)}
+        ),
+        Figure(
+            "w4_growth", "W4: per activity at 10,000 / at 1,000", "x",
+            targets={SQLITE: at_most(1.1)},
+        ),
+    ),
+    stores=SQLITES,
+    compare=False,
+)  # fmt: skip
+
+
+def w11_figures() -> tuple[Figure, ...]:
+    return (
+        Figure("help_ms", "durable --help, whole process", "ms", targets={SQLITE: at_most(250)}),
+        Figure(
+            "status_ms", "durable status ID, whole process", "ms",
+            targets={SQLITE: at_most(250)},
+        ),
+        Figure("python_ms", "python -c pass (the interpreter alone)", "ms"),
+    )  # fmt: skip
 
 
 def w8_figures() -> tuple[Figure, ...]:
@@ -176,6 +223,8 @@ def w3_figures(steps: int) -> tuple[Figure, ...]:
             "growth", "last 100 / first 100 steps", "x",
             targets={SQLITE: at_most(1.1)}, peer_key="last100_over_first100",
         ),
+        # the process's CPU (worker and client): a busy machine stretches the wall time more
+        Figure("cpu_ms_per_step", "process CPU per step", "ms"),
     )  # fmt: skip
 
 
@@ -195,6 +244,7 @@ def w4_figures(width: int) -> tuple[Figure, ...]:
             peer_key="peak_rss_mb",
         ),
         Figure("rss_before_mib", "RSS before the fan-out", "MiB"),
+        Figure("cpu_ms_per_activity", "process CPU per activity", "ms"),
         # a fan-in's completions are decided one at a time per instance: none replays history
         Figure(
             "replays", "episodes replayed", "",

@@ -365,14 +365,26 @@ EVENT_TYPES: dict[str, type[HistoryEvent]] = {
 def event_to_dict(event: HistoryEvent) -> dict[str, Any]:
     """A JSON-ready dict of the event (``kind`` first; datetimes as ISO 8601 text)."""
     out: dict[str, Any] = {"kind": event.kind}
-    for field in dataclasses.fields(event):
-        value = getattr(event, field.name)
+    for name in _field_names(type(event)):
+        value = getattr(event, name)
         if isinstance(value, datetime):
             value = value.isoformat()
         elif isinstance(value, ErrorInfo):
             value = dataclasses.asdict(value)
-        out[field.name] = value
+        out[name] = value
     return out
+
+
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _field_names(cls: type[HistoryEvent]) -> tuple[str, ...]:
+    """The fields of an event class, in order (read once per class: one event is dumped per
+    history append)."""
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = tuple(field.name for field in dataclasses.fields(cls))
+    return names
 
 
 def event_from_dict(data: dict[str, Any]) -> HistoryEvent:

@@ -7,6 +7,7 @@ failing store logged an ERROR at every fixed poll interval (49 lines in 10 s on 
 from __future__ import annotations
 
 import logging
+import sqlite3
 import time
 from collections.abc import Generator
 from typing import Any
@@ -53,14 +54,28 @@ def test_store_failures_back_off_and_are_logged_once_per_change(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.INFO, logger="durable.worker")
-    health = StoreHealth(0.5, max_wait=30)
-    waits = [health.failed(StoreError("database or disk is full")) for _ in range(49)]
+    now = [0.0]
+    health = StoreHealth(0.5, max_wait=30, clock=lambda: now[0])
+    waits = []
+    for n in range(49):  # a full disk: writes fail, reads and empty claims go through
+        waits.append(health.failed(_full(f"claim_{n % 3}")))
+        health.succeeded()
+        now[0] += 0.2
     assert waits[0] < 2 and max(waits) <= 30 + 1 and waits[-1] > 10  # exponential, capped
     assert len(set(waits)) > 10  # with jitter
     health.failed(StoreError("disk I/O error"))
+    health.succeeded()
+    now[0] += 30
     health.succeeded()
     health.succeeded()
     lines = [r.getMessage() for r in caplog.records]
     assert len(lines) == 3, lines
     assert "database or disk is full" in lines[0] and "disk I/O error" in lines[1]
     assert "store is back after 50 failed call(s)" in lines[2]
+
+
+def _full(call: str) -> StoreError:
+    """SQLite's full-disk error as the store raises it, met by ``call``."""
+    error = StoreError(f"sqlite:///x.db: {call}: database or disk is full")
+    error.__cause__ = sqlite3.OperationalError("database or disk is full")
+    return error

@@ -156,8 +156,12 @@ class AttemptRunner:
         slot = None if inspect.iscoroutinefunction(activity.fn) else await self._slot()
         try:
             args, kwargs = self._serializer.decode_call(item.input, activity.fn)
-            with anyio.fail_after(timeout if timeout else math.inf):
-                value = await self._call(activity.fn, args, kwargs, attempt, item, slot)
+            call = self._call(activity.fn, args, kwargs, attempt, item, slot)
+            if timeout:
+                with anyio.fail_after(timeout):
+                    value = await call
+            else:  # no cancel scope to enter and leave: most attempts have no timeout
+                value = await call
             return Outcome(result=self._serializer.encode(value, path=f"{item.name}() result"))
         except anyio.get_cancelled_exc_class():
             raise

@@ -7,6 +7,7 @@ the store never calls back. ``Worker`` runs the loops that hand these steps thei
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -23,7 +24,7 @@ from .._retry import RetryPolicy
 from .._status import Status
 from .._telemetry import TELEMETRY
 from ..stores.base import ActivityWorkItem, ClaimSpec, LeaseLost, OrchestrationWorkItem, Store
-from . import entities, fault_points, poison, tracing
+from . import entities, fault_points, follow_on, poison, tracing
 from .attempts import AttemptRunner, Outcome, retry_delay, retry_policy
 from .episodes import Decided, Episodes
 from .heartbeats import Heartbeats
@@ -51,7 +52,7 @@ class Steps:
         runner: AttemptRunner,
         store: Callable[[], Store],
         guarded: Callable[[Awaitable[Any]], Awaitable[Any]],
-        spawn: Callable[[Callable[[Any], Awaitable[None]], Any], None],
+        spawn: Callable[[Callable[[Any], Awaitable[Any]], Any], None],
         *,
         max_episode_attempts: int = 5,
         episode_timeout: float = 60.0,
@@ -232,7 +233,8 @@ class Steps:
         _log_outcome(decided)
         _trace(decided)
         for activity in eager:
-            self._spawn(self.activity_task, activity)
+            if not follow_on.kept(activity):  # else the task that ran the last one runs it
+                self._spawn(self.activity_task, activity)
 
     async def _hold(self, item: OrchestrationWorkItem, exc: Exception) -> None:
         """Leave the instance RUNNING and untouched, with the error in its status (DESIGN 3)."""
@@ -252,11 +254,20 @@ class Steps:
 
     # -- activity attempts ---------------------------------------------------------------------
 
-    async def activity_task(self, item: ActivityWorkItem) -> None:
-        try:
-            await self._run_activity(item)
-        finally:
-            self._activity_slots.give_back()
+    async def activity_task(self, item: ActivityWorkItem) -> ActivityWorkItem | None:
+        """Run one attempt; the activity leased by the commit of its result, for this task to
+        run next (see ``Worker._tracked``), or None."""
+        with follow_on.hand() as hand:
+            try:
+                await self._run_activity(item)
+            except BaseException:
+                if hand.item is not None:  # stopping: its own task gives it back (or runs it)
+                    with contextlib.suppress(RuntimeError):  # stopped: its lease runs out
+                        self._spawn(self.activity_task, hand.item)
+                raise
+            finally:
+                self._activity_slots.give_back()
+        return hand.item
 
     async def _run_activity(self, item: ActivityWorkItem) -> None:
         activity = self.app.activities[item.name]

@@ -5,11 +5,20 @@ never fatal. Before, every failure logged an ERROR and waited a fixed poll inter
 in 10 s on a full disk). Now the first failure (and each change of its message) is logged at
 ERROR, the retries back off (tenacity's ``wait_exponential_jitter``, from the poll interval up
 to ``MAX_BACKOFF``), and the first success after failures logs that the store is back.
+
+A store can fail some calls and serve others (a full disk refuses writes but answers reads and
+claims that find nothing): the worker's loops share one state, so a success right after a
+failure must not reset it, or the back-off starts over and each flip logs two lines (about 8
+lines a second on a full disk, seen in F4). The store is back only once no call failed for
+``settle`` seconds (the longest back-off), and a failure is news only when its cause (the
+driver's error, not which call met it) changes.
 """
 
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 
 import tenacity
 
@@ -22,31 +31,46 @@ MAX_BACKOFF = 30.0
 class StoreHealth:
     """The state of the worker's store calls: healthy, or failing since some calls."""
 
-    def __init__(self, first_wait: float, max_wait: float = MAX_BACKOFF) -> None:
+    def __init__(
+        self,
+        first_wait: float,
+        max_wait: float = MAX_BACKOFF,
+        *,
+        settle: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         # jitter on top of the cap too, so that workers failing together do not retry together
         self._wait = tenacity.wait_exponential(
             multiplier=first_wait, max=max_wait
         ) + tenacity.wait_random(0, 2 * first_wait)
         self.failures = 0
         self._reported: str | None = None
+        self._settle = max_wait if settle is None else settle
+        self._clock = clock
+        self._last_failure = 0.0
 
     def failed(self, exc: BaseException) -> float:
         """Count a failure (logging it if it is news); how long to wait before going on."""
+        now = self._clock()
+        if self.failures and now - self._last_failure >= self._settle:
+            self.failures = 0  # a new outage: its back-off starts over
         self.failures += 1
-        message = str(exc)
-        if message != self._reported:
-            self._reported = message
+        self._last_failure = now
+        cause = exc.__cause__
+        key = f"{type(cause).__name__}: {cause}" if cause is not None else str(exc)
+        if key != self._reported:
+            self._reported = key
             logger.error(
                 "store error (retrying with backoff; logged again only if it changes): %s",
-                message,
+                exc,
             )
         state = tenacity.RetryCallState(retry_object=None, fn=None, args=(), kwargs={})  # type: ignore[arg-type]
         state.attempt_number = self.failures
         return float(self._wait(state))
 
     def succeeded(self) -> None:
-        """A call went through: report the recovery once."""
-        if self.failures:
+        """A call went through: report the recovery once no call failed for ``settle`` s."""
+        if self.failures and self._clock() - self._last_failure >= self._settle:
             logger.warning("store is back after %d failed call(s)", self.failures)
             self.failures = 0
             self._reported = None

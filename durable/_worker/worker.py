@@ -27,6 +27,7 @@ import anyio
 from anyio.abc import TaskGroup, TaskStatus
 
 from .. import _actions as act
+from .. import _faults as faults
 from .._core.registry import App
 from .._entities import entity_instance_name
 from .._errors import StoreError
@@ -73,7 +74,8 @@ class Worker:
         episode_timeout: seconds an episode may run; one that runs longer is not committed and
             counts as a crashed attempt (the event loop is blocked meanwhile: a watchdog warns).
         clock: the local clock (unix seconds) that episodes decided without a claim are stamped
-            by, offset to the store's time as last observed; default ``time.time``.
+            by, offset to the store's time as last observed; default ``time.time`` (skewed by the
+            test-only DURABLE_CLOCK_OFFSET).
             ``durable.testing`` passes its virtual clock (the one its store runs on).
     """
 
@@ -91,7 +93,7 @@ class Worker:
         shutdown_grace: float = 10.0,
         max_episode_attempts: int = 5,
         episode_timeout: float = 60.0,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = faults.wall_clock,
     ) -> None:
         self.app = app
         self._store_arg = store
@@ -253,13 +255,23 @@ class Worker:
         gate: ClaimGate,
         slots: Slots,
         claim: Callable[[ClaimSpec], Awaitable[Any]],
-        run: Callable[[Any], Awaitable[None]],
+        run: Callable[[Any], Awaitable[Any]],
     ) -> None:
         """Take a slot, claim one item of work and run it; wait for work when there is none."""
         streak = 0
         while True:
             await slots.take()
-            item = await self._guarded(claim(self.spec))
+            try:
+                # shielded: a claim that committed must reach _spawn even when stop() came
+                # meanwhile; cancelled, its item stayed leased to a worker that had exited 0,
+                # and waited out the whole lease (C3, 60 s leases)
+                with anyio.CancelScope(shield=True):
+                    item = await claim(self.spec)
+            except StoreError as exc:
+                await anyio.sleep(self._health.failed(exc))
+                item = None
+            else:
+                self._health.succeeded()
             if item is None:
                 slots.give_back()
                 streak = 0
@@ -305,7 +317,7 @@ class Worker:
         self._health.succeeded()
         return result
 
-    def _spawn(self, fn: Callable[[Any], Awaitable[None]], item: Any) -> None:
+    def _spawn(self, fn: Callable[[Any], Awaitable[Any]], item: Any) -> None:
         """Run ``fn(item)`` as tracked work; ``RuntimeError`` once the worker has stopped."""
         assert self._work is not None
         self._work.start_soon(self._tracked, fn, item)  # it runs after this returns
@@ -313,7 +325,7 @@ class Worker:
         if self._drained.is_set():
             self._drained = anyio.Event()
 
-    async def _tracked(self, fn: Callable[[Any], Awaitable[None]], item: Any) -> None:
+    async def _tracked(self, fn: Callable[[Any], Awaitable[Any]], item: Any) -> None:
         # what the lease loop renews: only work this worker is running
         activity = isinstance(item, ActivityWorkItem)
         if activity:
@@ -321,7 +333,11 @@ class Worker:
         else:
             self._held_instances[item.instance_id] += 1
         try:
-            await fn(item)
+            # an activity task may hand back the next activity its result's commit leased
+            while (follow_on := await fn(item)) is not None:
+                self._held_activities.add(follow_on.id)
+                self._held_activities.discard(item.id)
+                item = follow_on
         finally:
             if activity:
                 self._held_activities.discard(item.id)

@@ -136,12 +136,15 @@ class CommitPlan:
         )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Context:
     commit: EpisodeCommit
     now: datetime
     eager: ClaimSpec | None
     eager_limit: int
+    #: the new activities given to ``eager`` so far (counted as they are planned: counting
+    #: them again at each one made a fan-out of n activities cost n^2)
+    leased: int = 0
 
 
 def plan_commit(
@@ -191,10 +194,9 @@ def plan_commit(
 
 
 def _schedule_activity(plan: CommitPlan, action: act.ScheduleActivity, c: _Context) -> None:
-    leased = sum(1 for activity in plan.activities if activity.claimer is not None)
-    plan.activities.append(
-        NewActivity(action, eager_claimer(c.commit, action, c.eager, leased, c.eager_limit))
-    )
+    claimer = eager_claimer(c.commit, action, c.eager, c.leased, c.eager_limit)
+    c.leased += claimer is not None
+    plan.activities.append(NewActivity(action, claimer))
 
 
 def _start_timer(plan: CommitPlan, action: act.StartTimer, c: _Context) -> None:

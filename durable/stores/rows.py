@@ -37,8 +37,12 @@ def as_is(moment: datetime) -> datetime:
     return moment
 
 
+#: one encoder for every row (``json.dumps`` with options builds a new one per call)
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
 def dump_json(value: object) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return _ENCODER.encode(value)
 
 
 def dump_event(event: HistoryEvent) -> str:
@@ -63,14 +67,20 @@ def why_unreadable(exc: BaseException) -> str:
 
 def load_history(instance_id: str, rows: Iterable[tuple[int, Any]]) -> list[HistoryEvent]:
     """The events of ``(seq, data)`` rows; an unreadable one raises ``HistoryCorrupted`` naming
-    the instance and the seq (the worker holds that instance alone)."""
+    the instance and the seq (the worker holds that instance alone). The row's seq (the key)
+    must be the event's own: a row moved to another seq would otherwise read as contiguous,
+    and the next commit would write around the gap."""
     events = []
     for seq, data in rows:
         try:
-            events.append(load_event(data))
+            event = load_event(data)
         except UNREADABLE as exc:
             problem = f"unreadable history row ({why_unreadable(exc)})"
             raise HistoryCorrupted(instance_id, seq, problem) from None
+        if event.seq != seq:
+            problem = f"the row at seq {seq} holds the event of seq {event.seq}"
+            raise HistoryCorrupted(instance_id, seq, problem)
+        events.append(event)
     return events
 
 

@@ -95,3 +95,19 @@ def eternal(ctx: durable.OrchestrationContext, n: int, until: int) -> Generator[
     if n < until:
         return ctx.continue_as_new(n + 1, until)
     return n
+
+
+@app.orchestrator
+def three_slow_steps(ctx: durable.OrchestrationContext, x: int) -> Generator[Any, Any, int]:
+    """W6-like (C2): three 50 ms ledger steps."""
+    for step in range(3):
+        x = yield ctx.call_activity(slow_ledger_step, ctx.instance_id, step, x, 0.05)
+    return int(x)
+
+
+@app.orchestrator
+def timed(ctx: durable.OrchestrationContext, seconds: float) -> Generator[Any, Any, Any]:
+    """T1: a durable sleep, and ``ctx.now()`` before it (the same on every replay)."""
+    before = yield ctx.now()
+    yield ctx.sleep(seconds)
+    return before.isoformat()

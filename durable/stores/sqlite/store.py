@@ -19,12 +19,12 @@ Choices where the ``Store`` contract is silent:
 from __future__ import annotations
 
 import sqlite3
-import time
 from collections.abc import Collection, Sequence
 from datetime import datetime
 
 import anyio
 
+from ... import _faults as faults
 from ..._errors import ConfigurationError, StoreError
 from ..._events import ErrorInfo, HistoryEvent
 from ..._status import Status
@@ -293,7 +293,7 @@ class SQLiteStore(WorkerTables):
         or when the next message, activity or released instance falls due."""
         due = await self._db.read(claims.next_due, "wait_for_work")
         if due is not None:
-            timeout = min(timeout, due - time.time() + _DUE_SLACK)
+            timeout = min(timeout, due - faults.wall_clock() + _DUE_SLACK)
         await self._wait(self._db.work_key, timeout)
 
     def instance_mark(self, instance_id: str) -> int:
