@@ -15,6 +15,7 @@ import anyio
 from . import _events as ev
 from . import _faults as faults
 from ._core.registry import App, Orchestrator, orchestrator_return_hint
+from ._entities import check_not_entity_id
 from ._entity_client import EntityClient
 from ._errors import (
     ConfigurationError,
@@ -107,6 +108,7 @@ class Client(EntityClient):
             raise ConfigurationError(f"if_exists={if_exists!r}: use 'error' or 'return'")
         name, fn = self._resolve(orchestrator)
         instance_id = check_instance_id(instance_id or str(uuid.uuid4()))
+        check_not_entity_id(instance_id, "start(instance_id)")
         payload = self.serializer.encode_call(fn, name, args, {}, skip_first=True)
         mark = self.store.instance_mark(instance_id)  # taken before the instance can finish
         with TELEMETRY.start_span(name):  # its context is stored with the instance
