@@ -302,3 +302,11 @@ def test_the_dashboard_draws_entity_effects() -> None:
     assert _label(called) == "Counter@k.add"
     unlock = _scheduled(ev.EntityUnlockSent(task_id=2, lock_task_id=0))
     assert (unlock.kind, unlock.state) == ("unlock_entities", "done")
+
+
+def test_the_lock_owners_signals_pass_and_a_strangers_wait() -> None:
+    owner = ev.EntityOperation(operation="add", arg="1", caller_id="x", caller_execution=1)
+    stranger = ev.EntityOperation(operation="add", arg="10", caller_id="y", caller_execution=1)
+    held = decide(app, "@Counter@a", None, [lock("x", ("@Counter@a",)), stranger, owner])
+    assert state(held.custom_status) == 1
+    assert held.actions[1:] == []  # signals get no answer

@@ -112,7 +112,7 @@ async def test_an_episodes_entity_messages_reach_the_entitys_inbox(store: Store)
     operations = [m.event for m in entity.messages if isinstance(m.event, EntityOperation)]
     assert [(o.operation, o.arg, o.caller_id, o.caller_task) for o in operations] == [
         ("add", "2", "caller", 3),
-        ("add", "5", None, None),
+        ("add", "5", "caller", None),  # a signal names its sender, and no task
     ]
     assert operations[0].caller_execution == item.execution_id
 
