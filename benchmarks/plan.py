@@ -97,6 +97,7 @@ def cases(quick: bool) -> list[Case]:
             stores=frozenset({PG}),
             compare=False,
         ),
+        Case("W9", f"W9 updates and streams, {w1} round trips", w1, w9_figures(), compare=False),
         Case(
             "E1",
             f"E1 entities: {e1:,} signals to 1 and to {1000:,} entities, {200} calls",
@@ -179,6 +180,21 @@ def w8_figures() -> tuple[Figure, ...]:
         Figure(
             "month_ms", "30-day sleep + 2-day timeout, per test", "ms",
             targets={SQLITE: at_most(1000.0)},
+        ),
+    )  # fmt: skip
+
+
+def w9_figures() -> tuple[Figure, ...]:
+    return (
+        Figure("w1_p50_ms", "W1 p50, same run", "ms"),
+        Figure("update_p50_ms", "update round trip p50", "ms"),
+        Figure(
+            "update_over_w1", "update p50 / W1 p50", "x",
+            targets={SQLITE: at_most(2.0), PG: at_most(2.0)},
+        ),
+        Figure(
+            "stream_values_per_s", "stream values/s (activity to reader)", "/s",
+            higher_is_better=True,
         ),
     )  # fmt: skip
 

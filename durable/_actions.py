@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from ._events import ErrorInfo, EventRaised, HistoryEvent
+from ._events import ErrorInfo, EventRaised, HistoryEvent, UpdateRequested
 
 if TYPE_CHECKING:
     from ._retry import RetryPolicy
@@ -24,6 +24,10 @@ class ActivityOptions:
     timeout: float | None = None
     schedule_to_start_timeout: float | None = None
     heartbeat_timeout: float | None = None
+    #: flow control on a declared queue (lower runs first; round-robin between keys); None:
+    #: the instance's, as ``client.start`` gave it
+    priority: int | None = None
+    fairness_key: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,13 +145,14 @@ class Fail(Action):
 class ContinueAsNew(Action):
     """End this run and start the same instance again from ``input`` with a fresh history.
 
-    ``carryover`` holds the events that arrived but were not consumed; they open the next run.
+    ``carryover`` holds the events (and updates) that arrived but were not consumed; they open
+    the next run.
     A retried sub-orchestration also continues as new: its next run starts after ``delay``
     seconds and counts as ``attempt`` (None keeps the count).
     """
 
     input: str
-    carryover: tuple[EventRaised, ...] = ()
+    carryover: tuple[EventRaised | UpdateRequested, ...] = ()
     delay: float = 0.0
     attempt: int | None = None
 
@@ -157,3 +162,20 @@ class MarkCanceled(Action):
     """End the run CANCELED: ``Cancelled`` propagated out of the orchestrator."""
 
     reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RespondUpdate(Action):
+    """Store the answer to update ``update_id``: ``result`` (encoded), or ``rejection``."""
+
+    update_id: str
+    result: str | None
+    rejection: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class WriteStream(Action):
+    """Append ``value`` (encoded) to the instance's stream ``key``."""
+
+    key: str
+    value: str

@@ -164,6 +164,20 @@ class TaskTimeout(DurableError, TimeoutError):
     """
 
 
+class UpdateRejected(DurableError):
+    """The orchestrator answered an update with ``ctx.reject(req, message)``.
+
+    Attributes:
+        name: the update's name.
+        message: the orchestrator's reason.
+    """
+
+    def __init__(self, name: str, message: str) -> None:
+        super().__init__(f"update {name!r} was rejected: {message}")
+        self.name = name
+        self.message = message
+
+
 class InstanceNotFound(DurableError):
     """No instance has this id.
 
@@ -171,8 +185,9 @@ class InstanceNotFound(DurableError):
         instance_id: the id that was looked up.
     """
 
-    def __init__(self, instance_id: str) -> None:
-        super().__init__(f"no instance with id {instance_id!r}")
+    def __init__(self, instance_id: str, *, hint: str | None = None) -> None:
+        # ``hint``: a message of its own (an activity token that names no open attempt)
+        super().__init__(hint or f"no instance with id {instance_id!r}")
         self.instance_id = instance_id
 
 

@@ -129,6 +129,19 @@ class ExecutionResumed(HistoryEvent):
     """The instance was resumed after a suspension."""
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExecutionRewound(HistoryEvent):
+    """A FAILED run was taken back to before its failure (``handle.rewind()``).
+
+    The events from seq ``cut`` up to this one are set aside: replay skips them (they stay in
+    the history, which is append-only). The successful completions and raised events among them
+    are recorded again right after this event; the failed effects run again.
+    """
+
+    cut: int = -1
+    reason: str | None = None
+
+
 # -- effects --------------------------------------------------------------------------------------
 
 
@@ -307,6 +320,37 @@ class EventRaised(HistoryEvent):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class UpdateRequested(HistoryEvent):
+    """A client's update ``name`` with encoded ``arg`` arrived (buffered until waited for, like
+    an event); ``update_id`` is where its answer goes."""
+
+    update_id: str
+    name: str
+    arg: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UpdateResponded(ScheduledEvent):
+    """``ctx.respond(req, value)`` (``result``) or ``ctx.reject(req, message)`` (``rejection``)."""
+
+    update_id: str
+    name: str
+    result: str | None = None
+    rejection: str | None = None
+    label_field: ClassVar[str | None] = "name"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StreamWritten(ScheduledEvent):
+    """``ctx.write_stream(key, value)``: ``payload`` (the value, encoded) appended to the stream
+    ``key``."""
+
+    key: str
+    payload: str
+    label_field: ClassVar[str | None] = "key"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class PatchMarker(HistoryEvent):
     """``ctx.patched(change_id)`` returned True on a new path; not an effect (takes no task id)."""
 
@@ -324,42 +368,21 @@ TERMINAL_KINDS = frozenset(
     }
 )
 
+#: every kind of event by its name
 EVENT_TYPES: dict[str, type[HistoryEvent]] = {
     cls.__name__: cls
     for cls in (
-        ExecutionStarted,
-        ExecutionCompleted,
-        ExecutionFailed,
-        ExecutionContinuedAsNew,
-        ExecutionTerminated,
-        ExecutionCanceled,
-        CancelRequested,
-        ExecutionSuspended,
-        ExecutionResumed,
-        ActivityScheduled,
-        ActivityCompleted,
-        ActivityFailed,
-        TimerCreated,
-        TimerFired,
-        NowRecorded,
-        EventSent,
-        EntitySignaled,
-        EntityCalled,
-        EntityResponded,
-        EntityCallFailed,
-        EntityLockRequested,
-        EntityLocked,
-        EntityUnlockSent,
-        EntityOperation,
-        EntityLockRequest,
-        EntityUnlock,
-        SubOrchestrationScheduled,
-        SubOrchestrationCompleted,
-        SubOrchestrationFailed,
-        EventRaised,
-        PatchMarker,
+        ExecutionStarted, ExecutionCompleted, ExecutionFailed, ExecutionContinuedAsNew,
+        ExecutionTerminated, ExecutionCanceled, CancelRequested, ExecutionSuspended,
+        ExecutionResumed, ExecutionRewound,
+        ActivityScheduled, ActivityCompleted, ActivityFailed,
+        TimerCreated, TimerFired, NowRecorded, EventSent,
+        EntitySignaled, EntityCalled, EntityResponded, EntityCallFailed, EntityLockRequested,
+        EntityLocked, EntityUnlockSent, EntityOperation, EntityLockRequest, EntityUnlock,
+        SubOrchestrationScheduled, SubOrchestrationCompleted, SubOrchestrationFailed,
+        EventRaised, UpdateRequested, UpdateResponded, StreamWritten, PatchMarker,
     )
-}
+}  # fmt: skip
 
 
 def event_to_dict(event: HistoryEvent) -> dict[str, Any]:

@@ -51,7 +51,11 @@ COMMANDS = [
     "export",
     "import",
     "replay",
+    "rewind",
+    "complete",
+    "fail",
     "workers",
+    "schedule",
     "dashboard",
     "entity",
 ]

@@ -22,12 +22,13 @@ from .. import _actions as act
 from .. import _events as ev
 from .._durations import to_seconds, to_timedelta
 from .._entities import EntityId, as_entity_id, check_not_entity_id
-from .._errors import ConfigurationError
+from .._errors import ConfigurationError, DurableError
 from .._text import check_id, check_text
 from .entity_calls import CriticalSection
 from .frames import caller_location
 from .run_state import RunState
 from .task import EffectTask, EventWait, Task, WhenAll, WhenAny, WithTimeout
+from .updates import UpdateRequest, UpdateWait
 
 if TYPE_CHECKING:
     from .registry import Activity, ActivityRef, App
@@ -74,6 +75,8 @@ class OrchestrationContext:
         self._rng: _random.Random | None = None
         self._uuid_counter = 0
         self._logger: _ReplayAwareLogger | None = None
+        #: the ids of the updates this run answered (each is answered once)
+        self._answered: set[str] = set()
 
     # -- facts ---------------------------------------------------------------------------------
 
@@ -185,12 +188,27 @@ class OrchestrationContext:
         if not isinstance(name, str) or not name:
             raise ConfigurationError(f"wait_for_event(name={name!r}): name must be a non-empty str")
         check_text(name, "wait_for_event(name)")
-        wait = EventWait(name)
+        return self._wait(EventWait(name), timeout, f"wait_for_event({name!r})")
+
+    def wait_for_update(
+        self, name: str, timeout: timedelta | float | None = None
+    ) -> Task[UpdateRequest]:
+        """The next update ``name`` a client sent (``handle.update``), as an ``UpdateRequest``;
+        answer it with ``ctx.respond`` or ``ctx.reject``.
+
+        Updates sent before the wait are buffered (first in, first out per name) and carried
+        over ``continue_as_new``. With ``timeout``, ``TaskTimeout`` is raised at the ``yield``
+        when it passes first.
+        """
+        check_text(name, "wait_for_update(name)")
+        return self._wait(UpdateWait(name), timeout, f"wait_for_update({name!r})")
+
+    def _wait(self, wait: EventWait, timeout: timedelta | float | None, what: str) -> Task[Any]:
         self._run.add_wait(wait)
         if timeout is None:
             return wait
-        timer = self._timer(self._due(timeout, "wait_for_event(timeout)"))
-        timed = WithTimeout(wait, timer, f"wait_for_event({name!r})")
+        timer = self._timer(self._due(timeout, f"{what.partition('(')[0]}(timeout)"))
+        timed = WithTimeout(wait, timer, what)
         # after WithTimeout subscribed: withdrawing completes the timer, which must not time out
         run = self._run
         wait.subscribe(lambda _: run.withdraw_timer(timer))
@@ -270,6 +288,25 @@ class OrchestrationContext:
             self._serializer.encode_call(definition.fn, name, args, kwargs, skip_first=True)
         )
 
+    def respond(self, request: UpdateRequest, value: Any = None) -> None:
+        """Answer an update: the client's ``handle.update`` returns ``value`` (recorded once)."""
+        self._answer(request, "respond")
+        encoded = self._serializer.encode(value, path=f"respond({request.name!r}).value")
+        self._answer_with(request, encoded, None)
+
+    def reject(self, request: UpdateRequest, message: str) -> None:
+        """Refuse an update: the client's ``handle.update`` raises ``UpdateRejected(message)``."""
+        self._answer(request, "reject")
+        self._answer_with(request, None, check_text(message, "reject(message)"))
+
+    def write_stream(self, key: str, value: Any) -> None:
+        """Append ``value`` to this instance's stream ``key`` (recorded once, never again on
+        replay); clients read it with ``handle.read_stream(key)``."""
+        check_text(key, "write_stream(key)")
+        encoded = self._serializer.encode(value, path=f"write_stream({key!r}).value")
+        event = ev.StreamWritten(task_id=self._run.take_task_id(), key=key, payload=encoded)
+        self._effect(event, act.WriteStream(key, encoded), None).complete(None)
+
     def set_custom_status(self, value: Any) -> None:
         """A JSON value visible to clients (``status().custom_status``) and the dashboard."""
         self._run.custom_status = self._serializer.encode(value, path="custom_status")
@@ -320,6 +357,28 @@ class OrchestrationContext:
         return self._rng.random()
 
     # -- machinery -----------------------------------------------------------------------------
+
+    def _answer(self, request: UpdateRequest, verb: str) -> None:
+        if not isinstance(request, UpdateRequest):
+            raise ConfigurationError(
+                f"{verb}(request={request!r}): pass what yield ctx.wait_for_update(...) returned"
+            )
+        if request.id in self._answered:
+            raise DurableError(f"{verb}: update {request.name!r} ({request.id}) was answered")
+
+    def _answer_with(
+        self, request: UpdateRequest, result: str | None, rejection: str | None
+    ) -> None:
+        event = ev.UpdateResponded(
+            task_id=self._run.take_task_id(),
+            update_id=request.id,
+            name=request.name,
+            result=result,
+            rejection=rejection,
+        )
+        action = act.RespondUpdate(request.id, result, rejection)
+        self._effect(event, action, None).complete(None)
+        self._answered.add(request.id)
 
     def _seed(self) -> str:
         return f"{self._run.instance_id}/{self._run.started.isoformat()}"

@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from .. import _actions as act
+from .. import _events as ev
 from .task import EffectTask, EventWait
 
 
@@ -77,7 +78,7 @@ class RunState:
         #: the entity locks asked for and not released yet, by task id (``CriticalSection``)
         self.locks: dict[int, Any] = {}
         #: external events that came before a wait took them (FIFO per name)
-        self.buffered_events: dict[str, deque[str]] = {}
+        self.buffered_events: dict[str, deque[ev.EventRaised | ev.UpdateRequested]] = {}
         #: the waits created for each event name, oldest first
         self.waiters: dict[str, list[EventWait]] = {}
 

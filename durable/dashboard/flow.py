@@ -32,9 +32,13 @@ _KIND_OF: dict[type[ev.HistoryEvent], str] = {
     ev.EntityLockRequested: "lock_entities",
     ev.EntityUnlockSent: "unlock_entities",
     ev.NowRecorded: "now",
+    ev.UpdateResponded: "respond_update",
+    ev.StreamWritten: "write_stream",
 }
 #: effects that are done when scheduled (nothing answers them)
-_IMMEDIATE = frozenset({"send_event", "signal_entity", "unlock_entities", "now"})
+_IMMEDIATE = frozenset(
+    {"send_event", "signal_entity", "unlock_entities", "now", "respond_update", "write_stream"}
+)
 
 
 @dataclass(slots=True)
@@ -93,6 +97,11 @@ def _label(event: ev.HistoryEvent) -> str:
         return f"unlock (lock {event.lock_task_id})"
     if isinstance(event, ev.NowRecorded):
         return "now"
+    if isinstance(event, ev.UpdateResponded):
+        verb = "respond to" if event.rejection is None else "reject"
+        return f"{verb} update {event.name}"
+    if isinstance(event, ev.StreamWritten):
+        return f"write to stream {event.key}"
     return str(getattr(event, "name", event.kind))
 
 
@@ -113,8 +122,8 @@ def _complete(effect: Effect, event: ev.CompletionEvent) -> None:
     if isinstance(event, ev.ActivityFailed | ev.SubOrchestrationFailed | ev.EntityCallFailed):
         effect.state, effect.error = FAILED, event.error
         effect.attempts = getattr(event, "attempts", None)
-    else:
-        effect.state = DONE
+    else:  # after a rewind, a failed effect may complete: its old error goes
+        effect.state, effect.error = DONE, None
 
 
 @dataclass(slots=True)

@@ -28,6 +28,7 @@ from .._events import (
     SubOrchestrationCompleted,
     SubOrchestrationFailed,
     TimerFired,
+    UpdateRequested,
 )
 from .._status import Status
 from .base import ClaimSpec, EpisodeCommit, NewInstance
@@ -84,7 +85,7 @@ class NextRun:
     input: str
     attempt: int | None
     started: ExecutionStarted
-    carryover: tuple[EventRaised, ...]
+    carryover: tuple[EventRaised | UpdateRequested, ...]
     delay: float
 
 
@@ -120,6 +121,15 @@ class CommitPlan:
     next_run: NextRun | None = None
     #: the run continues as new (``next_run`` says how, given the row's facts)
     continues: bool = False
+    #: (key, encoded value) appended to the instance's streams, in order
+    stream_values: list[tuple[str, str]] = field(default_factory=list)
+    #: answers to updates, stored for the clients that wait for them
+    update_results: list[act.RespondUpdate] = field(default_factory=list)
+
+    @property
+    def has_outputs(self) -> bool:
+        """Whether the plan writes stream values or update answers (clients wait for them)."""
+        return bool(self.stream_values or self.update_results)
 
     @property
     def simple(self) -> bool:
@@ -133,6 +143,7 @@ class CommitPlan:
             or self.to_parent
             or self.to_children
             or self.next_run
+            or self.has_outputs
         )
 
 
@@ -232,6 +243,14 @@ def _to_entities(plan: CommitPlan, action: act.Action, c: _Context) -> None:
         plan.sent.append(Delivery(target, event, execution_id))
 
 
+def _write_stream(plan: CommitPlan, action: act.WriteStream, c: _Context) -> None:
+    plan.stream_values.append((action.key, action.value))
+
+
+def _respond_update(plan: CommitPlan, action: act.RespondUpdate, c: _Context) -> None:
+    plan.update_results.append(action)
+
+
 def _through_the_status(plan: CommitPlan, action: act.Action, c: _Context) -> None:
     """Complete, Fail, MarkCanceled and ContinueAsNew act through the status and outcome."""
 
@@ -247,6 +266,8 @@ _PLANNERS: dict[type[act.Action], Callable[[CommitPlan, Any, _Context], None]] =
     act.LockEntities: _to_entities,
     act.UnlockEntities: _to_entities,
     act.SendMessage: _to_entities,
+    act.WriteStream: _write_stream,
+    act.RespondUpdate: _respond_update,
     act.Complete: _through_the_status,
     act.Fail: _through_the_status,
     act.MarkCanceled: _through_the_status,

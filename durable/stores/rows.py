@@ -137,7 +137,20 @@ def instance_record(row: Row, time: ToTime) -> InstanceRecord:
         version=row["version"],
         parent_instance_id=row["parent_instance_id"],
         parent_task_id=row["parent_task_id"],
+        tags=tags_of(row),
     )
+
+
+def tags_of(row: Row) -> dict[str, str]:
+    """An instance row's tags (its ``tags`` JSON column; none when the query left it out)."""
+    try:
+        data = row["tags"]
+    except (KeyError, IndexError):
+        return {}
+    if not data:
+        return {}
+    tags: dict[str, str] = json.loads(data)
+    return tags
 
 
 def activity_item(row: Row, worker_id: str, time: ToTime) -> ActivityWorkItem:

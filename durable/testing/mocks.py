@@ -64,6 +64,8 @@ class TestApp(App):
         self.activities = {
             name: self._recorded(activity) for name, activity in base.activities.items()
         }
+        self.queues = dict(base.queues)
+        self.schedules = dict(base.schedules)
 
     # -- resolution by name --------------------------------------------------------------------
 

@@ -12,7 +12,7 @@ from ..._status import Status
 from .. import rules
 from ..base import ActivityWorkItem, ClaimSpec, EpisodeCommit, LeaseLost, NewInstance
 from ..commit import CommitPlan, InstanceFacts, NextRun, plan_commit
-from . import activities
+from . import activities, outputs
 from .activities import schedule_activity
 from .instances import deliver, insert_instance, insert_message
 from .rows import TERMINAL_SQL, Tx, dump_error, dump_event, to_datetime, to_ts
@@ -90,6 +90,10 @@ def _commit(
     _append_history(tx, plan)
     tx.conn.executemany("DELETE FROM inbox WHERE id = ?", [(i,) for i in plan.consumed])
     claimed = _write_work(tx, plan)
+    if plan.stream_values:
+        outputs.append(tx, plan.instance_id, plan.stream_values)
+    if plan.update_results:
+        outputs.answer(tx, plan.instance_id, plan.update_results)
     _update_instance(tx, plan, Status(row["status"]))
     if plan.finishing:
         _finish(tx, plan)
