@@ -116,6 +116,7 @@ chaos: $(INSTALLED_DEV) postgres
 	PATH="$$pg_bin:$$PATH" DURABLE_REQUIRE_POSTGRES=1 DURABLE_CHAOS=1 \
 		DURABLE_CHAOS_REPORT="$(abspath $(CHAOS_REPORT))" \
 		$(BIN)/pytest -q -p no:cacheprovider tests/test_crash.py tests/test_chaos.py \
+			tests/test_entity_processes.py \
 		|| status=$$?; \
 	$(VENV_PY) -m tests.chaos.report $(CHAOS_REPORT) && exit $$status
 
