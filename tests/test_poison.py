@@ -99,7 +99,8 @@ async def test_a_crashing_episode_fails_its_instance_and_the_others_complete(
     runs = ledger_counts(ledger)
     # at least once, and not forever: the first attempt's result died with the episode after
     # it; the second attempt's result went to the inbox alone and the claims counted from there
-    assert runs[("after-step", 0)] == 2
+    # (each crash of the other poison instance, at most ATTEMPTS + 1, may kill one in flight)
+    assert 2 <= runs[("after-step", 0)] <= 2 + ATTEMPTS + 1
     assert all(runs[(f"healthy-{n}", 0)] >= 1 for n in range(5))  # killed with the others
 
 
