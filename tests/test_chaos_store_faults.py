@@ -56,6 +56,17 @@ async def _start_retrying(client: durable.Client, instance_id: str, n: int) -> N
                 await anyio.sleep(0.05)
 
 
+async def _until_both_ran(ledger: Path, workers: Workers) -> None:
+    with anyio.fail_after(WAIT):
+        while True:
+            connection = open_ledger(str(ledger))
+            pids = {pid for (pid,) in connection.execute("SELECT DISTINCT pid FROM ledger")}
+            connection.close()
+            if {p.pid for p in workers.procs} <= pids:
+                return
+            await anyio.sleep(0.05)
+
+
 # -- F3: PostgreSQL restarts and killed connections -----------------------------------------------
 
 #: RELIABILITY F3: after each reconnect a new start is picked up within this many seconds
@@ -98,6 +109,9 @@ async def test_f3_postgres_restarts_and_killed_connections(tmp_path: Path) -> No
                 for n in range(started, started + per_fault):
                     await _start_retrying(client, ids[n], n)
                 started += per_fault
+                if number == 0:  # both workers are up (a worker that cannot open its store
+                    # at start exits with one line: its supervisor restarts it)
+                    await _until_both_ran(ledger, workers)
                 await anyio.sleep(0.5)  # the fault hits with this batch in flight
                 faults.append(time.time())
                 if fault == "kill":  # every durable backend, the LISTEN connection included
