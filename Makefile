@@ -43,7 +43,7 @@ help:
 	@echo "make docs        build the documentation into site/"
 	@echo "make serve-docs  serve the documentation on $(DOCS_ADDR)"
 	@echo "make bench       run the benchmarks (QUICK=1 for a short run)"
-	@echo "make bench-peers the benchmarks plus DBOS and Temporal, when set up (not in CI)"
+	@echo "make bench-peers the benchmarks plus DBOS, Restate, duroxide and Temporal, when set up (not in CI)"
 	@echo "make clean       remove caches and build output (distclean: also $(VENV))"
 
 # Debian ships venv's ensurepip apart (python3.X-venv): install it when venv fails for want of it.

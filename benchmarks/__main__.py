@@ -18,7 +18,7 @@ from types import FrameType
 
 import anyio
 
-from . import limits, machine, peers, report, stores
+from . import limits, machine, peers, python_cost, report, stores
 from .plan import cases
 from .runner import Measured, Progress, run_case
 from .stores import STORE_NAMES
@@ -39,7 +39,11 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         default=45.0,
         help="a case whose first repetition takes longer (s) runs once (default 45)",
     )
-    parser.add_argument("--peers", action="store_true", help="also run DBOS and Temporal")
+    parser.add_argument(
+        "--peers",
+        action="store_true",
+        help="also run the peers (DBOS, Restate, duroxide, Temporal)",
+    )
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
     parser.add_argument("--no-write", action="store_true", help="print the table only")
     args = parser.parse_args(argv)
@@ -74,6 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         found, missing = peers.present()
         if missing:
             print(missing)
+            args.peer_note = missing  # and in RESULTS.md's notes: reported, not left out
         if not found:
             return 0
     stop_on_sigterm()
@@ -99,7 +104,7 @@ def run(
     args: argparse.Namespace, pool: stores.Stores, found: list[peers.Peer], say: Progress
 ) -> tuple[report.Table, dict[str, str], list[str]]:
     """Limits, then every case on every store, then the peers; the table and its context."""
-    notes: list[str] = []
+    notes: list[str] = [args.peer_note] if getattr(args, "peer_note", None) else []
     load_before = machine.load()
     pg_reason = None
     if "postgres" in args.kinds or found:
@@ -117,6 +122,12 @@ def run(
     if pg_reason is not None and "postgres" in args.kinds:
         notes.append(f"PostgreSQL store unavailable in this run: {pg_reason}")
     measured = run_matrix(args, pool, pg_reason, say)
+    say("timing the calibration loop (10M iterations)")
+    derived = python_cost.derive(
+        measured, measured_limits.get("sqlite-full"), python_cost.calibration_loop()
+    )
+    if derived is not None:
+        measured.append(derived)
     peer_figures: report.PeerFigures = {}
     for peer in found:
         peer_figures |= peers.run_peer(peer, args.reps, pool.postgres_url, say)

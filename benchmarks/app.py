@@ -88,3 +88,28 @@ def sleeper(ctx: durable.OrchestrationContext, x: int) -> Steps:
     """W5: one durable one-second timer."""
     yield ctx.sleep(1.0)
     return x
+
+
+@app.orchestrator
+def counter(ctx: durable.OrchestrationContext, rounds: int) -> Steps:
+    """W9: answers ``rounds`` updates ``add`` with the running total."""
+    total = 0
+    for _ in range(rounds):
+        req = yield ctx.wait_for_update("add")
+        total += req.arg
+        ctx.respond(req, total)
+    return total
+
+
+@app.activity
+async def emit(count: int) -> int:
+    """W9: ``count`` stream values, written as fast as the activity can."""
+    for n in range(count):
+        durable.write_stream("tokens", n)
+    return count
+
+
+@app.orchestrator
+def streamer(ctx: durable.OrchestrationContext, count: int) -> Steps:
+    """W9: one activity that streams ``count`` values."""
+    return (yield ctx.call_activity(emit, count))

@@ -20,6 +20,7 @@ import anyio
 
 import durable
 
+from . import entity_bench  # noqa: F401 (registers E1's entity on the app)
 from .app import app
 from .workloads import RUNNERS, Figures, warm_up
 
@@ -44,12 +45,16 @@ async def measure(workload: str, url: str, size: int, workers: int) -> Figures:
         from .testing_kit import figures
 
         return await figures(size)
+    if workload == "W11":  # the command line, whole processes against a store made here
+        from .cli_bench import figures as cli_figures
+
+        return await cli_figures(url, size)
     return await in_process(workload, url, size)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.child")
-    parser.add_argument("workload", choices=[*RUNNERS, "W6", "W8"])
+    parser.add_argument("workload", choices=[*RUNNERS, "W6", "W8", "W11"])
     parser.add_argument("url")
     parser.add_argument("size", type=int)
     parser.add_argument("--workers", type=int, default=1, help="W6: worker processes")

@@ -1,4 +1,5 @@
-"""``make bench-peers``: the peers' scripts (DBOS, Temporal) run in the same invocation.
+"""``make bench-peers``: the peers' scripts (DBOS, Restate, duroxide, Temporal) run in the same
+invocation.
 
 The environments are those of ``shared/bench/peers/README.md``: virtualenvs under
 ``$PEERS_HOME`` (default ``~/durable-peers``) and the scripts beside that README (override with
@@ -49,11 +50,39 @@ class Peer:
 def known_peers() -> list[Peer]:
     dbos = PEERS_HOME / "dbos-venv" / "bin"
     temporal = PEERS_HOME / "temporal-venv" / "bin"
+    restate = PEERS_HOME / "restate-venv" / "bin"
+    restate_server = Path(
+        os.environ.get(
+            "RESTATE_SERVER_BIN",
+            PEERS_HOME / "restate-npm" / "node_modules" / "@restatedev"
+            / "restate-server-linux-x64" / "bin" / "restate-server",
+        )
+    )  # fmt: skip
+    duroxide = PEERS_HOME / "duroxide-venv" / "bin"
     return [
         Peer(
             "DBOS",
             dbos / "python",
             SCRIPTS / "dbos_bench.py",
+            (),
+            (
+                Run("sqlite", ("--db", "sqlite"), "sqlite "),
+                Run("postgres", ("--db", "postgres"), "postgres "),
+            ),
+        ),
+        Peer(
+            "Restate",
+            restate / "python",
+            SCRIPTS / "restate_bench.py",
+            (restate_server,),
+            # Restate keeps its own store (RocksDB, fsync on): set beside our SQLite, as the
+            # embedded default of each
+            (Run("sqlite", (), "restate "),),
+        ),
+        Peer(
+            "duroxide",
+            duroxide / "python",
+            SCRIPTS / "duroxide_bench.py",
             (),
             (
                 Run("sqlite", ("--db", "sqlite"), "sqlite "),
@@ -99,6 +128,7 @@ def run_peer(peer: Peer, reps: int, postgres_url: str | None, progress: Progress
         if postgres_url is not None:
             # the scripts append /<database>; the throwaway server trusts local connections
             env["PG_URL"] = postgres_url.rsplit("/", 1)[0]
+            env["PG_DSN"] = postgres_url  # duroxide's script: a database it makes schemas in
         command = [str(peer.python), str(peer.script), *run.args]
         command += ["--workloads", WORKLOADS, "--reps", str(reps)]
         progress(f"{peer.name} {run.store}: {' '.join(command)}")

@@ -73,6 +73,7 @@ SCALE_WORKERS = 4
 def cases(quick: bool) -> list[Case]:
     """The matrix, smaller in quick mode (and without the 10,000 variants)."""
     w1, w2, w6 = (50, 200, 200) if quick else (200, 1000, 1000)
+    e1 = 2000 if quick else 5000
     plan = [
         Case("W1", f"W1 latency, {w1} in a row", w1, w1_figures(), compare=not quick),
         Case("W2", f"W2 {w2:,} orch x 3 steps", w2, w2_figures(), compare=not quick),
@@ -96,6 +97,15 @@ def cases(quick: bool) -> list[Case]:
             stores=frozenset({PG}),
             compare=False,
         ),
+        Case("W9", f"W9 updates and streams, {w1} round trips", w1, w9_figures(), compare=False),
+        Case(
+            "E1",
+            f"E1 entities: {e1:,} signals to 1 and to {1000:,} entities, {200} calls",
+            e1,
+            e1_figures(),
+            stores=frozenset({SQLITE, PG}),
+            compare=False,
+        ),
         Case(
             "W8",
             "W8 testing kit: 10 steps with a 30-day sleep (memory store, virtual clock)",
@@ -104,8 +114,64 @@ def cases(quick: bool) -> list[Case]:
             stores=frozenset({SQLITE}),  # the kit runs on its own memory store
             compare=False,
         ),
+        Case(
+            "W11",
+            "W11 CLI: a whole process, median of 10",
+            10,
+            w11_figures(),
+            stores=frozenset({SQLITE}),
+            compare=False,
+        ),
     ]
     return plan
+
+
+def e1_figures() -> tuple[Figure, ...]:
+    """Reported without a target (issue 16)."""
+    return (
+        Figure("one_per_s", "signals/s to one entity", "/s", higher_is_better=True),
+        Figure("many_per_s", "signals/s to 1,000 entities", "/s", higher_is_better=True),
+        Figure("call_p50_ms", "call_entity round trip p50", "ms"),
+    )
+#: Python work per step (``benchmarks.python_cost``): derived from W3 and W4 on SQLite FULL
+PY_CASE = Case(
+    "PY",
+    "Python work per step (W3, W4 on SQLite FULL)",
+    1000,
+    (
+        Figure("loop_s", "calibration loop, 10M iterations", "s"),
+        Figure("step_ms", "per W3 step: (W3 - 1,000 commits) / 1,000", "ms"),
+        Figure(
+            "step_ms_scaled", "per W3 step, x (1.97 s / loop)", "ms",
+            targets={SQLITE: at_most(0.35)},
+        ),
+        Figure("activity_ms", "per W4 activity: W4 / 1,000", "ms"),
+        Figure(
+            "activity_ms_scaled", "per W4 activity, x (1.97 s / loop)", "ms",
+            targets={SQLITE: at_most(0.4)},
+        ),
+        Figure(
+            "w3_growth", "W3: per step at 10,000 / at 1,000", "x", targets={SQLITE: at_most(1.1)}
+        ),
+        Figure(
+            "w4_growth", "W4: per activity at 10,000 / at 1,000", "x",
+            targets={SQLITE: at_most(1.1)},
+        ),
+    ),
+    stores=SQLITES,
+    compare=False,
+)  # fmt: skip
+
+
+def w11_figures() -> tuple[Figure, ...]:
+    return (
+        Figure("help_ms", "durable --help, whole process", "ms", targets={SQLITE: at_most(250)}),
+        Figure(
+            "status_ms", "durable status ID, whole process", "ms",
+            targets={SQLITE: at_most(250)},
+        ),
+        Figure("python_ms", "python -c pass (the interpreter alone)", "ms"),
+    )  # fmt: skip
 
 
 def w8_figures() -> tuple[Figure, ...]:
@@ -114,6 +180,21 @@ def w8_figures() -> tuple[Figure, ...]:
         Figure(
             "month_ms", "30-day sleep + 2-day timeout, per test", "ms",
             targets={SQLITE: at_most(1000.0)},
+        ),
+    )  # fmt: skip
+
+
+def w9_figures() -> tuple[Figure, ...]:
+    return (
+        Figure("w1_p50_ms", "W1 p50, same run", "ms"),
+        Figure("update_p50_ms", "update round trip p50", "ms"),
+        Figure(
+            "update_over_w1", "update p50 / W1 p50", "x",
+            targets={SQLITE: at_most(2.0), PG: at_most(2.0)},
+        ),
+        Figure(
+            "stream_values_per_s", "stream values/s (activity to reader)", "/s",
+            higher_is_better=True,
         ),
     )  # fmt: skip
 
@@ -158,6 +239,8 @@ def w3_figures(steps: int) -> tuple[Figure, ...]:
             "growth", "last 100 / first 100 steps", "x",
             targets={SQLITE: at_most(1.1)}, peer_key="last100_over_first100",
         ),
+        # the process's CPU (worker and client): a busy machine stretches the wall time more
+        Figure("cpu_ms_per_step", "process CPU per step", "ms"),
     )  # fmt: skip
 
 
@@ -177,6 +260,7 @@ def w4_figures(width: int) -> tuple[Figure, ...]:
             peer_key="peak_rss_mb",
         ),
         Figure("rss_before_mib", "RSS before the fan-out", "MiB"),
+        Figure("cpu_ms_per_activity", "process CPU per activity", "ms"),
         # a fan-in's completions are decided one at a time per instance: none replays history
         Figure(
             "replays", "episodes replayed", "",

@@ -18,14 +18,18 @@ if TYPE_CHECKING:
     from ._client import Client, InstanceHandle
     from ._core.context import OrchestrationContext
     from ._core.determinism import DeterminismWarning
+    from ._core.entity_calls import CriticalSection
     from ._core.registry import App
     from ._core.task import Task
-    from ._entities import EntityId
+    from ._core.updates import UpdateRequest
+    from ._entities import DELETE, EntityId
+    from ._entity_client import EntityInfo
     from ._errors import (
         ActivityFailed,
         Cancelled,
         ConfigurationError,
         DurableError,
+        EntityFailed,
         InstanceAlreadyExists,
         InstanceNotFound,
         NonDeterminismError,
@@ -34,12 +38,15 @@ if TYPE_CHECKING:
         StoreError,
         TaskTimeout,
         Terminated,
+        UpdateRejected,
     )
     from ._events import HistoryEvent
     from ._retry import RetryPolicy
     from ._serde import Serializer
     from ._status import InstanceStatus, Status
     from ._worker.attempts import ActivityInfo, activity_info, heartbeat
+    from ._worker.handoff import complete_later
+    from ._worker.streams import write_stream
     from ._worker.worker import Worker
 
 #: the module that defines each public name
@@ -50,9 +57,13 @@ _HOMES = {
     "Cancelled": "._errors",
     "Client": "._client",
     "ConfigurationError": "._errors",
+    "CriticalSection": "._core.entity_calls",
     "DeterminismWarning": "._core.determinism",
     "DurableError": "._errors",
+    "DELETE": "._entities",
+    "EntityFailed": "._errors",
     "EntityId": "._entities",
+    "EntityInfo": "._entity_client",
     "HistoryEvent": "._events",
     "InstanceAlreadyExists": "._errors",
     "InstanceHandle": "._client",
@@ -69,24 +80,33 @@ _HOMES = {
     "Task": "._core.task",
     "TaskTimeout": "._errors",
     "Terminated": "._errors",
+    "UpdateRejected": "._errors",
+    "UpdateRequest": "._core.updates",
     "Worker": "._worker.worker",
     "activity_info": "._worker.attempts",
+    "complete_later": "._worker.handoff",
     "heartbeat": "._worker.attempts",
+    "write_stream": "._worker.streams",
 }
 
 #: DESIGN's public subpackages (not in ``__all__``): imported on first use too
 _SUBPACKAGES = frozenset({"testing"})
 
-__all__ = [
+# plain sorted (DESIGN's order), not ruff's constants-first order
+__all__ = [  # noqa: RUF022
     "ActivityFailed",
     "ActivityInfo",
     "App",
     "Cancelled",
     "Client",
     "ConfigurationError",
+    "CriticalSection",
+    "DELETE",
     "DeterminismWarning",
     "DurableError",
+    "EntityFailed",
     "EntityId",
+    "EntityInfo",
     "HistoryEvent",
     "InstanceAlreadyExists",
     "InstanceHandle",
@@ -103,9 +123,13 @@ __all__ = [
     "Task",
     "TaskTimeout",
     "Terminated",
+    "UpdateRejected",
+    "UpdateRequest",
     "Worker",
     "activity_info",
+    "complete_later",
     "heartbeat",
+    "write_stream",
 ]
 
 if not TYPE_CHECKING:  # type checkers read the imports above; a __getattr__ would hide typos

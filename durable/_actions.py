@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from ._events import ErrorInfo, EventRaised
+from ._events import ErrorInfo, EventRaised, HistoryEvent, UpdateRequested
 
 if TYPE_CHECKING:
     from ._retry import RetryPolicy
@@ -24,6 +24,10 @@ class ActivityOptions:
     timeout: float | None = None
     schedule_to_start_timeout: float | None = None
     heartbeat_timeout: float | None = None
+    #: flow control on a declared queue (lower runs first; round-robin between keys); None:
+    #: the instance's, as ``client.start`` gave it
+    priority: int | None = None
+    fairness_key: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +91,43 @@ class SignalEntity(Action):
 
 
 @dataclass(frozen=True, slots=True)
+class CallEntity(Action):
+    """Deliver ``operation`` to the entity; its answer goes to effect ``task_id``."""
+
+    task_id: int
+    entity_name: str
+    entity_key: str
+    operation: str
+    arg: str
+
+
+@dataclass(frozen=True, slots=True)
+class LockEntities(Action):
+    """Ask the entities (instance ids, in the global order) to be held for effect ``task_id``."""
+
+    task_id: int
+    entities: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class UnlockEntities(Action):
+    """Release (or cancel) the lock of effect ``lock_task_id`` on every one of its entities."""
+
+    lock_task_id: int
+    entities: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SendMessage(Action):
+    """An entity's episode sends ``event`` to instance ``instance_id`` (an answer to a caller, for
+    its run ``execution_id`` only; or an operation or lock request to another entity)."""
+
+    instance_id: str
+    event: HistoryEvent
+    execution_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Complete(Action):
     """End the run COMPLETED with ``output``."""
 
@@ -104,13 +145,14 @@ class Fail(Action):
 class ContinueAsNew(Action):
     """End this run and start the same instance again from ``input`` with a fresh history.
 
-    ``carryover`` holds the events that arrived but were not consumed; they open the next run.
+    ``carryover`` holds the events (and updates) that arrived but were not consumed; they open
+    the next run.
     A retried sub-orchestration also continues as new: its next run starts after ``delay``
     seconds and counts as ``attempt`` (None keeps the count).
     """
 
     input: str
-    carryover: tuple[EventRaised, ...] = ()
+    carryover: tuple[EventRaised | UpdateRequested, ...] = ()
     delay: float = 0.0
     attempt: int | None = None
 
@@ -120,3 +162,20 @@ class MarkCanceled(Action):
     """End the run CANCELED: ``Cancelled`` propagated out of the orchestrator."""
 
     reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RespondUpdate(Action):
+    """Store the answer to update ``update_id``: ``result`` (encoded), or ``rejection``."""
+
+    update_id: str
+    result: str | None
+    rejection: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class WriteStream(Action):
+    """Append ``value`` (encoded) to the instance's stream ``key``."""
+
+    key: str
+    value: str

@@ -5,8 +5,8 @@ from __future__ import annotations
 import dataclasses
 import math
 import uuid
-from collections.abc import Callable
-from datetime import datetime
+from collections.abc import AsyncIterator, Callable, Mapping
+from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, Literal
 
@@ -14,7 +14,10 @@ import anyio
 
 from . import _events as ev
 from . import _faults as faults
+from . import _handle_io as talk
+from ._activity_client import ActivityClient
 from ._core.registry import App, Orchestrator, orchestrator_return_hint
+from ._entity_client import EntityClient
 from ._errors import (
     ConfigurationError,
     DurableError,
@@ -25,13 +28,15 @@ from ._errors import (
     TaskTimeout,
     Terminated,
 )
+from ._flow import check_label, check_priority, check_tags, start_time
 from ._serde import DEFAULT_SERIALIZER, Serializer
 from ._status import InstanceStatus, Status
 from ._telemetry import TELEMETRY
 from ._text import check_text
-from ._worker import announce, local
+from ._worker import announce, flow, local, rewinds
 from .stores import open_store
 from .stores.base import InstanceRecord, NewInstance, Store, check_instance_id
+from .stores.flow import has_options
 from .stores.workers import WorkerInfo
 
 #: the longest ``result()`` waits between two reads of the status: the store wakes it when the
@@ -43,7 +48,7 @@ _WAIT_AT_MOST = 1.0
 _FIRST_WAIT = 0.05
 
 
-class Client:
+class Client(EntityClient, ActivityClient):
     """Starts orchestrations and reads or controls their instances.
 
     ``store`` is a URL (``sqlite:///app.db``, ``postgresql://...``, ``memory://``) or a store
@@ -94,6 +99,11 @@ class Client:
         *args: Any,
         instance_id: str | None = None,
         if_exists: Literal["error", "return"] = "error",
+        tags: Mapping[str, str] | None = None,
+        priority: int | None = None,
+        fairness_key: str | None = None,
+        start_at: datetime | None = None,
+        start_delay: timedelta | float | None = None,
     ) -> InstanceHandle:
         """Start an instance of ``orchestrator`` with ``args``; returns its handle.
 
@@ -101,22 +111,57 @@ class Client:
         ``if_exists="return"`` gives the existing instance's handle (an idempotent start).
         Arguments that cannot be serialized raise ``SerializationError`` naming them, before
         anything is written.
+
+        ``tags`` (str to str) are kept with the instance (``status().tags``, ``list(tags=)``).
+        ``priority`` (lower first) and ``fairness_key`` apply to its activities on queues
+        declared with ``app.queue`` (an activity's own ``with_options`` win). ``start_at`` (a
+        datetime) or ``start_delay`` (a duration, on the store's clock) delay its start: it
+        stays PENDING and runs nothing before then.
         """
         if if_exists not in ("error", "return"):
             raise ConfigurationError(f"if_exists={if_exists!r}: use 'error' or 'return'")
         name, fn = self._resolve(orchestrator)
         instance_id = check_instance_id(instance_id or str(uuid.uuid4()))
+        at, delay = start_time(start_at, start_delay, "start()")
+        flow: dict[str, Any] = {
+            "tags": check_tags(tags, "start()"),
+            "priority": check_priority(priority, "start()"),
+            "fairness_key": check_label(fairness_key, "start(): fairness_key", optional=True),
+            "start_at": at,
+            "start_delay": delay,
+        }
         payload = self.serializer.encode_call(fn, name, args, {}, skip_first=True)
         mark = self.store.instance_mark(instance_id)  # taken before the instance can finish
         with TELEMETRY.start_span(name):  # its context is stored with the instance
             context = TELEMETRY.started(instance_id, name)
             if context is not None:  # saved first: the instance's first episode may read it
                 await self.store.save_trace_context(instance_id, context)
-            new = NewInstance(instance_id, name, payload)
-            created = await local.create_instance(self.store, new)
+            new = NewInstance(instance_id, name, payload, **flow)
+            if has_options(new):  # not decided by a worker of this process: it may not run yet
+                created = await self.store.create_instance(new)
+            else:
+                created = await local.create_instance(self.store, new)
         if not created and if_exists == "error":
             raise InstanceAlreadyExists(instance_id)
         return InstanceHandle(self, instance_id, fn, started_at_mark=mark if created else None)
+
+    async def schedules(self) -> list[flow.ScheduleInfo]:
+        """The schedules in the store (recorded by the workers of apps that declare them), each
+        with its state and next runs."""
+        return await flow.list_schedules(self.store)
+
+    async def pause_schedule(self, schedule_id: str) -> None:
+        """Pause a schedule: no slot starts until it is resumed."""
+        await flow.pause(self.store, check_text(schedule_id, "schedule_id"), True)
+
+    async def resume_schedule(self, schedule_id: str) -> None:
+        """Resume a schedule from its next slot (the slots passed while paused are skipped)."""
+        await flow.pause(self.store, check_text(schedule_id, "schedule_id"), False)
+
+    async def trigger_schedule(self, schedule_id: str) -> InstanceHandle:
+        """Start one instance of the schedule now, outside its slots."""
+        instance_id = await flow.trigger(self.store, check_text(schedule_id, "schedule_id"))
+        return InstanceHandle(self, instance_id, None)
 
     async def workers(self) -> list[WorkerInfo]:
         """The live workers (announced, and renewed lately), oldest first."""
@@ -133,8 +178,9 @@ class Client:
         created_after: datetime | None = None,
         created_before: datetime | None = None,
         limit: int = 100,
+        tags: Mapping[str, str] | None = None,
     ) -> list[InstanceStatus]:
-        """Instances matching every filter given, newest first."""
+        """Instances matching every filter given, newest first; ``tags``: carrying every one."""
         wanted = Status(status) if status is not None else None
         check_text(name, "list(name)", optional=True)
         records = await self.store.list_instances(
@@ -143,6 +189,7 @@ class Client:
             created_after=created_after,
             created_before=created_before,
             limit=limit,
+            tags=check_tags(tags, "list()") or None,
         )
         return [self._status_of(record, None) for record in records]
 
@@ -187,6 +234,7 @@ class Client:
                 if record.custom_status is not None
                 else None
             ),
+            tags=dict(record.tags),
         )
 
 
@@ -291,6 +339,31 @@ class InstanceHandle:
         encoded = self._client.serializer.encode(payload, path=f"raise_event({name!r}).payload")
         await self._send(ev.EventRaised(name=name, payload=encoded), f"event {name!r}")
 
+    async def update(self, name: str, arg: Any = None, timeout: float | None = None) -> Any:
+        """Send update ``name`` with ``arg`` and wait for the orchestrator's answer.
+
+        The orchestrator takes it with ``yield ctx.wait_for_update(name)`` (updates sent before
+        are buffered, first in, first out) and answers with ``ctx.respond`` (its value is
+        returned) or ``ctx.reject`` (``UpdateRejected`` is raised). ``DurableError`` when the
+        instance has finished, or finishes without answering; ``TaskTimeout`` when ``timeout``
+        seconds pass first (the update stays delivered).
+        """
+        store, serializer = self._client.store, self._client.serializer
+        return await talk.update(store, serializer, self.instance_id, name, arg, timeout)
+
+    def read_stream(
+        self, key: str, start: int = 0, *, with_offsets: bool = False
+    ) -> AsyncIterator[Any]:
+        """``async for value in handle.read_stream(key)``: each value of stream ``key``, once,
+        in order, from offset ``start``.
+
+        Waits for more while the instance runs and ends when it has finished. Values come
+        from ``ctx.write_stream`` (orchestrator) and ``durable.write_stream`` (activities);
+        ``with_offsets=True`` yields ``(offset, value)`` pairs (resume with ``start=offset + 1``).
+        """
+        store, serializer = self._client.store, self._client.serializer
+        return talk.read_stream(store, serializer, self.instance_id, key, start, with_offsets)
+
     async def terminate(self, reason: str | None = None) -> None:
         """End the instance TERMINATED at once: no orchestrator code runs (children too)."""
         check_text(reason, "terminate(reason)", optional=True)
@@ -309,6 +382,26 @@ class InstanceHandle:
         """Cooperative cancellation: ``Cancelled`` is thrown into the orchestrator at its yield."""
         check_text(reason, "cancel(reason)", optional=True)
         await self._send(ev.CancelRequested(reason=reason), "cancel")
+
+    async def rewind(self, reason: str | None = None) -> None:
+        """Take a FAILED instance back to before its failure: its failed activities run again,
+        its failed sub-orchestrations are rewound with it (recursively, in the same store
+        transaction), and what completed is not run again (see docs/rewind.md for where the
+        failure is cut). ``InstanceNotFound`` for an unknown id; ``DurableError`` when the
+        instance is not FAILED (or stopped being so meanwhile).
+        """
+        check_text(reason, "rewind(reason)", optional=True)
+        planned = await rewinds.plan(self._client.store, self.instance_id, reason)
+        if not await self._client.store.rewind_instances(planned):
+            raise DurableError(f"instance {self.instance_id!r} is no longer FAILED: not rewound")
+
+    async def preview_rewind(self) -> rewinds.RewindPreview:
+        """What ``rewind()`` would do, changing nothing: the instance is replayed against the
+        client's ``app`` (required) up to its failure. ``NonDeterminismError`` when the code no
+        longer fits the history."""
+        if self._client.app is None:
+            raise ConfigurationError("preview_rewind() replays the code: give Client(app=...)")
+        return await rewinds.preview(self._client.app, self._client.store, self.instance_id)
 
     async def history(self) -> list[ev.HistoryEvent]:
         """The current run's history events, in ``seq`` order."""

@@ -93,6 +93,30 @@ class OrchestrationFailed(_RemoteFailure):
         self.instance_id = instance_id
 
 
+class EntityFailed(_RemoteFailure):
+    """An entity operation called with ``ctx.call_entity`` raised; the entity's state is unchanged.
+
+    Attributes:
+        entity: the entity's id as text (``@name@key``).
+        operation: the operation's name.
+        error_type: qualified name of the exception the operation raised.
+        message: that exception's message.
+        traceback: the formatted traceback of the operation.
+    """
+
+    def __init__(
+        self, entity: str, operation: str, *, error_type: str, message: str, traceback: str = ""
+    ) -> None:
+        super().__init__(
+            f"entity {entity} operation {operation!r} failed: {error_type}: {message}",
+            error_type=error_type,
+            cause_message=message,
+            traceback=traceback,
+        )
+        self.entity = entity
+        self.operation = operation
+
+
 class NonDeterminismError(DurableError):
     """The orchestrator's code no longer matches the history it is replaying.
 
@@ -140,6 +164,20 @@ class TaskTimeout(DurableError, TimeoutError):
     """
 
 
+class UpdateRejected(DurableError):
+    """The orchestrator answered an update with ``ctx.reject(req, message)``.
+
+    Attributes:
+        name: the update's name.
+        message: the orchestrator's reason.
+    """
+
+    def __init__(self, name: str, message: str) -> None:
+        super().__init__(f"update {name!r} was rejected: {message}")
+        self.name = name
+        self.message = message
+
+
 class InstanceNotFound(DurableError):
     """No instance has this id.
 
@@ -147,8 +185,9 @@ class InstanceNotFound(DurableError):
         instance_id: the id that was looked up.
     """
 
-    def __init__(self, instance_id: str) -> None:
-        super().__init__(f"no instance with id {instance_id!r}")
+    def __init__(self, instance_id: str, *, hint: str | None = None) -> None:
+        # ``hint``: a message of its own (an activity token that names no open attempt)
+        super().__init__(hint or f"no instance with id {instance_id!r}")
         self.instance_id = instance_id
 
 

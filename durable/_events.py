@@ -129,6 +129,19 @@ class ExecutionResumed(HistoryEvent):
     """The instance was resumed after a suspension."""
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExecutionRewound(HistoryEvent):
+    """A FAILED run was taken back to before its failure (``handle.rewind()``).
+
+    The events from seq ``cut`` up to this one are set aside: replay skips them (they stay in
+    the history, which is append-only). The successful completions and raised events among them
+    are recorded again right after this event; the failed effects run again.
+    """
+
+    cut: int = -1
+    reason: str | None = None
+
+
 # -- effects --------------------------------------------------------------------------------------
 
 
@@ -197,6 +210,84 @@ class EntitySignaled(ScheduledEvent):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class EntityCalled(ScheduledEvent):
+    """``ctx.call_entity(EntityId(entity_name, entity_key), operation, arg)``."""
+
+    entity_name: str
+    entity_key: str
+    operation: str
+    arg: str
+    label_field: ClassVar[str | None] = "operation"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EntityResponded(CompletionEvent):
+    """The entity's operation returned ``result``."""
+
+    result: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EntityCallFailed(CompletionEvent):
+    """The entity's operation raised (its state is unchanged)."""
+
+    error: ErrorInfo
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EntityLockRequested(ScheduledEvent):
+    """``ctx.lock_entities(...)``: the entities' instance ids, in the global order."""
+
+    entities: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EntityLocked(CompletionEvent):
+    """Every entity of the lock is held for this orchestration."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EntityUnlockSent(ScheduledEvent):
+    """The critical section of the lock ``lock_task_id`` exited: its entities are released."""
+
+    lock_task_id: int
+
+
+# -- an entity's inbox (never in an orchestration's history) -----------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EntityOperation(HistoryEvent):
+    """An operation for an entity: a signal, or a call whose caller waits for the answer."""
+
+    operation: str
+    arg: str
+    caller_id: str | None = None
+    caller_execution: int | None = None
+    caller_task: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EntityLockRequest(HistoryEvent):
+    """Lock ``lock_id`` asks the entity at ``position`` of ``entities`` to be held for its owner;
+    once held, the request goes on to the next entity, and the last answers the owner."""
+
+    lock_id: str
+    owner_id: str
+    owner_execution: int
+    owner_task: int
+    entities: tuple[str, ...]
+    position: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EntityUnlock(HistoryEvent):
+    """Release the lock ``lock_id`` (or cancel it, if its request has not arrived yet)."""
+
+    lock_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class SubOrchestrationScheduled(ScheduledEvent):
     """``ctx.call_sub_orchestrator(name, ...)`` started child ``instance_id``."""
 
@@ -229,6 +320,37 @@ class EventRaised(HistoryEvent):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class UpdateRequested(HistoryEvent):
+    """A client's update ``name`` with encoded ``arg`` arrived (buffered until waited for, like
+    an event); ``update_id`` is where its answer goes."""
+
+    update_id: str
+    name: str
+    arg: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UpdateResponded(ScheduledEvent):
+    """``ctx.respond(req, value)`` (``result``) or ``ctx.reject(req, message)`` (``rejection``)."""
+
+    update_id: str
+    name: str
+    result: str | None = None
+    rejection: str | None = None
+    label_field: ClassVar[str | None] = "name"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StreamWritten(ScheduledEvent):
+    """``ctx.write_stream(key, value)``: ``payload`` (the value, encoded) appended to the stream
+    ``key``."""
+
+    key: str
+    payload: str
+    label_field: ClassVar[str | None] = "key"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class PatchMarker(HistoryEvent):
     """``ctx.patched(change_id)`` returned True on a new path; not an effect (takes no task id)."""
 
@@ -246,46 +368,46 @@ TERMINAL_KINDS = frozenset(
     }
 )
 
+#: every kind of event by its name
 EVENT_TYPES: dict[str, type[HistoryEvent]] = {
     cls.__name__: cls
     for cls in (
-        ExecutionStarted,
-        ExecutionCompleted,
-        ExecutionFailed,
-        ExecutionContinuedAsNew,
-        ExecutionTerminated,
-        ExecutionCanceled,
-        CancelRequested,
-        ExecutionSuspended,
-        ExecutionResumed,
-        ActivityScheduled,
-        ActivityCompleted,
-        ActivityFailed,
-        TimerCreated,
-        TimerFired,
-        NowRecorded,
-        EventSent,
-        EntitySignaled,
-        SubOrchestrationScheduled,
-        SubOrchestrationCompleted,
-        SubOrchestrationFailed,
-        EventRaised,
-        PatchMarker,
+        ExecutionStarted, ExecutionCompleted, ExecutionFailed, ExecutionContinuedAsNew,
+        ExecutionTerminated, ExecutionCanceled, CancelRequested, ExecutionSuspended,
+        ExecutionResumed, ExecutionRewound,
+        ActivityScheduled, ActivityCompleted, ActivityFailed,
+        TimerCreated, TimerFired, NowRecorded, EventSent,
+        EntitySignaled, EntityCalled, EntityResponded, EntityCallFailed, EntityLockRequested,
+        EntityLocked, EntityUnlockSent, EntityOperation, EntityLockRequest, EntityUnlock,
+        SubOrchestrationScheduled, SubOrchestrationCompleted, SubOrchestrationFailed,
+        EventRaised, UpdateRequested, UpdateResponded, StreamWritten, PatchMarker,
     )
-}
+}  # fmt: skip
 
 
 def event_to_dict(event: HistoryEvent) -> dict[str, Any]:
     """A JSON-ready dict of the event (``kind`` first; datetimes as ISO 8601 text)."""
     out: dict[str, Any] = {"kind": event.kind}
-    for field in dataclasses.fields(event):
-        value = getattr(event, field.name)
+    for name in _field_names(type(event)):
+        value = getattr(event, name)
         if isinstance(value, datetime):
             value = value.isoformat()
         elif isinstance(value, ErrorInfo):
             value = dataclasses.asdict(value)
-        out[field.name] = value
+        out[name] = value
     return out
+
+
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _field_names(cls: type[HistoryEvent]) -> tuple[str, ...]:
+    """The fields of an event class, in order (read once per class: one event is dumped per
+    history append)."""
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = tuple(field.name for field in dataclasses.fields(cls))
+    return names
 
 
 def event_from_dict(data: dict[str, Any]) -> HistoryEvent:
@@ -303,4 +425,6 @@ def event_from_dict(data: dict[str, Any]) -> HistoryEvent:
             fields[field.name] = datetime.fromisoformat(value)
         elif field.name == "error":
             fields[field.name] = ErrorInfo(**value)
+        elif field.name == "entities":
+            fields[field.name] = tuple(value)
     return cls(**fields)

@@ -17,6 +17,7 @@ import dataclasses
 import functools
 import inspect
 import json
+import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
@@ -59,6 +60,16 @@ class _CallShape:
     keywords: frozenset[str] = frozenset()
     var_keyword: str | None = None
     hints: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    #: positional argument counts that bind with no keywords (min, max), or None when a
+    #: keyword-only parameter is required: a call in that range needs no ``Signature.bind``
+    positional_only_call: tuple[int, float] | None = None
+
+    def binds_plainly(self, args: Sequence[object], kwargs: Mapping[str, object]) -> bool:
+        """True when ``signature.bind(*args, **kwargs)`` is known to succeed without running
+        it (positional arguments only, as many as the signature takes): the common call, and
+        the one an orchestrator's replay repeats at every step."""
+        counts = self.positional_only_call
+        return not kwargs and counts is not None and counts[0] <= len(args) <= counts[1]
 
     def label(self, name: str, where: int | str) -> str:
         """The path of an argument: an index into the positional ones, or a keyword."""
@@ -91,6 +102,10 @@ def _call_shape(fn: Callable[..., Any], skip_first: bool) -> _CallShape:
     params = list(signature.parameters.values())[1 if skip_first else 0 :]
     kinds = {param.name: param.kind for param in params}
     by_kind = {kind: name for name, kind in kinds.items()}
+    positional = [p for p in params if p.kind <= p.POSITIONAL_OR_KEYWORD]
+    required = sum(1 for p in positional if p.default is p.empty)
+    most = math.inf if _has_kind(params, inspect.Parameter.VAR_POSITIONAL) else len(positional)
+    keyword_required = any(p.kind is p.KEYWORD_ONLY and p.default is p.empty for p in params)
     return _CallShape(
         signature.replace(parameters=params),
         positional=tuple(n for n, k in kinds.items() if k <= k.POSITIONAL_OR_KEYWORD),
@@ -100,7 +115,12 @@ def _call_shape(fn: Callable[..., Any], skip_first: bool) -> _CallShape:
         ),
         var_keyword=by_kind.get(inspect.Parameter.VAR_KEYWORD),
         hints=hints_of(fn),
+        positional_only_call=None if keyword_required else (required, most),
     )
+
+
+def _has_kind(params: list[inspect.Parameter], kind: inspect._ParameterKind) -> bool:
+    return any(param.kind is kind for param in params)
 
 
 # ---------------------------------------------------------------- the serializer
@@ -166,7 +186,7 @@ class Serializer:
                 ``"charge(order_id=...).items[2]"`` (``"charge(args[1])"`` without ``fn``).
         """
         shape = _UNKNOWN_CALL if fn is None else _call_shape(fn, skip_first)
-        if shape.signature is not None:
+        if shape.signature is not None and not shape.binds_plainly(args, kwargs):
             try:
                 shape.signature.bind(*args, **kwargs)
             except TypeError as exc:

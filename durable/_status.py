@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -36,7 +36,8 @@ class InstanceStatus:
     ``input`` and ``output`` are decoded values: ``input`` is the argument the instance was
     started with (None when it had none, a list when it had several); ``error`` is the failure's
     text (or the non-determinism report of an instance held RUNNING); ``custom_status`` is the
-    value the orchestrator last set with ``ctx.set_custom_status``.
+    value the orchestrator last set with ``ctx.set_custom_status``; ``tags`` the tags it was
+    started with.
     """
 
     instance_id: str
@@ -48,3 +49,5 @@ class InstanceStatus:
     output: Any = None
     error: str | None = None
     custom_status: Any = None
+    #: the tags it was started with (``client.start(tags=...)``)
+    tags: dict[str, str] = field(default_factory=dict)

@@ -48,10 +48,15 @@ LAYERS: dict[str, int] = {
     "durable._telemetry": VOCABULARY,
     "durable._text": VOCABULARY,
     "durable._faults": VOCABULARY,
+    "durable._flow": VOCABULARY,
+    "durable._schedule": VOCABULARY,
     "durable._core": CORE,
     "durable.stores": STORES,
     "durable._worker": SHELLS,
     "durable._client": SHELLS,
+    "durable._entity_client": SHELLS,
+    "durable._activity_client": SHELLS,
+    "durable._handle_io": SHELLS,
     "durable.testing": EDGES,
     "durable.dashboard": EDGES,
     "durable._cli": EDGES,
@@ -82,7 +87,7 @@ MAY_IMPORT: dict[int, frozenset[int]] = {
 # Third-party packages each layer may import (the standard library is always allowed, except as
 # IMPURE says for the core); None means anything.
 THIRD_PARTY: dict[int, frozenset[str] | None] = {
-    VOCABULARY: frozenset({"tenacity"}),
+    VOCABULARY: frozenset({"tenacity", "croniter"}),  # croniter: schedules' cron slots
     CORE: frozenset(),
     STORES: frozenset({"anyio", "aiosqlite", "asyncpg", "tenacity"}),
     SHELLS: frozenset({"anyio", "tenacity"}),  # tenacity: the store backoff (store_health)

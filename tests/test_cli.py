@@ -51,8 +51,13 @@ COMMANDS = [
     "export",
     "import",
     "replay",
+    "rewind",
+    "complete",
+    "fail",
     "workers",
+    "schedule",
     "dashboard",
+    "entity",
 ]
 #: environment variables of the CLI that the tests set explicitly when they want them
 CLEAN_ENV: dict[str, str | None] = {"DURABLE_STORE": None, "DURABLE_DEBUG": None}

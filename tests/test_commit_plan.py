@@ -15,6 +15,7 @@ import tenacity
 from durable import _actions as act
 from durable._events import (
     ActivityScheduled,
+    EntityOperation,
     ErrorInfo,
     EventRaised,
     ExecutionCanceled,
@@ -256,9 +257,20 @@ def test_a_sent_event_is_a_delivery_stamped_with_now() -> None:
     assert result.sent[0].execution_id is None
 
 
-def test_an_entity_signal_writes_nothing() -> None:
+def test_an_entity_signal_is_an_operation_delivered_to_the_entity() -> None:
     result = plan(episode(act.SignalEntity("counter", "c-1", "add", "1")))
-    assert (result.activities, result.timers, result.sent, result.children) == ([], [], [], [])
+    assert result.sent == [
+        Delivery("@counter@c-1", EntityOperation(timestamp=NOW, operation="add", arg="1"))
+    ]
+
+
+def test_an_entity_call_names_its_caller_and_run() -> None:
+    result = plan(episode(act.CallEntity(4, "counter", "c-1", "get", "null")))
+    (delivery,) = result.sent
+    assert delivery.instance_id == "@counter@c-1"
+    assert isinstance(delivery.event, EntityOperation)
+    assert delivery.event.caller_task == 4
+    assert delivery.event.caller_id is not None and delivery.event.caller_execution is not None
 
 
 # ---------------------------------------------------------------- the end of a run

@@ -131,7 +131,9 @@ async def test_tables_live_in_their_own_schema(url: str) -> None:
         "WHERE table_schema = $1",
         schema,
     )
-    assert tables == "activities,history,inbox,instances,schema_version,traces,workers"
+    assert tables == (
+        "activities,history,inbox,instances,schema_version,streams,traces,update_results,workers"
+    )
 
 
 async def test_a_schema_holding_other_tables_is_refused_untouched(url: str) -> None:

@@ -17,12 +17,21 @@ SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 
 #: the last line each sample prints on stdout
 FINAL_LINE = {
+    "bank.py": "bob: 5000",
     "checkout.py": "13 ExecutionCompleted",
     "control.py": "terminate: TERMINATED (fraud)",
+    "cpu_bound.py": "stopped: TimeoutError",
     "fan_out.py": "result: {'pages': 20, 'words': 370}",
     "failover.py": "clip-2: transcribed on a GPU",
     "human_approval.py": "escalated: director said True",
+    "llm_stream.py": (
+        "the last tokens with their offsets: [(9, \"'why\"), (10, \"streams?'\"), (11, 'in'), "
+        "(12, 'order')]"
+    ),
+    "llm_queue.py": "at most 2 calls at once",
     "monitor.py": "result: build-8 still running after 2 checks: gave up",
+    "rewind.py": "runs: ['charge o-1', 'pack o-1']",
+    "nightly_report.py": "reports: 4",
     "retries_and_heartbeats.py": (
         "result: {'rate': 1.08, 'import': '10 rows imported in 2 attempts, the last from row 6'}"
     ),
@@ -30,6 +39,7 @@ FINAL_LINE = {
         "lisbon: {'booked': False, 'reason': 'no cars left in lisbon', "
         "'cancelled': ['hotel-lisbon', 'flight-lisbon']}"
     ),
+    "shopping_cart.py": "result: paid 750 cents for 2 item(s)",
     "sub_orchestrations.py": (
         "result: {'lyon': 'track-label-lyon-2', 'oslo': 'track-label-oslo-1', "
         "'reykjavik': 'not shipped (durable.ActivityFailed)'}"
@@ -39,6 +49,7 @@ FINAL_LINE = {
         "due=datetime.datetime(2024, 5, 31, 9, 30, tzinfo=datetime.timezone.utc))"
     ),
     "versioning.py": "order-c, started by v2: fraud-checked, receipt-c",
+    "webhook_approval.py": "order o-1 approved by alice",
 }
 
 

@@ -35,9 +35,13 @@ from .common import (
     show,
     with_client,
 )
+from .control import complete, rewind
+from .control import fail as fail_activity
 from .dashboard import dashboard
 from .dump import export, import_
+from .entity import entity
 from .replay import replay
+from .schedules import schedule_app
 from .worker import worker
 from .workers import warn_if_unserved, workers
 
@@ -88,6 +92,8 @@ def _global(
 app.command(rich_help_panel="Workers")(worker)
 app.command(rich_help_panel="Instances")(dashboard)
 app.command(rich_help_panel="Workers")(workers)
+app.add_typer(entity, rich_help_panel="Instances")
+app.add_typer(schedule_app, rich_help_panel="Workers")
 
 
 # -- start and read ----------------------------------------------------------------------------
@@ -176,13 +182,22 @@ def list_instances(
     ] = None,
     name: Annotated[str | None, typer.Option(help="Only instances of this orchestrator.")] = None,
     limit: Annotated[int, typer.Option(min=1, help="At most this many.")] = 100,
+    tag: Annotated[
+        list[str] | None,
+        typer.Option(metavar="KEY=VALUE", help="Only instances with this tag (repeatable)."),
+    ] = None,
     store: StoreOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """List instances, newest first."""
+    from .._flow import parse_tag
     from .render import instances_table, status_dict
 
-    found = with_client(store, lambda client: client.list(status=status, name=name, limit=limit))
+    with reported():
+        tags = dict(parse_tag(text) for text in tag or ())
+    found = with_client(
+        store, lambda client: client.list(status=status, name=name, limit=limit, tags=tags)
+    )
     if as_json:
         print_json([status_dict(item) for item in found])
     elif found:
@@ -370,6 +385,9 @@ async def _purge_if_done(store: Store, instance_id: str) -> int:
 app.command(rich_help_panel="Maintenance")(export)
 app.command("import", rich_help_panel="Maintenance")(import_)
 app.command(rich_help_panel="Maintenance")(replay)
+app.command(rich_help_panel="Control")(rewind)
+app.command(rich_help_panel="Activities")(complete)
+app.command("fail", rich_help_panel="Activities")(fail_activity)
 
 
 def main() -> None:

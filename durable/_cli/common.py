@@ -77,7 +77,11 @@ def _leaf(exc: BaseException) -> BaseException:
 
 # The API's wording of some errors, rephrased for a person at a shell.
 _PHRASES: dict[type[BaseException], Callable[[Any], str]] = {
-    InstanceNotFound: lambda exc: f"instance {exc.instance_id!r} not found",
+    InstanceNotFound: lambda exc: (
+        f"instance {exc.instance_id!r} not found"
+        if str(exc).startswith("no instance with id")
+        else str(exc)  # an activity token's own message
+    ),
     InstanceAlreadyExists: lambda exc: f"an instance with id {exc.instance_id!r} already exists",
 }
 

@@ -87,6 +87,7 @@ def status_dict(status: InstanceStatus) -> dict[str, Any]:
         "output": status.output,
         "error": status.error,
         "custom_status": status.custom_status,
+        "tags": dict(status.tags),
     }
 
 
@@ -110,6 +111,8 @@ def status_table(status: InstanceStatus) -> Table:
         rows.append(("error", Text(status.error, style="red")))
     if status.custom_status is not None:
         rows.append(("custom status", Text(value_text(status.custom_status, limit=None))))
+    if status.tags:
+        rows.append(("tags", Text(", ".join(f"{k}={v}" for k, v in sorted(status.tags.items())))))
     for key, value in rows:
         table.add_row(key, value)
     return table

@@ -88,7 +88,7 @@ async def _serve(app: App, options: WorkerSettings, supervisor: int | None) -> i
     worker = Worker(
         app,
         options.store,
-        queues=options.queues,
+        queues=options.queues or None,
         max_concurrent_activities=options.concurrency,
         max_concurrent_orchestrations=options.concurrency,
         lease_seconds=options.lease,
@@ -96,14 +96,15 @@ async def _serve(app: App, options: WorkerSettings, supervisor: int | None) -> i
         shutdown_grace=options.shutdown_grace,
         max_episode_attempts=options.max_episode_attempts,
         episode_timeout=options.episode_timeout,
+        max_processes=options.max_processes,
     )
     logger.info(
         "starting %s (%s, %s) on %s %s of %s",
         options.app_spec,
         plural(len(app.orchestrators), "orchestrator"),
         plural(len(app.activities), "activity", "activities"),
-        "queue" if len(options.queues) == 1 else "queues",
-        ", ".join(options.queues),
+        "queue" if len(worker.spec.queues) == 1 else "queues",
+        ", ".join(sorted(worker.spec.queues)),
         redact(options.store),
     )
     forced = False

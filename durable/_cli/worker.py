@@ -31,6 +31,7 @@ class WorkerSettings:
     log_format: LogFormat
     max_episode_attempts: int = 5
     episode_timeout: float = 60.0
+    max_processes: int | None = None
 
     def child_argv(self, supervisor: int) -> list[str]:
         """The command line of one supervised worker process (the store goes by environment,
@@ -44,6 +45,8 @@ class WorkerSettings:
         argv += ["--poll-interval", repr(self.poll_interval)]
         argv += ["--max-episode-attempts", str(self.max_episode_attempts)]
         argv += ["--episode-timeout", repr(self.episode_timeout)]
+        if self.max_processes is not None:
+            argv += ["--max-processes", str(self.max_processes)]
         return [*argv, "--log-level", self.log_level.value, "--log-format", self.log_format.value]
 
 
@@ -55,7 +58,9 @@ def worker(
     queue: Annotated[
         list[str] | None,
         typer.Option(
-            "--queue", "-q", help="A queue to serve (repeatable; default: the queue named default)."
+            "--queue",
+            "-q",
+            help="A queue to serve (repeatable; default: default and the app's declared queues).",
         ),
     ] = None,
     concurrency: Annotated[
@@ -85,6 +90,13 @@ def worker(
             min=0.01, metavar="SECONDS", help="Longest episode; a longer one counts as a crash."
         ),
     ] = 60.0,
+    max_processes: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Pool processes per worker for executor='process' activities (default: CPUs).",
+        ),
+    ] = None,
     log_level: Annotated[
         LogLevel, typer.Option(case_sensitive=False, help="Level of durable's logs.")
     ] = LogLevel.INFO,
@@ -98,7 +110,7 @@ def worker(
         worker_settings = WorkerSettings(
             app_spec=app_spec,
             store=store_url(store),
-            queues=tuple(queue or ("default",)),
+            queues=tuple(queue or ()),
             concurrency=concurrency,
             shutdown_grace=shutdown_grace,
             lease=lease,
@@ -107,6 +119,7 @@ def worker(
             log_format=log_format,
             max_episode_attempts=max_episode_attempts,
             episode_timeout=episode_timeout,
+            max_processes=max_processes,
         )
         from .serving import run
 

@@ -41,7 +41,8 @@ def accepts(message: ev.HistoryEvent, run: RunState | None) -> bool:
         return task is not None and not task.is_done
     if isinstance(message, ev.ExecutionStarted):
         return run is None
-    return True
+    # a rewind is taken only by a FAILED run, first in its episode (see ``rewind``)
+    return not isinstance(message, ev.ExecutionRewound)
 
 
 def for_next_run(leftover: list[tuple[int, ev.HistoryEvent]]) -> list[int]:

@@ -21,12 +21,14 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
 from .. import _actions as act
 from .. import _events as ev
 from .._durations import to_seconds, to_timedelta
-from .._entities import EntityId
-from .._errors import ConfigurationError
+from .._entities import EntityId, as_entity_id
+from .._errors import ConfigurationError, DurableError
 from .._text import check_id, check_text
+from .entity_calls import CriticalSection
 from .frames import caller_location
 from .run_state import RunState
 from .task import EffectTask, EventWait, Task, WhenAll, WhenAny, WithTimeout
+from .updates import UpdateRequest, UpdateWait
 
 if TYPE_CHECKING:
     from .registry import Activity, ActivityRef, App
@@ -73,6 +75,8 @@ class OrchestrationContext:
         self._rng: _random.Random | None = None
         self._uuid_counter = 0
         self._logger: _ReplayAwareLogger | None = None
+        #: the ids of the updates this run answered (each is answered once)
+        self._answered: set[str] = set()
 
     # -- facts ---------------------------------------------------------------------------------
 
@@ -183,12 +187,27 @@ class OrchestrationContext:
         if not isinstance(name, str) or not name:
             raise ConfigurationError(f"wait_for_event(name={name!r}): name must be a non-empty str")
         check_text(name, "wait_for_event(name)")
-        wait = EventWait(name)
+        return self._wait(EventWait(name), timeout, f"wait_for_event({name!r})")
+
+    def wait_for_update(
+        self, name: str, timeout: timedelta | float | None = None
+    ) -> Task[UpdateRequest]:
+        """The next update ``name`` a client sent (``handle.update``), as an ``UpdateRequest``;
+        answer it with ``ctx.respond`` or ``ctx.reject``.
+
+        Updates sent before the wait are buffered (first in, first out per name) and carried
+        over ``continue_as_new``. With ``timeout``, ``TaskTimeout`` is raised at the ``yield``
+        when it passes first.
+        """
+        check_text(name, "wait_for_update(name)")
+        return self._wait(UpdateWait(name), timeout, f"wait_for_update({name!r})")
+
+    def _wait(self, wait: EventWait, timeout: timedelta | float | None, what: str) -> Task[Any]:
         self._run.add_wait(wait)
         if timeout is None:
             return wait
-        timer = self._timer(self._due(timeout, "wait_for_event(timeout)"))
-        timed = WithTimeout(wait, timer, f"wait_for_event({name!r})")
+        timer = self._timer(self._due(timeout, f"{what.partition('(')[0]}(timeout)"))
+        timed = WithTimeout(wait, timer, what)
         # after WithTimeout subscribed: withdrawing completes the timer, which must not time out
         run = self._run
         wait.subscribe(lambda _: run.withdraw_timer(timer))
@@ -203,6 +222,58 @@ class OrchestrationContext:
         """The first task to finish (a ``Task``: ``winner.result()``, ``winner is t1``)."""
         return WhenAny(list(tasks))
 
+    def call_entity(self, entity_id: EntityId, operation: str, arg: Any = None) -> Task[Any]:
+        """Run ``operation`` on an entity and get its result (DESIGN 2a); an operation that
+        raises raises ``EntityFailed`` at the ``yield`` (the entity's state is unchanged)."""
+        entity = as_entity_id(entity_id, "call_entity(entity_id)")
+        check_text(operation, "call_entity(operation)")
+        held = [s for s in self._run.locks.values() if s.entered and not s.released]
+        if held and entity.instance_id not in held[0].entities:
+            raise ConfigurationError(
+                f"call_entity({entity}): inside a critical section, call only the entities it "
+                f"locked ({', '.join(held[0].entities)}); a call to another one could deadlock"
+            )
+        encoded = self._serializer.encode(arg, path=f"call_entity({operation!r}).arg")
+        task_id = self._run.take_task_id()
+        event = ev.EntityCalled(
+            task_id=task_id,
+            entity_name=entity.name,
+            entity_key=entity.key,
+            operation=operation,
+            arg=encoded,
+        )
+        action = act.CallEntity(task_id, entity.name, entity.key, operation, encoded)
+        return self._effect(event, action, Any)
+
+    def lock_entities(self, *entity_ids: EntityId) -> Task[CriticalSection]:
+        """Hold these entities for this orchestration: ``with (yield ctx.lock_entities(a, b)):``.
+
+        They are locked in a global order, so two orchestrations cannot deadlock; other callers'
+        operations on them wait until the block exits (or the run ends).
+        """
+        ids = sorted({as_entity_id(e, "lock_entities(entity_id)").instance_id for e in entity_ids})
+        if not ids:
+            raise ConfigurationError("lock_entities(): give at least one EntityId")
+        if any(s.entered and not s.released for s in self._run.locks.values()):
+            raise ConfigurationError(
+                "lock_entities(): this orchestration holds a critical section already; lock "
+                "every entity it needs at once (nested sections could deadlock)"
+            )
+        task_id = self._run.take_task_id()
+        section = CriticalSection(self, task_id, tuple(ids))
+        event = ev.EntityLockRequested(task_id=task_id, entities=section.entities)
+        task = self._effect(event, act.LockEntities(task_id, section.entities), section)
+        if not self._run.closing:
+            self._run.locks[task_id] = section
+        return task
+
+    def _release(self, section: CriticalSection) -> None:
+        """``section``'s block exited: its entities are released."""
+        if self._run.locks.pop(section.task_id, None) is None or self._run.closing:
+            return
+        event = ev.EntityUnlockSent(task_id=self._run.take_task_id(), lock_task_id=section.task_id)
+        self._effect(event, act.UnlockEntities(section.task_id, section.entities), None)
+
     # -- not yielded ---------------------------------------------------------------------------
 
     def continue_as_new(self, *args: Any, **kwargs: Any) -> ContinueAsNewRequest:
@@ -215,6 +286,25 @@ class OrchestrationContext:
         return ContinueAsNewRequest(
             self._serializer.encode_call(definition.fn, name, args, kwargs, skip_first=True)
         )
+
+    def respond(self, request: UpdateRequest, value: Any = None) -> None:
+        """Answer an update: the client's ``handle.update`` returns ``value`` (recorded once)."""
+        self._answer(request, "respond")
+        encoded = self._serializer.encode(value, path=f"respond({request.name!r}).value")
+        self._answer_with(request, encoded, None)
+
+    def reject(self, request: UpdateRequest, message: str) -> None:
+        """Refuse an update: the client's ``handle.update`` raises ``UpdateRejected(message)``."""
+        self._answer(request, "reject")
+        self._answer_with(request, None, check_text(message, "reject(message)"))
+
+    def write_stream(self, key: str, value: Any) -> None:
+        """Append ``value`` to this instance's stream ``key`` (recorded once, never again on
+        replay); clients read it with ``handle.read_stream(key)``."""
+        check_text(key, "write_stream(key)")
+        encoded = self._serializer.encode(value, path=f"write_stream({key!r}).value")
+        event = ev.StreamWritten(task_id=self._run.take_task_id(), key=key, payload=encoded)
+        self._effect(event, act.WriteStream(key, encoded), None).complete(None)
 
     def set_custom_status(self, value: Any) -> None:
         """A JSON value visible to clients (``status().custom_status``) and the dashboard."""
@@ -232,9 +322,8 @@ class OrchestrationContext:
 
     def signal_entity(self, entity_id: EntityId, operation: str, arg: Any = None) -> None:
         """Durably deliver ``operation`` to an entity (fire and forget)."""
+        entity_id = as_entity_id(entity_id, "signal_entity(entity_id)")
         check_text(operation, "signal_entity(operation)")
-        check_text(entity_id.name, "signal_entity(entity_id.name)")
-        check_text(entity_id.key, "signal_entity(entity_id.key)")
         encoded = self._serializer.encode(arg, path=f"signal_entity({operation!r}).arg")
         event = ev.EntitySignaled(
             task_id=self._run.take_task_id(),
@@ -267,6 +356,28 @@ class OrchestrationContext:
         return self._rng.random()
 
     # -- machinery -----------------------------------------------------------------------------
+
+    def _answer(self, request: UpdateRequest, verb: str) -> None:
+        if not isinstance(request, UpdateRequest):
+            raise ConfigurationError(
+                f"{verb}(request={request!r}): pass what yield ctx.wait_for_update(...) returned"
+            )
+        if request.id in self._answered:
+            raise DurableError(f"{verb}: update {request.name!r} ({request.id}) was answered")
+
+    def _answer_with(
+        self, request: UpdateRequest, result: str | None, rejection: str | None
+    ) -> None:
+        event = ev.UpdateResponded(
+            task_id=self._run.take_task_id(),
+            update_id=request.id,
+            name=request.name,
+            result=result,
+            rejection=rejection,
+        )
+        action = act.RespondUpdate(request.id, result, rejection)
+        self._effect(event, action, None).complete(None)
+        self._answered.add(request.id)
 
     def _seed(self) -> str:
         return f"{self._run.instance_id}/{self._run.started.isoformat()}"

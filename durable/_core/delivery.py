@@ -1,6 +1,7 @@
 """Event delivery: the external events of one run, from their arrival to the wait that takes them.
 
-An ``EventRaised`` goes to the first active wait for its name, else it is buffered (FIFO per
+An ``EventRaised`` (or an ``UpdateRequested``, see ``updates``) goes to the first active wait for
+its name, else it is buffered (FIFO per
 name). A wait is active only while the generator is blocked on a task that holds it: activated
 when the generator blocks, deactivated when it moves on, so an event never goes to a wait the
 code no longer awaits. Buffered events remember their arrival order, and continue-as-new carries
@@ -22,6 +23,10 @@ from .._errors import SerializationError
 from .registry import App
 from .run_state import RunState
 from .task import EventWait, Task
+from .updates import UpdateRequest, key_of
+
+#: what arrives for a wait: an external event or an update
+Arrival = ev.EventRaised | ev.UpdateRequested
 
 
 class EventDelivery:
@@ -38,16 +43,17 @@ class EventDelivery:
         self._arrival_order: list[tuple[int, str]] = []
         self._arrivals = 0
 
-    def arrive(self, run: RunState, event: ev.EventRaised) -> None:
-        """Hand ``event`` to the first active wait for its name, or buffer it."""
+    def arrive(self, run: RunState, event: Arrival) -> None:
+        """Hand ``event`` (or an update) to the first active wait for its name, or buffer it."""
         self._arrivals += 1
-        for wait in run.waiters.get(event.name, ()):
+        key = key_of(event)
+        for wait in run.waiters.get(key, ()):
             if wait.active and not wait.is_done:
-                run.waiters[event.name].remove(wait)
-                self._deliver(wait, event.payload)
+                run.waiters[key].remove(wait)
+                self._deliver(wait, event)
                 return
-        run.buffered_events.setdefault(event.name, deque()).append(event.payload)
-        self._arrival_order.append((self._arrivals, event.name))
+        run.buffered_events.setdefault(key, deque()).append(event)
+        self._arrival_order.append((self._arrivals, key))
 
     def activate_when_confirmed(self, run: RunState, task: Task[Any]) -> None:
         """Let the waits ``task`` holds take events; while replaying, once the history has
@@ -82,13 +88,14 @@ class EventDelivery:
         run.waiters.clear()
         self.deactivate()
 
-    def carryover(self, run: RunState) -> list[ev.EventRaised]:
-        """The buffered events no wait took, in arrival order: continue-as-new passes them on."""
-        queues = {name: deque(payloads) for name, payloads in run.buffered_events.items()}
-        out = []
-        for _, name in sorted(self._arrival_order):
-            if queues.get(name):
-                out.append(ev.EventRaised(name=name, payload=queues[name].popleft()))
+    def carryover(self, run: RunState) -> list[Arrival]:
+        """The buffered events (and updates) no wait took, in arrival order: continue-as-new
+        passes them on."""
+        queues = {key: deque(events) for key, events in run.buffered_events.items()}
+        out: list[Arrival] = []
+        for _, key in sorted(self._arrival_order):
+            if queues.get(key):
+                out.append(replace(queues[key].popleft(), seq=-1, timestamp=ev.EPOCH))
         return out
 
     def _activate(self, run: RunState, task: Task[Any]) -> None:
@@ -104,9 +111,14 @@ class EventDelivery:
                     self._deliver(leaf, buffered.popleft())
                     self._forget_arrival(leaf.name)
 
-    def _deliver(self, wait: EventWait, payload: str) -> None:
+    def _deliver(self, wait: EventWait, event: Arrival) -> None:
         try:
-            wait.complete(self._app.serializer.decode(payload, path=f"event {wait.name!r}"))
+            if isinstance(event, ev.UpdateRequested):
+                arg = self._app.serializer.decode(event.arg, path=f"update {event.name!r}")
+                wait.complete(UpdateRequest(event.name, arg, event.update_id))
+            else:
+                payload = event.payload
+                wait.complete(self._app.serializer.decode(payload, path=f"event {wait.name!r}"))
         except SerializationError as exc:
             wait.fail(exc)
 
@@ -122,9 +134,9 @@ def carry_late_arrivals(actions: list[act.Action], messages: Iterable[ev.History
     the carryover of the ``ContinueAsNew`` in ``actions``, after the buffered ones: they came
     later."""
     events = tuple(
-        ev.EventRaised(name=m.name, payload=m.payload)
+        replace(m, seq=-1, timestamp=ev.EPOCH)
         for m in messages
-        if isinstance(m, ev.EventRaised)
+        if isinstance(m, (ev.EventRaised, ev.UpdateRequested))
     )
     for index, action in enumerate(actions):
         if isinstance(action, act.ContinueAsNew) and events:

@@ -26,7 +26,7 @@ from .. import _actions as act
 from .. import _events as ev
 from .._errors import Cancelled, SerializationError, Terminated, qualified_name
 from .._status import Status
-from . import admission
+from . import admission, entity_calls, recorded, rewind
 from . import checks as check
 from . import outcomes as outcome
 from .context import ContinueAsNewRequest, OrchestrationContext
@@ -39,7 +39,7 @@ from .task import EffectTask, Task
 __all__ = ["Episode", "Orchestration"]
 
 
-class Orchestration:
+class Orchestration(rewind.Rewinding):
     """One instance's live orchestrator: its generator and the state its history rebuilt.
 
     ``retry`` (a ``RetryPolicy.to_json()``) and ``attempt`` (this run's number, from 1) are a
@@ -55,6 +55,7 @@ class Orchestration:
         *,
         retry: Mapping[str, object] | None = None,
         attempt: int = 1,
+        cut: int | None = None,
     ) -> None:
         self.app = app
         self.instance_id = instance_id
@@ -74,13 +75,19 @@ class Orchestration:
         self._actions: list[act.Action] = []
         #: an end the code reached while replaying that the history does not hold (yet)
         self._unrecorded_end: tuple[ev.HistoryEvent, act.Action] | None = None
-        self._history_patches = {e.change_id for e in history if isinstance(e, ev.PatchMarker)}
+        # rewinds set events aside (``cut``: one being decided), which replay skips
+        void = rewind.void_seqs(history, cut=cut)
+        self._history_patches = {
+            e.change_id for e in history if isinstance(e, ev.PatchMarker) and e.seq not in void
+        }
         for event in history:
             if event.seq != self.version:
                 raise check.seq_gap(instance_id, event, self.version)
             self.version += 1
-            self._process(event)
-        check.all_confirmed(self._run, self.version, "no further events")
+            if event.seq not in void:
+                self._process(event)
+        if cut is None:  # cut short, the code may go on where the old code failed
+            check.all_confirmed(self._run, self.version, "no further events")
 
     # -- public --------------------------------------------------------------------------------
 
@@ -164,7 +171,7 @@ class Orchestration:
             raise check.unknown_event(self.instance_id, event)
         if self._run is not None:
             self._run.now = event.timestamp
-            if self._replaying and not isinstance(event, (ev.ScheduledEvent, ev.PatchMarker)):
+            if self._replaying and not isinstance(event, rewind.NOT_MESSAGES):
                 check.all_confirmed(self._run, event.seq, event.kind)
         handler(self, event)
         awaited = self._awaiting
@@ -220,10 +227,13 @@ class Orchestration:
         task = self._take_open(event)
         task.fail(outcome.child_failure(event, getattr(task.event, "instance_id", "?")))
 
+    def _on_entity_answer(self, event: ev.EntityCallFailed | ev.EntityLocked) -> None:
+        entity_calls.answer(self._take_open(event), event)
+
     def _on_timer_fired(self, event: ev.TimerFired) -> None:
         self._take_open(event).complete(None)
 
-    def _on_event_raised(self, event: ev.EventRaised) -> None:
+    def _on_event_raised(self, event: ev.EventRaised | ev.UpdateRequested) -> None:
         self._delivery.arrive(self._require_run(event), event)
 
     def _on_patch(self, event: ev.PatchMarker) -> None:
@@ -252,6 +262,8 @@ class Orchestration:
             self.status = Status.RUNNING
 
     def _on_terminated(self, event: ev.ExecutionTerminated) -> None:
+        if not self._replaying:  # no code runs: the locks it holds are given back here
+            self._actions.extend(entity_calls.releases(self._run))
         self._unrecorded_end = None
         self.status = Status.TERMINATED
         self.error = ev.ErrorInfo(qualified_name(Terminated), event.reason or "terminated")
@@ -341,7 +353,7 @@ class Orchestration:
         """The effect is recorded: complete it at once if it is immediate, else wait for it."""
         if isinstance(event, ev.NowRecorded):
             task.complete(event.value)
-        elif isinstance(event, (ev.EventSent, ev.EntitySignaled)):
+        elif isinstance(event, recorded.IMMEDIATE):
             task.complete(None)
         else:
             assert self._run is not None
@@ -410,26 +422,27 @@ class Orchestration:
         for task in run.open.values():
             if task.on_cancel is not None and not task.is_done:
                 self._actions.append(task.on_cancel)
+        self._actions.extend(entity_calls.releases(run))
 
 
 _HANDLERS: dict[type[ev.HistoryEvent], Callable[[Orchestration, Any], None]] = {
     ev.ExecutionStarted: Orchestration._on_started,
-    ev.ActivityScheduled: Orchestration._on_scheduled,
-    ev.TimerCreated: Orchestration._on_scheduled,
-    ev.NowRecorded: Orchestration._on_scheduled,
-    ev.EventSent: Orchestration._on_scheduled,
-    ev.EntitySignaled: Orchestration._on_scheduled,
-    ev.SubOrchestrationScheduled: Orchestration._on_scheduled,
+    **dict.fromkeys(recorded.SCHEDULED, Orchestration._on_scheduled),
+    ev.EntityResponded: Orchestration._on_completed,
+    ev.EntityCallFailed: Orchestration._on_entity_answer,
+    ev.EntityLocked: Orchestration._on_entity_answer,
     ev.ActivityCompleted: Orchestration._on_completed,
     ev.SubOrchestrationCompleted: Orchestration._on_completed,
     ev.ActivityFailed: Orchestration._on_activity_failed,
     ev.SubOrchestrationFailed: Orchestration._on_child_failed,
     ev.TimerFired: Orchestration._on_timer_fired,
     ev.EventRaised: Orchestration._on_event_raised,
+    ev.UpdateRequested: Orchestration._on_event_raised,
     ev.PatchMarker: Orchestration._on_patch,
     ev.CancelRequested: Orchestration._on_cancel_requested,
     ev.ExecutionSuspended: Orchestration._on_suspended,
     ev.ExecutionResumed: Orchestration._on_resumed,
     ev.ExecutionTerminated: Orchestration._on_terminated,
+    ev.ExecutionRewound: Orchestration._on_rewound,
     **dict.fromkeys(outcome.END_OF, Orchestration._on_terminal),
 }

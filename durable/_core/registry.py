@@ -9,20 +9,26 @@ import typing
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, replace
 from datetime import timedelta
-from typing import Any, Generic, ParamSpec, Protocol, TypeVar, overload
+from typing import Any, Generic, Literal, ParamSpec, Protocol, TypeVar, overload
 
 from .._actions import ActivityOptions
 from .._durations import to_seconds
 from .._errors import ConfigurationError
+from .._flow import QueueLimits, check_label, check_priority
 from .._retry import RetryPolicy
+from .._schedule import ScheduleDefinition
 from .._serde import DEFAULT_SERIALIZER, Serializer, return_hint
 from .._text import check_text
 from .determinism import warn_if_nondeterministic
+from .entities import Entity
+from .flow_registry import FlowRegistry
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
 _UNSET: Any = object()
+#: where a sync activity runs (``@app.activity(executor=...)``)
+Executor = Literal["thread", "process"]
 
 
 class Activity(Generic[P, R]):
@@ -31,10 +37,18 @@ class Activity(Generic[P, R]):
     Pass it to ``ctx.call_activity``; ``with_options`` gives a reference with per-call options.
     """
 
-    def __init__(self, fn: Callable[P, Any], name: str, options: ActivityOptions) -> None:
+    def __init__(
+        self,
+        fn: Callable[P, Any],
+        name: str,
+        options: ActivityOptions,
+        executor: Executor = "thread",
+    ) -> None:
         self.fn = fn
         self.name = name
         self.options = options
+        #: where a sync activity runs: a worker thread, or a process of the worker's pool
+        self.executor: Executor = executor
         functools.update_wrapper(self, fn)
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Any:
@@ -48,14 +62,23 @@ class Activity(Generic[P, R]):
         queue: str = _UNSET,
         schedule_to_start_timeout: timedelta | float | None = _UNSET,
         heartbeat_timeout: timedelta | float | None = _UNSET,
+        priority: int | None = _UNSET,
+        fairness_key: str | None = _UNSET,
     ) -> ActivityRef[P, R]:
-        """A reference to this activity with some options replaced for the calls that use it."""
+        """A reference to this activity with some options replaced for the calls that use it.
+
+        ``priority`` (lower runs first) and ``fairness_key`` (round-robin between keys) order
+        the attempts of a queue declared with ``app.queue``; unset, the instance's apply (as
+        ``client.start`` gave them).
+        """
         given = {
             "retry": retry,
             "timeout": timeout,
             "queue": queue,
             "schedule_to_start_timeout": schedule_to_start_timeout,
             "heartbeat_timeout": heartbeat_timeout,
+            "priority": priority,
+            "fairness_key": fairness_key,
         }
         changes = {key: value for key, value in given.items() if value is not _UNSET}
         return ActivityRef(self, _make_options(self.name, self.options, **changes))
@@ -105,7 +128,7 @@ class _ActivityDecorator(Protocol):
     def __call__(self, fn: Callable[P, R], /) -> Activity[P, R]: ...
 
 
-class App:
+class App(FlowRegistry):
     """The registry of a program's orchestrators and activities.
 
     Register with the decorators ``@app.orchestrator`` and ``@app.activity``; the name is the
@@ -118,6 +141,9 @@ class App:
         self.serializer = serializer or DEFAULT_SERIALIZER
         self.orchestrators: dict[str, Orchestrator[Any, Any]] = {}
         self.activities: dict[str, Activity[Any, Any]] = {}
+        self.entities: dict[str, Entity] = {}
+        self.queues: dict[str, QueueLimits] = {}
+        self.schedules: dict[str, ScheduleDefinition] = {}
 
     # -- decorators ----------------------------------------------------------------------------
 
@@ -165,6 +191,7 @@ class App:
         queue: str = "default",
         schedule_to_start_timeout: timedelta | float | None = None,
         heartbeat_timeout: timedelta | float | None = None,
+        executor: Executor = "thread",
     ) -> _ActivityDecorator: ...
 
     def activity(
@@ -178,8 +205,16 @@ class App:
         queue: str = "default",
         schedule_to_start_timeout: timedelta | float | None = None,
         heartbeat_timeout: timedelta | float | None = None,
+        executor: Executor = "thread",
     ) -> Any:
-        """Register a function (async or sync) as an activity, with its default options."""
+        """Register a function (async or sync) as an activity, with its default options.
+
+        ``executor="process"``: a sync function that runs in a process of the worker's pool
+        (``Worker(max_processes=N)``), for CPU-bound work; it must be importable by its module
+        and name, and its arguments and result cross as JSON.
+        """
+        if executor not in ("thread", "process"):
+            raise ConfigurationError(f"executor={executor!r}: use 'thread' or 'process'")
         options = {
             "retry": retry,
             "timeout": timeout,
@@ -188,10 +223,33 @@ class App:
             "heartbeat_timeout": heartbeat_timeout,
         }
         if fn is None:
-            return lambda f: self._register_activity(f, name, options)
-        return self._register_activity(fn, name, options)
+            return lambda f: self._register_activity(f, name, options, executor)
+        return self._register_activity(fn, name, options, executor)
+
+    def entity(self, target: Any = None, /, *, name: str | None = None) -> Any:
+        """Register a durable entity (DESIGN 2a): a class whose public methods are operations
+        on ``self.state``, or a function ``(state, op, arg) -> (new_state, result)``."""
+        if target is None:
+            return lambda t: self._register_entity(t, name)
+        return self._register_entity(target, name)
+
+    def _register_entity(self, target: Any, name: str | None) -> Entity:
+        target = target.target if isinstance(target, Entity) else target
+        registered = Entity(target, _name_of(target, name))
+        if registered.name in self.entities:
+            raise ConfigurationError(
+                f"entity {registered.name!r} is already registered; pass name=... to register "
+                "it under another name"
+            )
+        self.entities[registered.name] = registered
+        return registered
 
     # -- lookups used by the context, the worker and the client --------------------------------
+
+    def resolve_entity(self, name: str) -> Entity:
+        """The registered entity ``name``."""
+        found: Entity = self._lookup(self.entities, name, "entity")
+        return found
 
     def resolve_activity(self, ref: Any) -> tuple[str, Callable[..., Any], ActivityOptions]:
         """(name, function, options) of an activity given as object, reference or name."""
@@ -216,7 +274,7 @@ class App:
     # -- internals -----------------------------------------------------------------------------
 
     def _register_activity(
-        self, fn: Any, name: str | None, options: dict[str, Any]
+        self, fn: Any, name: str | None, options: dict[str, Any], executor: Executor = "thread"
     ) -> Activity[Any, Any]:
         if not callable(fn):
             raise ConfigurationError(f"@app.activity needs a function, got {fn!r}")
@@ -225,9 +283,11 @@ class App:
                 f"activity {_describe(fn)} is a generator: an activity returns a value "
                 "(did you mean @app.orchestrator?)"
             )
+        if executor == "process":
+            _check_importable(fn)
         claimed = self._claim_name(_name_of(fn, name), fn)
         registered = Activity[Any, Any](
-            fn, claimed, _make_options(claimed, ActivityOptions(), **options)
+            fn, claimed, _make_options(claimed, ActivityOptions(), **options), executor
         )
         self.activities[claimed] = registered
         return registered
@@ -256,7 +316,7 @@ class App:
         if found is None:
             names = ", ".join(sorted(table)) or "none"
             what = ref if isinstance(ref, str) else _describe(ref)
-            plural = "activities" if kind == "activity" else f"{kind}s"  # Fix: was "activitys"
+            plural = {"activity": "activities", "entity": "entities"}.get(kind, f"{kind}s")
             raise ConfigurationError(
                 f"unknown {kind} {what!r}: not registered with this App "
                 f"(decorate it with @app.{kind}); registered {plural}: {names}"
@@ -275,6 +335,10 @@ def _make_options(name: str, base: ActivityOptions, **changes: Any) -> ActivityO
         raise ConfigurationError(f"activity {name!r}: queue must be a non-empty str")
     if "queue" in changes:
         check_text(changes["queue"], f"activity {name!r}: queue")
+    if "priority" in changes:
+        check_priority(changes["priority"], f"activity {name!r}")
+    if "fairness_key" in changes:
+        check_label(changes["fairness_key"], f"activity {name!r}: fairness_key", optional=True)
     retry = changes.get("retry")
     if retry is not None and not isinstance(retry, RetryPolicy):
         raise ConfigurationError(f"activity {name!r}: retry must be a RetryPolicy, got {retry!r}")
@@ -291,6 +355,19 @@ def orchestrator_return_hint(fn: Callable[..., Any] | None) -> Any:
     if origin in (collections.abc.Iterator, collections.abc.Iterable):
         return Any
     return hint
+
+
+def _check_importable(fn: Any) -> None:
+    """A process activity is found again in the pool's processes by module and name."""
+    if inspect.iscoroutinefunction(fn) or not inspect.isfunction(fn):
+        raise ConfigurationError(
+            f"activity {_describe(fn)}: executor='process' needs a plain (sync) function"
+        )
+    if "<" in fn.__qualname__:
+        raise ConfigurationError(
+            f"activity {_describe(fn)}: executor='process' needs a function defined at the top "
+            "level of a module (the pool's processes import it by name)"
+        )
 
 
 def _name_of(fn: Any, name: str | None) -> Any:

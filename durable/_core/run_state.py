@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from .. import _actions as act
+from .. import _events as ev
 from .task import EffectTask, EventWait
 
 
@@ -28,6 +29,7 @@ class RunState:
         "custom_status",
         "emitted_actions",
         "instance_id",
+        "locks",
         "name",
         "next_task_id",
         "now",
@@ -73,8 +75,10 @@ class RunState:
         #: patches the history holds or this run recorded; ``patches_new`` are not recorded yet
         self.patches_recorded: set[str] = set(patches)
         self.patches_new: list[str] = []
+        #: the entity locks asked for and not released yet, by task id (``CriticalSection``)
+        self.locks: dict[int, Any] = {}
         #: external events that came before a wait took them (FIFO per name)
-        self.buffered_events: dict[str, deque[str]] = {}
+        self.buffered_events: dict[str, deque[ev.EventRaised | ev.UpdateRequested]] = {}
         #: the waits created for each event name, oldest first
         self.waiters: dict[str, list[EventWait]] = {}
 

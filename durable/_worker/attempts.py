@@ -29,6 +29,8 @@ from .._events import ErrorInfo
 from .._retry import RetryPolicy
 from .._serde import Serializer
 from ..stores.base import ActivityWorkItem
+from .handoff import CompleteLater, Token
+from .processes import ProcessPool, error_of
 
 logger = logging.getLogger("durable.activity")
 
@@ -41,7 +43,9 @@ class ActivityInfo:
     """What an activity can know about the attempt running it (``durable.activity_info()``).
 
     ``heartbeat_details`` are the details the last attempt recorded with ``durable.heartbeat``,
-    so a retried attempt can resume where the previous one stopped.
+    so a retried attempt can resume where the previous one stopped. ``token`` names this attempt
+    for ``client.complete_activity``/``fail_activity`` after the activity returns
+    ``durable.complete_later()`` (URL-safe text; whoever holds it can complete this attempt).
     """
 
     instance_id: str
@@ -49,14 +53,16 @@ class ActivityInfo:
     task_id: int
     attempt: int
     heartbeat_details: Any
+    token: str = ""
 
 
 class _Attempt:
     """The running attempt: its info and its latest heartbeat (read by the worker)."""
 
-    def __init__(self, info: ActivityInfo) -> None:
+    def __init__(self, info: ActivityInfo, token: Token) -> None:
         self.info = info
-        self.last_beat = time.monotonic()
+        self.token = token
+        self.started = self.last_beat = time.monotonic()
         self.details: Any = None
         self.details_pending = False
         self._scope: anyio.CancelScope | None = None
@@ -113,6 +119,8 @@ class Outcome:
     result: str | None = None
     error: ErrorInfo | None = None
     exception: BaseException | None = None
+    #: the activity returned ``durable.complete_later()``: its token's holder completes it
+    handoff: bool = False
 
 
 class _ThreadSlot:
@@ -124,8 +132,12 @@ class _ThreadSlot:
 class AttemptRunner:
     """Runs attempts of registered activities, with a thread limiter for sync ones."""
 
-    def __init__(self, serializer: Serializer, threads: int) -> None:
+    def __init__(
+        self, serializer: Serializer, threads: int, processes: ProcessPool | None = None
+    ) -> None:
         self._serializer = serializer
+        #: the pool of ``executor="process"`` activities (None: the app has none)
+        self.processes = processes
         #: sync attempts running, including those abandoned by a timeout whose thread runs on
         #: (a thread cannot be stopped): each keeps its token until its function returns
         self._threads = anyio.CapacityLimiter(threads)
@@ -138,9 +150,11 @@ class AttemptRunner:
         details = None
         if item.heartbeat_details is not None:
             details = self._serializer.decode(item.heartbeat_details, path="heartbeat_details")
-        return _Attempt(
-            ActivityInfo(item.instance_id, item.name, item.task_id, item.attempt, details)
+        token = Token.new(item)
+        info = ActivityInfo(
+            item.instance_id, item.name, item.task_id, item.attempt, details, token.encode()
         )
+        return _Attempt(info, token)
 
     async def run(
         self,
@@ -151,13 +165,24 @@ class AttemptRunner:
     ) -> Outcome:
         """Run one attempt to an Outcome; only cancellation of the worker propagates."""
         timeout = item.timeout or _seconds(policy.timeout)
+        if activity.executor == "process" and self.processes is not None:
+            result, error = await self.processes.run(activity, item, timeout)
+            if error is None:
+                return Outcome(result=result)
+            return Outcome(error=error, exception=error_of(error))
         # a sync attempt takes its thread's slot before its time starts: waiting for a slot is
         # not running
         slot = None if inspect.iscoroutinefunction(activity.fn) else await self._slot()
         try:
             args, kwargs = self._serializer.decode_call(item.input, activity.fn)
-            with anyio.fail_after(timeout if timeout else math.inf):
-                value = await self._call(activity.fn, args, kwargs, attempt, item, slot)
+            call = self._call(activity.fn, args, kwargs, attempt, item, slot)
+            if timeout:
+                with anyio.fail_after(timeout):
+                    value = await call
+            else:  # no cancel scope to enter and leave: most attempts have no timeout
+                value = await call
+            if isinstance(value, CompleteLater):
+                return Outcome(handoff=True)
             return Outcome(result=self._serializer.encode(value, path=f"{item.name}() result"))
         except anyio.get_cancelled_exc_class():
             raise

@@ -28,6 +28,7 @@ from datetime import UTC, datetime
 
 from .. import _actions as act
 from .. import _events as ev
+from .._core import rewind
 from .._core.episode import Episode
 from .._core.interpreter import Orchestration
 from .._core.registry import App
@@ -121,13 +122,29 @@ class Episodes:
         the claimed version, else from a replay of ``history``. Raises what the interpreter
         raises (``NonDeterminismError``, ``HistoryCorrupted``, a bug)."""
         self.clock.observe(item.now)
+        messages = [m.event for m in item.messages]
+        if rewind.requested(messages):  # a FAILED run taken back: replayed up to its cut
+            self._cache.forget(item.instance_id)
+            self.replays += 1
+            rewound, episode = rewind.rewind_episode(
+                self._app,
+                item.instance_id,
+                await history(item.instance_id),
+                messages,
+                item.now,
+                retry=item.retry,
+                attempt=item.attempt,
+            )
+            waiting = set(episode.deferred)
+            consumed = [m.id for i, m in enumerate(item.messages) if i not in waiting]
+            return self._decided(item, episode, rewound, consumed)
         orchestration = self._cache.take(item.instance_id, item.execution_id, item.version)
         if orchestration is None:
             events = await history(item.instance_id) if item.version else []
             self.replays += 1 if item.version else 0
             orchestration = self._new(item, events)
         try:
-            episode = orchestration.apply([m.event for m in item.messages], item.now)
+            episode = orchestration.apply(messages, item.now)
         except BaseException:
             orchestration.close()
             raise

@@ -8,10 +8,12 @@ worker runs none of the instance's code: it commits the end decided here, from t
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 
 from .. import _actions as act
 from .. import _events as ev
+from .._core.entity_calls import unreleased_locks
 from .._status import Status
 from ..stores.base import EpisodeCommit, OrchestrationWorkItem
 
@@ -32,9 +34,15 @@ def failure(item: OrchestrationWorkItem, max_attempts: int) -> ev.ErrorInfo:
     )
 
 
-def poisoned_end(item: OrchestrationWorkItem, worker_id: str, max_attempts: int) -> EpisodeCommit:
+def poisoned_end(
+    item: OrchestrationWorkItem,
+    worker_id: str,
+    max_attempts: int,
+    history: Sequence[ev.HistoryEvent] = (),
+) -> EpisodeCommit:
     """The commit that ends the claimed run FAILED: its start (if the run never committed one)
-    then ``ExecutionFailed``; every visible message is consumed."""
+    then ``ExecutionFailed``; every visible message is consumed, and the entity locks the run's
+    ``history`` holds are given back."""
     error = failure(item, max_attempts)
     events: list[ev.HistoryEvent] = []
     seq = item.version
@@ -52,7 +60,7 @@ def poisoned_end(item: OrchestrationWorkItem, worker_id: str, max_attempts: int)
         execution_id=item.execution_id,
         expected_version=item.version,
         events=events,
-        actions=[act.Fail(error)],
+        actions=[*unreleased_locks(history), act.Fail(error)],
         consumed=[m.id for m in item.messages],
         status=Status.FAILED,
         error=error,

@@ -7,6 +7,7 @@ the store never calls back. ``Worker`` runs the loops that hand these steps thei
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -14,16 +15,14 @@ from typing import Any
 
 import anyio
 
-from .. import _actions as act
 from .. import _faults as faults
 from .._core.registry import App
 from .._errors import HistoryCorrupted, NonDeterminismError, StoreError, qualified_name
 from .._events import ErrorInfo
 from .._retry import RetryPolicy
-from .._status import Status
 from .._telemetry import TELEMETRY
 from ..stores.base import ActivityWorkItem, ClaimSpec, LeaseLost, OrchestrationWorkItem, Store
-from . import fault_points, poison, tracing
+from . import entities, fault_points, follow_on, handoff, poison, step_log, streams, tracing
 from .attempts import AttemptRunner, Outcome, retry_delay, retry_policy
 from .episodes import Decided, Episodes
 from .heartbeats import Heartbeats
@@ -52,7 +51,7 @@ class Steps:
         runner: AttemptRunner,
         store: Callable[[], Store],
         guarded: Callable[[Awaitable[Any]], Awaitable[Any]],
-        spawn: Callable[[Callable[[Any], Awaitable[None]], Any], None],
+        spawn: Callable[[Callable[[Any], Awaitable[Any]], Any], None],
         *,
         max_episode_attempts: int = 5,
         episode_timeout: float = 60.0,
@@ -75,6 +74,8 @@ class Steps:
         self._reports = HeldReports()
         #: results waiting for their instance's recorder (see ``_complete``)
         self._completing: dict[str, list[tuple[ActivityWorkItem, str, anyio.Event]]] = {}
+        #: the entity rows this process created (see ``entities``)
+        self.entity_rows = entities.EntityRows()
 
     @property
     def store(self) -> Store:
@@ -132,6 +133,9 @@ class Steps:
             await self._end_poisoned(item)
             return
         faults.reached("after_claim")
+        if entities.is_entity(item.name):
+            await entities.run_entity_episode(self, item, self._hold)
+            return
         await tracing.remember(self.store, item.instance_id)
         started = time.monotonic()
         try:
@@ -148,6 +152,7 @@ class Steps:
         limit = self._activity_slots.take_now(decided.runnable)
         try:
             fault_points.before_commit(decided)
+            await self.entity_rows.ensure(self.store, decided.commit.actions)
             eager = await self.store.commit_episode(
                 decided.commit, eager=self.spec, eager_limit=limit
             )
@@ -196,9 +201,11 @@ class Steps:
         """Fail an instance whose episodes never came back (``poison``), running none of its
         code."""
         self._episodes.forget(item.instance_id)
-        commit = poison.poisoned_end(item, self.worker_id, self.max_episode_attempts)
         log = {"instance_id": item.instance_id}
         try:
+            history = await self.store.get_history(item.instance_id) if item.version else []
+            commit = poison.poisoned_end(item, self.worker_id, self.max_episode_attempts, history)
+            await self.entity_rows.ensure(self.store, commit.actions)  # its locks are given back
             await self.store.commit_episode(commit)
         except LeaseLost as exc:
             TELEMETRY.lease_expired(kind="orchestration")
@@ -224,10 +231,11 @@ class Steps:
             return
         self._activity_slots.give_back(limit - len(eager))
         self._episodes.kept(decided)
-        _log_outcome(decided)
-        _trace(decided)
+        step_log.log_outcome(decided)
+        step_log.trace(decided)
         for activity in eager:
-            self._spawn(self.activity_task, activity)
+            if not follow_on.kept(activity):  # else the task that ran the last one runs it
+                self._spawn(self.activity_task, activity)
 
     async def _hold(self, item: OrchestrationWorkItem, exc: Exception) -> None:
         """Leave the instance RUNNING and untouched, with the error in its status (DESIGN 3)."""
@@ -245,11 +253,20 @@ class Steps:
 
     # -- activity attempts ---------------------------------------------------------------------
 
-    async def activity_task(self, item: ActivityWorkItem) -> None:
-        try:
-            await self._run_activity(item)
-        finally:
-            self._activity_slots.give_back()
+    async def activity_task(self, item: ActivityWorkItem) -> ActivityWorkItem | None:
+        """Run one attempt; the activity leased by the commit of its result, for this task to
+        run next (see ``Worker._tracked``), or None."""
+        with follow_on.hand() as hand:
+            try:
+                await self._run_activity(item)
+            except BaseException:
+                if hand.item is not None:  # stopping: its own task gives it back (or runs it)
+                    with contextlib.suppress(RuntimeError):  # stopped: its lease runs out
+                        self._spawn(self.activity_task, hand.item)
+                raise
+            finally:
+                self._activity_slots.give_back()
+        return hand.item
 
     async def _run_activity(self, item: ActivityWorkItem) -> None:
         activity = self.app.activities[item.name]
@@ -259,7 +276,8 @@ class Steps:
         self.heartbeats.track(item, attempt)
         try:
             with TELEMETRY.activity(item.name, item.instance_id, item.task_id, item.attempt):
-                outcome = await self._runner.run(activity, item, attempt, policy)
+                async with streams.writing(self.store, self.app.serializer, item.instance_id):
+                    outcome = await self._runner.run(activity, item, attempt, policy)
         except BaseException:
             with anyio.CancelScope(shield=True):  # shutting down: give the attempt back at once
                 await self._guarded(
@@ -273,6 +291,9 @@ class Steps:
         if outcome.result is not None:
             await self._complete(item, outcome.result)
             return
+        if outcome.handoff:
+            await self._hand_off(item, attempt, policy)
+            return
         await self.heartbeats.flush(item, attempt, self.save_details)  # the next attempt resumes
         await self._fail(item, outcome, policy)
 
@@ -283,7 +304,7 @@ class Steps:
         meanwhile (a fan-in) wait, and go together in the next store call with one episode.
         """
         if not self.spec.orchestrators:  # nothing to decide here: the claimers do it
-            _stale(item, await self._guarded(self.store.complete_activity(item, result)))
+            step_log.stale(item, await self._guarded(self.store.complete_activity(item, result)))
             return
         recorded = anyio.Event()
         queue = self._completing.get(item.instance_id)
@@ -323,6 +344,8 @@ class Steps:
         if decided is not None:
             fault_points.before_commit(decided)
         try:
+            if decided is not None:
+                await self.entity_rows.ensure(self.store, decided.commit.actions)
             answer = await self._guarded(
                 self.store.complete_activity(
                     item, result, more=more, then=then, eager=self.spec, eager_limit=limit
@@ -332,26 +355,38 @@ class Steps:
             if decided is None:
                 raise
             self.settle(decided, limit, None)
-            logger.error("next episode of %s refused: %s", item.instance_id, exc, extra=_log(item))
-            _stale(item, await self._guarded(self.store.complete_activity(item, result, more=more)))
+            logger.error(
+                "next episode of %s refused: %s", item.instance_id, exc, extra=step_log.fields(item)
+            )
+            step_log.stale(
+                item, await self._guarded(self.store.complete_activity(item, result, more=more))
+            )
             return
         except BaseException:
             if decided is not None:
                 self.settle(decided, limit, None)
             raise
-        _stale(item, answer)
+        step_log.stale(item, answer)
         if decided is not None:
             self.settle(decided, limit, None if answer is None else answer[1])
+
+    async def _hand_off(self, item: ActivityWorkItem, attempt: Any, policy: RetryPolicy) -> None:
+        """The activity returned ``complete_later()``: its token's holder has the attempt now,
+        until what is left of its timeout or its heartbeat timeout (see ``handoff``)."""
+        seconds = handoff.deadline(item, policy, attempt.started)
+        held = await self._guarded(self.store.hand_off_activity(item, attempt.token.owner, seconds))
+        if held is False:
+            step_log.stale(item, (False, None))
 
     async def _fail(self, item: ActivityWorkItem, outcome: Outcome, policy: RetryPolicy) -> None:
         assert outcome.error is not None
         retry_in = retry_delay(policy, outcome, item, now=self._episodes.clock.now())
-        log = _log(item)
+        log = step_log.fields(item)
         if retry_in is None:
             logger.warning(
                 "activity %s failed for good after %s: %s",
                 item.name,
-                _attempts(item.attempt),
+                step_log.attempts(item.attempt),
                 outcome.error.message,
                 extra=log,
             )
@@ -367,62 +402,4 @@ class Steps:
         recorded = await self._guarded(
             self.store.fail_activity(item, outcome.error, retry_in=retry_in)
         )
-        _stale(item, (recorded, None))
-
-
-def _stale(item: ActivityWorkItem, answer: tuple[bool, Any] | None) -> None:
-    """One WARNING when the store refused an attempt's outcome: its lease had passed on."""
-    if answer is None or answer[0] is not False:
-        return
-    TELEMETRY.lease_expired(kind="activity")
-    logger.warning(
-        "stale lease: the outcome of activity %s (instance %s, task %d, attempt %d) was "
-        "dropped: this worker's lease (%s) had passed to another worker, whose outcome counts",
-        item.name,
-        item.instance_id,
-        item.task_id,
-        item.attempt,
-        item.worker_id,
-        extra=_log(item),
-    )
-
-
-def _log(item: ActivityWorkItem) -> dict[str, str]:
-    return {"instance_id": item.instance_id, "activity": item.name}
-
-
-def _attempts(count: int) -> str:
-    return f"{count} attempt" if count == 1 else f"{count} attempts"
-
-
-def _trace(decided: Decided) -> None:
-    """The span of a committed episode (a replay commits nothing new, so emits nothing)."""
-    commit = decided.commit
-    began = commit.events[0].timestamp.timestamp() if commit.events else None
-    TELEMETRY.episode(
-        decided.name, commit.instance_id, commit.expected_version, began, len(commit.events)
-    )
-
-
-def _log_outcome(decided: Decided) -> None:
-    """One line when an instance starts or ends (its episodes in between are not news)."""
-    commit, episode = decided.commit, decided.episode
-    log = {"instance_id": commit.instance_id}
-    if commit.expected_version == 0 and not episode.status.is_terminal:
-        logger.info("instance %s (%s) started", commit.instance_id, decided.name, extra=log)
-    if episode.status is Status.FAILED:
-        message = episode.error.message if episode.error is not None else ""
-        logger.warning("instance %s failed: %s", commit.instance_id, message, extra=log)
-    elif episode.status is Status.CONTINUED_AS_NEW and episode.error is not None:
-        restart = next(a for a in episode.actions if isinstance(a, act.ContinueAsNew))
-        logger.info(
-            "sub-orchestration %s failed (attempt %d), retrying in %.2f s: %s",
-            commit.instance_id,
-            (restart.attempt or 2) - 1,
-            restart.delay,
-            episode.error.message,
-            extra=log,
-        )
-    elif episode.status.is_terminal or episode.status is Status.CONTINUED_AS_NEW:
-        status = episode.status.value.lower().replace("_", " ")
-        logger.info("instance %s %s", commit.instance_id, status, extra=log)
+        step_log.stale(item, (recorded, None))

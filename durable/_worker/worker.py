@@ -21,6 +21,7 @@ import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from typing import Any
 
 import anyio
@@ -29,6 +30,7 @@ from anyio.abc import TaskGroup, TaskStatus
 from .. import _actions as act
 from .. import _faults as faults
 from .._core.registry import App
+from .._entities import entity_instance_name
 from .._errors import StoreError
 from .._telemetry import TELEMETRY
 from ..stores import open_store
@@ -39,10 +41,11 @@ from ..stores.base import (
     Store,
     WorkKind,
 )
-from . import announce, local, watchdog
+from . import announce, flow, local, watchdog
 from .attempts import AttemptRunner
 from .claim_gate import ClaimGate
 from .episodes import Episodes
+from .processes import processes_for
 from .slots import Slots
 from .steps import Steps
 from .store_health import StoreHealth
@@ -59,10 +62,14 @@ class Worker:
     Args:
         app: the registry of orchestrators and activities this worker can run.
         store: a store URL or an open store object (then the caller closes it).
-        queues: the activity queues this worker serves.
+        queues: the activity queues this worker serves (default: ``"default"`` and the queues
+            declared with ``app.queue``).
         max_concurrent_activities: attempts running at once (sync ones share a thread pool
             of the same size).
         max_concurrent_orchestrations: episodes running at once.
+        max_processes: processes of the pool that runs ``executor="process"`` activities
+            (default: the number of CPUs); started on first use, only if the app has such
+            activities.
         lease_seconds: how long claimed work stays ours without renewal (renewed every third).
         poll_interval: the longest idle wait between claims when no wake-up arrives (other
             processes sharing a SQLite file are noticed this way).
@@ -83,7 +90,7 @@ class Worker:
         app: App,
         store: str | Store,
         *,
-        queues: Iterable[str] = ("default",),
+        queues: Iterable[str] | None = None,
         max_concurrent_activities: int = 64,
         max_concurrent_orchestrations: int = 64,
         lease_seconds: float = 30.0,
@@ -93,17 +100,26 @@ class Worker:
         max_episode_attempts: int = 5,
         episode_timeout: float = 60.0,
         clock: Callable[[], float] = faults.wall_clock,
+        max_processes: int | None = None,
     ) -> None:
         self.app = app
+        self._processes = processes_for(app, max_processes)
         self._store_arg = store
         self._store: Store | None = None
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.spec = ClaimSpec(
             worker_id=self.worker_id,
             lease_seconds=lease_seconds,
-            orchestrators=frozenset(app.orchestrators),
+            orchestrators=frozenset(app.orchestrators)
+            | {entity_instance_name(name) for name in app.entities},
             activities=frozenset(app.activities),
-            queues=frozenset(queues),
+            queues=frozenset(("default", *app.queues) if queues is None else queues),
+        )
+        #: declared queues (``app.queue``) are claimed through the store's limited claim only,
+        #: so the general claims and a commit's eager claims leave them out (``flow``)
+        self._queued = flow.declared_queues(app, self.spec.queues)
+        self._claim_spec = replace(
+            self.spec, queues=self.spec.queues - {limits.name for limits in self._queued}
         )
         self.poll_interval = poll_interval
         self._health = StoreHealth(poll_interval)
@@ -113,10 +129,10 @@ class Worker:
         self._activity_slots = Slots(max_concurrent_activities)
         self._steps = Steps(
             app,
-            self.spec,
+            self._claim_spec,
             self._episodes,
             (self._orch_slots, self._activity_slots),
-            AttemptRunner(app.serializer, max_concurrent_activities),
+            AttemptRunner(app.serializer, max_concurrent_activities, self._processes),
             lambda: self.store,
             self._guarded,
             self._spawn,
@@ -199,6 +215,8 @@ class Worker:
                 work.cancel_scope.cancel()
             outer.cancel_scope.cancel()
             self._episodes.clear()
+            if self._processes is not None:
+                self._processes.close()
             logger.info("worker %s stopped", self.worker_id)
 
     async def _dispatching(self, store: Store, task_status: TaskStatus[None]) -> None:
@@ -224,6 +242,19 @@ class Worker:
                         store.claim_activity,
                         self._steps.activity_task,
                     )
+                if self._queued:
+                    loops.start_soon(
+                        self._claim_loop,
+                        "activities",
+                        ClaimGate(),
+                        self._activity_slots,
+                        lambda spec: store.claim_queued_activity(spec, self._queued),
+                        self._steps.activity_task,
+                        True,
+                    )
+                if self.app.schedules:  # recorded before the worker counts as started
+                    await self._guarded(flow.register_schedules(store, self.app))
+                    loops.start_soon(self._schedule_loop)
                 loops.start_soon(self._maintenance_loop)
                 logger.info("worker %s started on %s", self.worker_id, store.display_url)
                 task_status.started()
@@ -253,9 +284,11 @@ class Worker:
         gate: ClaimGate,
         slots: Slots,
         claim: Callable[[ClaimSpec], Awaitable[Any]],
-        run: Callable[[Any], Awaitable[None]],
+        run: Callable[[Any], Awaitable[Any]],
+        limited: bool = False,
     ) -> None:
-        """Take a slot, claim one item of work and run it; wait for work when there is none."""
+        """Take a slot, claim one item of work and run it; wait for work when there is none
+        (``limited``: on declared queues, whose limits lift without a wake-up)."""
         streak = 0
         while True:
             await slots.take()
@@ -264,7 +297,7 @@ class Worker:
                 # meanwhile; cancelled, its item stayed leased to a worker that had exited 0,
                 # and waited out the whole lease (C3, 60 s leases)
                 with anyio.CancelScope(shield=True):
-                    item = await claim(self.spec)
+                    item = await claim(self._claim_spec)
             except StoreError as exc:
                 await anyio.sleep(self._health.failed(exc))
                 item = None
@@ -273,14 +306,22 @@ class Worker:
             if item is None:
                 slots.give_back()
                 streak = 0
-                await gate.idle(lambda: self._wait_for_work(kind))
+                await gate.idle(lambda: self._wait_for_work(kind, limited))
                 continue
             streak += 1
             gate.found(streak)
             self._spawn(run, item)
 
-    async def _wait_for_work(self, kind: WorkKind) -> None:
-        await self._guarded(self.store.wait_for_work(self.poll_interval, kind))
+    async def _wait_for_work(self, kind: WorkKind, limited: bool = False) -> None:
+        timeout = min(self.poll_interval, flow.QUEUED_LOOK_AGAIN) if limited else self.poll_interval
+        await self._guarded(self.store.wait_for_work(timeout, kind))
+
+    async def _schedule_loop(self) -> None:
+        """Start the app's schedules' due slots, looking again at the next slot (or sooner)."""
+        while True:
+            wait = await self._guarded(flow.start_due_slots(self.store, self.app))
+            timeout = self.poll_interval if wait is None else min(wait, self.poll_interval)
+            await self._guarded(self.store.wait_for_work(max(timeout, 0.01), "orchestrations"))
 
     async def _lease_loop(self) -> None:
         interval = self.spec.lease_seconds / 3
@@ -315,7 +356,7 @@ class Worker:
         self._health.succeeded()
         return result
 
-    def _spawn(self, fn: Callable[[Any], Awaitable[None]], item: Any) -> None:
+    def _spawn(self, fn: Callable[[Any], Awaitable[Any]], item: Any) -> None:
         """Run ``fn(item)`` as tracked work; ``RuntimeError`` once the worker has stopped."""
         assert self._work is not None
         self._work.start_soon(self._tracked, fn, item)  # it runs after this returns
@@ -323,7 +364,7 @@ class Worker:
         if self._drained.is_set():
             self._drained = anyio.Event()
 
-    async def _tracked(self, fn: Callable[[Any], Awaitable[None]], item: Any) -> None:
+    async def _tracked(self, fn: Callable[[Any], Awaitable[Any]], item: Any) -> None:
         # what the lease loop renews: only work this worker is running
         activity = isinstance(item, ActivityWorkItem)
         if activity:
@@ -331,7 +372,11 @@ class Worker:
         else:
             self._held_instances[item.instance_id] += 1
         try:
-            await fn(item)
+            # an activity task may hand back the next activity its result's commit leased
+            while (follow_on := await fn(item)) is not None:
+                self._held_activities.add(follow_on.id)
+                self._held_activities.discard(item.id)
+                item = follow_on
         finally:
             if activity:
                 self._held_activities.discard(item.id)
@@ -344,7 +389,8 @@ class Worker:
                 self._drained.set()
 
     def _runnable(self, action: act.ScheduleActivity) -> bool:
-        return action.name in self.spec.activities and action.options.queue in self.spec.queues
+        spec = self._claim_spec
+        return action.name in spec.activities and action.options.queue in spec.queues
 
     # -- starts made in this process (``local``) ----------------------------------------------
 
@@ -365,8 +411,9 @@ class Worker:
             return None
         limit = self._activity_slots.take_now(decided.runnable)
         try:
+            await self._steps.entity_rows.ensure(store, decided.commit.actions)
             eager = await store.start_instance(
-                new, decided.commit, eager=self.spec, eager_limit=limit
+                new, decided.commit, eager=self._claim_spec, eager_limit=limit
             )
         except BaseException:
             self._steps.settle(decided, limit, None)

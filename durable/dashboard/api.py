@@ -77,6 +77,7 @@ def instance_json(client: Client, record: InstanceRecord) -> dict[str, Any]:
         ),
         "custom_status": status.custom_status,
         "parent_instance_id": record.parent_instance_id,
+        "tags": dict(status.tags),
     }
 
 
@@ -122,18 +123,33 @@ def _status_param(request: Request) -> Status | None:
         raise ApiError(400, f"status={text!r}: expected one of {names}") from None
 
 
+def _tags_param(request: Request) -> dict[str, str] | None:
+    """``tag=k=v`` (repeatable): instances carrying every one of them."""
+    tags = {}
+    for text in request.query_params.getlist("tag"):
+        key, sep, value = text.partition("=")
+        if not sep or not key or not value:
+            raise ApiError(400, f"tag={text!r}: expected key=value")
+        tags[key] = value
+    return tags or None
+
+
 async def list_instances(request: Request) -> Response:
     client = _client(request)
     params = request.query_params
-    if params.get("tag"):
-        raise ApiError(400, "tag=: this store records no tags yet")
+    tags = _tags_param(request)
     limit = _int_param(request, "limit", 50, MAX_LIMIT)
     status, name = _status_param(request), params.get("name") or None
     query = (params.get("q") or "").strip()
     if query:
         record = await client.store.get_instance(query)
         rows = []
-        if record is not None and status in (None, record.status) and name in (None, record.name):
+        if (
+            record is not None
+            and status in (None, record.status)
+            and name in (None, record.name)
+            and all(record.tags.get(key) == value for key, value in (tags or {}).items())
+        ):
             rows.append(instance_json(client, record))
         return Json({"instances": rows, "next_cursor": None})
     before, skip = (None, 0)
@@ -144,6 +160,7 @@ async def list_instances(request: Request) -> Response:
         name=name,
         created_before=before + _TICK if before else None,
         limit=skip + limit + 1,
+        tags=tags,
     )
     page, more = records[skip : skip + limit], len(records) > skip + limit
     next_cursor = None
@@ -230,12 +247,7 @@ async def control(request: Request) -> Response:
         raise ApiError(400, "reason: expected text")
     await _record(client, instance_id)
     handle = client.get(instance_id)
-    if action == "rewind":
-        rewind = getattr(handle, "rewind", None)
-        if rewind is None:
-            raise ApiError(501, "rewind is not available in this version")
-        await rewind(reason)
-    elif action == "resume":
+    if action == "resume":
         await handle.resume()
     else:
         await getattr(handle, action)(reason)

@@ -28,10 +28,17 @@ _KIND_OF: dict[type[ev.HistoryEvent], str] = {
     ev.SubOrchestrationScheduled: "suborchestration",
     ev.EventSent: "send_event",
     ev.EntitySignaled: "signal_entity",
+    ev.EntityCalled: "call_entity",
+    ev.EntityLockRequested: "lock_entities",
+    ev.EntityUnlockSent: "unlock_entities",
     ev.NowRecorded: "now",
+    ev.UpdateResponded: "respond_update",
+    ev.StreamWritten: "write_stream",
 }
 #: effects that are done when scheduled (nothing answers them)
-_IMMEDIATE = frozenset({"send_event", "signal_entity", "now"})
+_IMMEDIATE = frozenset(
+    {"send_event", "signal_entity", "unlock_entities", "now", "respond_update", "write_stream"}
+)
 
 
 @dataclass(slots=True)
@@ -82,10 +89,19 @@ def _label(event: ev.HistoryEvent) -> str:
         return f"sleep until {event.fire_at.isoformat(timespec='seconds')}"
     if isinstance(event, ev.EventSent):
         return f"send {event.name} to {event.instance_id}"
-    if isinstance(event, ev.EntitySignaled):
+    if isinstance(event, ev.EntitySignaled | ev.EntityCalled):
         return f"{event.entity_name}@{event.entity_key}.{event.operation}"
+    if isinstance(event, ev.EntityLockRequested):
+        return "lock " + ", ".join(event.entities)
+    if isinstance(event, ev.EntityUnlockSent):
+        return f"unlock (lock {event.lock_task_id})"
     if isinstance(event, ev.NowRecorded):
         return "now"
+    if isinstance(event, ev.UpdateResponded):
+        verb = "respond to" if event.rejection is None else "reject"
+        return f"{verb} update {event.name}"
+    if isinstance(event, ev.StreamWritten):
+        return f"write to stream {event.key}"
     return str(getattr(event, "name", event.kind))
 
 
@@ -103,11 +119,11 @@ def _scheduled(event: ev.ScheduledEvent) -> Effect:
 
 def _complete(effect: Effect, event: ev.CompletionEvent) -> None:
     effect.ended = event.timestamp
-    if isinstance(event, ev.ActivityFailed | ev.SubOrchestrationFailed):
+    if isinstance(event, ev.ActivityFailed | ev.SubOrchestrationFailed | ev.EntityCallFailed):
         effect.state, effect.error = FAILED, event.error
         effect.attempts = getattr(event, "attempts", None)
-    else:
-        effect.state = DONE
+    else:  # after a rewind, a failed effect may complete: its old error goes
+        effect.state, effect.error = DONE, None
 
 
 @dataclass(slots=True)

@@ -25,7 +25,7 @@ This module is layer L2: it imports only the vocabulary (L0), never the interpre
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal, Protocol, runtime_checkable
@@ -35,7 +35,10 @@ from .._errors import StoreError
 from .._events import ErrorInfo, HistoryEvent
 from .._status import Status
 from .._text import MAX_ID_LENGTH, check_id
+from .control import ControlStore
 from .dumps import InstanceDump
+from .flow import FlowControl
+from .outputs import OutputStore
 from .workers import WorkerRegistry
 
 
@@ -75,6 +78,14 @@ class NewInstance:
     parent_task_id: int | None = None
     #: a retry policy (``RetryPolicy.to_json()``) for a sub-orchestration, else None
     retry: dict[str, object] | None = None
+    #: flow control (``stores.flow``): tags, the priority and fairness key its activities
+    #: inherit, and a delayed start (``start_at``, or ``start_delay`` seconds of the store's
+    #: clock: its ``ExecutionStarted`` is visible from then on)
+    tags: Mapping[str, str] = field(default_factory=dict)
+    priority: int | None = None
+    fairness_key: str | None = None
+    start_at: datetime | None = None
+    start_delay: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +106,8 @@ class InstanceRecord:
     version: int
     parent_instance_id: str | None = None
     parent_task_id: int | None = None
+    #: the tags it was started with (``stores.flow``)
+    tags: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,7 +187,7 @@ class ActivityWorkItem:
 
 
 @runtime_checkable
-class Store(WorkerRegistry, Protocol):
+class Store(WorkerRegistry, OutputStore, ControlStore, FlowControl, Protocol):
     """The operations workers and clients need; every backend implements all of them."""
 
     #: the store's URL with any password removed (safe to log)
@@ -220,8 +233,11 @@ class Store(WorkerRegistry, Protocol):
         created_before: datetime | None = None,
         updated_before: datetime | None = None,
         limit: int = 100,
+        tags: Mapping[str, str] | None = None,
     ) -> list[InstanceRecord]:
         """Instances matching every filter given, newest first.
+
+        ``tags``: instances carrying every one of these tags (an index serves it).
 
         ``updated_before`` finds instances untouched since then (for a finished one: finished
         before then).

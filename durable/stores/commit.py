@@ -28,9 +28,11 @@ from .._events import (
     SubOrchestrationCompleted,
     SubOrchestrationFailed,
     TimerFired,
+    UpdateRequested,
 )
 from .._status import Status
 from .base import ClaimSpec, EpisodeCommit, NewInstance
+from .entity_messages import entity_messages
 from .rules import check_commit, storable_retry
 
 #: the time of events a plan made without knowing the store's time (see ``plan_commit``)
@@ -83,7 +85,7 @@ class NextRun:
     input: str
     attempt: int | None
     started: ExecutionStarted
-    carryover: tuple[EventRaised, ...]
+    carryover: tuple[EventRaised | UpdateRequested, ...]
     delay: float
 
 
@@ -119,6 +121,15 @@ class CommitPlan:
     next_run: NextRun | None = None
     #: the run continues as new (``next_run`` says how, given the row's facts)
     continues: bool = False
+    #: (key, encoded value) appended to the instance's streams, in order
+    stream_values: list[tuple[str, str]] = field(default_factory=list)
+    #: answers to updates, stored for the clients that wait for them
+    update_results: list[act.RespondUpdate] = field(default_factory=list)
+
+    @property
+    def has_outputs(self) -> bool:
+        """Whether the plan writes stream values or update answers (clients wait for them)."""
+        return bool(self.stream_values or self.update_results)
 
     @property
     def simple(self) -> bool:
@@ -132,15 +143,19 @@ class CommitPlan:
             or self.to_parent
             or self.to_children
             or self.next_run
+            or self.has_outputs
         )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Context:
     commit: EpisodeCommit
     now: datetime
     eager: ClaimSpec | None
     eager_limit: int
+    #: the new activities given to ``eager`` so far (counted as they are planned: counting
+    #: them again at each one made a fan-out of n activities cost n^2)
+    leased: int = 0
 
 
 def plan_commit(
@@ -190,10 +205,9 @@ def plan_commit(
 
 
 def _schedule_activity(plan: CommitPlan, action: act.ScheduleActivity, c: _Context) -> None:
-    leased = sum(1 for activity in plan.activities if activity.claimer is not None)
-    plan.activities.append(
-        NewActivity(action, eager_claimer(c.commit, action, c.eager, leased, c.eager_limit))
-    )
+    claimer = eager_claimer(c.commit, action, c.eager, c.leased, c.eager_limit)
+    c.leased += claimer is not None
+    plan.activities.append(NewActivity(action, claimer))
 
 
 def _start_timer(plan: CommitPlan, action: act.StartTimer, c: _Context) -> None:
@@ -221,8 +235,20 @@ def _send_event(plan: CommitPlan, action: act.SendEvent, c: _Context) -> None:
     plan.sent.append(Delivery(action.instance_id, event))
 
 
-def _signal_entity(plan: CommitPlan, action: act.SignalEntity, c: _Context) -> None:
-    """Entities are not stored yet (they come with their own tables); the signal is dropped."""
+def _to_entities(plan: CommitPlan, action: act.Action, c: _Context) -> None:
+    """Entity operations, locks, and an entity's answers: messages (see ``entity_messages``)."""
+    for target, event, execution_id in entity_messages(
+        action, plan.instance_id, plan.execution_id, c.now
+    ):
+        plan.sent.append(Delivery(target, event, execution_id))
+
+
+def _write_stream(plan: CommitPlan, action: act.WriteStream, c: _Context) -> None:
+    plan.stream_values.append((action.key, action.value))
+
+
+def _respond_update(plan: CommitPlan, action: act.RespondUpdate, c: _Context) -> None:
+    plan.update_results.append(action)
 
 
 def _through_the_status(plan: CommitPlan, action: act.Action, c: _Context) -> None:
@@ -235,7 +261,13 @@ _PLANNERS: dict[type[act.Action], Callable[[CommitPlan, Any, _Context], None]] =
     act.CancelTimer: _cancel_timer,
     act.StartChild: _start_child,
     act.SendEvent: _send_event,
-    act.SignalEntity: _signal_entity,
+    act.SignalEntity: _to_entities,
+    act.CallEntity: _to_entities,
+    act.LockEntities: _to_entities,
+    act.UnlockEntities: _to_entities,
+    act.SendMessage: _to_entities,
+    act.WriteStream: _write_stream,
+    act.RespondUpdate: _respond_update,
     act.Complete: _through_the_status,
     act.Fail: _through_the_status,
     act.MarkCanceled: _through_the_status,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -83,6 +83,8 @@ class InstanceDump:
     #: rows that could not be read (a row durable did not write), one line each: left out of
     #: ``history``/``inbox`` and of the JSON, and reported by ``durable export``
     unreadable: tuple[str, ...] = ()
+    #: the instance's tags (``client.start(tags=...)``)
+    tags: Mapping[str, str] = field(default_factory=dict)
 
 
 # -- JSON ---------------------------------------------------------------------------------------
@@ -112,6 +114,7 @@ def to_json(dump: InstanceDump) -> dict[str, Any]:
         "parent_execution_id": dump.parent_execution_id,
         "retry": dump.retry,
         "attempt": dump.attempt,
+        "tags": dict(dump.tags),
         "history": [event_to_dict(event) for event in dump.history],
         "inbox": [
             {
@@ -221,7 +224,15 @@ def from_json(obj: object) -> InstanceDump:
         history=history,
         inbox=inbox,
         activities=activities,
+        tags=_tags(read),
     )
+
+
+def _tags(read: _Reader) -> dict[str, str]:
+    tags = read.get("tags", dict, optional=True) or {}
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in tags.items()):
+        raise read.fail("tags", "expected an object of strings")
+    return dict(tags)
 
 
 def _object(parent: _Reader, key: str, data: object) -> _Reader:

@@ -37,8 +37,12 @@ def as_is(moment: datetime) -> datetime:
     return moment
 
 
+#: one encoder for every row (``json.dumps`` with options builds a new one per call)
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
 def dump_json(value: object) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return _ENCODER.encode(value)
 
 
 def dump_event(event: HistoryEvent) -> str:
@@ -133,7 +137,20 @@ def instance_record(row: Row, time: ToTime) -> InstanceRecord:
         version=row["version"],
         parent_instance_id=row["parent_instance_id"],
         parent_task_id=row["parent_task_id"],
+        tags=tags_of(row),
     )
+
+
+def tags_of(row: Row) -> dict[str, str]:
+    """An instance row's tags (its ``tags`` JSON column; none when the query left it out)."""
+    try:
+        data = row["tags"]
+    except (KeyError, IndexError):
+        return {}
+    if not data:
+        return {}
+    tags: dict[str, str] = json.loads(data)
+    return tags
 
 
 def activity_item(row: Row, worker_id: str, time: ToTime) -> ActivityWorkItem:

@@ -60,9 +60,12 @@ class TestApp(App):
         #: the calls recorded, by registered name
         self.calls: dict[str, list[Call]] = {}
         self.orchestrators = dict(base.orchestrators)
+        self.entities = dict(base.entities)
         self.activities = {
             name: self._recorded(activity) for name, activity in base.activities.items()
         }
+        self.queues = dict(base.queues)
+        self.schedules = dict(base.schedules)
 
     # -- resolution by name --------------------------------------------------------------------
 

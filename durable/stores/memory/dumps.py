@@ -34,6 +34,7 @@ def _dump(db: Tables, row: InstanceRow) -> InstanceDump:
         parent_execution_id=row.parent_execution_id,
         retry=None if row.retry is None else dict(row.retry),
         attempt=row.attempt,
+        tags=dict(row.tags),
         history=list(db.history[row.instance_id]),
         inbox=[
             DumpedMessage(m.event, to_datetime(m.visible_at), m.execution_id)
@@ -90,6 +91,7 @@ def import_instances(db: Tables, tx: Tx, dumps: list[InstanceDump]) -> list[str]
             parent_execution_id=dump.parent_execution_id,
             retry=None if dump.retry is None else dict(dump.retry),
             attempt=dump.attempt,
+            tags=dict(dump.tags),
         )
         db.history[dump.instance_id] = list(dump.history)
         db.inbox[dump.instance_id] = {}

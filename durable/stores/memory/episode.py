@@ -103,6 +103,10 @@ def _commit(
     history.extend(plan.history)
     db.delete_messages(plan.instance_id, plan.consumed)
     claimed = _write_work(db, tx, plan)
+    if plan.stream_values:
+        db.outputs.append(tx, plan.instance_id, plan.stream_values)
+    if plan.update_results:
+        db.outputs.answer(tx, plan.instance_id, plan.update_results)
     was = row.status
     row.output, row.error, row.custom_status = plan.output, plan.error, plan.custom_status
     row.updated_at, row.version, row.status = tx.now, plan.version, plan.status

@@ -16,7 +16,7 @@ tells whether work is leased or claimable (``busy``), when the next thing falls 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import datetime
 from typing import TypeVar
 
@@ -37,9 +37,12 @@ from ..base import (
 )
 from ..dumps import InstanceDump
 from ..rules import CONTROL_KINDS, check_purgeable
-from . import work
+from . import flow, work
+from .control import ControlTables
 from .dumps import export_instances, import_instances
 from .episode import commit_episode, complete_and_commit, start_and_commit
+from .flow import FlowTables
+from .outputs import OutputTables
 from .tables import Tables, Tx, to_ts
 from .workers import WorkerTables
 
@@ -52,7 +55,7 @@ def _clock() -> float:
     return round(time.time(), 6)
 
 
-class MemoryStore(WorkerTables):
+class MemoryStore(WorkerTables, OutputTables, ControlTables, FlowTables):
     """A ``Store`` in this process's memory, opened with ``await store.open()``.
 
     Opening a store that is open already only counts; its data is dropped on the last
@@ -155,6 +158,7 @@ class MemoryStore(WorkerTables):
         created_before: datetime | None = None,
         updated_before: datetime | None = None,
         limit: int = 100,
+        tags: Mapping[str, str] | None = None,
     ) -> list[InstanceRecord]:
         """See ``Store.list_instances``."""
         await self._ready()
@@ -169,6 +173,7 @@ class MemoryStore(WorkerTables):
             and (after is None or row.created_at > after)
             and (before is None or row.created_at < before)
             and (untouched is None or row.updated_at < untouched)
+            and all(row.tags.get(key) == value for key, value in (tags or {}).items())
         ]
         rows.sort(key=lambda row: (row.created_at, row.rowid), reverse=True)
         return [row.record() for row in rows[: max(int(limit), 0)]]
@@ -369,6 +374,7 @@ class MemoryStore(WorkerTables):
             for a in db.activities.values()
             if not a.started and a.start_deadline is not None
         ]
+        times += db.schedule_slots() + list(flow.rate_blocked(db, now).values())
         return min((t for t in times if t > now), default=None)
 
     def held(self) -> list[InstanceRecord]:
@@ -391,9 +397,17 @@ class MemoryStore(WorkerTables):
                 for m in db.inbox[row.instance_id].values()
             ):
                 return True
+        if any(slot <= now for slot in db.schedule_slots()):  # a worker starts it
+            return True
+        blocked = flow.rate_blocked(db, now)
         return any(
             a.lease_owner is not None
-            or (a.visible_at <= now and a.queue in spec.queues and a.name in spec.activities)
+            or (
+                a.visible_at <= now
+                and a.queue in spec.queues
+                and a.name in spec.activities
+                and a.queue not in blocked
+            )
             for a in db.activities.values()
         )
 

@@ -14,11 +14,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from ..._errors import InstanceNotFound
 from ..._events import ErrorInfo, ExecutionStarted, HistoryEvent
+from ..._schedule import ScheduleDefinition
 from ..._status import Status
 from ..base import ActivityWorkItem, InstanceRecord, NewInstance
+from .outputs import Outputs
 
 
 def to_datetime(ts: float) -> datetime:
@@ -58,6 +61,9 @@ class InstanceRow:
     ready_at: float = 0.0
     #: claims since the last commit or release (``OrchestrationWorkItem.claims``)
     claims: int = 0
+    tags: dict[str, str] = field(default_factory=dict)
+    priority: int | None = None
+    fairness_key: str | None = None
 
     def record(self) -> InstanceRecord:
         return InstanceRecord(
@@ -74,6 +80,7 @@ class InstanceRow:
             version=self.version,
             parent_instance_id=self.parent_instance_id,
             parent_task_id=self.parent_task_id,
+            tags=dict(self.tags),
         )
 
     def lease_free(self, now: float) -> bool:
@@ -109,6 +116,8 @@ class ActivityRow:
     visible_at: float
     lease_owner: str | None = None
     started: bool = False
+    priority: int | None = None
+    fairness_key: str | None = None
 
     def item(self, worker_id: str) -> ActivityWorkItem:
         return ActivityWorkItem(
@@ -149,6 +158,13 @@ class Tables:
         #: each instance's messages by id (ids only grow, so dict order is id order)
         self.inbox: dict[str, dict[int, MessageRow]] = {}
         self.activities: dict[int, ActivityRow] = {}
+        self.outputs = Outputs()
+        #: declared queues: start times in the rate window; the turn each fairness key was
+        #: last served; schedules by id (``memory.flow``)
+        self.queue_starts: dict[str, list[float]] = {}
+        self.queue_turns: dict[str, dict[str, int]] = {}
+        self.schedules: dict[str, list[Any]] = {}
+        self.queue_limits: dict[str, Any] = {}
         self._ids = 0
 
     def next_id(self) -> int:
@@ -182,6 +198,9 @@ class Tables:
             parent_task_id=new.parent_task_id,
             parent_execution_id=parent_execution_id,
             retry=None if new.retry is None else dict(new.retry),
+            tags=dict(new.tags),
+            priority=new.priority,
+            fairness_key=new.fairness_key,
         )
         self.history[new.instance_id] = []
         self.inbox[new.instance_id] = {}
@@ -193,7 +212,10 @@ class Tables:
                 parent_instance_id=new.parent_instance_id,
                 parent_task_id=new.parent_task_id,
             )
-            self.insert_message(tx, new.instance_id, started, execution_id=1)
+            at = tx.now + new.start_delay
+            if new.start_at is not None:  # a delayed start
+                at = max(at, to_ts(new.start_at))
+            self.insert_message(tx, new.instance_id, started, execution_id=1, visible_at=at)
             tx.instances.add(new.instance_id)
         return True
 
@@ -202,6 +224,7 @@ class Tables:
         del self.history[instance_id]
         del self.inbox[instance_id]
         self.delete_activities(instance_id)
+        self.outputs.forget(instance_id)
 
     # -- messages ------------------------------------------------------------------------------
 
@@ -269,3 +292,13 @@ class Tables:
         times += [i.ready_at for i in self.instances.values()]
         future = [t for t in times if t > now]
         return min(future, default=None)
+
+    def schedule_slots(self) -> list[float]:
+        """The next slot of each active schedule (a virtual clock stops at each, so that a
+        worker starts it on time)."""
+        slots = []
+        for definition, paused, last_slot in self.schedules.values():
+            if not paused:
+                upcoming = ScheduleDefinition.from_json(definition).next_slots(last_slot, 1)
+                slots.append(upcoming[0].timestamp())
+        return slots

@@ -154,6 +154,8 @@ def schedule_activity(
         visible_at=tx.now if claim is None else tx.now + claim.lease_seconds,
         lease_owner=None if claim is None else claim.worker_id,
         started=claim is not None,
+        priority=options.priority,
+        fairness_key=options.fairness_key,
     )
     db.activities[row.id] = row
     if claim is None:

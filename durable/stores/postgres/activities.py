@@ -25,20 +25,21 @@ def inserted_activities(first: int) -> str:
     """``INSERT INTO activities ... SELECT`` the rows of ``activity_values`` tuples, passed as
     one array per value from parameter ``$first`` on (an ``unnest``), leased to their owner if
     they have one. It needs a ``FROM``/``JOIN`` after it, and returns nothing yet."""
-    n = [f"${first + offset}" for offset in range(12)]
+    n = [f"${first + offset}" for offset in range(14)]
     return f"""
     INSERT INTO activities (instance_id, execution_id, task_id, name, queue, input, attempt,
         retry, timeout, heartbeat_timeout, start_deadline, scheduled_at, visible_at,
-        lease_owner, started)
+        lease_owner, started, priority, fairness_key)
     SELECT a.instance_id, a.execution_id, a.task_id, a.name, a.queue, a.input,
         CASE WHEN a.owner IS NULL THEN 0 ELSE 1 END, a.retry, a.timeout, a.heartbeat_timeout,
         now() + a.to_start * interval '1 second', now(), now() + a.lease * interval '1 second',
-        a.owner, a.owner IS NOT NULL
+        a.owner, a.owner IS NOT NULL, a.priority, a.fairness_key
     FROM unnest({n[0]}::text[], {n[1]}::int[], {n[2]}::int[], {n[3]}::text[], {n[4]}::text[],
             {n[5]}::text[], {n[6]}::text[], {n[7]}::float8[], {n[8]}::float8[],
-            {n[9]}::float8[], {n[10]}::float8[], {n[11]}::text[])
+            {n[9]}::float8[], {n[10]}::float8[], {n[11]}::text[], {n[12]}::int[],
+            {n[13]}::text[])
         AS a(instance_id, execution_id, task_id, name, queue, input, retry, timeout,
-            heartbeat_timeout, to_start, lease, owner)"""  # noqa: S608 (constants only)
+            heartbeat_timeout, to_start, lease, owner, priority, fairness_key)"""  # noqa: S608 (constants only)
 
 
 _INSERT_ACTIVITIES = f"""{inserted_activities(1)}
@@ -126,6 +127,8 @@ def activity_values(
         options.schedule_to_start_timeout,
         0.0 if claim is None else claim.lease_seconds,
         None if claim is None else claim.worker_id,
+        options.priority,
+        options.fairness_key,
     )
 
 
@@ -154,7 +157,7 @@ async def schedule_activities(tx: Tx, rows: list[tuple[Any, ...]]) -> list[Activ
     """Insert activities (``activity_values``) in one statement; the work items of the leased."""
     if not rows:
         return []
-    inserted = await tx.conn.fetch(_INSERT_ACTIVITIES, *unnest_columns(rows, 12))
+    inserted = await tx.conn.fetch(_INSERT_ACTIVITIES, *unnest_columns(rows, 14))
     if any(row[11] is None for row in rows):
         tx.work.add(ACTIVITIES)
         tx.broadcast = True

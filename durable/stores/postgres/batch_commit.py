@@ -68,7 +68,7 @@ WITH c AS (
 ), timers AS (
     INSERT INTO inbox (instance_id, execution_id, kind, task_id, data, visible_at)
     SELECT t.instance_id, t.execution_id, 'TimerFired', t.task_id, t.data, t.fire_at
-    FROM unnest($28::text[], $29::int[], $30::int[], $31::text[], $32::timestamptz[])
+    FROM unnest($30::text[], $31::int[], $32::int[], $33::text[], $34::timestamptz[])
         AS t(instance_id, execution_id, task_id, data, fire_at)
     JOIN guarded AS g ON g.instance_id = t.instance_id
     RETURNING instance_id, visible_at
@@ -80,8 +80,8 @@ SELECT g.*, now() AS tx_now,
             AND m.visible_at <= now() AND NOT m.id = ANY($15::bigint[]))
         OR EXISTS (SELECT 1 FROM timers AS t
             WHERE t.instance_id = g.instance_id AND t.visible_at <= now()) AS pending,
-    (SELECT count(pg_notify($33, p)) FROM unnest($34::text[]) AS p) AS notified,
-    (SELECT set_config('synchronous_commit', 'off', true) WHERE $35) AS no_flush
+    (SELECT count(pg_notify($35, p)) FROM unnest($36::text[]) AS p) AS notified,
+    (SELECT set_config('synchronous_commit', 'off', true) WHERE $37) AS no_flush
 FROM guarded AS g
 """  # noqa: S608 (constants only)
 
@@ -162,7 +162,7 @@ async def commit_many(
             *unnest_columns(rows.commits, 10),
             *unnest_columns(rows.events, 4),
             rows.consumed,
-            *unnest_columns(rows.activities, 12),
+            *unnest_columns(rows.activities, 14),
             *unnest_columns(rows.timers, 5),
             tx.channel,
             notify,

@@ -11,6 +11,7 @@ import asyncpg
 from .. import rows
 from ..dumps import InstanceDump
 from .db import ACTIVITIES, ORCHESTRATIONS, Tx
+from .flow import keep_tags
 
 
 async def export_instances(tx: Tx, after: str | None, limit: int) -> list[InstanceDump]:
@@ -67,6 +68,8 @@ async def import_instances(tx: Tx, dumps: list[InstanceDump]) -> list[str]:
         if not await conn.fetchval(_INSERT_INSTANCE, *rows.instance_values(dump, rows.as_is)):
             skipped.append(dump.instance_id)
             continue
+        if dump.tags:
+            await keep_tags(conn, dump.instance_id, dump.tags)
         await conn.executemany(_INSERT_HISTORY, rows.history_values(dump))
         await conn.executemany(_INSERT_MESSAGE, rows.message_values(dump, rows.as_is))
         await conn.executemany(_INSERT_ACTIVITY, rows.activity_values(dump, rows.as_is))

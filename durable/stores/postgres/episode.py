@@ -17,6 +17,7 @@ from .. import rules
 from ..base import ActivityWorkItem, ClaimSpec, EpisodeCommit, LeaseLost
 from ..commit import CommitPlan, InstanceFacts, NextRun, plan_commit
 from ..rows import dump_error, dump_event
+from . import outputs
 from .activities import activity_values, schedule_activities
 from .db import ORCHESTRATIONS, Tx
 from .instances import (
@@ -49,6 +50,10 @@ async def commit_episode(
     if plan.consumed:
         await tx.conn.execute("DELETE FROM inbox WHERE id = ANY($1::bigint[])", plan.consumed)
     claimed = await _write_work(tx, plan)
+    if plan.stream_values:
+        await outputs.append(tx, plan.instance_id, plan.stream_values)
+    if plan.update_results:
+        await outputs.answer(tx, plan.instance_id, plan.update_results)
     await _update_instance(tx, plan)
     if plan.finishing:
         await _finish(tx, plan)

@@ -19,6 +19,7 @@ from ..._events import ExecutionStarted, HistoryEvent
 from ..._status import Status
 from .. import rows
 from ..base import ClaimSpec, InstanceRecord, Message, NewInstance, OrchestrationWorkItem
+from ..outputs import OUTPUT_TABLES
 from ..rows import dump_event, dump_json, load_history, load_json
 from ..rules import check_purgeable
 from .db import ORCHESTRATIONS, Tx, unnest_columns
@@ -281,7 +282,7 @@ async def purge_instance(tx: Tx, instance_id: str) -> int:
         return 0
     check_purgeable(instance_id, statuses)
     gone = list(statuses)
-    for table in ("history", "inbox", "activities", "instances", "traces"):
+    for table in ("history", "inbox", "activities", "instances", "traces", "tags", *OUTPUT_TABLES):
         await tx.conn.execute(
             f"DELETE FROM {table} WHERE instance_id = ANY($1::text[])",  # noqa: S608
             gone,

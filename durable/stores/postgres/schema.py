@@ -127,8 +127,60 @@ _V4 = (
     "CREATE TABLE traces (instance_id text PRIMARY KEY, context text NOT NULL)",
 )
 
+# Version 5: an instance's durable streams (each key's values numbered from 0) and the answers
+# to its updates, kept for the clients that read them (DESIGN 4a).
+_V5 = (
+    """CREATE TABLE streams (
+        instance_id text NOT NULL,
+        key text NOT NULL,
+        position bigint NOT NULL,
+        value text NOT NULL,
+        PRIMARY KEY (instance_id, key, position)
+    )""",
+    """CREATE TABLE update_results (
+        instance_id text NOT NULL,
+        update_id text NOT NULL,
+        result text,
+        rejection text,
+        PRIMARY KEY (instance_id, update_id)
+    )""",
+)
+
+# Version 6: flow control and time (DESIGN 4, 4a; see the SQLite schema): tags (JSON on the
+# row, indexed newest first per tag in ``tags``), inherited and per-call priority and fairness
+# key, the declared queues' rate windows and fairness turns, and the schedules' state.
+_V6 = (
+    "ALTER TABLE instances ADD COLUMN tags text",
+    "ALTER TABLE instances ADD COLUMN priority integer",
+    "ALTER TABLE instances ADD COLUMN fairness_key text",
+    "ALTER TABLE activities ADD COLUMN priority integer",
+    "ALTER TABLE activities ADD COLUMN fairness_key text",
+    """CREATE TABLE tags (
+        key text NOT NULL,
+        value text NOT NULL,
+        created_at timestamptz NOT NULL,
+        instance_id text NOT NULL,
+        PRIMARY KEY (key, value, created_at, instance_id)
+    )""",
+    "CREATE INDEX tags_instance ON tags (instance_id)",
+    "CREATE TABLE queue_starts (queue text NOT NULL, started_at timestamptz NOT NULL)",
+    "CREATE INDEX queue_starts_at ON queue_starts (queue, started_at)",
+    """CREATE TABLE queue_turns (
+        queue text NOT NULL,
+        fairness_key text NOT NULL,
+        turn bigint NOT NULL,
+        PRIMARY KEY (queue, fairness_key)
+    )""",
+    """CREATE TABLE schedules (
+        schedule_id text PRIMARY KEY,
+        definition text NOT NULL,
+        paused boolean NOT NULL DEFAULT false,
+        last_slot bigint NOT NULL
+    )""",
+)
+
 #: MIGRATIONS[n] takes a schema from version n to n + 1 (all run in one transaction)
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3, _V4)
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3, _V4, _V5, _V6)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

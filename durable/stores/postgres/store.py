@@ -12,9 +12,8 @@ commit then serves many instances. Writes whose loss in a crash of the server lo
 recorded (leases, a completion consumed by the commit right after it, a first episode that
 only schedules work) do not wait for the WAL flush; see docs/concepts/stores.md.
 
-URL options: see ``postgres.url``.
-
-Choices where the ``Store`` contract is silent are the SQLite store's (see ``stores.sqlite``).
+URL options: see ``postgres.url``. Choices where the ``Store`` contract is silent are the SQLite
+store's (see ``stores.sqlite``).
 """
 
 from __future__ import annotations
@@ -22,13 +21,11 @@ from __future__ import annotations
 import time
 from collections.abc import Collection, Sequence
 from dataclasses import replace
-from datetime import UTC, datetime
 
 import anyio
 
 from ..._errors import StoreError
 from ..._events import ActivityCompleted, ErrorInfo, HistoryEvent
-from ..._status import Status
 from .. import hub as _hub
 from .. import rules
 from ..base import (
@@ -45,7 +42,10 @@ from ..commit import plan_commit
 from ..dumps import InstanceDump
 from ..rows import dump_error
 from . import activities, batch_commit, claims, dumps, episode, instances
+from .control import ControlTables
 from .db import Database
+from .flow import FlowTables
+from .outputs import OutputTables
 from .schema import prepare
 from .url import parse_url
 from .workers import WorkerTables
@@ -56,14 +56,7 @@ _DUE_SLACK = 0.002
 _KEEP_FINISHED = 10_000
 
 
-def _aware(moment: datetime | None) -> datetime | None:
-    """A naive datetime is taken as UTC (as the SQLite store does)."""
-    if moment is not None and moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)
-    return moment
-
-
-class PostgresStore(WorkerTables):
+class PostgresStore(WorkerTables, OutputTables, ControlTables, FlowTables):
     """A ``Store`` on a PostgreSQL database, opened with ``await store.open()``.
 
     Opening a store that is open already only counts: it closes on the last ``close()``.
@@ -118,8 +111,8 @@ class PostgresStore(WorkerTables):
 
     # -- instances -----------------------------------------------------------------------------
 
-    async def create_instance(self, new: NewInstance) -> bool:
-        """See ``Store.create_instance``."""
+    async def _create_plain(self, new: NewInstance) -> bool:
+        """``create_instance`` without flow options (``flow.FlowTables`` routes)."""
         created, _ = await self._creating((new, None), new.instance_id)
         return created
 
@@ -171,30 +164,6 @@ class PostgresStore(WorkerTables):
     async def _get_instances(self, instance_ids: list[str]) -> list[InstanceRecord | None]:
         return await self._db.read(
             lambda conn: instances.get_instances(conn, instance_ids), "get_instance"
-        )
-
-    async def list_instances(
-        self,
-        *,
-        status: Status | None = None,
-        name: str | None = None,
-        created_after: datetime | None = None,
-        created_before: datetime | None = None,
-        updated_before: datetime | None = None,
-        limit: int = 100,
-    ) -> list[InstanceRecord]:
-        """See ``Store.list_instances``."""
-        return await self._db.read(
-            lambda conn: instances.list_instances(
-                conn,
-                status,
-                name,
-                _aware(created_after),
-                _aware(created_before),
-                _aware(updated_before),
-                limit,
-            ),
-            "list_instances",
         )
 
     async def get_history(self, instance_id: str) -> list[HistoryEvent]:

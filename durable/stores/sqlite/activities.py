@@ -17,8 +17,9 @@ from .rows import Tx, activity_item, dump_json, names_json, to_datetime
 
 _INSERT = """
 INSERT INTO activities (instance_id, execution_id, task_id, name, queue, input, attempt, retry,
-    timeout, heartbeat_timeout, start_deadline, scheduled_at, visible_at, lease_owner, started)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    timeout, heartbeat_timeout, start_deadline, scheduled_at, visible_at, lease_owner, started,
+    priority, fairness_key)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 RETURNING *
 """
 # No ORDER BY: with one queue the (queue, visible_at) index yields the oldest row first anyway,
@@ -64,6 +65,8 @@ def schedule_activity(
             tx.now + claim.lease_seconds if claim is not None else tx.now,
             claim.worker_id if claim is not None else None,
             1 if leased else 0,
+            options.priority,
+            options.fairness_key,
         ),
     )
     assert row is not None

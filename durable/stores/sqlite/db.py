@@ -309,19 +309,25 @@ class Database:
         conn = self._raw
         assert conn is not None
         now = clock()
+        # one operation alone needs no savepoint: its failure rolls the transaction back
+        alone = len(batch) == 1
         conn.execute("BEGIN IMMEDIATE")
         try:
             for op in batch:
                 op.tx, op.result, op.error = Tx(conn, now), None, None
-                conn.execute("SAVEPOINT op")
+                if not alone:
+                    conn.execute("SAVEPOINT op")
                 try:
                     op.result = op.fn(op.tx)
                 except Exception as exc:
                     if is_busy(exc) or not conn.in_transaction:
                         raise  # the transaction is gone: the batch fails (or is retried) whole
-                    conn.execute("ROLLBACK TO op")
+                    conn.execute("ROLLBACK" if alone else "ROLLBACK TO op")
                     op.error = exc
-                conn.execute("RELEASE op")
+                    if alone:
+                        return
+                if not alone:
+                    conn.execute("RELEASE op")
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:

@@ -10,6 +10,7 @@ import sqlite3
 
 from .. import rows
 from ..dumps import InstanceDump
+from .flow import keep_tags
 from .rows import Tx, to_datetime, to_ts
 
 
@@ -59,6 +60,8 @@ def import_instances(tx: Tx, dumps: list[InstanceDump]) -> list[str]:
         if tx.execute(_INSERT_INSTANCE, rows.instance_values(dump, to_ts)).rowcount == 0:
             skipped.append(dump.instance_id)
             continue
+        if dump.tags:
+            keep_tags(tx, dump.instance_id, dump.tags, to_ts(dump.created_at))
         tx.conn.executemany(_INSERT_HISTORY, rows.history_values(dump))
         tx.conn.executemany(_INSERT_MESSAGE, rows.message_values(dump, to_ts))
         tx.conn.executemany(_INSERT_ACTIVITY, rows.activity_values(dump, to_ts, int))

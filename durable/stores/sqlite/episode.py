@@ -12,7 +12,7 @@ from ..._status import Status
 from .. import rules
 from ..base import ActivityWorkItem, ClaimSpec, EpisodeCommit, LeaseLost, NewInstance
 from ..commit import CommitPlan, InstanceFacts, NextRun, plan_commit
-from . import activities
+from . import activities, outputs
 from .activities import schedule_activity
 from .instances import deliver, insert_instance, insert_message
 from .rows import TERMINAL_SQL, Tx, dump_error, dump_event, to_datetime, to_ts
@@ -54,7 +54,8 @@ def complete_and_commit(
     if then is not None and eager is not None and len(recorded) == len(done):
         row = tx.one("SELECT * FROM instances WHERE instance_id = ?", (then.instance_id,))
         if row is not None and _takes(tx, row, then):
-            return True, _commit(tx, then, row, eager, eager_limit)
+            # _takes found the inbox empty, and this transaction is the only writer
+            return True, _commit(tx, then, row, eager, eager_limit, inbox_empty=True)
     for instance_id, execution_id, event in recorded:
         insert_message(tx, instance_id, event, execution_id=execution_id)
     return finished[0] is not None, None
@@ -74,7 +75,13 @@ def _takes(tx: Tx, row: sqlite3.Row, then: EpisodeCommit) -> bool:
 
 
 def _commit(
-    tx: Tx, commit: EpisodeCommit, row: sqlite3.Row, eager: ClaimSpec | None, eager_limit: int
+    tx: Tx,
+    commit: EpisodeCommit,
+    row: sqlite3.Row,
+    eager: ClaimSpec | None,
+    eager_limit: int,
+    *,
+    inbox_empty: bool = False,
 ) -> list[ActivityWorkItem]:
     """Write ``commit``'s plan (see ``stores.commit``) in this transaction."""
     plan = plan_commit(
@@ -83,6 +90,10 @@ def _commit(
     _append_history(tx, plan)
     tx.conn.executemany("DELETE FROM inbox WHERE id = ?", [(i,) for i in plan.consumed])
     claimed = _write_work(tx, plan)
+    if plan.stream_values:
+        outputs.append(tx, plan.instance_id, plan.stream_values)
+    if plan.update_results:
+        outputs.answer(tx, plan.instance_id, plan.update_results)
     _update_instance(tx, plan, Status(row["status"]))
     if plan.finishing:
         _finish(tx, plan)
@@ -92,7 +103,7 @@ def _commit(
         tx.instances.add(plan.instance_id)
     # the writes flagged the work they made; the lease given back makes work only if messages
     # arrived meanwhile (waking idle claimers for nothing would cost each a claim transaction)
-    if not plan.status.is_terminal and not tx.work:
+    if not plan.status.is_terminal and not tx.work and not inbox_empty:
         tx.work = _has_visible_messages(tx, plan.instance_id)
     return claimed
 

@@ -7,6 +7,7 @@ take the connection and the store's clock.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -14,8 +15,11 @@ from ..._errors import InstanceNotFound
 from ..._events import ExecutionStarted, HistoryEvent
 from ..._status import Status
 from ..base import InstanceRecord, NewInstance
+from ..flow import has_options
+from ..outputs import OUTPUT_TABLES
 from ..rows import load_history
 from ..rules import check_purgeable
+from . import flow
 from .rows import (
     TERMINAL_SQL,
     Tx,
@@ -89,6 +93,8 @@ def insert_instance(
     )
     if cursor.rowcount == 0:
         return False
+    if has_options(new):
+        flow.keep_options(tx, new)
     if not with_start:
         return True
     started = ExecutionStarted(
@@ -98,7 +104,9 @@ def insert_instance(
         parent_instance_id=new.parent_instance_id,
         parent_task_id=new.parent_task_id,
     )
-    insert_message(tx, new.instance_id, started, execution_id=1)
+    insert_message(
+        tx, new.instance_id, started, execution_id=1, visible_at=flow.start_visible_at(tx, new)
+    )
     tx.instances.add(new.instance_id)
     return True
 
@@ -146,7 +154,7 @@ def purge_instance(tx: Tx, instance_id: str) -> int:
         return 0
     check_purgeable(instance_id, statuses)
     tree = dump_json(sorted(statuses))
-    for table in ("instances", "history", "inbox", "activities", "traces"):
+    for table in ("instances", "history", "inbox", "activities", "traces", "tags", *OUTPUT_TABLES):
         tx.execute(
             f"DELETE FROM {table} WHERE instance_id IN (SELECT value FROM json_each(?))",  # noqa: S608
             (tree,),
@@ -179,7 +187,12 @@ def list_instances(
     created_before: datetime | None,
     updated_before: datetime | None,
     limit: int,
+    tags: Mapping[str, str] | None = None,
 ) -> list[InstanceRecord]:
+    if tags:
+        return flow.list_tagged(
+            conn, tags, status, name, created_after, created_before, updated_before, limit
+        )
     where, params = ["1"], list[Any]()
     if status is not None:
         where.append("status = ?")

@@ -124,8 +124,61 @@ _V4 = (
     "CREATE TABLE traces (instance_id TEXT PRIMARY KEY, context TEXT NOT NULL)",
 )
 
+# Version 5: an instance's durable streams (each key's values numbered from 0) and the answers
+# to its updates, kept for the clients that read them (DESIGN 4a).
+_V5 = (
+    """CREATE TABLE streams (
+        instance_id TEXT NOT NULL,
+        key TEXT NOT NULL,
+        position INTEGER NOT NULL,
+        value TEXT NOT NULL,
+        PRIMARY KEY (instance_id, key, position)
+    ) WITHOUT ROWID""",
+    """CREATE TABLE update_results (
+        instance_id TEXT NOT NULL,
+        update_id TEXT NOT NULL,
+        result TEXT,
+        rejection TEXT,
+        PRIMARY KEY (instance_id, update_id)
+    ) WITHOUT ROWID""",
+)
+
+# Version 6: flow control and time (DESIGN 4, 4a). An instance keeps its tags (JSON, for reads;
+# the ``tags`` table is their index, newest first per tag), the priority and fairness key its
+# activities inherit; an activity row its own. Declared queues remember their recent starts
+# (the rate window) and the turn each fairness key was last served; schedules their state.
+_V6 = (
+    "ALTER TABLE instances ADD COLUMN tags TEXT",
+    "ALTER TABLE instances ADD COLUMN priority INTEGER",
+    "ALTER TABLE instances ADD COLUMN fairness_key TEXT",
+    "ALTER TABLE activities ADD COLUMN priority INTEGER",
+    "ALTER TABLE activities ADD COLUMN fairness_key TEXT",
+    """CREATE TABLE tags (
+        key TEXT NOT NULL,
+        value TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        instance_id TEXT NOT NULL,
+        PRIMARY KEY (key, value, created_at, instance_id)
+    ) WITHOUT ROWID""",
+    "CREATE INDEX tags_instance ON tags (instance_id)",
+    "CREATE TABLE queue_starts (queue TEXT NOT NULL, started_at REAL NOT NULL)",
+    "CREATE INDEX queue_starts_at ON queue_starts (queue, started_at)",
+    """CREATE TABLE queue_turns (
+        queue TEXT NOT NULL,
+        fairness_key TEXT NOT NULL,
+        turn INTEGER NOT NULL,
+        PRIMARY KEY (queue, fairness_key)
+    ) WITHOUT ROWID""",
+    """CREATE TABLE schedules (
+        schedule_id TEXT PRIMARY KEY,
+        definition TEXT NOT NULL,
+        paused INTEGER NOT NULL DEFAULT 0,
+        last_slot INTEGER NOT NULL
+    )""",
+)
+
 #: MIGRATIONS[n] takes a database from version n to n + 1 (statements run in one transaction)
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3, _V4)
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3, _V4, _V5, _V6)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

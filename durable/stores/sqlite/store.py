@@ -19,7 +19,7 @@ Choices where the ``Store`` contract is silent:
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 
 import anyio
@@ -41,8 +41,11 @@ from ..base import (
 from ..dumps import InstanceDump
 from ..status_poll import StatusPoll
 from . import activities, claims, dumps, instances
+from .control import ControlTables
 from .db import Database
 from .episode import commit_episode, complete_and_commit, start_and_commit
+from .flow import FlowTables
+from .outputs import OutputTables
 from .rows import dump_error
 from .workers import WorkerTables
 
@@ -53,7 +56,7 @@ _DUE_SLACK = 0.002
 STATUS_POLL_SECONDS = 0.02
 
 
-class SQLiteStore(WorkerTables):
+class SQLiteStore(WorkerTables, OutputTables, ControlTables, FlowTables):
     """A ``Store`` on one SQLite file (or ``":memory:"``), opened with ``await store.open()``.
 
     Opening a store that is open already only counts: it closes on the last ``close()``.
@@ -149,11 +152,12 @@ class SQLiteStore(WorkerTables):
         created_before: datetime | None = None,
         updated_before: datetime | None = None,
         limit: int = 100,
+        tags: Mapping[str, str] | None = None,
     ) -> list[InstanceRecord]:
         """See ``Store.list_instances``."""
         return await self._db.read(
             lambda conn, _: instances.list_instances(
-                conn, status, name, created_after, created_before, updated_before, limit
+                conn, status, name, created_after, created_before, updated_before, limit, tags
             ),
             "list_instances",
         )

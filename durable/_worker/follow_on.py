@@ -1,0 +1,51 @@
+"""Follow-on activities: the next step of a sequence runs in the task that ran the last one.
+
+When an activity's result is committed together with its instance's next episode, that commit
+may lease the episode's new activities to this worker (eager dispatch, ``Steps.settle``). The
+first of them is handed back to the activity task that recorded the result, which runs it next
+(``Worker._tracked`` loops), instead of spawning a task for it: a sequential orchestration then
+costs no task start per step. The others are spawned as before.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+
+from ..stores.base import ActivityWorkItem
+
+
+class Hand:
+    """One activity task's hand: at most one follow-on activity, for that task only."""
+
+    __slots__ = ("item", "owner")
+
+    def __init__(self) -> None:
+        self.owner = asyncio.current_task()
+        self.item: ActivityWorkItem | None = None
+
+
+#: set while an activity task runs; a task started meanwhile inherits it (hence ``owner``)
+_HAND: ContextVar[Hand | None] = ContextVar("durable_follow_on", default=None)
+
+
+@contextmanager
+def hand() -> Iterator[Hand]:
+    """The current task's hand, while it runs one activity."""
+    held = Hand()
+    token = _HAND.set(held)
+    try:
+        yield held
+    finally:
+        _HAND.reset(token)
+
+
+def kept(activity: ActivityWorkItem) -> bool:
+    """True when the current activity task takes ``activity`` as its follow-on."""
+    held = _HAND.get()
+    if held is None or held.item is not None or held.owner is not asyncio.current_task():
+        return False
+    held.item = activity
+    return True

@@ -1,0 +1,77 @@
+"""Entities across real worker processes (DESIGN 2a): operations on one entity run one at a
+time, each exactly once, whichever process runs them and even when one is SIGKILLed; critical
+sections under ``lock_entities`` keep an invariant and never deadlock."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import anyio
+import pytest
+
+import durable
+from durable import EntityId
+from tests.chaos.entity_app import app, audit, bump, transfer
+from tests.chaos.harness import Workers, tracebacks, worker_command
+
+COMMAND = worker_command("tests.chaos.entity_app:app")
+ORCHESTRATIONS = 50
+TIMES = 20
+WAIT = 240
+
+
+@pytest.mark.timeout(300)
+async def test_a_counter_bumped_by_50_orchestrations_on_4_workers_ends_at_1000_despite_a_kill(
+    store_url: str, tmp_path: Path
+) -> None:
+    workers = Workers(store_url, tmp_path / "ledger.db", tmp_path, command=COMMAND)
+    counter = EntityId("Counter", "shared")
+    try:
+        async with durable.Client(store_url, app=app) as client:
+            for _ in range(4):
+                workers.start()
+            handles = [
+                await client.start(bump, "shared", TIMES, instance_id=f"bump-{i}")
+                for i in range(ORCHESTRATIONS)
+            ]
+            with anyio.fail_after(WAIT):  # the kill lands in the middle of the run
+                while (await client.get_entity(counter) or 0) < ORCHESTRATIONS * TIMES // 3:
+                    await anyio.sleep(0.05)
+            workers.kill(workers.live()[0])
+            assert await client.get_entity(counter) < ORCHESTRATIONS * TIMES
+            with anyio.fail_after(WAIT):
+                results = [await handle.result() for handle in handles]
+            assert max(results) == ORCHESTRATIONS * TIMES
+            assert len(set(results)) == ORCHESTRATIONS  # each saw its own last increment
+            assert await client.get_entity(counter) == ORCHESTRATIONS * TIMES
+    finally:
+        workers.stop_all()
+    assert not tracebacks(tmp_path)
+
+
+@pytest.mark.timeout(300)
+async def test_transfers_under_lock_entities_keep_the_total_and_never_deadlock(
+    store_url: str, tmp_path: Path
+) -> None:
+    workers = Workers(store_url, tmp_path / "ledger.db", tmp_path, command=COMMAND)
+    try:
+        async with durable.Client(store_url, app=app) as client:
+            workers.start()
+            workers.start()
+            await client.signal_entity(EntityId("Account", "a"), "deposit", 50)
+            await client.signal_entity(EntityId("Account", "b"), "deposit", 50)
+            there = await client.start(transfer, "a", "b", 100)
+            back = await client.start(transfer, "b", "a", 100)
+            auditor = await client.start(audit, ["a", "b"], 30)
+            with anyio.fail_after(WAIT):  # a deadlock would never end
+                moved = [await there.result(), await back.result()]
+                totals = await auditor.result()
+            assert sum(moved) > 0
+            assert totals == [100] * 30  # every observation, under the lock, sees the total
+            a = await client.get_entity(EntityId("Account", "a"))
+            b = await client.get_entity(EntityId("Account", "b"))
+            assert a + b == 100
+            assert a == 50 - moved[0] + moved[1]
+    finally:
+        workers.stop_all()
+    assert not tracebacks(tmp_path)
