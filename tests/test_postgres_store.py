@@ -132,7 +132,8 @@ async def test_tables_live_in_their_own_schema(url: str) -> None:
         schema,
     )
     assert tables == (
-        "activities,history,inbox,instances,schema_version,streams,traces,update_results,workers"
+        "activities,history,inbox,instances,queue_starts,queue_turns,schedules,schema_version,"
+        "streams,tags,traces,update_results,workers"
     )
 
 

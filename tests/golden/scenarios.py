@@ -25,9 +25,11 @@ from samples import (
     failover,
     fan_out,
     human_approval,
+    llm_stream,
     monitor,
     retries_and_heartbeats,
     saga,
+    shopping_cart,
     sub_orchestrations,
     typed_payloads,
 )
@@ -165,15 +167,42 @@ async def _versioning(cache_size: int) -> list[InstanceDump]:
 
 
 #: sample file name (without .py) -> (the app its histories replay against, the scenario)
+async def _shopping_cart(cache_size: int) -> list[InstanceDump]:
+    async with env(shopping_cart.app, cache_size) as e:
+        paid = await e.client.start(shopping_cart.cart, {}, instance_id="paid")
+        for verb, item in [
+            ("add", "apple"),
+            ("add", "caviar"),
+            ("add", "bread"),
+            ("remove", "apple"),
+        ]:
+            with contextlib.suppress(durable.UpdateRejected):
+                await paid.update(verb, item, timeout=30)
+        await paid.update("checkout", None, timeout=30)
+        await finish(paid)
+        open_cart = await e.client.start(shopping_cart.cart, {}, instance_id="open")
+        await open_cart.update("add", "cheese", timeout=30)  # still waiting for more
+        return await e.store.export_instances()
+
+
+async def _llm_stream(cache_size: int) -> list[InstanceDump]:
+    async with env(llm_stream.app, cache_size) as e:
+        e.mock_activity(llm_stream.generate, returns="a mocked answer")
+        await finish(await e.client.start(llm_stream.answer, "why?", instance_id="answer"))
+        return await e.store.export_instances()
+
+
 SCENARIOS: dict[str, tuple[durable.App, Scenario]] = {
     "checkout": (checkout.app, _checkout),
     "control": (control.app, _control),
     "failover": (failover.app, _failover),
     "fan_out": (fan_out.app, _fan_out),
     "human_approval": (human_approval.app, _human_approval),
+    "llm_stream": (llm_stream.app, _llm_stream),
     "monitor": (monitor.app, _monitor),
     "retries_and_heartbeats": (retries_and_heartbeats.app, _retries),
     "saga": (saga.app, _saga),
+    "shopping_cart": (shopping_cart.app, _shopping_cart),
     "sub_orchestrations": (sub_orchestrations.app, _sub_orchestrations),
     "typed_payloads": (typed_payloads.app, _typed_payloads),
     "versioning": (v2, _versioning),
