@@ -23,6 +23,7 @@ import durable
 from durable.stores.dumps import InstanceDump
 from durable.testing import Environment
 from samples import (
+    bank,
     checkout,
     control,
     cpu_bound,
@@ -53,6 +54,18 @@ async def finish(handle: durable.InstanceHandle) -> None:
     """Wait for the instance to end, however it ends."""
     with contextlib.suppress(durable.DurableError):
         await handle.result(timeout=30)
+
+
+async def _bank(cache_size: int) -> list[InstanceDump]:
+    async with env(bank.app, cache_size) as e:
+        for key, cents in (("alice", 100_00), ("bob", 20_00)):
+            await e.client.signal_entity(durable.EntityId("Account", key), "deposit", cents)
+        await e.settle()
+        await e.run(bank.transfer, "alice", "bob", 30_00, instance_id="moved")
+        await e.run(bank.transfer, "bob", "alice", 90_00, instance_id="refused")
+        await e.run(bank.total, ["alice", "bob"], instance_id="total")
+        # the entities themselves have no history to replay: only the orchestrations are kept
+        return [d for d in await e.store.export_instances() if not d.name.startswith("@")]
 
 
 async def _checkout(cache_size: int) -> list[InstanceDump]:
@@ -248,6 +261,7 @@ async def _llm_stream(cache_size: int) -> list[InstanceDump]:
 
 
 SCENARIOS: dict[str, tuple[durable.App, Scenario]] = {
+    "bank": (bank.app, _bank),
     "checkout": (checkout.app, _checkout),
     "control": (control.app, _control),
     "cpu_bound": (cpu_bound.app, _cpu_bound),
