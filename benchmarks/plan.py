@@ -133,6 +133,8 @@ def e1_figures() -> tuple[Figure, ...]:
         Figure("many_per_s", "signals/s to 1,000 entities", "/s", higher_is_better=True),
         Figure("call_p50_ms", "call_entity round trip p50", "ms"),
     )
+
+
 #: Python work per step (``benchmarks.python_cost``): derived from W3 and W4 on SQLite FULL
 PY_CASE = Case(
     "PY",

@@ -60,8 +60,7 @@ async def update(
                 answer = await store.get_update_answer(instance_id, update_id)
                 if answer is None:
                     raise DurableError(
-                        f"instance {instance_id!r} ended {status} without answering update "
-                        f"{name!r}"
+                        f"instance {instance_id!r} ended {status} without answering update {name!r}"
                     )
         if answer is not None:
             return _answer(serializer, name, answer)

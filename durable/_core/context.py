@@ -21,14 +21,14 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
 from .. import _actions as act
 from .. import _events as ev
 from .._durations import to_seconds, to_timedelta
-from .._entities import EntityId, as_entity_id
-from .._errors import ConfigurationError, DurableError
+from .._entities import EntityId, as_entity_id, check_not_entity_id
+from .._errors import ConfigurationError
 from .._text import check_id, check_text
 from .entity_calls import CriticalSection
 from .frames import caller_location
 from .run_state import RunState
 from .task import EffectTask, EventWait, Task, WhenAll, WhenAny, WithTimeout
-from .updates import UpdateRequest, UpdateWait
+from .updates import UpdateRequest, UpdateWait, check_answerable
 
 if TYPE_CHECKING:
     from .registry import Activity, ActivityRef, App
@@ -158,6 +158,7 @@ class OrchestrationContext:
         )
         if instance_id is not None:
             check_id(instance_id, f"call_sub_orchestrator({definition.name!r}): instance_id")
+            check_not_entity_id(instance_id, "call_sub_orchestrator(instance_id)")
         task_id = self._run.take_task_id()
         child_id = instance_id or f"{self._run.instance_id}:{task_id}"
         check_id(child_id, f"call_sub_orchestrator({definition.name!r}): the child's id")
@@ -358,12 +359,7 @@ class OrchestrationContext:
     # -- machinery -----------------------------------------------------------------------------
 
     def _answer(self, request: UpdateRequest, verb: str) -> None:
-        if not isinstance(request, UpdateRequest):
-            raise ConfigurationError(
-                f"{verb}(request={request!r}): pass what yield ctx.wait_for_update(...) returned"
-            )
-        if request.id in self._answered:
-            raise DurableError(f"{verb}: update {request.name!r} ({request.id}) was answered")
+        check_answerable(request, self._answered, verb)
 
     def _answer_with(
         self, request: UpdateRequest, result: str | None, rejection: str | None

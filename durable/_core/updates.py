@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import _events as ev
+from .._errors import ConfigurationError, DurableError
 from .task import EventWait
 
 #: the prefix of the wait keys of updates (see the module's docstring)
@@ -55,3 +56,13 @@ def key_of(message: ev.EventRaised | ev.UpdateRequested) -> str:
     if isinstance(message, ev.UpdateRequested):
         return wait_key(message.name)
     return message.name
+
+
+def check_answerable(request: object, answered: set[str], verb: str) -> None:
+    """``ctx.respond``/``ctx.reject`` take a request that ``wait_for_update`` returned, once."""
+    if not isinstance(request, UpdateRequest):
+        raise ConfigurationError(
+            f"{verb}(request={request!r}): pass what yield ctx.wait_for_update(...) returned"
+        )
+    if request.id in answered:
+        raise DurableError(f"{verb}: update {request.name!r} ({request.id}) was answered already")
