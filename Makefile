@@ -39,7 +39,7 @@ help:
 	@echo "make demo        install durable in $(VENV) and run samples/checkout.py"
 	@echo "make test        check, then the whole test suite (installs PostgreSQL and Chromium if missing)"
 	@echo "make check       ruff, mypy, the docs build (strict) and the architecture test"
-	@echo "make chaos       the full chaos suite (about 15 min), then its table of figures"
+	@echo "make chaos       the full chaos suite (under 20 min), then its table of figures"
 	@echo "make docs        build the documentation into site/"
 	@echo "make serve-docs  serve the documentation on $(DOCS_ADDR)"
 	@echo "make bench       run the benchmarks (QUICK=1 for a short run)"
@@ -116,6 +116,7 @@ chaos: $(INSTALLED_DEV) postgres
 	PATH="$$pg_bin:$$PATH" DURABLE_REQUIRE_POSTGRES=1 DURABLE_CHAOS=1 \
 		DURABLE_CHAOS_REPORT="$(abspath $(CHAOS_REPORT))" \
 		$(BIN)/pytest -q -p no:cacheprovider tests/test_crash.py tests/test_chaos.py \
+		tests/test_chaos_store_faults.py tests/test_chaos_load.py tests/test_entity_processes.py \
 		|| status=$$?; \
 	$(VENV_PY) -m tests.chaos.report $(CHAOS_REPORT) && exit $$status
 

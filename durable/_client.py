@@ -16,6 +16,7 @@ from . import _events as ev
 from . import _faults as faults
 from . import _handle_io as talk
 from ._activity_client import ActivityClient
+from ._entities import check_not_entity_id
 from ._entity_client import EntityClient
 from ._errors import (
     ConfigurationError,
@@ -125,6 +126,7 @@ class Client(EntityClient, ActivityClient):
             raise ConfigurationError(f"if_exists={if_exists!r}: use 'error' or 'return'")
         name, fn = self._resolve(orchestrator)
         instance_id = check_instance_id(instance_id or str(uuid.uuid4()))
+        check_not_entity_id(instance_id, "start(instance_id)")
         at, delay = start_time(start_at, start_delay, "start()")
         flow: dict[str, Any] = {
             "tags": check_tags(tags, "start()"),

@@ -76,6 +76,15 @@ class EntityId:
         return self.instance_id
 
 
+def check_not_entity_id(instance_id: str, what: str) -> str:
+    """Refuse an orchestration instance id that starts with ``@`` (kept for entities)."""
+    if instance_id.startswith(ENTITY_PREFIX):
+        raise ConfigurationError(
+            f"{what}={instance_id!r}: ids that start with '@' are kept for durable entities"
+        )
+    return instance_id
+
+
 def entity_instance_name(name: str) -> str:
     """The instance name of entities registered as ``name``."""
     return f"{ENTITY_PREFIX}{name}"

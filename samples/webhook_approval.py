@@ -6,7 +6,8 @@ service calls back. The callback carries the attempt's token (``durable.activity
 and the web handler calls ``client.complete_activity(token, answer)`` (or
 ``client.fail_activity(token, message)``); the orchestrator's ``call_activity`` then returns the
 answer. The attempt's ``timeout`` still applies: a service that never answers makes the attempt
-run out, and the activity runs again, sending a new request with a new token.
+run out, and the activity runs again (a new attempt, as after a lost worker), sending a new
+request with a new token; the activity itself gives up after three unanswered requests.
 
 Here the "service" is a JSON-lines outbox file that the approver reads; run it with
 ``python samples/webhook_approval.py``.
@@ -29,12 +30,20 @@ import durable
 app = durable.App()
 
 
-@app.activity(timeout=timedelta(hours=1))
+class ApprovalExpired(Exception):
+    """Nobody answered the requests sent so far."""
+
+
+@app.activity(
+    timeout=timedelta(hours=1), retry=durable.RetryPolicy(non_retryable=[ApprovalExpired])
+)
 def request_approval(order_id: str, outbox: str) -> Any:
     """Send the approval request (with the token to call back with) and leave it open."""
-    token = durable.activity_info().token
+    info = durable.activity_info()
+    if info.attempt > 3:  # each earlier attempt ran out after an hour without an answer
+        raise ApprovalExpired(f"no answer to {info.attempt - 1} requests")
     with Path(outbox).open("a") as requests:  # the webhook: here, a line in a file
-        requests.write(json.dumps({"order_id": order_id, "token": token}) + "\n")
+        requests.write(json.dumps({"order_id": order_id, "token": info.token}) + "\n")
     return durable.complete_later()
 
 

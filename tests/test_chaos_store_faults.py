@@ -56,6 +56,17 @@ async def _start_retrying(client: durable.Client, instance_id: str, n: int) -> N
                 await anyio.sleep(0.05)
 
 
+async def _until_both_ran(ledger: Path, workers: Workers) -> None:
+    with anyio.fail_after(WAIT):
+        while True:
+            connection = open_ledger(str(ledger))
+            pids = {pid for (pid,) in connection.execute("SELECT DISTINCT pid FROM ledger")}
+            connection.close()
+            if {p.pid for p in workers.procs} <= pids:
+                return
+            await anyio.sleep(0.05)
+
+
 # -- F3: PostgreSQL restarts and killed connections -----------------------------------------------
 
 #: RELIABILITY F3: after each reconnect a new start is picked up within this many seconds
@@ -98,6 +109,9 @@ async def test_f3_postgres_restarts_and_killed_connections(tmp_path: Path) -> No
                 for n in range(started, started + per_fault):
                     await _start_retrying(client, ids[n], n)
                 started += per_fault
+                if number == 0:  # both workers are up (a worker that cannot open its store
+                    # at start exits with one line: its supervisor restarts it)
+                    await _until_both_ran(ledger, workers)
                 await anyio.sleep(0.5)  # the fault hits with this batch in flight
                 faults.append(time.time())
                 if fault == "kill":  # every durable backend, the LISTEN connection included
@@ -160,12 +174,15 @@ def _error_lines(logs: Path) -> list[str]:
 
 
 @pytest.mark.timeout(300)
-async def test_f4a_a_full_disk_is_a_store_error_and_the_worker_waits_it_out(tmp_path: Path) -> None:
+async def test_f4a_a_full_disk_is_a_store_error_and_the_worker_waits_it_out(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
     disk = tmp_path / "disk"
     with _mounted(disk, "-t", "tmpfs", "-o", "size=2m", "tmpfs"):
         url = f"sqlite:///{disk / 'full.db'}"
         ledger = _ledger(tmp_path)
         workers = Workers(url, ledger, tmp_path)
+        request.addfinalizer(workers.stop_all)  # also when an assertion fails
         started: list[str] = []
         async with durable.Client(url, app=app) as client:
             workers.start()
@@ -251,7 +268,7 @@ async def test_f4c_a_truncated_file_is_refused_and_nothing_is_deleted(tmp_path: 
 
 @pytest.mark.timeout(300)
 async def test_f4d_a_lock_held_past_the_budget_is_a_store_error_then_all_goes_on(
-    tmp_path: Path,
+    tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     """The 3 s case (invisible) is tests/test_chaos.py's; here the lock is held 60 s (chaos
     size, past the 10 s budget of the default 5 s busy_timeout; 6 s past a 2 s one short)."""
@@ -260,6 +277,7 @@ async def test_f4d_a_lock_held_past_the_budget_is_a_store_error_then_all_goes_on
     url = f"sqlite:///{tmp_path / 'busy.db'}" + ("" if report.FULL else "?busy_timeout=1")
     ledger = _ledger(tmp_path)
     workers = Workers(url, ledger, tmp_path)
+    request.addfinalizer(workers.stop_all)  # also when an assertion fails
     async with durable.Client(url, app=app) as client:
         workers.start()
         await (await client.start(three_steps, 1, instance_id="before")).result(timeout=WAIT)

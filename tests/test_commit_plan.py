@@ -259,9 +259,15 @@ def test_a_sent_event_is_a_delivery_stamped_with_now() -> None:
 
 def test_an_entity_signal_is_an_operation_delivered_to_the_entity() -> None:
     result = plan(episode(act.SignalEntity("counter", "c-1", "add", "1")))
-    assert result.sent == [
-        Delivery("@counter@c-1", EntityOperation(timestamp=NOW, operation="add", arg="1"))
-    ]
+    (delivery,) = result.sent
+    assert delivery.instance_id == "@counter@c-1" and delivery.execution_id is None
+    assert isinstance(delivery.event, EntityOperation)
+    assert (delivery.event.operation, delivery.event.arg, delivery.event.timestamp) == (
+        "add",
+        "1",
+        NOW,
+    )
+    assert delivery.event.caller_task is None  # nobody waits for an answer
 
 
 def test_an_entity_call_names_its_caller_and_run() -> None:

@@ -82,6 +82,23 @@ def state(custom_status: str) -> Any:
 # -- registration and one operation --------------------------------------------------------------
 
 
+async def test_orchestration_ids_that_start_with_at_are_kept_for_entities() -> None:
+    async with durable.Client("memory://entity-ids", app=app) as client:
+        with pytest.raises(durable.ConfigurationError, match="kept for durable entities"):
+            await client.start(move, instance_id="@Counter@a")
+
+
+@app.orchestrator
+def parent(ctx: durable.OrchestrationContext) -> Generator[Any, Any, Any]:
+    yield ctx.call_sub_orchestrator(move, instance_id="@Counter@b")
+
+
+def test_a_child_id_that_starts_with_at_fails_the_run() -> None:
+    end = Driver(app, parent).first
+    assert end.status is Status.FAILED and end.error is not None
+    assert "kept for durable entities" in end.error.message
+
+
 def test_registration_checks_what_it_is_given() -> None:
     other = durable.App()
     with pytest.raises(durable.ConfigurationError, match="no public method"):
@@ -285,3 +302,11 @@ def test_the_dashboard_draws_entity_effects() -> None:
     assert _label(called) == "Counter@k.add"
     unlock = _scheduled(ev.EntityUnlockSent(task_id=2, lock_task_id=0))
     assert (unlock.kind, unlock.state) == ("unlock_entities", "done")
+
+
+def test_the_lock_owners_signals_pass_and_a_strangers_wait() -> None:
+    owner = ev.EntityOperation(operation="add", arg="1", caller_id="x", caller_execution=1)
+    stranger = ev.EntityOperation(operation="add", arg="10", caller_id="y", caller_execution=1)
+    held = decide(app, "@Counter@a", None, [lock("x", ("@Counter@a",)), stranger, owner])
+    assert state(held.custom_status) == 1
+    assert held.actions[1:] == []  # signals get no answer

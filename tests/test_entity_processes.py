@@ -1,6 +1,7 @@
 """Entities across real worker processes (DESIGN 2a): operations on one entity run one at a
 time, each exactly once, whichever process runs them and even when one is SIGKILLed; critical
-sections under ``lock_entities`` keep an invariant and never deadlock."""
+sections under ``lock_entities`` keep an invariant and never deadlock. ``DURABLE_CHAOS=1``
+(``make chaos``) kills 4 workers during the counter's run instead of 1."""
 
 from __future__ import annotations
 
@@ -11,13 +12,17 @@ import pytest
 
 import durable
 from durable import EntityId
+from tests.chaos import report
 from tests.chaos.entity_app import app, audit, bump, transfer
 from tests.chaos.harness import Workers, tracebacks, worker_command
 
 COMMAND = worker_command("tests.chaos.entity_app:app")
 ORCHESTRATIONS = 50
 TIMES = 20
+TOTAL = ORCHESTRATIONS * TIMES
 WAIT = 240
+#: SIGKILLs of a worker during the counter's run (``make chaos``: more, each replaced)
+KILLS = report.size(4, 1)
 
 
 @pytest.mark.timeout(300)
@@ -34,16 +39,19 @@ async def test_a_counter_bumped_by_50_orchestrations_on_4_workers_ends_at_1000_d
                 await client.start(bump, "shared", TIMES, instance_id=f"bump-{i}")
                 for i in range(ORCHESTRATIONS)
             ]
-            with anyio.fail_after(WAIT):  # the kill lands in the middle of the run
-                while (await client.get_entity(counter) or 0) < ORCHESTRATIONS * TIMES // 3:
-                    await anyio.sleep(0.05)
-            workers.kill(workers.live()[0])
-            assert await client.get_entity(counter) < ORCHESTRATIONS * TIMES
+            for kill in range(1, KILLS + 1):  # the kills land in the middle of the run
+                with anyio.fail_after(WAIT):
+                    while (await client.get_entity(counter) or 0) < TOTAL * kill // (KILLS + 2):
+                        await anyio.sleep(0.05)
+                workers.kill(workers.live()[0])
+                assert await client.get_entity(counter) < TOTAL
+                if KILLS > 1:  # make chaos: a new worker takes the place of each one killed
+                    workers.start()
             with anyio.fail_after(WAIT):
                 results = [await handle.result() for handle in handles]
-            assert max(results) == ORCHESTRATIONS * TIMES
+            assert max(results) == TOTAL
             assert len(set(results)) == ORCHESTRATIONS  # each saw its own last increment
-            assert await client.get_entity(counter) == ORCHESTRATIONS * TIMES
+            assert await client.get_entity(counter) == TOTAL
     finally:
         workers.stop_all()
     assert not tracebacks(tmp_path)

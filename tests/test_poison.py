@@ -9,6 +9,7 @@ completed, and a crash in the episode after an activity made the activity run ag
 from __future__ import annotations
 
 import contextlib
+import re
 import time
 import warnings
 from collections.abc import Generator
@@ -84,7 +85,12 @@ async def test_a_crashing_episode_fails_its_instance_and_the_others_complete(
                 status = statuses[poisoned]
                 assert status.status is Status.FAILED, status
                 assert status.error is not None and ERROR_TYPE in status.error
-                assert f"{ATTEMPTS} times in a row" in status.error
+                # every claim that never came back counts: when the other poison instance's
+                # crash kills a worker between this one's claim and its look at the count, the
+                # count passes the cap by one
+                crashes = re.search(r"(\d+) times in a row", status.error)
+                assert crashes is not None and int(crashes[1]) >= ATTEMPTS, status.error
+                assert f"max_episode_attempts={ATTEMPTS}" in status.error
                 history = await client.get(poisoned).history()
                 assert [e.seq for e in history] == list(range(len(history)))
                 assert history[-1].kind == "ExecutionFailed"
@@ -93,7 +99,8 @@ async def test_a_crashing_episode_fails_its_instance_and_the_others_complete(
     runs = ledger_counts(ledger)
     # at least once, and not forever: the first attempt's result died with the episode after
     # it; the second attempt's result went to the inbox alone and the claims counted from there
-    assert runs[("after-step", 0)] == 2
+    # (each crash of the other poison instance, at most ATTEMPTS + 1, may kill one in flight)
+    assert 2 <= runs[("after-step", 0)] <= 2 + ATTEMPTS + 1
     assert all(runs[(f"healthy-{n}", 0)] >= 1 for n in range(5))  # killed with the others
 
 

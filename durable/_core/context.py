@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
 from .. import _actions as act
 from .. import _events as ev
 from .._durations import to_seconds, to_timedelta
-from .._entities import EntityId, as_entity_id
+from .._entities import EntityId, as_entity_id, check_not_entity_id
 from .._errors import ConfigurationError
 from .._text import check_id, check_text
 from .entity_calls import CriticalSection
@@ -158,6 +158,7 @@ class OrchestrationContext:
         )
         if instance_id is not None:
             check_id(instance_id, f"call_sub_orchestrator({definition.name!r}): instance_id")
+            check_not_entity_id(instance_id, "call_sub_orchestrator(instance_id)")
         task_id = self._run.take_task_id()
         child_id = instance_id or f"{self._run.instance_id}:{task_id}"
         check_id(child_id, f"call_sub_orchestrator({definition.name!r}): the child's id")

@@ -145,7 +145,7 @@ class _Runner:
             for target, operation, arg in outcome.signals:
                 signal = ev.EntityOperation(operation=operation, arg=arg)
                 self.actions.append(act.SendMessage(target.instance_id, signal))
-        if message.caller_id is None or message.caller_task is None:
+        if message.caller_id is None or message.caller_task is None:  # a signal
             if outcome.error is not None:
                 self.failures.append((message.operation, outcome.error.message))
             return

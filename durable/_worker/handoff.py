@@ -27,9 +27,10 @@ from .._errors import InstanceNotFound
 from .._events import ActivityCompleted, ActivityFailed, ActivityScheduled, ErrorInfo
 from .._retry import RetryPolicy
 from ..stores.base import ActivityWorkItem, Store
+from ..stores.control import EXTERNAL_OWNER
 
 #: the lease owner of handed-off attempts starts with this
-EXTERNAL = "external:"
+EXTERNAL = EXTERNAL_OWNER
 #: how long a completion that comes before its activity has returned waits for the hand-off
 _HANDOFF_WAIT = 30.0
 
@@ -149,6 +150,7 @@ async def record(store: Store, token: str, result: str | None, error: ErrorInfo 
     take one (unknown, of a finished or purged instance, or of an attempt that is over).
     """
     parts = Token.decode(token)
+    pause = 0.002
     with anyio.move_on_after(_HANDOFF_WAIT):
         while True:
             found = await store.find_activity(parts.activity_id)
@@ -166,7 +168,8 @@ async def record(store: Store, token: str, result: str | None, error: ErrorInfo 
             elif found.worker_id.startswith(EXTERNAL):
                 break  # handed off under another nonce: not this token's
             # the activity has not returned complete_later() yet: wait for its hand-off
-            await anyio.sleep(0.05)
+            await anyio.sleep(pause)
+            pause = min(pause * 2, 0.1)  # it is usually a matter of milliseconds
     return await _resolved(store, parts)
 
 

@@ -10,6 +10,7 @@ import logging
 from typing import Any
 
 from .. import _actions as act
+from .. import _events as ev
 from .._status import Status
 from .._telemetry import TELEMETRY
 from ..stores.base import ActivityWorkItem
@@ -58,6 +59,15 @@ def log_outcome(decided: Decided) -> None:
     log = {"instance_id": commit.instance_id}
     if commit.expected_version == 0 and not episode.status.is_terminal:
         logger.info("instance %s (%s) started", commit.instance_id, decided.name, extra=log)
+    rewound = next((e for e in episode.events if isinstance(e, ev.ExecutionRewound)), None)
+    if rewound is not None:
+        logger.info(
+            "instance %s rewound: history events %d..%d set aside",
+            commit.instance_id,
+            rewound.cut,
+            rewound.seq - 1,
+            extra=log,
+        )
     if episode.status is Status.FAILED:
         message = episode.error.message if episode.error is not None else ""
         logger.warning("instance %s failed: %s", commit.instance_id, message, extra=log)

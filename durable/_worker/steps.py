@@ -17,7 +17,7 @@ import anyio
 
 from .. import _faults as faults
 from .._core.registry import App
-from .._errors import HistoryCorrupted, NonDeterminismError, qualified_name
+from .._errors import HistoryCorrupted, NonDeterminismError, StoreError, qualified_name
 from .._events import ErrorInfo
 from .._retry import RetryPolicy
 from .._telemetry import TELEMETRY
@@ -27,6 +27,7 @@ from .attempts import AttemptRunner, Outcome, retry_delay, retry_policy
 from .episodes import Decided, Episodes
 from .heartbeats import Heartbeats
 from .slots import Slots
+from .store_health import HeldReports
 
 logger = logging.getLogger("durable.worker")
 
@@ -69,8 +70,8 @@ class Steps:
         #: a suspect's episode is being decided alone (``_isolated``)
         self._isolating = False
         self.heartbeats = Heartbeats(app.serializer)
-        #: (instance id, error) already logged at ERROR, so a held instance is reported once
-        self._reported: set[tuple[str, str]] = set()
+        #: which held instances' errors were logged at ERROR already
+        self._reports = HeldReports()
         #: results waiting for their instance's recorder (see ``_complete``)
         self._completing: dict[str, list[tuple[ActivityWorkItem, str, anyio.Event]]] = {}
         #: the entity rows this process created (see ``entities``)
@@ -165,7 +166,8 @@ class Steps:
             return
         except Exception as exc:  # this instance's commit only: the worker serves the others
             self.settle(decided, limit, None)
-            logger.error("commit of %s failed: %s", item.instance_id, exc, extra=log)
+            if not isinstance(exc, StoreError):  # a store failure: _hold says it, once per cause
+                logger.error("commit of %s failed: %s", item.instance_id, exc, extra=log)
             await self._hold(item, exc)
             return
         except BaseException:
@@ -212,7 +214,8 @@ class Steps:
             )
             return
         except Exception as exc:
-            logger.error("commit of %s failed: %s", item.instance_id, exc, extra=log)
+            if not isinstance(exc, StoreError):  # a store failure: _hold says it, once per cause
+                logger.error("commit of %s failed: %s", item.instance_id, exc, extra=log)
             await self._hold(item, exc)
             return
         assert commit.error is not None
@@ -237,9 +240,7 @@ class Steps:
     async def _hold(self, item: OrchestrationWorkItem, exc: Exception) -> None:
         """Leave the instance RUNNING and untouched, with the error in its status (DESIGN 3)."""
         self._episodes.forget(item.instance_id)
-        report = (item.instance_id, str(exc))
-        if report not in self._reported:  # once at ERROR; the retries of a held instance repeat it
-            self._reported.add(report)
+        if self._reports.news(item.instance_id, exc):
             logger.error("%s", exc, extra={"instance_id": item.instance_id})
         else:
             logger.debug("%s", exc, extra={"instance_id": item.instance_id})

@@ -23,6 +23,8 @@ from .._events import HistoryEvent
 if TYPE_CHECKING:
     from .base import ActivityWorkItem
 
+#: the lease owner of a handed-off attempt starts with this
+EXTERNAL_OWNER = "external:"
 #: a handed-off attempt with no deadline waits this long (a century): for ever, in practice
 FOREVER_SECONDS = 100 * 365 * 24 * 3600.0
 

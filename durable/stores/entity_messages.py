@@ -30,13 +30,14 @@ def entity_messages(
     """The messages ``action``, committed by run ``execution_id`` of ``instance_id``, sends."""
     if isinstance(action, act.SignalEntity | act.CallEntity):
         target = EntityId(action.entity_name, action.entity_key).instance_id
-        called = isinstance(action, act.CallEntity)
+        # a signal names its sender too (without a task: nobody waits for an answer), so that
+        # the entities an orchestration holds locked take its signals as well as its calls
         operation = EntityOperation(
             timestamp=now,
             operation=action.operation,
             arg=action.arg,
-            caller_id=instance_id if called else None,
-            caller_execution=execution_id if called else None,
+            caller_id=instance_id,
+            caller_execution=execution_id,
             caller_task=action.task_id if isinstance(action, act.CallEntity) else None,
         )
         return [(target, operation, None)]

@@ -20,6 +20,7 @@ from typing import Any
 
 from .._core.interpreter import Orchestration
 from .._core.registry import App
+from .._entities import ENTITY_PREFIX
 from .._errors import ConfigurationError, DurableError
 from .._events import HistoryEvent
 from ..stores.dumps import InstanceDump, from_json
@@ -115,6 +116,8 @@ async def replay(
             continue
         if wanted is not None:
             wanted.discard(recorded.instance_id)
+        if recorded.name.startswith(ENTITY_PREFIX):  # an entity: no history, nothing replays
+            continue
         failure = replay_one(app, recorded)
         report.replayed += 1
         if failure is not None:

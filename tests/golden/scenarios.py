@@ -13,25 +13,34 @@ history from replaying is what the golden files are there to catch.
 from __future__ import annotations
 
 import contextlib
+import os
+import tempfile
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import durable
 from durable.stores.dumps import InstanceDump
 from durable.testing import Environment
 from samples import (
+    bank,
     checkout,
     control,
+    cpu_bound,
     failover,
     fan_out,
     human_approval,
+    llm_queue,
     llm_stream,
     monitor,
+    nightly_report,
     retries_and_heartbeats,
+    rewind,
     saga,
     shopping_cart,
     sub_orchestrations,
     typed_payloads,
+    webhook_approval,
 )
 from tests.golden.versions import v1, v2
 
@@ -47,6 +56,18 @@ async def finish(handle: durable.InstanceHandle) -> None:
     """Wait for the instance to end, however it ends."""
     with contextlib.suppress(durable.DurableError):
         await handle.result(timeout=30)
+
+
+async def _bank(cache_size: int) -> list[InstanceDump]:
+    async with env(bank.app, cache_size) as e:
+        for key, cents in (("alice", 100_00), ("bob", 20_00)):
+            await e.client.signal_entity(durable.EntityId("Account", key), "deposit", cents)
+        await e.settle()
+        await e.run(bank.transfer, "alice", "bob", 30_00, instance_id="moved")
+        await e.run(bank.transfer, "bob", "alice", 90_00, instance_id="refused")
+        await e.run(bank.total, ["alice", "bob"], instance_id="total")
+        # the entities themselves have no history to replay: only the orchestrations are kept
+        return [d for d in await e.store.export_instances() if not d.name.startswith("@")]
 
 
 async def _checkout(cache_size: int) -> list[InstanceDump]:
@@ -111,6 +132,25 @@ async def _human_approval(cache_size: int) -> list[InstanceDump]:
         return await e.store.export_instances()
 
 
+async def _llm_queue(cache_size: int) -> list[InstanceDump]:
+    async with env(llm_queue.app, cache_size) as e:
+        big = await e.client.start(
+            llm_queue.summarize_all, "big", 6, instance_id="big", fairness_key="big"
+        )
+        small = await e.client.start(
+            llm_queue.summarize_all, "small", 2, instance_id="small", fairness_key="small"
+        )
+        for handle in (big, small):
+            await finish(handle)
+        return await e.store.export_instances()
+
+
+async def _nightly_report(cache_size: int) -> list[InstanceDump]:
+    async with env(nightly_report.app, cache_size) as e:
+        await e.advance(timedelta(days=2))  # two nights: two scheduled reports
+        return await e.store.export_instances()
+
+
 async def _monitor(cache_size: int) -> list[InstanceDump]:
     async with env(monitor.app, cache_size) as e:
         states = iter(["running", "running", "done"])
@@ -166,6 +206,55 @@ async def _versioning(cache_size: int) -> list[InstanceDump]:
         return dumps + await e.store.export_instances()
 
 
+def _scratch(name: str) -> Path:
+    """A file path the samples' activities write, the same in both runs of one process (the
+    arguments recorded must match), removed first."""
+    path = Path(tempfile.gettempdir()) / f"durable-golden-{os.getpid()}-{name}"
+    path.unlink(missing_ok=True)
+    return path
+
+
+async def _webhook_approval(cache_size: int) -> list[InstanceDump]:
+    outbox = str(_scratch("outbox.jsonl"))
+    sample = webhook_approval
+    async with env(sample.app, cache_size) as e:
+        approved = await e.client.start(sample.approve_order, "o-1", outbox, instance_id="ok")
+        refused = await e.client.start(sample.approve_order, "o-2", outbox, instance_id="no")
+        await e.settle()
+        tokens = {r["order_id"]: r["token"] for r in sample.pending_requests(outbox)}
+        await e.client.complete_activity(tokens["o-1"], {"by": "alice"})
+        await e.client.fail_activity(tokens["o-2"], "over budget")
+        for handle in (approved, refused):
+            await finish(handle)
+        silent = await e.client.start(sample.approve_order, "o-3", outbox, instance_id="silent")
+        for _ in range(3):  # each request's hour runs out
+            await e.settle()
+            await e.advance(timedelta(hours=1, seconds=1))
+        await finish(silent)
+        return await e.store.export_instances()
+
+
+async def _rewind(cache_size: int) -> list[InstanceDump]:
+    ledger, api_up = _scratch("ledger.txt"), _scratch("api-up")
+    async with env(rewind.app, cache_size) as e:
+        order = await e.client.start(
+            rewind.checkout, "o-1", str(ledger), str(api_up), instance_id="order"
+        )
+        await finish(order)  # FAILED: the courier's API is down
+        api_up.touch()
+        await order.rewind()
+        await finish(order)
+        return await e.store.export_instances()
+
+
+async def _cpu_bound(cache_size: int) -> list[InstanceDump]:
+    async with env(cpu_bound.app, cache_size) as e:
+        await e.run(cpu_bound.primes_below, 1000, 4, instance_id="primes")
+        e.mock_activity(cpu_bound.spin, raises=TimeoutError("killed"))
+        await e.run(cpu_bound.runaway, instance_id="runaway")
+        return await e.store.export_instances()
+
+
 #: sample file name (without .py) -> (the app its histories replay against, the scenario)
 async def _shopping_cart(cache_size: int) -> list[InstanceDump]:
     async with env(shopping_cart.app, cache_size) as e:
@@ -193,17 +282,23 @@ async def _llm_stream(cache_size: int) -> list[InstanceDump]:
 
 
 SCENARIOS: dict[str, tuple[durable.App, Scenario]] = {
+    "bank": (bank.app, _bank),
     "checkout": (checkout.app, _checkout),
     "control": (control.app, _control),
+    "cpu_bound": (cpu_bound.app, _cpu_bound),
     "failover": (failover.app, _failover),
     "fan_out": (fan_out.app, _fan_out),
     "human_approval": (human_approval.app, _human_approval),
+    "llm_queue": (llm_queue.app, _llm_queue),
     "llm_stream": (llm_stream.app, _llm_stream),
     "monitor": (monitor.app, _monitor),
+    "nightly_report": (nightly_report.app, _nightly_report),
     "retries_and_heartbeats": (retries_and_heartbeats.app, _retries),
+    "rewind": (rewind.app, _rewind),
     "saga": (saga.app, _saga),
     "shopping_cart": (shopping_cart.app, _shopping_cart),
     "sub_orchestrations": (sub_orchestrations.app, _sub_orchestrations),
     "typed_payloads": (typed_payloads.app, _typed_payloads),
     "versioning": (v2, _versioning),
+    "webhook_approval": (webhook_approval.app, _webhook_approval),
 }

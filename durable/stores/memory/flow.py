@@ -51,8 +51,7 @@ def _order(db: Tables, turns: dict[str, int], row: ActivityRow) -> tuple[int, in
 def _inherited(db: Tables, row: ActivityRow) -> tuple[int, str]:
     """An attempt's priority and fairness key: its own, else its instance's."""
     instance = db.instances.get(row.instance_id)
-    priority = row.priority if row.priority is not None else None
-    key = row.fairness_key
+    priority, key = row.priority, row.fairness_key
     if instance is not None:
         priority = priority if priority is not None else instance.priority
         key = key if key is not None else instance.fairness_key
@@ -60,6 +59,7 @@ def _inherited(db: Tables, row: ActivityRow) -> tuple[int, str]:
 
 
 def _allowed(db: Tables, tx: Tx, limits: QueueLimits) -> bool:
+    """Whether the queue's limits allow one more start now (an expired lease is not running)."""
     if limits.concurrency is not None:
         running = sum(
             1

@@ -43,7 +43,7 @@ from .dumps import export_instances, import_instances
 from .episode import commit_episode, complete_and_commit, start_and_commit
 from .flow import FlowTables
 from .outputs import OutputTables
-from .tables import Tables, Tx, to_ts
+from .tables import Tables, Tx, leased_here, to_ts
 from .workers import WorkerTables
 
 T = TypeVar("T")
@@ -401,7 +401,7 @@ class MemoryStore(WorkerTables, OutputTables, ControlTables, FlowTables):
             return True
         blocked = flow.rate_blocked(db, now)
         return any(
-            a.lease_owner is not None
+            leased_here(a)
             or (
                 a.visible_at <= now
                 and a.queue in spec.queues

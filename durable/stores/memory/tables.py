@@ -21,6 +21,7 @@ from ..._events import ErrorInfo, ExecutionStarted, HistoryEvent
 from ..._schedule import ScheduleDefinition
 from ..._status import Status
 from ..base import ActivityWorkItem, InstanceRecord, NewInstance
+from ..control import EXTERNAL_OWNER
 from .outputs import Outputs
 
 
@@ -136,6 +137,12 @@ class ActivityRow:
             scheduled_at=to_datetime(self.scheduled_at),
             worker_id=worker_id,
         )
+
+
+def leased_here(row: ActivityRow) -> bool:
+    """An attempt runs in a worker: leased, and not handed off to an external system (whose
+    deadline is a due time, like a timer's; see ``stores.control``)."""
+    return row.lease_owner is not None and not row.lease_owner.startswith(EXTERNAL_OWNER)
 
 
 @dataclass
@@ -288,7 +295,7 @@ class Tables:
     def next_due(self, now: float) -> float | None:
         """The earliest future time at which a message, an activity or an instance falls due."""
         times = [m.visible_at for inbox in self.inbox.values() for m in inbox.values()]
-        times += [a.visible_at for a in self.activities.values() if a.lease_owner is None]
+        times += [a.visible_at for a in self.activities.values() if not leased_here(a)]
         times += [i.ready_at for i in self.instances.values()]
         future = [t for t in times if t > now]
         return min(future, default=None)
