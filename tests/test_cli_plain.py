@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
@@ -71,3 +74,21 @@ def test_off_terminal_defers_to_rich_when_colour_is_forced(
     assert off_terminal()  # pytest captures stdout: not a terminal
     monkeypatch.setenv("FORCE_COLOR", "1")
     assert not off_terminal()
+
+
+def test_status_loads_no_module_it_does_not_need(tmp_path: Path) -> None:
+    """W11: ``durable status`` runs without pydantic (typer's coercion), tenacity, rich, the
+    registry or the worker loop; each of them made a short command slower (docs/benchmarks.md)."""
+    unwanted = ("pydantic", "tenacity", "rich", "durable._core.registry", "durable._worker.worker")
+    code = (
+        "import sys\n"
+        "from durable._cli.app import main\n"
+        f"sys.argv = ['durable', 'status', 'nope', '--store', 'sqlite:///{tmp_path}/s.db']\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        f"print(' '.join(m for m in {unwanted!r} if m in sys.modules))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert "instance 'nope' not found" in result.stderr
+    assert result.stdout.strip() == "", f"durable status loads {result.stdout.strip()}"
