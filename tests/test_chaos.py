@@ -8,7 +8,6 @@ Every run ends with the checker (I1-I5): 0 violations, 0 duplicates, 0 lost.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import sqlite3
@@ -26,29 +25,20 @@ import pytest
 import durable
 from tests.chaos import report
 from tests.chaos.checker import check, raw_rows
-from tests.chaos.harness import ROOT, Workers, max_recovery, tracebacks
-from tests.chaos.worker_app import app, eternal, kitchen, one_slow_step, open_ledger, three_steps
+from tests.chaos.harness import (
+    ROOT,
+    Workers,
+    all_done,
+    max_recovery,
+    new_ledger,
+    store_kind,
+    tracebacks,
+)
+from tests.chaos.worker_app import app, eternal, kitchen, one_slow_step, three_steps
 
 WAIT = 120  # seconds: generous; the runs finish far sooner
 #: how long F2 waits for the other worker before it concludes A holds SQLite's write lock
 STALL_WAIT = 20
-
-
-def _ledger(tmp_path: Path) -> Path:
-    ledger = tmp_path / "ledger.db"
-    open_ledger(str(ledger)).close()
-    return ledger
-
-
-def _store_kind(url: str) -> str:
-    return url.split(":")[0]
-
-
-async def _all_done(client: durable.Client, ids: list[str]) -> None:
-    with anyio.fail_after(WAIT):
-        for instance_id in ids:
-            with contextlib.suppress(durable.OrchestrationFailed):  # the checker reports it
-                await client.get(instance_id).result(timeout=WAIT)
 
 
 # -- F1b: a crash at each named commit point ------------------------------------------------------
@@ -72,7 +62,7 @@ async def test_f1b_a_crash_at_each_commit_point_loses_nothing(
 ) -> None:
     points = F1B_POINTS if report.FULL else F1B_SHORT
     count = report.size(20, 5)
-    ledger = _ledger(tmp_path)
+    ledger = new_ledger(tmp_path)
     expected: dict[str, int] = {}
     crashes = 0
     async with durable.Client(store_url, app=app) as client:
@@ -94,14 +84,14 @@ async def test_f1b_a_crash_at_each_commit_point_loses_nothing(
             fresh = Workers(store_url, ledger, tmp_path / point)
             fresh.start()
             try:
-                await _all_done(client, ids)
+                await all_done(client, ids, WAIT)
             finally:
                 fresh.stop_all()
     await _purge_mid_keeps_no_old_rows(store_url, tmp_path)
     checked = await check(app, store_url, expected, ledger)
     report.record(
         test="F1b commit points",
-        store=_store_kind(store_url),
+        store=store_kind(store_url),
         kills=crashes + 1,
         completed=checked.completed,
         duplicates=checked.duplicates,
@@ -116,7 +106,7 @@ async def _purge_mid_keeps_no_old_rows(store_url: str, tmp_path: Path) -> None:
     """``purge_mid``: a purge whose process dies before its store call leaves the instance
     whole; the purge done again removes every row, and the id starts afresh (K10)."""
     (tmp_path / "purge").mkdir()
-    ledger = _ledger(tmp_path / "purge")
+    ledger = new_ledger(tmp_path / "purge")
     workers = Workers(store_url, ledger, tmp_path / "purge")
     workers.start()
     try:
@@ -160,7 +150,7 @@ async def test_f2_a_paused_worker_past_its_lease_never_wins(
     store_url: str, tmp_path: Path, case: str
 ) -> None:
     rounds = report.size(10, 1)
-    ledger = _ledger(tmp_path)
+    ledger = new_ledger(tmp_path)
     expected: dict[str, int] = {}
     pauses: list[float] = []
     stalls = 0
@@ -222,7 +212,7 @@ async def test_f2_a_paused_worker_past_its_lease_never_wins(
     checked = await check(app, store_url, expected, ledger)
     report.record(
         test=f"F2 SIGSTOP {case}" + (f" ({stalls} stalled on the lock)" if stalls else ""),
-        store=_store_kind(store_url),
+        store=store_kind(store_url),
         kills=rounds,
         completed=checked.completed,
         duplicates=checked.duplicates,
@@ -256,7 +246,7 @@ async def _said(logs: Path, words: str) -> bool:
 
 async def test_f4_a_busy_sqlite_file_for_three_seconds_is_invisible(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'busy.db'}"
-    ledger = _ledger(tmp_path)
+    ledger = new_ledger(tmp_path)
     workers = Workers(url, ledger, tmp_path)
     async with durable.Client(url, app=app) as client:
         workers.start()
@@ -319,7 +309,7 @@ async def test_l1_soak_memory_and_files_stay_flat(store_url: str, tmp_path: Path
     seconds = int(os.environ.get("DURABLE_SOAK_SECONDS", report.size(180, 20)))
     kill_every = report.size(60, 10)
     sample_every = report.size(10, 1)
-    ledger = _ledger(tmp_path)
+    ledger = new_ledger(tmp_path)
     workers = Workers(store_url, ledger, tmp_path)
     samples: dict[int, list[tuple[float, float]]] = {}
     fds: dict[int, list[int]] = {}
@@ -354,7 +344,7 @@ async def test_l1_soak_memory_and_files_stay_flat(store_url: str, tmp_path: Path
                 kills.append(time.time())
                 workers.start()
         try:
-            await _all_done(client, list(expected))
+            await all_done(client, list(expected), WAIT)
         finally:
             workers.stop_all()
     checked = await check(app, store_url, expected, ledger)
@@ -369,7 +359,7 @@ async def test_l1_soak_memory_and_files_stay_flat(store_url: str, tmp_path: Path
     report.record(
         test=f"L1 soak {seconds} s (RSS {warm:.0f}->{peak:.0f} MiB, "
         f"WAL {wal_peak / 2**20:.1f} MiB)",
-        store=_store_kind(store_url),
+        store=store_kind(store_url),
         kills=len(kills),
         completed=checked.completed,
         duplicates=checked.duplicates,

@@ -8,7 +8,6 @@ whose clocks are 30 s ahead and 30 s behind.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import signal
@@ -25,28 +24,19 @@ import pytest
 import durable
 from tests.chaos import report
 from tests.chaos.checker import check, raw_rows
-from tests.chaos.harness import ROOT, Workers, max_recovery, tracebacks
+from tests.chaos.harness import (
+    ROOT,
+    Workers,
+    all_done,
+    max_recovery,
+    new_ledger,
+    store_kind,
+    tracebacks,
+)
 from tests.chaos.worker_app import app, open_ledger, three_slow_steps, three_steps, timed
 from tests.pg_server import PostgresServer
 
 WAIT = 300
-
-
-def _ledger(tmp_path: Path) -> Path:
-    ledger = tmp_path / "ledger.db"
-    open_ledger(str(ledger)).close()
-    return ledger
-
-
-def _kind(url: str) -> str:
-    return url.split(":")[0]
-
-
-async def _all_done(client: durable.Client, ids: list[str]) -> None:
-    with anyio.fail_after(WAIT):
-        for instance_id in ids:
-            with contextlib.suppress(durable.OrchestrationFailed):  # the checker reports it
-                await client.get(instance_id).result(timeout=WAIT)
 
 
 def _overlaps(ledger: Path) -> list[str]:
@@ -79,7 +69,7 @@ async def test_c1_many_client_processes(store_url: str, tmp_path: Path) -> None:
     # RELIABILITY's 8 x 50 x 10: the 400 concurrent callers are kept, the rounds cut to 2 so
     # that make chaos stays under 20 minutes (4,000 took about 4 minutes per store)
     processes, tasks, rounds = report.size(8, 2), report.size(50, 10), 2
-    ledger = _ledger(tmp_path)
+    ledger = new_ledger(tmp_path)
     workers = Workers(store_url, ledger, tmp_path)
     postgres = store_url.startswith("postgres")
     deadlocks_sql = "SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()"
@@ -140,7 +130,7 @@ async def test_c1_many_client_processes(store_url: str, tmp_path: Path) -> None:
     p99 = statistics.quantiles(latencies, n=100)[98]
     report.record(
         test=f"C1 {processes}x{tasks}x{rounds} clients (p50 {p50:.2f} s, p99 {p99:.2f} s)",
-        store=_kind(store_url),
+        store=store_kind(store_url),
         kills=0,
         completed=checked.completed,
         duplicates=checked.duplicates,
@@ -166,7 +156,7 @@ async def test_c2_four_postgres_workers_never_run_one_step_at_once(
 ) -> None:
     count = report.size(1000, 60)
     url = f"{pg_server.url}?schema=c2_{os.getpid()}_{tmp_path.name[-8:].lower()}"
-    ledger = _ledger(tmp_path)
+    ledger = new_ledger(tmp_path)
     workers = Workers(url, ledger, tmp_path)
     expected = {f"c2-{n}": n + 3 for n in range(count)}
     async with durable.Client(url, app=app) as client:
@@ -175,7 +165,7 @@ async def test_c2_four_postgres_workers_never_run_one_step_at_once(
         try:
             for n in range(count):
                 await client.start(three_slow_steps, n, instance_id=f"c2-{n}")
-            await _all_done(client, list(expected))
+            await all_done(client, list(expected), WAIT)
         finally:
             workers.stop_all()
     checked = await check(app, url, expected, ledger)
@@ -208,7 +198,7 @@ async def test_c3_sigterm_mid_load_exits_0_and_releases_the_work(
     """Leases of 60 s: work a stopped worker neither finished nor released would wait a
     minute; the recovery measured must stay far under it."""
     stops = report.size(10, 2)
-    ledger = _ledger(tmp_path)
+    ledger = new_ledger(tmp_path)
     options = ["--lease", "60", "--shutdown-grace", "0.5"]
     command = [*Workers(store_url, ledger, tmp_path).command, *options]
     workers = Workers(store_url, ledger, tmp_path, command=command)
@@ -234,7 +224,7 @@ async def test_c3_sigterm_mid_load_exits_0_and_releases_the_work(
                         await anyio.sleep(0.05)
                 assert victim.returncode == 0, victim.returncode
                 workers.start()
-            await _all_done(client, list(expected))
+            await all_done(client, list(expected), WAIT)
             # work left leased by a stopped worker would wait out its 60 s lease
             drained = time.time() - signalled[-1]
         finally:
@@ -243,7 +233,7 @@ async def test_c3_sigterm_mid_load_exits_0_and_releases_the_work(
     recovery = max(max_recovery(ledger, signalled), round(drained, 2))
     report.record(
         test="C3 SIGTERM mid-load (60 s leases)",
-        store=_kind(store_url),
+        store=store_kind(store_url),
         kills=stops,
         completed=checked.completed,
         duplicates=checked.duplicates,
@@ -293,7 +283,7 @@ async def test_t1_skewed_worker_clocks_never_double_claim(
     shows the test can.)"""
     count = report.size(67, 10)  # x 3 activities: RELIABILITY's 200
     url = f"{pg_server.url}?schema=t1_{os.getpid()}_{tmp_path.name[-8:].lower()}"
-    ledger = _ledger(tmp_path)
+    ledger = new_ledger(tmp_path)
     expected: dict[str, object] = {f"t1-{n}": n + 3 for n in range(count)}
     async with durable.Client(url, app=app) as client:
         ahead = Workers(url, ledger, tmp_path / "ahead", env={"DURABLE_CLOCK_OFFSET": "30"})
@@ -305,7 +295,7 @@ async def test_t1_skewed_worker_clocks_never_double_claim(
             for n in range(count):
                 await client.start(three_steps, n, instance_id=f"t1-{n}")
             sleeps = [await client.start(timed, 2.0, instance_id=f"t1-sleep-{n}") for n in range(5)]
-            await _all_done(client, [*expected, *(h.instance_id for h in sleeps)])
+            await all_done(client, [*expected, *(h.instance_id for h in sleeps)], WAIT)
             for handle in sleeps:
                 events = await handle.history()
                 created = next(e for e in events if e.kind == "TimerCreated")

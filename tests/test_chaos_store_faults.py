@@ -24,25 +24,12 @@ import pytest
 import durable
 from tests.chaos import report
 from tests.chaos.checker import check
-from tests.chaos.harness import Workers, max_recovery, tracebacks
+from tests.chaos.harness import Workers, all_done, max_recovery, new_ledger, tracebacks
 from tests.chaos.worker_app import app, open_ledger, three_steps
 from tests.pg_server import PostgresServer
 from tests.test_cli import acli
 
 WAIT = 120
-
-
-def _ledger(tmp_path: Path) -> Path:
-    ledger = tmp_path / "ledger.db"
-    open_ledger(str(ledger)).close()
-    return ledger
-
-
-async def _all_done(client: durable.Client, ids: list[str]) -> None:
-    with anyio.fail_after(WAIT):
-        for instance_id in ids:
-            with contextlib.suppress(durable.OrchestrationFailed):  # the checker reports it
-                await client.get(instance_id).result(timeout=WAIT)
 
 
 async def _start_retrying(client: durable.Client, instance_id: str, n: int) -> None:
@@ -92,7 +79,7 @@ async def test_f3_postgres_restarts_and_killed_connections(tmp_path: Path) -> No
     server = PostgresServer(fsync="on", synchronous_commit="on").start()
     url = f"{server.url}?schema=chaos"
     instances = report.size(300, 60)
-    ledger = _ledger(tmp_path)
+    ledger = new_ledger(tmp_path)
     workers = Workers(url, ledger, tmp_path)
     faults: list[float] = []
     pickups: list[float] = []
@@ -125,12 +112,12 @@ async def test_f3_postgres_restarts_and_killed_connections(tmp_path: Path) -> No
                     server._pg_ctl_start()
                 # the batch finishes, then a new start must be picked up at once: the workers
                 # re-LISTENed (or poll), whichever connection the fault took
-                await _all_done(client, ids[:started])
+                await all_done(client, ids[:started], WAIT)
                 pickups.append(await _picked_up_in(client, f"probe-{number}"))
                 expected[f"probe-{number}"] = 3
             for n in range(started, instances):
                 await _start_retrying(client, ids[n], n)
-            await _all_done(client, list(expected))
+            await all_done(client, list(expected), WAIT)
         assert all(p.poll() is None for p in workers.procs[:2]), "a worker died"
     finally:
         workers.stop_all()
@@ -180,7 +167,7 @@ async def test_f4a_a_full_disk_is_a_store_error_and_the_worker_waits_it_out(
     disk = tmp_path / "disk"
     with _mounted(disk, "-t", "tmpfs", "-o", "size=2m", "tmpfs"):
         url = f"sqlite:///{disk / 'full.db'}"
-        ledger = _ledger(tmp_path)
+        ledger = new_ledger(tmp_path)
         workers = Workers(url, ledger, tmp_path)
         request.addfinalizer(workers.stop_all)  # also when an assertion fails
         started: list[str] = []
@@ -202,7 +189,7 @@ async def test_f4a_a_full_disk_is_a_store_error_and_the_worker_waits_it_out(
             assert len(errors) <= 3, (time.monotonic() - filled, errors)
             subprocess.run(["mount", "-o", "remount,size=64m", str(disk)], check=True)
             freed = time.monotonic()
-            await _all_done(client, started)  # within the worker's back-off (at most 30 s)
+            await all_done(client, started, WAIT)  # within the worker's back-off (at most 30 s)
             recovery = time.monotonic() - freed
             for n, instance_id in enumerate(started):
                 want = 3 if instance_id == "before" else n - 1 + 3
@@ -275,7 +262,7 @@ async def test_f4d_a_lock_held_past_the_budget_is_a_store_error_then_all_goes_on
     held_for = report.size(60, 6)
     # the short run lowers the budget (2 x busy_timeout) from 10 s to 2 s
     url = f"sqlite:///{tmp_path / 'busy.db'}" + ("" if report.FULL else "?busy_timeout=1")
-    ledger = _ledger(tmp_path)
+    ledger = new_ledger(tmp_path)
     workers = Workers(url, ledger, tmp_path)
     request.addfinalizer(workers.stop_all)  # also when an assertion fails
     async with durable.Client(url, app=app) as client:

@@ -3,12 +3,15 @@ and the history checks of RELIABILITY.md section 4 (I1, I2, I3)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 from collections import Counter
 from pathlib import Path
+
+import anyio
 
 import durable
 
@@ -113,3 +116,23 @@ def max_recovery(ledger: Path, faults: list[float]) -> float:
     connection.close()
     gaps = [next((t for t in ends if t > fault), fault) - fault for fault in faults]
     return round(max(gaps, default=0.0), 2)
+
+
+def new_ledger(tmp_path: Path) -> Path:
+    """An empty ledger file the workers of a chaos run record their executions in."""
+    ledger = tmp_path / "ledger.db"
+    open_ledger(str(ledger)).close()
+    return ledger
+
+
+def store_kind(url: str) -> str:
+    """``sqlite`` or ``postgresql``: the report's store column."""
+    return url.split(":")[0]
+
+
+async def all_done(client: durable.Client, ids: list[str], wait: float) -> None:
+    """Wait until every instance of ``ids`` has ended (a failure is the checker's to report)."""
+    with anyio.fail_after(wait):
+        for instance_id in ids:
+            with contextlib.suppress(durable.OrchestrationFailed):
+                await client.get(instance_id).result(timeout=wait)
