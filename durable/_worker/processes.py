@@ -22,7 +22,6 @@ import importlib
 import json
 import logging
 import math
-import multiprocessing
 import os
 import signal
 import sys
@@ -128,6 +127,10 @@ class _Process:
     """One process of the pool and the parent's end of its pipe."""
 
     def __init__(self, targets: str) -> None:
+        # imported here: multiprocessing costs every worker's start-up (~20 ms of CPU, far
+        # more on a loaded machine) and only apps with process activities need it
+        import multiprocessing
+
         context = multiprocessing.get_context("spawn")
         self._conn, theirs = context.Pipe()
         self._proc = context.Process(target=serve, args=(theirs, targets), daemon=True)
