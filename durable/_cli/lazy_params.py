@@ -10,8 +10,9 @@ value unchanged. :func:`install` builds typer's adapter only for a value that ne
 (a number, an enum, a path, text read from an environment variable for a flag), so every result
 and every error is still typer's.
 
-This leans on typer internals (``_TyperParameter.get_runtime_param``, ``RuntimeParam``); on a typer
-without them :func:`install` does nothing, and typer's coercion runs as before.
+This leans on typer internals (``_TyperParameter.get_runtime_param``, ``RuntimeParam``), so it
+acts only on the typer release it was tested with; on any other :func:`install` does nothing, and
+typer's coercion runs as before.
 """
 
 from __future__ import annotations
@@ -19,9 +20,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+#: the typer releases whose internals this was written against and tested with
+_KNOWN_TYPER = "0.29."
+
 
 def install() -> None:
     """Make every typer parameter build its pydantic coercion only for a value that needs it."""
+    import typer
+
+    if not typer.__version__.startswith(_KNOWN_TYPER):  # internals change without notice
+        return
     try:
         from typer._coercion import RuntimeParam, build_runtime_param
         from typer.core import _TyperParameter
