@@ -117,6 +117,7 @@ chaos: $(INSTALLED_DEV) postgres
 		DURABLE_CHAOS_REPORT="$(abspath $(CHAOS_REPORT))" \
 		$(BIN)/pytest -q -p no:cacheprovider tests/test_crash.py tests/test_chaos.py \
 		tests/test_chaos_store_faults.py tests/test_chaos_load.py tests/test_entity_processes.py \
+		tests/test_b6_unknown_names.py \
 		|| status=$$?; \
 	$(VENV_PY) -m tests.chaos.report $(CHAOS_REPORT) && exit $$status
 

@@ -154,7 +154,10 @@ async def test_unknown_names_wait_or_fail_and_the_worker_does_not_spin(
                 f"{lines} log lines ({lines_per_s:.2f}/s)"
             )
             report.record(
-                test="B6 unknown names",
+                test=(
+                    f"B6 unknown names (worker CPU {cpu_share:.1%} over {elapsed:.0f} s, "
+                    f"{lines_per_s:.2f} log lines/s)"
+                ),
                 store=store_kind(store_url),
                 window=round(elapsed, 1),
                 cpu_percent=round(cpu_share * 100, 2),
