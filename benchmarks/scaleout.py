@@ -25,6 +25,8 @@ from .app import app, three_slow_steps, three_steps
 from .workloads import RESULT_TIMEOUT, Figures, start_all
 
 READY_TIMEOUT = 60.0
+#: each worker's activity slots (WORKLOADS.md): one worker is bound by them, 160 steps/s at most
+SLOTS_PER_WORKER = 8
 #: how often the client re-reads an instance's status while it waits for it
 POLL_SECONDS = 0.02
 ROOT = Path(__file__).resolve().parent.parent
@@ -66,7 +68,7 @@ async def wait_all(handles: list[durable.InstanceHandle]) -> float:
 @asynccontextmanager
 async def worker_processes(url: str, count: int) -> AsyncIterator[list[Process]]:
     """``count`` worker processes, each ready; SIGTERM (then SIGKILL) on the way out."""
-    command = [sys.executable, "-m", "benchmarks.worker_proc", url]
+    command = [sys.executable, "-m", "benchmarks.worker_proc", url, str(SLOTS_PER_WORKER)]
     processes: list[Process] = []
     try:
         for _ in range(count):
