@@ -2,8 +2,9 @@
 
 Runs ``durable.Worker(app, URL)`` until SIGTERM or SIGINT, then stops it gracefully. W6 limits
 each process to ``MAX_ACTIVITIES`` activities at once (8, WORKLOADS.md), so that one worker is
-bound by its slots and not by the CPU: the ratio of 4 workers to 1 then measures scale-out. Prints ``READY`` on stdout once the worker is claiming work, so that the
-benchmark can leave process start-up out of its timing. Written here rather than using a
+bound by its slots and not by the CPU: the ratio of 4 workers to 1 then measures scale-out.
+Prints ``READY`` on stdout once the worker is claiming work, so that the benchmark can leave
+process start-up out of its timing. Written here rather than using a
 ``durable worker`` command line so that the benchmark depends only on the library's API.
 """
 
