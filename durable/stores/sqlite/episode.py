@@ -52,6 +52,9 @@ def complete_and_commit(
     finished = [activities.finish(tx, item, result) for item, result in done]
     recorded = [f for f in finished if f is not None]
     if then is not None and eager is not None and len(recorded) == len(done):
+        claimed = _commit_if_free(tx, then, eager, eager_limit)
+        if claimed is not None:
+            return True, claimed
         row = tx.one("SELECT * FROM instances WHERE instance_id = ?", (then.instance_id,))
         if row is not None and _takes(tx, row, then):
             # _takes found the inbox empty, and this transaction is the only writer
@@ -59,6 +62,49 @@ def complete_and_commit(
     for instance_id, execution_id, event in recorded:
         insert_message(tx, instance_id, event, execution_id=execution_id)
     return finished[0] is not None, None
+
+
+def _commit_if_free(
+    tx: Tx, then: EpisodeCommit, eager: ClaimSpec, eager_limit: int
+) -> list[ActivityWorkItem] | None:
+    """The common case of ``complete_and_commit`` in one statement: a RUNNING instance that
+    stays RUNNING, taken by an UPDATE whose WHERE is ``_takes`` (so the row is not read, nor
+    its facts: a plan that neither ends the run nor continues it needs none). None, having
+    written nothing, when the row refuses it or ``then`` is another case: the caller then
+    takes the general path, which decides exactly as before."""
+    plan = plan_commit(
+        then, now=to_datetime(tx.now), instance=None, eager=eager, eager_limit=eager_limit
+    )
+    if plan.status is not Status.RUNNING:
+        return None
+    cursor = tx.execute(
+        _TAKE,
+        {
+            "output": plan.output,
+            "error": dump_error(plan.error),
+            "custom_status": plan.custom_status,
+            "now": tx.now,
+            "version": plan.version,
+            "id": plan.instance_id,
+            "execution_id": then.execution_id,
+            "expected": then.expected_version,
+        },
+    )
+    if cursor.rowcount != 1:
+        return None
+    # the UPDATE found the inbox empty, and this transaction is the only writer
+    return _write_plan(tx, plan)
+
+
+#: ``rules.free_for`` and an empty inbox, as SQL, for a RUNNING row that stays RUNNING
+_TAKE = """
+UPDATE instances SET output = :output, error = :error, custom_status = :custom_status,
+    updated_at = :now, version = :version, lease_owner = NULL, lease_expires_at = NULL, claims = 0
+WHERE instance_id = :id AND status = 'RUNNING' AND execution_id = :execution_id
+    AND version = :expected AND (lease_owner IS NULL OR lease_expires_at <= :now)
+    AND ready_at <= :now
+    AND NOT EXISTS (SELECT 1 FROM inbox WHERE instance_id = :id AND visible_at <= :now)
+"""
 
 
 def _takes(tx: Tx, row: sqlite3.Row, then: EpisodeCommit) -> bool:
@@ -87,13 +133,7 @@ def _commit(
     plan = plan_commit(
         commit, now=to_datetime(tx.now), instance=_facts(row), eager=eager, eager_limit=eager_limit
     )
-    _append_history(tx, plan)
-    tx.conn.executemany("DELETE FROM inbox WHERE id = ?", [(i,) for i in plan.consumed])
-    claimed = _write_work(tx, plan)
-    if plan.stream_values:
-        outputs.append(tx, plan.instance_id, plan.stream_values)
-    if plan.update_results:
-        outputs.answer(tx, plan.instance_id, plan.update_results)
+    claimed = _write_plan(tx, plan)
     _update_instance(tx, plan, Status(row["status"]))
     if plan.finishing:
         _finish(tx, plan)
@@ -105,6 +145,19 @@ def _commit(
     # arrived meanwhile (waking idle claimers for nothing would cost each a claim transaction)
     if not plan.status.is_terminal and not tx.work and not inbox_empty:
         tx.work = _has_visible_messages(tx, plan.instance_id)
+    return claimed
+
+
+def _write_plan(tx: Tx, plan: CommitPlan) -> list[ActivityWorkItem]:
+    """The plan's history, consumed messages, work and outputs (not the instance row)."""
+    _append_history(tx, plan)
+    if plan.consumed:
+        tx.conn.executemany("DELETE FROM inbox WHERE id = ?", [(i,) for i in plan.consumed])
+    claimed = _write_work(tx, plan)
+    if plan.stream_values:
+        outputs.append(tx, plan.instance_id, plan.stream_values)
+    if plan.update_results:
+        outputs.answer(tx, plan.instance_id, plan.update_results)
     return claimed
 
 
