@@ -13,14 +13,13 @@ from ..._events import ActivityCompleted, ActivityFailed, ErrorInfo
 from ..base import ActivityWorkItem, ClaimSpec
 from ..rules import activity_timeout_error, storable_retry
 from .instances import insert_message
-from .rows import Tx, activity_item, dump_json, names_json, to_datetime
+from .rows import Tx, activity_item, dump_json, load_json, names_json, to_datetime
 
 _INSERT = """
 INSERT INTO activities (instance_id, execution_id, task_id, name, queue, input, attempt, retry,
     timeout, heartbeat_timeout, start_deadline, scheduled_at, visible_at, lease_owner, started,
     priority, fairness_key)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-RETURNING *
 """
 # No ORDER BY: with one queue the (queue, visible_at) index yields the oldest row first anyway,
 # and with several a sort would read every visible row of a backlog.
@@ -47,7 +46,8 @@ def schedule_activity(
     options = action.options
     to_start = options.schedule_to_start_timeout
     leased = claim is not None
-    row = tx.one(
+    retry = _retry_json(action)
+    cursor = tx.execute(
         _INSERT,
         (
             instance_id,
@@ -57,7 +57,7 @@ def schedule_activity(
             options.queue,
             action.input,
             1 if leased else 0,
-            _retry_json(action),
+            retry,
             options.timeout,
             options.heartbeat_timeout,
             None if to_start is None else tx.now + to_start,
@@ -69,11 +69,32 @@ def schedule_activity(
             options.fairness_key,
         ),
     )
-    assert row is not None
     if claim is None:
         tx.work = True
         return None
-    return activity_item(row, claim.worker_id)
+    # the item from the values just written (reading the row back cost more than the insert),
+    # as the row would give them: REAL columns read back as floats, the retry policy as JSON
+    assert cursor.lastrowid is not None
+    return ActivityWorkItem(
+        id=cursor.lastrowid,
+        instance_id=instance_id,
+        execution_id=execution_id,
+        task_id=action.task_id,
+        name=action.name,
+        input=action.input,
+        queue=options.queue,
+        attempt=1,
+        retry=load_json(retry),
+        timeout=_real(options.timeout),
+        heartbeat_timeout=_real(options.heartbeat_timeout),
+        heartbeat_details=None,
+        scheduled_at=to_datetime(tx.now),
+        worker_id=claim.worker_id,
+    )
+
+
+def _real(value: float | None) -> float | None:
+    return None if value is None else float(value)
 
 
 def _retry_json(action: ScheduleActivity) -> str | None:
