@@ -118,15 +118,15 @@ def _held(item: ActivityWorkItem) -> dict[str, object]:
     return {"id": item.id, "owner": item.worker_id, "attempt": item.attempt}
 
 
-def finish(
-    tx: Tx, item: ActivityWorkItem, result: str
-) -> tuple[str, int, ActivityCompleted] | None:
-    """Delete the attempt's row if it still holds it: the instance, its run, and the event."""
+def finish(tx: Tx, item: ActivityWorkItem) -> tuple[str, int, int] | None:
+    """Delete the attempt's row if it still holds it: its instance, run and task id."""
     row = tx.one(_FINISH, _held(item))
-    if row is None:
-        return None
-    event = ActivityCompleted(timestamp=to_datetime(tx.now), task_id=row[2], result=result)
-    return row[0], row[1], event
+    return None if row is None else (row[0], row[1], row[2])
+
+
+def completed(tx: Tx, task_id: int, result: str) -> ActivityCompleted:
+    """The message of a completion that waits in the inbox (stamped with the store's time)."""
+    return ActivityCompleted(timestamp=to_datetime(tx.now), task_id=task_id, result=result)
 
 
 def fail_activity(tx: Tx, item: ActivityWorkItem, error: ErrorInfo, retry_in: float | None) -> bool:

@@ -49,8 +49,8 @@ def complete_and_commit(
     expects it, else wait in the inbox."""
     if then is not None and eager is not None:
         rules.check_next(then, [item for item, _ in done])
-    finished = [activities.finish(tx, item, result) for item, result in done]
-    recorded = [f for f in finished if f is not None]
+    finished = [activities.finish(tx, item) for item, _ in done]
+    recorded = [(f, result) for f, (_, result) in zip(finished, done, strict=True) if f]
     if then is not None and eager is not None and len(recorded) == len(done):
         claimed = _commit_if_free(tx, then, eager, eager_limit)
         if claimed is not None:
@@ -59,7 +59,9 @@ def complete_and_commit(
         if row is not None and _takes(tx, row, then):
             # _takes found the inbox empty, and this transaction is the only writer
             return True, _commit(tx, then, row, eager, eager_limit, inbox_empty=True)
-    for instance_id, execution_id, event in recorded:
+    # the events are made only here: a completion that commits with ``then`` has its own
+    for (instance_id, execution_id, task_id), result in recorded:
+        event = activities.completed(tx, task_id, result)
         insert_message(tx, instance_id, event, execution_id=execution_id)
     return finished[0] is not None, None
 
@@ -192,15 +194,26 @@ def _guard(tx: Tx, commit: EpisodeCommit) -> sqlite3.Row:
 
 
 def _append_history(tx: Tx, plan: CommitPlan) -> None:
-    rows = [(plan.instance_id, e.seq, e.kind, dump_event(e)) for e in plan.history]
+    instance_id, events = plan.instance_id, plan.history
     try:
-        tx.conn.executemany(
-            "INSERT INTO history (instance_id, seq, kind, data) VALUES (?, ?, ?, ?)", rows
-        )
+        if 0 < len(events) <= len(_INSERT_HISTORY):  # a step's few rows: one statement
+            values = [v for e in events for v in (instance_id, e.seq, e.kind, dump_event(e))]
+            tx.conn.execute(_INSERT_HISTORY[len(events) - 1], values)
+        elif events:
+            rows = [(instance_id, e.seq, e.kind, dump_event(e)) for e in events]
+            tx.conn.executemany(_INSERT_HISTORY[0], rows)
     except sqlite3.IntegrityError as exc:  # the split-brain guard: that seq is written already
         raise LeaseLost(
             f"instance {plan.instance_id!r}: history seq already written by another worker"
         ) from exc
+
+
+#: ``INSERT INTO history`` of 1 to 8 rows
+_INSERT_HISTORY = tuple(
+    "INSERT INTO history (instance_id, seq, kind, data) VALUES "  # noqa: S608 (constants only)
+    + ", ".join(["(?, ?, ?, ?)"] * count)
+    for count in range(1, 9)
+)
 
 
 def _write_work(tx: Tx, plan: CommitPlan) -> list[ActivityWorkItem]:
@@ -214,11 +227,12 @@ def _write_work(tx: Tx, plan: CommitPlan) -> list[ActivityWorkItem]:
     for timer in plan.timers:
         visible_at = to_ts(timer.timestamp)
         insert_message(tx, instance_id, timer, execution_id=run, visible_at=visible_at)
-    tx.conn.executemany(
-        "DELETE FROM inbox WHERE instance_id = ? AND kind = 'TimerFired' AND task_id = ? "
-        "AND execution_id = ?",
-        [(instance_id, task_id, run) for task_id in plan.cancelled_timers],
-    )
+    if plan.cancelled_timers:
+        tx.conn.executemany(
+            "DELETE FROM inbox WHERE instance_id = ? AND kind = 'TimerFired' AND task_id = ? "
+            "AND execution_id = ?",
+            [(instance_id, task_id, run) for task_id in plan.cancelled_timers],
+        )
     for child in plan.children:
         if not insert_instance(tx, child.instance, parent_execution_id=run):
             insert_message(tx, instance_id, child.if_taken, execution_id=run)
