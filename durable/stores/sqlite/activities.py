@@ -44,8 +44,9 @@ WHERE id = (
 RETURNING {ITEM_COLUMNS}
 """  # noqa: S608 (constants only)
 _HELD = "id = :id AND lease_owner = :owner AND attempt = :attempt"
+#: the attempt's row goes, if the attempt still holds it (positional: a step's hottest statement)
 _FINISH = (
-    f"DELETE FROM activities WHERE {_HELD} "  # noqa: S608 (constants only)
+    "DELETE FROM activities WHERE id = ? AND lease_owner = ? AND attempt = ? "
     "RETURNING instance_id, execution_id, task_id"
 )
 
@@ -58,7 +59,7 @@ def schedule_activity(
     to_start = options.schedule_to_start_timeout
     leased = claim is not None
     retry = _retry_json(action)
-    cursor = tx.execute(
+    cursor = tx.conn.execute(
         _INSERT,
         (
             instance_id,
@@ -155,7 +156,8 @@ def _held(item: ActivityWorkItem) -> dict[str, object]:
 
 def finish(tx: Tx, item: ActivityWorkItem) -> tuple[str, int, int] | None:
     """Delete the attempt's row if it still holds it: its instance, run and task id."""
-    row = tx.one(_FINISH, _held(item))
+    held = (item.id, item.worker_id, item.attempt)
+    row = tx.conn.execute(_FINISH, held).fetchone()
     return None if row is None else (row[0], row[1], row[2])
 
 
@@ -174,13 +176,14 @@ def fail_activity(tx: Tx, item: ActivityWorkItem, error: ErrorInfo, retry_in: fl
             return False
         tx.work = True
         return True
-    row = tx.one(_FINISH, _held(item))
-    if row is None:
+    finished = finish(tx, item)
+    if finished is None:
         return False
+    instance_id, execution_id, task_id = finished
     event = ActivityFailed(
-        timestamp=to_datetime(tx.now), task_id=row[2], error=error, attempts=item.attempt
+        timestamp=to_datetime(tx.now), task_id=task_id, error=error, attempts=item.attempt
     )
-    insert_message(tx, row[0], event, execution_id=row[1])
+    insert_message(tx, instance_id, event, execution_id=execution_id)
     return True
 
 

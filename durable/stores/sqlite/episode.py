@@ -79,18 +79,23 @@ def _commit_if_free(
     )
     if plan.status is not Status.RUNNING:
         return None
-    cursor = tx.execute(
+    now, instance_id = tx.now, plan.instance_id
+    cursor = tx.conn.execute(
         _TAKE,
-        {
-            "output": plan.output,
-            "error": dump_error(plan.error),
-            "custom_status": plan.custom_status,
-            "now": tx.now,
-            "version": plan.version,
-            "id": plan.instance_id,
-            "execution_id": then.execution_id,
-            "expected": then.expected_version,
-        },
+        (
+            plan.output,
+            dump_error(plan.error),
+            plan.custom_status,
+            now,
+            plan.version,
+            instance_id,
+            then.execution_id,
+            then.expected_version,
+            now,
+            now,
+            instance_id,
+            now,
+        ),
     )
     if cursor.rowcount != 1:
         return None
@@ -100,12 +105,12 @@ def _commit_if_free(
 
 #: ``rules.free_for`` and an empty inbox, as SQL, for a RUNNING row that stays RUNNING
 _TAKE = """
-UPDATE instances SET output = :output, error = :error, custom_status = :custom_status,
-    updated_at = :now, version = :version, lease_owner = NULL, lease_expires_at = NULL, claims = 0
-WHERE instance_id = :id AND status = 'RUNNING' AND execution_id = :execution_id
-    AND version = :expected AND (lease_owner IS NULL OR lease_expires_at <= :now)
-    AND ready_at <= :now
-    AND NOT EXISTS (SELECT 1 FROM inbox WHERE instance_id = :id AND visible_at <= :now)
+UPDATE instances SET output = ?, error = ?, custom_status = ?,
+    updated_at = ?, version = ?, lease_owner = NULL, lease_expires_at = NULL, claims = 0
+WHERE instance_id = ? AND status = 'RUNNING' AND execution_id = ?
+    AND version = ? AND (lease_owner IS NULL OR lease_expires_at <= ?)
+    AND ready_at <= ?
+    AND NOT EXISTS (SELECT 1 FROM inbox WHERE instance_id = ? AND visible_at <= ?)
 """
 
 
