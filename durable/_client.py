@@ -35,7 +35,7 @@ from ._telemetry import TELEMETRY
 from ._text import check_text
 from ._worker import announce, flow, local
 from .stores import open_store
-from .stores.base import InstanceRecord, NewInstance, Store, check_instance_id
+from .stores.base import InstanceFilter, InstanceRecord, NewInstance, Store, check_instance_id
 from .stores.flow import has_options
 from .stores.workers import WorkerInfo
 
@@ -188,7 +188,7 @@ class Client(EntityClient, ActivityClient):
         """Instances matching every filter given, newest first; ``tags``: carrying every one."""
         wanted = Status(status) if status is not None else None
         check_text(name, "list(name)", optional=True)
-        records = await self.store.list_instances(
+        where = InstanceFilter(
             status=wanted,
             name=name,
             created_after=created_after,
@@ -196,6 +196,7 @@ class Client(EntityClient, ActivityClient):
             limit=limit,
             tags=check_tags(tags, "list()") or None,
         )
+        records = await self.store.list_instances(where)
         return [self._status_of(record, None) for record in records]
 
     # -- helpers for handles -------------------------------------------------------------------
