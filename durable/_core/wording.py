@@ -41,9 +41,9 @@ _AGAIN = Wording(
 _PLAIN = Wording()
 
 
-def _responded(event: ev.UpdateResponded) -> str:
-    verb = "respond to" if event.rejection is None else "reject"
-    return f"{verb} update {event.name}"
+def _answer(update: ev.UpdateResponded | act.RespondUpdate) -> str:
+    """How an update's answer starts: a response, or a rejection."""
+    return "respond to" if update.rejection is None else "reject"
 
 
 def _entity_op(event: ev.EntitySignaled | ev.EntityCalled) -> str:
@@ -85,7 +85,7 @@ EVENTS: dict[type[ev.HistoryEvent], Wording] = {
     ev.SubOrchestrationScheduled: _PLAIN,
     ev.SubOrchestrationCompleted: _AGAIN,
     ev.SubOrchestrationFailed: _AGAIN,
-    ev.UpdateResponded: Wording(label=_responded),
+    ev.UpdateResponded: Wording(label=lambda e: f"{_answer(e)} update {e.name}"),
     ev.StreamWritten: Wording(label=lambda e: f"write to stream {e.key}"),
     # arrivals and markers
     ev.EventRaised: Wording(recorded=lambda e: f"record event {e.name!r} again"),
@@ -96,11 +96,6 @@ EVENTS: dict[type[ev.HistoryEvent], Wording] = {
     ev.EntityLockRequest: _PLAIN,
     ev.EntityUnlock: _PLAIN,
 }
-
-
-def _respond(action: act.RespondUpdate) -> str:
-    verb = "respond to" if action.rejection is None else "reject"
-    return f"{verb} update {action.update_id!r}"
 
 
 #: every action kind's dry-run line: what a rewind's episode does
@@ -117,7 +112,7 @@ ACTIONS: dict[type[act.Action], Callable[[Any], str]] = {
     act.LockEntities: lambda a: f"lock {', '.join(a.entities)} (effect #{a.task_id})",
     act.UnlockEntities: lambda a: f"unlock the entities of lock #{a.lock_task_id}",
     act.SendMessage: lambda a: f"send {a.event.kind} to {a.instance_id!r}",
-    act.RespondUpdate: _respond,
+    act.RespondUpdate: lambda a: f"{_answer(a)} update {a.update_id!r}",
     act.WriteStream: lambda a: f"write to stream {a.key!r}",
     act.Complete: lambda a: f"complete with {a.output}",
     act.Fail: lambda a: f"fail again: {a.error.error_type}: {a.error.message}",

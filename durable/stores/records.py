@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from .._actions import Action
 from .._events import ErrorInfo, HistoryEvent
@@ -93,6 +94,18 @@ class InstanceFilter:
     #: carrying every one of these tags (an index serves it); None or empty: any
     tags: Mapping[str, str] | None = None
     limit: int = 100
+
+    def conditions(self) -> list[tuple[str, str, Any]]:
+        """The filters given but tags, as ``(column, operator, value)`` of the instances' table:
+        a SQL store's WHERE clauses (a status as its value, times as given)."""
+        given = [
+            ("status", "=", None if self.status is None else Status(self.status).value),
+            ("name", "=", self.name),
+            ("created_at", ">", self.created_after),
+            ("created_at", "<", self.created_before),
+            ("updated_at", "<", self.updated_before),
+        ]
+        return [condition for condition in given if condition[2] is not None]
 
 
 @dataclass(frozen=True, slots=True)

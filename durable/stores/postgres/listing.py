@@ -9,7 +9,6 @@ from typing import Any
 
 import asyncpg
 
-from ..._status import Status
 from ..base import InstanceFilter, InstanceRecord
 from .instances import instance_record
 
@@ -23,10 +22,7 @@ async def list_instances(conn: asyncpg.Connection, where: InstanceFilter) -> lis
     if where.tags:
         return await _list_tagged(conn, where)
     clauses, params = ["true"], list[Any]()
-    for clause, value in _filters(where, created="created_at", prefix=""):
-        if value is not None:
-            params.append(value)
-            clauses.append(clause.format(len(params)))
+    _add_filters(where, clauses, params, created="created_at", prefix="")
     params.append(max(int(where.limit), 0))
     sql = (
         f"SELECT * FROM instances WHERE {' AND '.join(clauses)} "  # noqa: S608 (no user text)
@@ -35,16 +31,15 @@ async def list_instances(conn: asyncpg.Connection, where: InstanceFilter) -> lis
     return [instance_record(row) for row in await conn.fetch(sql, *params)]
 
 
-def _filters(where: InstanceFilter, *, created: str, prefix: str) -> list[tuple[str, Any]]:
-    """Each filter's clause (``{}``: its parameter's number) and value (None: not filtered);
-    ``created`` names the creation time's column (the tags' index keeps its own copy)."""
-    return [
-        (f"{prefix}status = ${{}}", None if where.status is None else Status(where.status).value),
-        (f"{prefix}name = ${{}}", where.name),
-        (f"{created} > ${{}}", _aware(where.created_after)),
-        (f"{created} < ${{}}", _aware(where.created_before)),
-        (f"{prefix}updated_at < ${{}}", _aware(where.updated_before)),
-    ]
+def _add_filters(
+    where: InstanceFilter, clauses: list[str], params: list[Any], *, created: str, prefix: str
+) -> None:
+    """Add the clause (numbered ``$n``) and parameter of each filter ``where`` gives; ``created``
+    names the creation time's column (the tags' index keeps its own copy)."""
+    for column, operator, value in where.conditions():
+        named = created if column == "created_at" else prefix + column
+        params.append(_aware(value) if isinstance(value, datetime) else value)
+        clauses.append(f"{named} {operator} ${len(params)}")
 
 
 async def _list_tagged(conn: asyncpg.Connection, where: InstanceFilter) -> list[InstanceRecord]:
@@ -60,10 +55,7 @@ async def _list_tagged(conn: asyncpg.Connection, where: InstanceFilter) -> list[
     if others:  # checked on the walked instance's row: a filter the walk cannot turn into a join
         params.append(json.dumps(dict(others)))
         clauses.append(f"i.tags::jsonb @> ${len(params)}::jsonb")
-    for clause, param in _filters(where, created="t.created_at", prefix="i."):
-        if param is not None:
-            params.append(param)
-            clauses.append(clause.format(len(params)))
+    _add_filters(where, clauses, params, created="t.created_at", prefix="i.")
     params.append(max(int(where.limit), 0))
     sql = (
         "SELECT i.* FROM tags AS t JOIN instances AS i ON i.instance_id = t.instance_id "  # noqa: S608
@@ -73,8 +65,6 @@ async def _list_tagged(conn: asyncpg.Connection, where: InstanceFilter) -> list[
     return [instance_record(row) for row in await conn.fetch(sql, *params)]
 
 
-def _aware(moment: datetime | None) -> datetime | None:
+def _aware(moment: datetime) -> datetime:
     """A naive datetime is taken as UTC (as the SQLite store does)."""
-    if moment is not None and moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)
-    return moment
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment

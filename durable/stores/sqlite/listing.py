@@ -8,9 +8,9 @@ tags checked by their own index (a primary key lookup each).
 from __future__ import annotations
 
 import sqlite3
+from datetime import datetime
 from typing import Any
 
-from ..._status import Status
 from ..base import InstanceFilter, InstanceRecord
 from .rows import instance_record, to_ts
 
@@ -20,10 +20,7 @@ def list_instances(conn: sqlite3.Connection, where: InstanceFilter) -> list[Inst
     if where.tags:
         return _list_tagged(conn, where)
     clauses, params = ["1"], list[Any]()
-    for clause, param in _filters(where, created="created_at", prefix=""):
-        if param is not None:
-            clauses.append(clause)
-            params.append(param)
+    _add_filters(where, clauses, params, created="created_at", prefix="")
     sql = (
         f"SELECT * FROM instances WHERE {' AND '.join(clauses)} "  # noqa: S608 (no user text)
         "ORDER BY created_at DESC, rowid DESC LIMIT ?"
@@ -32,19 +29,15 @@ def list_instances(conn: sqlite3.Connection, where: InstanceFilter) -> list[Inst
     return [instance_record(row) for row in rows]
 
 
-def _filters(where: InstanceFilter, *, created: str, prefix: str) -> list[tuple[str, Any]]:
-    """Each filter's clause and parameter (None: not filtered); ``created`` names the creation
-    time's column (the tags' index keeps its own copy)."""
-    return [
-        (f"{prefix}status = ?", None if where.status is None else Status(where.status).value),
-        (f"{prefix}name = ?", where.name),
-        (f"{created} > ?", None if where.created_after is None else to_ts(where.created_after)),
-        (f"{created} < ?", None if where.created_before is None else to_ts(where.created_before)),
-        (
-            f"{prefix}updated_at < ?",
-            None if where.updated_before is None else to_ts(where.updated_before),
-        ),
-    ]
+def _add_filters(
+    where: InstanceFilter, clauses: list[str], params: list[Any], *, created: str, prefix: str
+) -> None:
+    """Add the clause and parameter of each filter ``where`` gives; ``created`` names the
+    creation time's column (the tags' index keeps its own copy)."""
+    for column, operator, value in where.conditions():
+        named = created if column == "created_at" else prefix + column
+        clauses.append(f"{named} {operator} ?")
+        params.append(to_ts(value) if isinstance(value, datetime) else value)
 
 
 def _list_tagged(conn: sqlite3.Connection, where: InstanceFilter) -> list[InstanceRecord]:
@@ -59,10 +52,7 @@ def _list_tagged(conn: sqlite3.Connection, where: InstanceFilter) -> list[Instan
             "AND o.created_at = t.created_at AND o.instance_id = t.instance_id)"
         )
         params += [other_key, other_value]
-    for clause, param in _filters(where, created="t.created_at", prefix="i."):
-        if param is not None:
-            clauses.append(clause)
-            params.append(param)
+    _add_filters(where, clauses, params, created="t.created_at", prefix="i.")
     sql = (
         "SELECT i.* FROM tags AS t CROSS JOIN instances AS i ON i.instance_id = t.instance_id "  # noqa: S608
         f"WHERE {' AND '.join(clauses)} ORDER BY t.created_at DESC, t.instance_id DESC LIMIT ?"
