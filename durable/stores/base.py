@@ -20,6 +20,9 @@ Guarantees every implementation keeps (the conformance suite in tests/ checks ea
 * Transient errors (SQLite busy, a dropped connection) are retried; other failures raise
   ``StoreError`` naming the store and chaining the driver's error.
 
+The records the protocol takes and returns (``ClaimSpec``, ``InstanceRecord``,
+``InstanceFilter``...) are defined in ``records`` and importable from here.
+
 This module is layer L2: it imports only the vocabulary (L0), never the interpreter.
 """
 
