@@ -116,7 +116,7 @@ def _retry_json(action: ScheduleActivity) -> str | None:
 
 def claim_activity(tx: Tx, spec: ClaimSpec) -> ActivityWorkItem | None:
     queues, names = sorted_names(spec.queues), sorted_names(spec.activities)
-    if len(queues) + len(names) <= _MAX_LISTED:
+    if len(queues) + len(names) <= MAX_LISTED:
         # the names as parameters: half the cost of reading them out of JSON with json_each
         until = tx.now + spec.lease_seconds
         sql = _claim_listed(len(queues), len(names))
@@ -135,7 +135,7 @@ def claim_activity(tx: Tx, spec: ClaimSpec) -> ActivityWorkItem | None:
 
 #: up to this many queue and activity names go into the claim as parameters (SQLite allows
 #: 32,766 parameters; a worker serving more names than this claims through ``json_each``)
-_MAX_LISTED = 256
+MAX_LISTED = 256
 
 
 @lru_cache(maxsize=32)
