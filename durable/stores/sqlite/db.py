@@ -16,8 +16,9 @@ handed back only after its transaction committed.
 
 The first waiting caller leads: it runs batches until its own operation is done, then hands the
 lead to the next waiting caller. No background task is needed, and a cancelled caller never
-strands the others (the lead's work is shielded; a cancelled follower's operation is withdrawn if
-it has not started).
+strands the others: a batch once taken runs to its end (on the loop it has no await to cancel;
+one that waits for the lock in the thread is shielded), and an operation cancelled before its
+batch was taken (a follower's, or the leader's during its turn of the loop) is withdrawn.
 """
 
 from __future__ import annotations
