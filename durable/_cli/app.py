@@ -41,6 +41,7 @@ from .dashboard import dashboard
 from .dump import export, import_
 from .entity import entity
 from .lazy_params import install as _install_lazy_params
+from .plain_help import PlainHelpGroup
 from .replay import replay
 from .schedules import schedule_app
 from .worker import worker
@@ -58,6 +59,7 @@ FINISHED = [status for status in Status if status.is_terminal]
 
 app = typer.Typer(
     name="durable",
+    cls=PlainHelpGroup,  # off a terminal: whole summaries by panel, as rich shows them
     help="Run durable workers and operate orchestration instances.",
     no_args_is_help=True,
     add_completion=False,
@@ -403,4 +405,6 @@ app.command("fail", rich_help_panel="Activities")(fail_activity)
 
 def main() -> None:
     """The ``durable`` console script (also ``python -m durable``)."""
-    app(prog_name="durable")
+    from .launch import run
+
+    run(app)  # builds only the command it runs (W11)
