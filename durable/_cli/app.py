@@ -5,7 +5,9 @@ takes ``--store URL`` (or ``DURABLE_STORE``). The worker lives in ``worker``, ex
 import in ``dump``, what all commands share (errors, parsing, output) in ``common``.
 
 A command imports what it needs when it runs (the client, the stores, the worker, rich's
-tables): ``durable --help`` loads typer and this package's light modules only.
+tables): ``durable --help`` loads typer and this package's light modules only. ``main`` builds
+only the command it runs, with its module (``ELSEWHERE``), through ``launch``; ``app``, the app
+with every command, is built on first use.
 """
 
 from __future__ import annotations
