@@ -9,9 +9,12 @@ width), under the heading of its ``rich_help_panel``, the panels in the order ri
 from __future__ import annotations
 
 import inspect
+from typing import TYPE_CHECKING
 
-from typer._click import Command, Context, HelpFormatter
 from typer.core import TyperGroup
+
+if TYPE_CHECKING:  # click's types, under the name this typer release gives them
+    from typer._click import Command, Context, HelpFormatter
 
 #: the panel of a command registered without one (rich's name for it, shown first)
 DEFAULT_PANEL = "Commands"
