@@ -82,9 +82,9 @@ def test_plain_help_lists_every_command_whole_under_its_panel() -> None:
     flat = " ".join(text.split())
     for name, command in FULL.commands.items():  # type: ignore[attr-defined]
         assert f"{name} {summary(command)}" in flat
-        assert not summary(command).endswith("...")
-    headings = [line[:-1] for line in text.splitlines() if line[:1].isalpha()]
-    assert headings == ["Usage: durable [OPTIONS] COMMAND [ARGS]..", "Options", *PANELS]
+    assert "..." not in text.replace("[ARGS]...", "")  # click's cut of a long summary
+    headings = [line for line in text.splitlines() if line[:1].isalpha() and line.endswith(":")]
+    assert headings == ["Options:", *(f"{panel}:" for panel in PANELS)]
 
 
 def run_durable(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
