@@ -75,6 +75,11 @@ class StreamWriter:
             if self._closing and not self._queued:
                 return
 
+    @property
+    def started(self) -> bool:
+        """True once a value was written (its flusher runs, or ran)."""
+        return self._task is not None
+
     async def close(self) -> None:
         """Wait until every queued value is appended (the attempt has ended)."""
         if self._task is None:
@@ -103,7 +108,8 @@ async def writing(store: Store, serializer: Serializer, instance_id: str) -> Asy
         yield
     finally:
         _writer.reset(token)
-        await asyncio.shield(writer.close())
+        if writer.started:  # most attempts write nothing: no task, no trip through the loop
+            await asyncio.shield(writer.close())
 
 
 def write_stream(key: str, value: Any) -> None:
