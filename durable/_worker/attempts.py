@@ -10,7 +10,6 @@ import asyncio
 import contextlib
 import contextvars
 import functools
-import inspect
 import logging
 import math
 import threading
@@ -198,7 +197,7 @@ class AttemptRunner:
             return Outcome(error=error, exception=error_of(error))
         # a sync attempt takes its thread's slot before its time starts: waiting for a slot is
         # not running
-        slot = None if inspect.iscoroutinefunction(activity.fn) else await self._slot()
+        slot = None if activity.is_async else await self._slot()
         try:
             args, kwargs = self._serializer.decode_call(item.input, activity.fn)
             call = self._call(activity.fn, args, kwargs, attempt, item, slot)
@@ -237,9 +236,8 @@ class AttemptRunner:
     ) -> Any:
         token = _current.set(attempt)
         try:
-            if inspect.iscoroutinefunction(fn):
+            if slot is None:  # an async function (see ``run``)
                 return await self._with_heartbeat_watch(fn(*args, **kwargs), attempt, item)
-            assert slot is not None
             return await self._in_thread(functools.partial(fn, *args, **kwargs), item, slot)
         finally:
             _current.reset(token)

@@ -73,7 +73,7 @@ class Steps:
         #: which held instances' errors were logged at ERROR already
         self._reports = HeldReports()
         #: results waiting for their instance's recorder (see ``_complete``)
-        self._completing: dict[str, list[tuple[ActivityWorkItem, str, anyio.Event]]] = {}
+        self._completing: dict[str, list[tuple[ActivityWorkItem, str, anyio.Event | None]]] = {}
         #: the entity rows this process created (see ``entities``)
         self.entity_rows = entities.EntityRows()
 
@@ -306,13 +306,14 @@ class Steps:
         if not self.spec.orchestrators:  # nothing to decide here: the claimers do it
             step_log.stale(item, await self._guarded(self.store.complete_activity(item, result)))
             return
-        recorded = anyio.Event()
         queue = self._completing.get(item.instance_id)
         if queue is not None:  # a recorder of this instance runs: it takes this one next
+            recorded = anyio.Event()
             queue.append((item, result, recorded))
             await recorded.wait()
             return
-        queue = self._completing[item.instance_id] = [(item, result, recorded)]
+        # the recorder's own result needs no event: it waits for nobody
+        queue = self._completing[item.instance_id] = [(item, result, None)]
         try:
             while queue:
                 batch = list(queue)
@@ -322,11 +323,13 @@ class Steps:
                         await self._record([(attempt, value) for attempt, value, _ in batch])
                 finally:
                     for *_, done in batch:
-                        done.set()
+                        if done is not None:
+                            done.set()
         finally:
             del self._completing[item.instance_id]
             for *_, done in queue:  # left by a failure: their leases run out, they run again
-                done.set()
+                if done is not None:
+                    done.set()
 
     async def _record(self, done: list[tuple[ActivityWorkItem, str]]) -> None:
         # A later attempt may follow a crash in the episode decided after the first one: its
