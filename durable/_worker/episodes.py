@@ -171,9 +171,12 @@ class Episodes:
             messages=[],
             now=now,
         )
+        # stamped as the interpreter records them (seq from its version), so it takes them as
+        # they are instead of copying each
+        version = orchestration.version
         completions: list[ev.HistoryEvent] = [
-            ev.ActivityCompleted(timestamp=now, task_id=attempt.task_id, result=result)
-            for attempt, result in done
+            ev.ActivityCompleted(seq=version + i, timestamp=now, task_id=attempt.task_id, result=r)
+            for i, (attempt, r) in enumerate(done)
         ]
         return self._speculate(item, orchestration, completions)
 

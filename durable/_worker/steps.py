@@ -33,6 +33,8 @@ logger = logging.getLogger("durable.worker")
 
 #: how long a non-deterministic or corrupt instance waits before a worker tries it again
 _HOLD_SECONDS = 5.0
+#: the attempt's span when telemetry is off (reusable: it does nothing)
+_NO_SPAN = contextlib.nullcontext()
 #: how long a suspect (see ``_isolated``) given back waits before it is claimed again
 _SUSPECT_RETRY = 0.2
 
@@ -275,7 +277,12 @@ class Steps:
         attempt = self._runner.start(item)
         self.heartbeats.track(item, attempt)
         try:
-            with TELEMETRY.activity(item.name, item.instance_id, item.task_id, item.attempt):
+            span = (  # no generator-based context manager per attempt when nothing traces
+                TELEMETRY.activity(item.name, item.instance_id, item.task_id, item.attempt)
+                if TELEMETRY.enabled
+                else _NO_SPAN
+            )
+            with span:
                 async with streams.writing(self.store, self.app.serializer, item.instance_id):
                     outcome = await self._runner.run(activity, item, attempt, policy)
         except BaseException:
