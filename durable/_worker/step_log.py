@@ -46,6 +46,8 @@ def attempts(count: int) -> str:
 
 def trace(decided: Decided) -> None:
     """The span of a committed episode (a replay commits nothing new, so emits nothing)."""
+    if not TELEMETRY.enabled:  # the usual case: nothing to compute
+        return
     commit = decided.commit
     began = commit.events[0].timestamp.timestamp() if commit.events else None
     TELEMETRY.episode(

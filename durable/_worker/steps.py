@@ -273,7 +273,8 @@ class Steps:
     async def _run_activity(self, item: ActivityWorkItem) -> None:
         activity = self.app.activities[item.name]
         policy = retry_policy(activity, item)
-        await tracing.remember(self.store, item.instance_id)
+        if TELEMETRY.enabled:  # no coroutine per attempt when nothing traces
+            await tracing.remember(self.store, item.instance_id)
         attempt = self._runner.start(item)
         self.heartbeats.track(item, attempt)
         try:
