@@ -237,6 +237,8 @@ class AttemptRunner:
         token = _current.set(attempt)
         try:
             if slot is None:  # an async function (see ``run``)
+                if not item.heartbeat_timeout:  # nothing to watch: no coroutine around it
+                    return await fn(*args, **kwargs)
                 return await self._with_heartbeat_watch(fn(*args, **kwargs), attempt, item)
             return await self._in_thread(functools.partial(fn, *args, **kwargs), item, slot)
         finally:
@@ -290,8 +292,7 @@ class AttemptRunner:
         self, coro: Any, attempt: _Attempt, item: ActivityWorkItem
     ) -> Any:
         limit = item.heartbeat_timeout
-        if not limit:
-            return await coro
+        assert limit  # see ``_call``
         # each heartbeat pushes the deadline back (see _Attempt.beat): silence cancels the attempt
         with anyio.CancelScope(deadline=anyio.current_time() + limit) as scope:
             attempt.watch(scope, limit)
