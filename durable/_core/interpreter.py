@@ -114,7 +114,9 @@ class Orchestration(rewind.Rewinding):
             message = batch.take(self._run, self.status)
             if message is None:
                 break
-            self._record(replace(message, seq=self.version, timestamp=now))
+            if message.seq != self.version or message.timestamp != now:  # else stamped already
+                message = replace(message, seq=self.version, timestamp=now)
+            self._record(message)
         if self.status is Status.CONTINUED_AS_NEW:
             # Fix: the rest of a batch that continue-as-new cut short belongs to the next run
             # (before, its events were consumed and lost).

@@ -50,6 +50,8 @@ class Activity(Generic[P, R]):
         #: where a sync activity runs: a worker thread, or a process of the worker's pool
         self.executor: Executor = executor
         functools.update_wrapper(self, fn)
+        #: runs on the event loop (else in a thread, or a process): asked once, not per attempt
+        self.is_async = inspect.iscoroutinefunction(fn)
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Any:
         return self.fn(*args, **kwargs)

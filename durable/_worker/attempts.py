@@ -10,9 +10,9 @@ import asyncio
 import contextlib
 import contextvars
 import functools
-import inspect
 import logging
 import math
+import threading
 import time
 import traceback
 from collections.abc import Callable
@@ -57,16 +57,42 @@ class ActivityInfo:
 
 
 class _Attempt:
-    """The running attempt: its info and its latest heartbeat (read by the worker)."""
+    """The running attempt: its info and its latest heartbeat (read by the worker).
 
-    def __init__(self, info: ActivityInfo, token: Token) -> None:
-        self.info = info
-        self.token = token
+    Its token (and so ``info``, which carries it) is made on first use: most attempts never
+    ask for it, and a token costs a random nonce and an encoding.
+    """
+
+    def __init__(self, item: ActivityWorkItem, details: Any) -> None:
+        self._item = item
+        self._first_details = details
+        self._info: ActivityInfo | None = None
+        self._token: Token | None = None
         self.started = self.last_beat = time.monotonic()
         self.details: Any = None
         self.details_pending = False
         self._scope: anyio.CancelScope | None = None
         self._limit = 0.0
+
+    @property
+    def token(self) -> Token:
+        """The attempt's token (made once, under a lock: an activity's threads may race)."""
+        if self._token is None:
+            with _MAKING:
+                if self._token is None:
+                    self._token = Token.new(self._item)
+        return self._token
+
+    @property
+    def info(self) -> ActivityInfo:
+        """What ``durable.activity_info()`` returns for this attempt."""
+        if self._info is None:
+            item = self._item
+            token = self.token.encode()
+            self._info = ActivityInfo(
+                item.instance_id, item.name, item.task_id, item.attempt, self._first_details, token
+            )
+        return self._info
 
     def watch(self, scope: anyio.CancelScope, limit: float) -> None:
         self._scope, self._limit = scope, limit
@@ -87,6 +113,9 @@ def _in_event_loop() -> bool:
         return False  # a sync activity's worker thread
     return True
 
+
+#: held while an attempt's token is made (see ``_Attempt.token``)
+_MAKING = threading.Lock()
 
 _current: contextvars.ContextVar[_Attempt] = contextvars.ContextVar("durable_activity")
 
@@ -150,11 +179,7 @@ class AttemptRunner:
         details = None
         if item.heartbeat_details is not None:
             details = self._serializer.decode(item.heartbeat_details, path="heartbeat_details")
-        token = Token.new(item)
-        info = ActivityInfo(
-            item.instance_id, item.name, item.task_id, item.attempt, details, token.encode()
-        )
-        return _Attempt(info, token)
+        return _Attempt(item, details)
 
     async def run(
         self,
@@ -172,7 +197,7 @@ class AttemptRunner:
             return Outcome(error=error, exception=error_of(error))
         # a sync attempt takes its thread's slot before its time starts: waiting for a slot is
         # not running
-        slot = None if inspect.iscoroutinefunction(activity.fn) else await self._slot()
+        slot = None if activity.is_async else await self._slot()
         try:
             args, kwargs = self._serializer.decode_call(item.input, activity.fn)
             call = self._call(activity.fn, args, kwargs, attempt, item, slot)
@@ -211,9 +236,10 @@ class AttemptRunner:
     ) -> Any:
         token = _current.set(attempt)
         try:
-            if inspect.iscoroutinefunction(fn):
+            if slot is None:  # an async function (see ``run``)
+                if not item.heartbeat_timeout:  # nothing to watch: no coroutine around it
+                    return await fn(*args, **kwargs)
                 return await self._with_heartbeat_watch(fn(*args, **kwargs), attempt, item)
-            assert slot is not None
             return await self._in_thread(functools.partial(fn, *args, **kwargs), item, slot)
         finally:
             _current.reset(token)
@@ -266,8 +292,7 @@ class AttemptRunner:
         self, coro: Any, attempt: _Attempt, item: ActivityWorkItem
     ) -> Any:
         limit = item.heartbeat_timeout
-        if not limit:
-            return await coro
+        assert limit  # see ``_call``
         # each heartbeat pushes the deadline back (see _Attempt.beat): silence cancels the attempt
         with anyio.CancelScope(deadline=anyio.current_time() + limit) as scope:
             attempt.watch(scope, limit)

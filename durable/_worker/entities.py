@@ -36,13 +36,18 @@ def is_entity(name: str) -> bool:
     return name.startswith(ENTITY_PREFIX)
 
 
+#: built once: ``A | B`` in a loop makes a union object per action of every episode
+_TO_ONE = (act.SignalEntity, act.CallEntity)
+_LOCKS = (act.LockEntities, act.UnlockEntities)
+
+
 def targets(actions: Iterable[act.Action]) -> list[str]:
     """The entities (instance ids) ``actions`` send to, in order, each once."""
     found: dict[str, None] = {}
     for action in actions:
-        if isinstance(action, act.SignalEntity | act.CallEntity):
+        if isinstance(action, _TO_ONE):
             found[EntityId(action.entity_name, action.entity_key).instance_id] = None
-        elif isinstance(action, act.LockEntities | act.UnlockEntities):
+        elif isinstance(action, _LOCKS):
             found.update(dict.fromkeys(action.entities))
         elif isinstance(action, act.SendMessage) and is_entity(action.instance_id):
             found[action.instance_id] = None
@@ -57,7 +62,9 @@ class EntityRows:
 
     async def ensure(self, store: Store, actions: Iterable[act.Action]) -> None:
         """Create the rows of the entities ``actions`` send to."""
-        await self.ensure_ids(store, targets(actions))
+        found = targets(actions)
+        if found:  # most episodes send to none
+            await self.ensure_ids(store, found)
 
     async def ensure_ids(self, store: Store, instance_ids: Iterable[str]) -> None:
         """Create the rows of these entities (instance ids)."""

@@ -171,9 +171,12 @@ class Episodes:
             messages=[],
             now=now,
         )
+        # stamped as the interpreter records them (seq from its version), so it takes them as
+        # they are instead of copying each
+        version = orchestration.version
         completions: list[ev.HistoryEvent] = [
-            ev.ActivityCompleted(timestamp=now, task_id=attempt.task_id, result=result)
-            for attempt, result in done
+            ev.ActivityCompleted(seq=version + i, timestamp=now, task_id=attempt.task_id, result=r)
+            for i, (attempt, r) in enumerate(done)
         ]
         return self._speculate(item, orchestration, completions)
 
@@ -231,9 +234,7 @@ class Episodes:
         except Exception:  # the claimer's replay meets it again, and reports it
             orchestration.close()
             return None
-        if episode.deferred or _identities(episode.events[: len(messages)]) != _identities(
-            messages
-        ):
+        if episode.deferred or not _recorded_first(episode.events, messages):
             orchestration.close()
             return None
         return self._decided(item, episode, orchestration, [])
@@ -254,5 +255,13 @@ class Episodes:
         return Decided(commit, episode, orchestration, item.name, runnable)
 
 
-def _identities(events: Sequence[ev.HistoryEvent]) -> list[tuple[str, int | None]]:
-    return [(event.kind, getattr(event, "task_id", None)) for event in events]
+def _recorded_first(events: Sequence[ev.HistoryEvent], messages: Sequence[ev.HistoryEvent]) -> bool:
+    """Whether ``events`` begin with ``messages``, in order (same kinds, same task ids)."""
+    if len(events) < len(messages):
+        return False
+    for event, message in zip(events, messages, strict=False):
+        if type(event) is not type(message) or getattr(event, "task_id", None) != getattr(
+            message, "task_id", None
+        ):
+            return False
+    return True

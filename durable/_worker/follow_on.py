@@ -10,36 +10,37 @@ costs no task start per step. The others are spawned as before.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
-from contextlib import contextmanager
 from contextvars import ContextVar
 
 from ..stores.base import ActivityWorkItem
 
 
 class Hand:
-    """One activity task's hand: at most one follow-on activity, for that task only."""
+    """One activity task's hand: at most one follow-on activity, for that task only.
 
-    __slots__ = ("item", "owner")
+    Held with ``with hand() as held`` (a plain class: every attempt enters one)."""
+
+    __slots__ = ("_token", "item", "owner")
 
     def __init__(self) -> None:
         self.owner = asyncio.current_task()
         self.item: ActivityWorkItem | None = None
+
+    def __enter__(self) -> Hand:
+        self._token = _HAND.set(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        _HAND.reset(self._token)
 
 
 #: set while an activity task runs; a task started meanwhile inherits it (hence ``owner``)
 _HAND: ContextVar[Hand | None] = ContextVar("durable_follow_on", default=None)
 
 
-@contextmanager
-def hand() -> Iterator[Hand]:
+def hand() -> Hand:
     """The current task's hand, while it runs one activity."""
-    held = Hand()
-    token = _HAND.set(held)
-    try:
-        yield held
-    finally:
-        _HAND.reset(token)
+    return Hand()
 
 
 def kept(activity: ActivityWorkItem) -> bool:

@@ -4,8 +4,6 @@ time per instance."""
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
 import anyio
 
@@ -57,26 +55,29 @@ class InstanceLocks:
         #: held instances, and who waits for each (handed over in order on release)
         self._held: dict[str, deque[anyio.Event]] = {}
 
-    @asynccontextmanager
-    async def hold(self, instance_id: str) -> AsyncIterator[None]:
-        waiting = self._held.get(instance_id)
-        if waiting is None:
-            self._held[instance_id] = deque()
-        else:
-            turn = anyio.Event()
-            waiting.append(turn)
-            try:
-                await turn.wait()
-            except BaseException:
-                if turn.is_set():  # handed over as we were cancelled: pass it on
-                    self._release(instance_id)
-                else:
-                    waiting.remove(turn)
-                raise
+    def hold(self, instance_id: str) -> _Hold:
+        """Hold ``instance_id`` for the body of ``async with``."""
+        return _Hold(self, instance_id)
+
+    def _take_now(self, instance_id: str) -> bool:
+        if instance_id in self._held:
+            return False
+        self._held[instance_id] = deque()
+        return True
+
+    async def _wait(self, instance_id: str) -> None:
+        """Wait for the holder of ``instance_id`` to hand it over."""
+        waiting = self._held[instance_id]
+        turn = anyio.Event()
+        waiting.append(turn)
         try:
-            yield
-        finally:
-            self._release(instance_id)
+            await turn.wait()
+        except BaseException:
+            if turn.is_set():  # handed over as we were cancelled: pass it on
+                self._release(instance_id)
+            else:
+                waiting.remove(turn)
+            raise
 
     def _release(self, instance_id: str) -> None:
         waiting = self._held[instance_id]
@@ -84,3 +85,21 @@ class InstanceLocks:
             waiting.popleft().set()  # the next holder owns it now
         else:
             del self._held[instance_id]
+
+
+class _Hold:
+    """``async with locks.hold(id)``: a plain class, no generator-based context manager on the
+    path of every step."""
+
+    __slots__ = ("_instance_id", "_locks")
+
+    def __init__(self, locks: InstanceLocks, instance_id: str) -> None:
+        self._locks = locks
+        self._instance_id = instance_id
+
+    async def __aenter__(self) -> None:
+        if not self._locks._take_now(self._instance_id):
+            await self._locks._wait(self._instance_id)
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._locks._release(self._instance_id)

@@ -46,6 +46,8 @@ def attempts(count: int) -> str:
 
 def trace(decided: Decided) -> None:
     """The span of a committed episode (a replay commits nothing new, so emits nothing)."""
+    if not TELEMETRY.enabled:  # the usual case: nothing to compute
+        return
     commit = decided.commit
     began = commit.events[0].timestamp.timestamp() if commit.events else None
     TELEMETRY.episode(
@@ -56,6 +58,12 @@ def trace(decided: Decided) -> None:
 def log_outcome(decided: Decided) -> None:
     """One line when an instance starts or ends (its episodes in between are not news)."""
     commit, episode = decided.commit, decided.episode
+    if (  # the common episode: neither a start, an end nor a rewind
+        episode.status is Status.RUNNING
+        and commit.expected_version
+        and not any(isinstance(e, ev.ExecutionRewound) for e in episode.events)
+    ):
+        return
     log = {"instance_id": commit.instance_id}
     if commit.expected_version == 0 and not episode.status.is_terminal:
         logger.info("instance %s (%s) started", commit.instance_id, decided.name, extra=log)

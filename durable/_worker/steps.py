@@ -33,6 +33,8 @@ logger = logging.getLogger("durable.worker")
 
 #: how long a non-deterministic or corrupt instance waits before a worker tries it again
 _HOLD_SECONDS = 5.0
+#: the attempt's span when telemetry is off (reusable: it does nothing)
+_NO_SPAN = contextlib.nullcontext()
 #: how long a suspect (see ``_isolated``) given back waits before it is claimed again
 _SUSPECT_RETRY = 0.2
 
@@ -73,7 +75,7 @@ class Steps:
         #: which held instances' errors were logged at ERROR already
         self._reports = HeldReports()
         #: results waiting for their instance's recorder (see ``_complete``)
-        self._completing: dict[str, list[tuple[ActivityWorkItem, str, anyio.Event]]] = {}
+        self._completing: dict[str, list[tuple[ActivityWorkItem, str, anyio.Event | None]]] = {}
         #: the entity rows this process created (see ``entities``)
         self.entity_rows = entities.EntityRows()
 
@@ -271,11 +273,17 @@ class Steps:
     async def _run_activity(self, item: ActivityWorkItem) -> None:
         activity = self.app.activities[item.name]
         policy = retry_policy(activity, item)
-        await tracing.remember(self.store, item.instance_id)
+        if TELEMETRY.enabled:  # no coroutine per attempt when nothing traces
+            await tracing.remember(self.store, item.instance_id)
         attempt = self._runner.start(item)
         self.heartbeats.track(item, attempt)
         try:
-            with TELEMETRY.activity(item.name, item.instance_id, item.task_id, item.attempt):
+            span = (  # no generator-based context manager per attempt when nothing traces
+                TELEMETRY.activity(item.name, item.instance_id, item.task_id, item.attempt)
+                if TELEMETRY.enabled
+                else _NO_SPAN
+            )
+            with span:
                 async with streams.writing(self.store, self.app.serializer, item.instance_id):
                     outcome = await self._runner.run(activity, item, attempt, policy)
         except BaseException:
@@ -306,13 +314,14 @@ class Steps:
         if not self.spec.orchestrators:  # nothing to decide here: the claimers do it
             step_log.stale(item, await self._guarded(self.store.complete_activity(item, result)))
             return
-        recorded = anyio.Event()
         queue = self._completing.get(item.instance_id)
         if queue is not None:  # a recorder of this instance runs: it takes this one next
+            recorded = anyio.Event()
             queue.append((item, result, recorded))
             await recorded.wait()
             return
-        queue = self._completing[item.instance_id] = [(item, result, recorded)]
+        # the recorder's own result needs no event: it waits for nobody
+        queue = self._completing[item.instance_id] = [(item, result, None)]
         try:
             while queue:
                 batch = list(queue)
@@ -322,11 +331,13 @@ class Steps:
                         await self._record([(attempt, value) for attempt, value, _ in batch])
                 finally:
                     for *_, done in batch:
-                        done.set()
+                        if done is not None:
+                            done.set()
         finally:
             del self._completing[item.instance_id]
             for *_, done in queue:  # left by a failure: their leases run out, they run again
-                done.set()
+                if done is not None:
+                    done.set()
 
     async def _record(self, done: list[tuple[ActivityWorkItem, str]]) -> None:
         # A later attempt may follow a crash in the episode decided after the first one: its

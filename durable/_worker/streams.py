@@ -14,8 +14,6 @@ import asyncio
 import contextvars
 import logging
 import threading
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 from .._errors import DurableError, StoreError
@@ -36,7 +34,8 @@ class StreamWriter:
         self._loop = asyncio.get_running_loop()
         self._lock = threading.Lock()
         self._queued: list[tuple[str, str]] = []
-        self._wake = asyncio.Event()
+        #: made with the flusher (most attempts write nothing)
+        self._wake: asyncio.Event | None = None
         self._closing = False
         self._task: asyncio.Task[None] | None = None
 
@@ -52,14 +51,16 @@ class StreamWriter:
             self._loop.call_soon_threadsafe(self._kick)
 
     def _kick(self) -> None:
+        if self._wake is None:
+            self._wake = asyncio.Event()
         if self._task is None:
-            self._task = self._loop.create_task(self._flush())
+            self._task = self._loop.create_task(self._flush(self._wake))
         self._wake.set()
 
-    async def _flush(self) -> None:
+    async def _flush(self, wake: asyncio.Event) -> None:
         while True:
-            await self._wake.wait()
-            self._wake.clear()
+            await wake.wait()
+            wake.clear()
             with self._lock:
                 batch, self._queued = self._queued, []
             if batch:
@@ -75,9 +76,14 @@ class StreamWriter:
             if self._closing and not self._queued:
                 return
 
+    @property
+    def started(self) -> bool:
+        """True once a value was written (its flusher runs, or ran)."""
+        return self._task is not None
+
     async def close(self) -> None:
         """Wait until every queued value is appended (the attempt has ended)."""
-        if self._task is None:
+        if self._task is None or self._wake is None:
             return
         self._closing = True
         self._wake.set()
@@ -94,16 +100,27 @@ def _on_loop(loop: asyncio.AbstractEventLoop) -> bool:
 _writer: contextvars.ContextVar[StreamWriter] = contextvars.ContextVar("durable_stream_writer")
 
 
-@asynccontextmanager
-async def writing(store: Store, serializer: Serializer, instance_id: str) -> AsyncIterator[None]:
+def writing(store: Store, serializer: Serializer, instance_id: str) -> _Writing:
     """Let the attempt run inside call ``durable.write_stream``; flush its values on exit."""
-    writer = StreamWriter(store, serializer, instance_id)
-    token = _writer.set(writer)
-    try:
-        yield
-    finally:
-        _writer.reset(token)
-        await asyncio.shield(writer.close())
+    return _Writing(store, serializer, instance_id)
+
+
+class _Writing:
+    """See ``writing``: a plain class, not a generator-based context manager, as every attempt
+    enters one."""
+
+    __slots__ = ("_token", "_writer")
+
+    def __init__(self, store: Store, serializer: Serializer, instance_id: str) -> None:
+        self._writer = StreamWriter(store, serializer, instance_id)
+
+    async def __aenter__(self) -> None:
+        self._token = _writer.set(self._writer)
+
+    async def __aexit__(self, *exc: object) -> None:
+        _writer.reset(self._token)
+        if self._writer.started:  # most attempts write nothing: no task, no trip through the loop
+            await asyncio.shield(self._writer.close())
 
 
 def write_stream(key: str, value: Any) -> None:
