@@ -215,6 +215,19 @@ class PostgresStore(WorkerTables, OutputTables, ControlTables, FlowTables):
             atomic=False,
         )
 
+    async def claim_orchestrations(
+        self, spec: ClaimSpec, limit: int
+    ) -> list[OrchestrationWorkItem]:
+        """See ``Store.claim_orchestrations``: one statement, as ``claim_orchestration``."""
+        if not spec.orchestrators or limit < 1:
+            return []
+        return await self._db.run(
+            lambda tx: claims.claim_orchestrations(tx, spec, limit),
+            "claim_orchestration",
+            notify=False,
+            atomic=False,
+        )
+
     async def _commit_claimed(
         self,
         item: OrchestrationWorkItem,

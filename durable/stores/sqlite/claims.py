@@ -28,21 +28,32 @@ WHERE m.visible_at <= :now AND i.ready_at <= :now
   AND i.status NOT IN {TERMINAL_SQL}
   AND (i.status != 'SUSPENDED' OR m.kind IN {_CONTROL_SQL})
   AND i.name IN (SELECT value FROM json_each(:names))
-ORDER BY m.visible_at LIMIT 16
+ORDER BY m.visible_at LIMIT :limit
 """  # noqa: S608 (constants only)
 
 
 def claim_orchestration(tx: Tx, spec: ClaimSpec) -> OrchestrationWorkItem | None:
-    params = {"now": tx.now, "names": names_json(spec.orchestrators)}
+    claimed = claim_orchestrations(tx, spec, 1)
+    return claimed[0] if claimed else None
+
+
+def claim_orchestrations(tx: Tx, spec: ClaimSpec, limit: int) -> list[OrchestrationWorkItem]:
+    """Lease up to ``limit`` instances, longest-waiting first (``Store.claim_orchestrations``)."""
+    # a few candidates more than wanted: an instance may have several due messages, or turn
+    # out not to be claimable (another writer leased it since)
+    params = {"now": tx.now, "names": names_json(spec.orchestrators), "limit": limit + 15}
     seen: set[str] = set()
+    claimed: list[OrchestrationWorkItem] = []
     for (instance_id,) in tx.execute(_CANDIDATES, params).fetchall():
         if instance_id in seen:
             continue
         seen.add(instance_id)
         item = claim_instance(tx, instance_id, spec)
         if item is not None:
-            return item
-    return None
+            claimed.append(item)
+            if len(claimed) >= limit:
+                break
+    return claimed
 
 
 def claim_instance(tx: Tx, instance_id: str, spec: ClaimSpec) -> OrchestrationWorkItem | None:

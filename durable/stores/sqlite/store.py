@@ -205,6 +205,16 @@ class SQLiteStore(WorkerTables, OutputTables, ControlTables, FlowTables):
             lambda tx: claims.claim_orchestration(tx, spec), "claim_orchestration"
         )
 
+    async def claim_orchestrations(
+        self, spec: ClaimSpec, limit: int
+    ) -> list[OrchestrationWorkItem]:
+        """See ``Store.claim_orchestrations``."""
+        if not spec.orchestrators or limit < 1:
+            return []
+        return await self._db.write(
+            lambda tx: claims.claim_orchestrations(tx, spec, limit), "claim_orchestration"
+        )
+
     async def commit_episode(
         self, commit: EpisodeCommit, *, eager: ClaimSpec | None = None, eager_limit: int = 0
     ) -> list[ActivityWorkItem]:
