@@ -169,15 +169,25 @@ def renew_leases(
     )
 
 
-def next_due(conn: sqlite3.Connection, now: float) -> float | None:
-    """The earliest future time at which a message, an activity or an instance becomes due."""
-    row = conn.execute(
-        """SELECT min(t) FROM (
-               SELECT min(visible_at) AS t FROM inbox WHERE visible_at > :now
-               UNION ALL SELECT min(visible_at) FROM activities
-                   WHERE lease_owner IS NULL AND visible_at > :now
-               UNION ALL SELECT min(ready_at) FROM instances WHERE ready_at > :now)""",
-        {"now": now},
-    ).fetchone()
+_INBOX_DUE = "SELECT min(visible_at) AS t FROM inbox WHERE visible_at > :now"
+_INSTANCES_DUE = "SELECT min(ready_at) FROM instances WHERE ready_at > :now"
+_ACTIVITIES_DUE = (
+    "SELECT min(visible_at) FROM activities WHERE lease_owner IS NULL AND visible_at > :now"
+)
+# what falls due for each kind of claimer: the activity claimers need not wake for a timer
+_NEXT_DUE = {
+    kind: f"SELECT min(t) FROM ({' UNION ALL '.join(parts)})"  # noqa: S608 (constants only)
+    for kind, parts in {
+        None: (_INBOX_DUE, _ACTIVITIES_DUE, _INSTANCES_DUE),
+        "orchestrations": (_INBOX_DUE, _INSTANCES_DUE),
+        "activities": (_ACTIVITIES_DUE,),
+    }.items()
+}
+
+
+def next_due(conn: sqlite3.Connection, now: float, kind: str | None = None) -> float | None:
+    """The earliest future time at which work of ``kind`` becomes due (a message or a released
+    instance for orchestrations, an activity for activities; None: any)."""
+    row = conn.execute(_NEXT_DUE[kind], {"now": now}).fetchone()
     due: float | None = row[0]
     return due
