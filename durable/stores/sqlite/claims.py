@@ -170,9 +170,9 @@ def renew_leases(
 
 
 _INBOX_DUE = "SELECT min(visible_at) AS t FROM inbox WHERE visible_at > :now"
-_INSTANCES_DUE = "SELECT min(ready_at) FROM instances WHERE ready_at > :now"
+_INSTANCES_DUE = "SELECT min(ready_at) AS t FROM instances WHERE ready_at > :now"
 _ACTIVITIES_DUE = (
-    "SELECT min(visible_at) FROM activities WHERE lease_owner IS NULL AND visible_at > :now"
+    "SELECT min(visible_at) AS t FROM activities WHERE lease_owner IS NULL AND visible_at > :now"
 )
 # what falls due for each kind of claimer: the activity claimers need not wake for a timer
 _NEXT_DUE = {
