@@ -32,6 +32,7 @@ from ..base import (
     ActivityWorkItem,
     ClaimSpec,
     EpisodeCommit,
+    InstanceFilter,
     InstanceRecord,
     NewInstance,
     OrchestrationWorkItem,
@@ -41,7 +42,7 @@ from ..batching import Batched
 from ..commit import plan_commit
 from ..dumps import InstanceDump
 from ..rows import dump_error
-from . import activities, batch_commit, claims, dumps, episode, instances
+from . import activities, batch_commit, claims, dumps, episode, instances, listing
 from .control import ControlTables
 from .db import Database
 from .flow import FlowTables
@@ -116,6 +117,12 @@ class PostgresStore(WorkerTables, OutputTables, ControlTables, FlowTables):
         """``create_instance`` without flow options (``flow.FlowTables`` routes)."""
         created, _ = await self._creating((new, None), new.instance_id)
         return created
+
+    async def list_instances(self, where: InstanceFilter) -> list[InstanceRecord]:
+        """See ``Store.list_instances``."""
+        return await self._db.read(
+            lambda conn: listing.list_instances(conn, where), "list_instances"
+        )
 
     async def start_instance(
         self, new: NewInstance, first: EpisodeCommit, *, eager: ClaimSpec, eager_limit: int = 0
