@@ -88,7 +88,12 @@ def cases(quick: bool) -> list[Case]:
             Case("W4", "W4 fan-out 10,000", 10_000, w4_figures(10_000), SQLITES, False),
         ]
     plan += [
-        Case("W5", "W5 100 timers of 1 s", 100, (w5_figure(),)),
+        Case(
+            "W5",
+            "W5 100 timers of 1 s",
+            100,
+            (w5_figure(), Figure("cpu_ms_per_timer", "process CPU per timer", "ms")),
+        ),
         Case(
             "W6",
             f"W6 {w6:,} orch x 3 steps of 50 ms, 8 activity slots a worker",

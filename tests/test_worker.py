@@ -535,7 +535,7 @@ async def test_each_step_is_one_transaction(store: Any, monkeypatch: Any) -> Non
     claimed: list[str] = []
     commits: list[str] = []
     real_start, real_complete = store.start_instance, store.complete_activity
-    real_claim, real_commit = store.claim_orchestration, store.commit_episode
+    real_claim, real_commit = store.claim_orchestrations, store.commit_episode
 
     async def starting(new: Any, first: Any, **kwargs: Any) -> Any:
         started.append(new.instance_id)
@@ -546,11 +546,10 @@ async def test_each_step_is_one_transaction(store: Any, monkeypatch: Any) -> Non
         completed_with_episode.append(answer[1] is not None)
         return answer
 
-    async def claiming(spec: Any) -> Any:
-        item = await real_claim(spec)
-        if item is not None:
-            claimed.append(item.instance_id)
-        return item
+    async def claiming(spec: Any, limit: int) -> Any:
+        items = await real_claim(spec, limit)
+        claimed.extend(item.instance_id for item in items)
+        return items
 
     async def counting(commit: Any, **kwargs: Any) -> Any:
         commits.append(commit.instance_id)
@@ -558,7 +557,7 @@ async def test_each_step_is_one_transaction(store: Any, monkeypatch: Any) -> Non
 
     monkeypatch.setattr(store, "start_instance", starting)
     monkeypatch.setattr(store, "complete_activity", completing)
-    monkeypatch.setattr(store, "claim_orchestration", claiming)
+    monkeypatch.setattr(store, "claim_orchestrations", claiming)
     monkeypatch.setattr(store, "commit_episode", counting)
     async with (
         durable.Client(store, app=app) as client,

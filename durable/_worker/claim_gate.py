@@ -13,8 +13,15 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import anyio
+
+from ..stores.base import ClaimSpec
+
+#: episodes one claim may lease at once (as many orchestration slots as are free, up to this):
+#: timers that fall due together are claimed together, in one transaction, not one each
+EPISODE_CLAIM_BATCH = 16
 
 
 class ClaimGate:
@@ -46,3 +53,15 @@ class ClaimGate:
         so wake one parked loop to help (a lone item costs no second empty claim)."""
         if streak >= 2 and self._parked:
             self._parked.popleft().set()
+
+
+def listed(
+    claim: Callable[[ClaimSpec], Awaitable[Any]],
+) -> Callable[[ClaimSpec, int], Awaitable[list[Any]]]:
+    """A claim of one item as a claim of a batch (of at most one): the claim loop's shape."""
+
+    async def claim_one(spec: ClaimSpec, limit: int) -> list[Any]:
+        item = await claim(spec)
+        return [] if item is None else [item]
+
+    return claim_one

@@ -43,7 +43,7 @@ from ..stores.base import (
 )
 from . import announce, flow, local, watchdog
 from .attempts import AttemptRunner
-from .claim_gate import ClaimGate
+from .claim_gate import EPISODE_CLAIM_BATCH, ClaimGate, listed
 from .episodes import Episodes
 from .processes import processes_for
 from .slots import Slots
@@ -231,15 +231,16 @@ class Worker:
                         "orchestrations",
                         episodes,
                         self._orch_slots,
-                        store.claim_orchestration,
+                        store.claim_orchestrations,
                         self._steps.episode_task,
+                        EPISODE_CLAIM_BATCH,
                     )
                     loops.start_soon(
                         self._claim_loop,
                         "activities",
                         activities,
                         self._activity_slots,
-                        store.claim_activity,
+                        listed(store.claim_activity),
                         self._steps.activity_task,
                     )
                 if self._queued:
@@ -248,8 +249,9 @@ class Worker:
                         "activities",
                         ClaimGate(),
                         self._activity_slots,
-                        lambda spec: store.claim_queued_activity(spec, self._queued),
+                        listed(lambda spec: store.claim_queued_activity(spec, self._queued)),
                         self._steps.activity_task,
+                        1,
                         True,
                     )
                 if self.app.schedules:  # recorded before the worker counts as started
@@ -283,34 +285,38 @@ class Worker:
         kind: WorkKind,
         gate: ClaimGate,
         slots: Slots,
-        claim: Callable[[ClaimSpec], Awaitable[Any]],
+        claim: Callable[[ClaimSpec, int], Awaitable[list[Any]]],
         run: Callable[[Any], Awaitable[Any]],
+        batch: int = 1,
         limited: bool = False,
     ) -> None:
-        """Take a slot, claim one item of work and run it; wait for work when there is none
-        (``limited``: on declared queues, whose limits lift without a wake-up)."""
+        """Take a slot (and up to ``batch`` - 1 more that are free), claim as many items of work
+        and run them; wait for work when there is none (``limited``: on declared queues, whose
+        limits lift without a wake-up)."""
         streak = 0
         while True:
             await slots.take()
+            taken = 1 + slots.take_now(batch - 1)
             try:
                 # shielded: a claim that committed must reach _spawn even when stop() came
                 # meanwhile; cancelled, its item stayed leased to a worker that had exited 0,
                 # and waited out the whole lease (C3, 60 s leases)
                 with anyio.CancelScope(shield=True):
-                    item = await claim(self._claim_spec)
+                    items = await claim(self._claim_spec, taken)
             except StoreError as exc:
                 await anyio.sleep(self._health.failed(exc))
-                item = None
+                items = []
             else:
                 self._health.succeeded()
-            if item is None:
-                slots.give_back()
+            slots.give_back(taken - len(items))
+            if not items:
                 streak = 0
                 await gate.idle(lambda: self._wait_for_work(kind, limited))
                 continue
             streak += 1
             gate.found(streak)
-            self._spawn(run, item)
+            for item in items:
+                self._spawn(run, item)
 
     async def _wait_for_work(self, kind: WorkKind, limited: bool = False) -> None:
         timeout = min(self.poll_interval, flow.QUEUED_LOOK_AGAIN) if limited else self.poll_interval

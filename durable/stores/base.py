@@ -34,6 +34,7 @@ from typing import Literal, Protocol, runtime_checkable
 from .._errors import StoreError
 from .._events import ErrorInfo, HistoryEvent
 from .._text import MAX_ID_LENGTH, check_id
+from .claims import BatchClaims
 from .control import ControlStore
 from .dumps import InstanceDump
 from .flow import FlowControl
@@ -63,7 +64,7 @@ WorkKind = Literal["orchestrations", "activities"]
 
 
 @runtime_checkable
-class Store(WorkerRegistry, OutputStore, ControlStore, FlowControl, Protocol):
+class Store(WorkerRegistry, OutputStore, ControlStore, FlowControl, BatchClaims, Protocol):
     """The operations workers and clients need; every backend implements all of them."""
 
     #: the store's URL with any password removed (safe to log)

@@ -228,6 +228,15 @@ class MemoryStore(WorkerTables, OutputTables, ControlTables, FlowTables):
             return None
         return self._write(lambda tx: work.claim_orchestration(self._db, tx, spec))
 
+    async def claim_orchestrations(
+        self, spec: ClaimSpec, limit: int
+    ) -> list[OrchestrationWorkItem]:
+        """See ``Store.claim_orchestrations``."""
+        await self._ready()
+        if not spec.orchestrators or limit < 1:
+            return []
+        return self._write(lambda tx: work.claim_orchestrations(self._db, tx, spec, limit))
+
     async def commit_episode(
         self, commit: EpisodeCommit, *, eager: ClaimSpec | None = None, eager_limit: int = 0
     ) -> list[ActivityWorkItem]:

@@ -18,16 +18,27 @@ from .tables import ActivityRow, InstanceRow, Tables, Tx, to_datetime
 
 def claim_orchestration(db: Tables, tx: Tx, spec: ClaimSpec) -> OrchestrationWorkItem | None:
     """Lease the instance whose visible message waited longest, among those ``spec`` runs."""
+    claimed = claim_orchestrations(db, tx, spec, 1)
+    return claimed[0] if claimed else None
+
+
+def claim_orchestrations(
+    db: Tables, tx: Tx, spec: ClaimSpec, limit: int
+) -> list[OrchestrationWorkItem]:
+    """Lease up to ``limit`` instances, those whose visible message waited longest first."""
     candidates = []
     for instance_id, inbox in db.inbox.items():
         due = min((m.visible_at for m in inbox.values() if m.visible_at <= tx.now), default=None)
         if due is not None:
             candidates.append((due, instance_id))
+    claimed: list[OrchestrationWorkItem] = []
     for _, instance_id in sorted(candidates):
         item = claim_instance(db, tx, instance_id, spec)
         if item is not None:
-            return item
-    return None
+            claimed.append(item)
+            if len(claimed) >= limit:
+                break
+    return claimed
 
 
 def claim_instance(

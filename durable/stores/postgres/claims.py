@@ -73,6 +73,27 @@ WITH due AS MATERIALIZED (
 )
 {_LEASE}
 """  # noqa: S608 (constants only)
+# The same for up to $6 instances at once: the due messages' distinct instances, in due order,
+# each locked if no other claimer holds it, until $6 are locked.
+_CLAIM_SOME = f"""
+WITH due AS MATERIALIZED (
+    SELECT m.instance_id, m.visible_at FROM inbox AS m
+    WHERE m.visible_at <= now() AND (
+        SELECT {CLAIMABLE} AND (i.status <> 'SUSPENDED' OR m.kind = ANY($5::text[]))
+        FROM instances AS i WHERE i.instance_id = m.instance_id)
+    ORDER BY m.visible_at
+    LIMIT $6::int + 31
+), firsts AS MATERIALIZED (
+    SELECT instance_id, min(visible_at) AS visible_at FROM due GROUP BY instance_id ORDER BY 2
+), candidate AS (
+    SELECT locked.instance_id FROM firsts CROSS JOIN LATERAL (
+        SELECT i.instance_id FROM instances AS i
+        WHERE i.instance_id = firsts.instance_id AND {CLAIMABLE}
+        FOR UPDATE SKIP LOCKED) AS locked
+    LIMIT $6
+)
+{_LEASE}
+"""  # noqa: S608 (constants only)
 # This instance, if it is claimable and has a message it can take now.
 _CLAIM_ONE = f"""
 WITH candidate AS (
@@ -93,6 +114,11 @@ def claim_params(spec: ClaimSpec) -> list[Any]:
 async def claim_orchestration(tx: Tx, spec: ClaimSpec) -> OrchestrationWorkItem | None:
     row = await tx.conn.fetchrow(_CLAIM_NEXT, *claim_params(spec))
     return None if row is None else await work_item(tx, row)
+
+
+async def claim_orchestrations(tx: Tx, spec: ClaimSpec, limit: int) -> list[OrchestrationWorkItem]:
+    rows = await tx.conn.fetch(_CLAIM_SOME, *claim_params(spec), limit)
+    return [await work_item(tx, row) for row in rows]
 
 
 async def claim_instance(tx: Tx, instance_id: str, spec: ClaimSpec) -> OrchestrationWorkItem | None:

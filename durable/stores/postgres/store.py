@@ -51,8 +51,9 @@ from .schema import prepare
 from .url import parse_url
 from .workers import WorkerTables
 
-#: a due message is waited for this much past its time, so that the claim sees it
-_DUE_SLACK = 0.002
+#: a due message is waited for this much past its time, so that the claim sees it (an early
+#: wake costs no more than a claim that finds nothing, and a wait for the rest)
+_DUE_SLACK = 0.0005
 #: at most this many finished rows are kept for waiters (see ``get_instance``)
 _KEEP_FINISHED = 10_000
 
@@ -217,6 +218,19 @@ class PostgresStore(WorkerTables, OutputTables, ControlTables, FlowTables):
             return None
         return await self._db.run(
             lambda tx: claims.claim_orchestration(tx, spec),
+            "claim_orchestration",
+            notify=False,
+            atomic=False,
+        )
+
+    async def claim_orchestrations(
+        self, spec: ClaimSpec, limit: int
+    ) -> list[OrchestrationWorkItem]:
+        """See ``Store.claim_orchestrations``: one statement, as ``claim_orchestration``."""
+        if not spec.orchestrators or limit < 1:
+            return []
+        return await self._db.run(
+            lambda tx: claims.claim_orchestrations(tx, spec, limit),
             "claim_orchestration",
             notify=False,
             atomic=False,
@@ -401,8 +415,12 @@ class PostgresStore(WorkerTables, OutputTables, ControlTables, FlowTables):
             or self._due[0] != generation
             or (self._due[1] is not None and self._due[1] <= time.monotonic())
         ):
+            # counted from before the read: the database's now() falls between, so the wait
+            # ends at the due time or a round trip early (then the due time is read again),
+            # where counting from the answer woke a round trip late
+            asked = time.monotonic()
             seconds = await self._db.read(claims.seconds_to_next_due, "wait_for_work")
-            self._due = (generation, None if seconds is None else time.monotonic() + seconds)
+            self._due = (generation, None if seconds is None else asked + seconds)
         due_at = self._due[1]
         if due_at is not None:
             timeout = min(timeout, due_at - time.monotonic() + _DUE_SLACK)

@@ -28,21 +28,32 @@ WHERE m.visible_at <= :now AND i.ready_at <= :now
   AND i.status NOT IN {TERMINAL_SQL}
   AND (i.status != 'SUSPENDED' OR m.kind IN {_CONTROL_SQL})
   AND i.name IN (SELECT value FROM json_each(:names))
-ORDER BY m.visible_at LIMIT 16
+ORDER BY m.visible_at LIMIT :limit
 """  # noqa: S608 (constants only)
 
 
 def claim_orchestration(tx: Tx, spec: ClaimSpec) -> OrchestrationWorkItem | None:
-    params = {"now": tx.now, "names": names_json(spec.orchestrators)}
+    claimed = claim_orchestrations(tx, spec, 1)
+    return claimed[0] if claimed else None
+
+
+def claim_orchestrations(tx: Tx, spec: ClaimSpec, limit: int) -> list[OrchestrationWorkItem]:
+    """Lease up to ``limit`` instances, longest-waiting first (``Store.claim_orchestrations``)."""
+    # a few candidates more than wanted: an instance may have several due messages, or turn
+    # out not to be claimable (another writer leased it since)
+    params = {"now": tx.now, "names": names_json(spec.orchestrators), "limit": limit + 15}
     seen: set[str] = set()
+    claimed: list[OrchestrationWorkItem] = []
     for (instance_id,) in tx.execute(_CANDIDATES, params).fetchall():
         if instance_id in seen:
             continue
         seen.add(instance_id)
         item = claim_instance(tx, instance_id, spec)
         if item is not None:
-            return item
-    return None
+            claimed.append(item)
+            if len(claimed) >= limit:
+                break
+    return claimed
 
 
 def claim_instance(tx: Tx, instance_id: str, spec: ClaimSpec) -> OrchestrationWorkItem | None:
@@ -158,15 +169,25 @@ def renew_leases(
     )
 
 
-def next_due(conn: sqlite3.Connection, now: float) -> float | None:
-    """The earliest future time at which a message, an activity or an instance becomes due."""
-    row = conn.execute(
-        """SELECT min(t) FROM (
-               SELECT min(visible_at) AS t FROM inbox WHERE visible_at > :now
-               UNION ALL SELECT min(visible_at) FROM activities
-                   WHERE lease_owner IS NULL AND visible_at > :now
-               UNION ALL SELECT min(ready_at) FROM instances WHERE ready_at > :now)""",
-        {"now": now},
-    ).fetchone()
+_INBOX_DUE = "SELECT min(visible_at) AS t FROM inbox WHERE visible_at > :now"
+_INSTANCES_DUE = "SELECT min(ready_at) AS t FROM instances WHERE ready_at > :now"
+_ACTIVITIES_DUE = (
+    "SELECT min(visible_at) AS t FROM activities WHERE lease_owner IS NULL AND visible_at > :now"
+)
+# what falls due for each kind of claimer: the activity claimers need not wake for a timer
+_NEXT_DUE = {
+    kind: f"SELECT min(t) FROM ({' UNION ALL '.join(parts)})"  # noqa: S608 (constants only)
+    for kind, parts in {
+        None: (_INBOX_DUE, _ACTIVITIES_DUE, _INSTANCES_DUE),
+        "orchestrations": (_INBOX_DUE, _INSTANCES_DUE),
+        "activities": (_ACTIVITIES_DUE,),
+    }.items()
+}
+
+
+def next_due(conn: sqlite3.Connection, now: float, kind: str | None = None) -> float | None:
+    """The earliest future time at which work of ``kind`` becomes due (a message or a released
+    instance for orchestrations, an activity for activities; None: any)."""
+    row = conn.execute(_NEXT_DUE[kind], {"now": now}).fetchone()
     due: float | None = row[0]
     return due

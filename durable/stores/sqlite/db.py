@@ -102,6 +102,8 @@ class _Op(Generic[T]):
     result: Any = None
     error: BaseException | None = None
     tx: Tx | None = None
+    #: False for an operation that only leases work (see ``_run_batch``)
+    flush: bool = True
     lead: bool = False
     taken: bool = False
     finished: bool = False
@@ -252,9 +254,12 @@ class Database:
         except (sqlite3.Error, OSError) as exc:
             raise store_error(self.where, what, exc) from exc
 
-    async def write(self, fn: Callable[[Tx], T], what: str) -> T:
-        """Run ``fn(tx)`` in a write transaction (shared with concurrent writes); its result."""
-        op: _Op[T] = _Op(fn, what)
+    async def write(self, fn: Callable[[Tx], T], what: str, *, flush: bool = True) -> T:
+        """Run ``fn(tx)`` in a write transaction (shared with concurrent writes); its result.
+
+        ``flush=False``: the operation only leases work, so its transaction need not wait for
+        the disk (see ``_run_batch``)."""
+        op: _Op[T] = _Op(fn, what, flush=flush)
         self._pending.append(op)
         if self._leading:
             await self._follow(op)
@@ -349,6 +354,21 @@ class Database:
         now = clock()
         # one operation alone needs no savepoint: its failure rolls the transaction back
         alone = len(batch) == 1
+        # A batch of leases only (claims) commits without syncing the log, as PostgreSQL's
+        # claims do: a crash of the process keeps it, a power cut may take it back (its leases
+        # are then as if they had expired), and the next commit that must last syncs it too.
+        lazy = self.synchronous != "NORMAL" and not any(op.flush for op in batch)
+        if lazy:
+            conn.execute("PRAGMA synchronous=NORMAL")
+        try:
+            self._run_transaction(conn, batch, now, alone)
+        finally:
+            if lazy:
+                conn.execute(f"PRAGMA synchronous={self.synchronous}")
+
+    def _run_transaction(
+        self, conn: sqlite3.Connection, batch: list[_Op[Any]], now: float, alone: bool
+    ) -> None:
         conn.execute("BEGIN IMMEDIATE")
         try:
             for op in batch:
