@@ -415,12 +415,10 @@ class PostgresStore(WorkerTables, OutputTables, ControlTables, FlowTables):
             or self._due[0] != generation
             or (self._due[1] is not None and self._due[1] <= time.monotonic())
         ):
-            # counted from before the read: the database's now() falls between, so the wait
-            # ends at the due time or a round trip early (then the due time is read again),
-            # where counting from the answer woke a round trip late
-            asked = time.monotonic()
+            # counted from the answer: the database's now() came before it, so the wait ends
+            # at most a round trip late, never early (a waiter woken for a due timer claims it)
             seconds = await self._db.read(claims.seconds_to_next_due, "wait_for_work")
-            self._due = (generation, None if seconds is None else asked + seconds)
+            self._due = (generation, None if seconds is None else time.monotonic() + seconds)
         due_at = self._due[1]
         if due_at is not None:
             timeout = min(timeout, due_at - time.monotonic() + _DUE_SLACK)
