@@ -42,6 +42,12 @@ def hand() -> Iterator[Hand]:
         _HAND.reset(token)
 
 
+def free() -> bool:
+    """Whether the current task is an activity task that can take a follow-on."""
+    held = _HAND.get()
+    return held is not None and held.item is None and held.owner is asyncio.current_task()
+
+
 def kept(activity: ActivityWorkItem) -> bool:
     """True when the current activity task takes ``activity`` as its follow-on."""
     held = _HAND.get()
