@@ -216,7 +216,10 @@ class Episodes:
         if not events:
             return None
         self.replays += 1
-        return Orchestration(self._app, attempt.instance_id, events)
+        try:
+            return Orchestration(self._app, attempt.instance_id, events)
+        except Exception:  # the claimer's replay meets it again, and reports it
+            return None
 
     def first(self, new: NewInstance) -> Decided | None:
         """The first episode of an instance a client of this process starts (None when this
