@@ -18,7 +18,7 @@ from types import FrameType
 
 import anyio
 
-from . import limits, machine, peers, python_cost, report, stores
+from . import limits, machine, peers, pg_ratio, python_cost, report, stores
 from .plan import cases
 from .runner import Measured, Progress, run_case
 from .stores import STORE_NAMES
@@ -126,8 +126,8 @@ def run(
     derived = python_cost.derive(
         measured, measured_limits.get("sqlite-full"), python_cost.calibration_loop()
     )
-    if derived is not None:
-        measured.append(derived)
+    ratio = pg_ratio.derive(measured)
+    measured += [row for row in (derived, ratio) if row is not None]
     peer_figures: report.PeerFigures = {}
     for peer in found:
         peer_figures |= peers.run_peer(peer, args.reps, pool.postgres_url, say)

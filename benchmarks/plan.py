@@ -165,6 +165,17 @@ PY_CASE = Case(
 )  # fmt: skip
 
 
+#: PostgreSQL's W1 latency over SQLite's in the same run (``benchmarks.pg_ratio``, issue 21)
+PG_RATIO_CASE = Case(
+    "W1PG",
+    "W1 latency, PostgreSQL / SQLite FULL (same run)",
+    0,
+    (Figure("p50_ratio", "p50 ratio", "x", targets={PG: at_most(1.3)}),),
+    stores=frozenset({PG}),
+    compare=False,
+)
+
+
 def w11_figures() -> tuple[Figure, ...]:
     return (
         Figure("help_ms", "durable --help, whole process", "ms", targets={SQLITE: at_most(250)}),
@@ -272,8 +283,15 @@ def w4_figures(width: int) -> tuple[Figure, ...]:
 
 
 def w5_figure() -> Figure:
+    # issue 21: at most 0.05 s over the 1 s timer, on every store
+    within = at_most(1.05)
     return Figure(
-        "total_s", "total", "s", limit="timer", targets={SQLITE: at_most(1.1)}, peer_key="total_s"
+        "total_s",
+        "total",
+        "s",
+        limit="timer",
+        targets={SQLITE: within, "sqlite-normal": within, PG: within},
+        peer_key="total_s",
     )
 
 

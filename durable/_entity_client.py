@@ -12,7 +12,7 @@ from ._entities import ENTITY_PREFIX, EntityId, as_entity_id, entity_instance_na
 from ._errors import ConfigurationError
 from ._serde import Serializer
 from ._text import check_text
-from .stores.base import Store
+from .stores.base import InstanceFilter, Store
 
 if TYPE_CHECKING:  # the worker's module loads on the first signal (W11: `durable status`)
     from ._worker.entities import EntityRows
@@ -78,7 +78,9 @@ class EntityClient:
         if not isinstance(limit, int) or limit < 1:
             raise ConfigurationError(f"list_entities(limit={limit!r}): must be an int >= 1")
         records = await self.store.list_instances(
-            name=None if name is None else entity_instance_name(name), limit=_READ_AT_MOST
+            InstanceFilter(
+                name=None if name is None else entity_instance_name(name), limit=_READ_AT_MOST
+            )
         )
         found: list[EntityInfo] = []
         for record in records:

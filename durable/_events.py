@@ -13,54 +13,25 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, ClassVar
 
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-@dataclass(frozen=True, slots=True)
-class ErrorInfo:
-    """A failure that travels as data: the exception type's qualified name, message, traceback."""
-
-    error_type: str
-    message: str
-    traceback: str = ""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class HistoryEvent:
-    """Base of all history events."""
-
-    seq: int = -1
-    timestamp: datetime = EPOCH
-
-    @property
-    def kind(self) -> str:
-        """The event's class name, e.g. ``"ActivityScheduled"``."""
-        return type(self).__name__
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ScheduledEvent(HistoryEvent):
-    """An event recorded for an effect the orchestrator yielded; replay matches it to the code."""
-
-    task_id: int
-    #: what ``NonDeterminismError`` calls this effect ("ActivityScheduled 'charge'")
-    label_field: ClassVar[str | None] = None
-
-    def label(self) -> str:
-        """A short description for error messages."""
-        name = getattr(self, self.label_field) if self.label_field else None
-        return f"{self.kind} {name!r}" if name is not None else self.kind
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class CompletionEvent(HistoryEvent):
-    """An event that resolves the effect ``task_id``."""
-
-    task_id: int
-
+# the bases and the entities' events live in modules of their own; imported from here as ever
+from ._entity_events import EntityCalled as EntityCalled
+from ._entity_events import EntityCallFailed as EntityCallFailed
+from ._entity_events import EntityLocked as EntityLocked
+from ._entity_events import EntityLockRequest as EntityLockRequest
+from ._entity_events import EntityLockRequested as EntityLockRequested
+from ._entity_events import EntityOperation as EntityOperation
+from ._entity_events import EntityResponded as EntityResponded
+from ._entity_events import EntitySignaled as EntitySignaled
+from ._entity_events import EntityUnlock as EntityUnlock
+from ._entity_events import EntityUnlockSent as EntityUnlockSent
+from ._event_base import EPOCH as EPOCH
+from ._event_base import CompletionEvent as CompletionEvent
+from ._event_base import ErrorInfo as ErrorInfo
+from ._event_base import HistoryEvent as HistoryEvent
+from ._event_base import ScheduledEvent as ScheduledEvent
 
 # -- the instance's life -------------------------------------------------------------------------
 
@@ -196,95 +167,6 @@ class EventSent(ScheduledEvent):
     name: str
     payload: str
     label_field: ClassVar[str | None] = "name"
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class EntitySignaled(ScheduledEvent):
-    """``ctx.signal_entity(EntityId(entity_name, entity_key), operation, arg)``."""
-
-    entity_name: str
-    entity_key: str
-    operation: str
-    arg: str
-    label_field: ClassVar[str | None] = "operation"
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class EntityCalled(ScheduledEvent):
-    """``ctx.call_entity(EntityId(entity_name, entity_key), operation, arg)``."""
-
-    entity_name: str
-    entity_key: str
-    operation: str
-    arg: str
-    label_field: ClassVar[str | None] = "operation"
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class EntityResponded(CompletionEvent):
-    """The entity's operation returned ``result``."""
-
-    result: str
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class EntityCallFailed(CompletionEvent):
-    """The entity's operation raised (its state is unchanged)."""
-
-    error: ErrorInfo
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class EntityLockRequested(ScheduledEvent):
-    """``ctx.lock_entities(...)``: the entities' instance ids, in the global order."""
-
-    entities: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class EntityLocked(CompletionEvent):
-    """Every entity of the lock is held for this orchestration."""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class EntityUnlockSent(ScheduledEvent):
-    """The critical section of the lock ``lock_task_id`` exited: its entities are released."""
-
-    lock_task_id: int
-
-
-# -- an entity's inbox (never in an orchestration's history) -----------------------------------
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class EntityOperation(HistoryEvent):
-    """An operation for an entity: a signal, or a call whose caller waits for the answer."""
-
-    operation: str
-    arg: str
-    caller_id: str | None = None
-    caller_execution: int | None = None
-    caller_task: int | None = None
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class EntityLockRequest(HistoryEvent):
-    """Lock ``lock_id`` asks the entity at ``position`` of ``entities`` to be held for its owner;
-    once held, the request goes on to the next entity, and the last answers the owner."""
-
-    lock_id: str
-    owner_id: str
-    owner_execution: int
-    owner_task: int
-    entities: tuple[str, ...]
-    position: int = 0
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class EntityUnlock(HistoryEvent):
-    """Release the lock ``lock_id`` (or cancel it, if its request has not arrived yet)."""
-
-    lock_id: str
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

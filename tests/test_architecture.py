@@ -34,6 +34,8 @@ LAYER_NAMES = {
 LAYERS: dict[str, int] = {
     "durable._errors": VOCABULARY,
     "durable._events": VOCABULARY,
+    "durable._event_base": VOCABULARY,
+    "durable._entity_events": VOCABULARY,
     "durable._actions": VOCABULARY,
     "durable._retry": VOCABULARY,
     "durable._durations": VOCABULARY,
@@ -56,6 +58,7 @@ LAYERS: dict[str, int] = {
     "durable._client": SHELLS,
     "durable._entity_client": SHELLS,
     "durable._activity_client": SHELLS,
+    "durable._handle": SHELLS,
     "durable._handle_io": SHELLS,
     "durable.testing": EDGES,
     "durable.dashboard": EDGES,

@@ -294,12 +294,12 @@ def test_a_poisoned_run_gives_back_the_locks_its_history_holds() -> None:
 
 
 def test_the_dashboard_draws_entity_effects() -> None:
-    from durable.dashboard.flow import _label, _scheduled
+    from durable.dashboard.flow import _scheduled
 
     called = ev.EntityCalled(
         task_id=1, entity_name="Counter", entity_key="k", operation="add", arg="1"
     )
-    assert _label(called) == "Counter@k.add"
+    assert _scheduled(called).label == "Counter@k.add"
     unlock = _scheduled(ev.EntityUnlockSent(task_id=2, lock_task_id=0))
     assert (unlock.kind, unlock.state) == ("unlock_entities", "done")
 

@@ -57,6 +57,7 @@ from durable.stores.base import (
     ActivityWorkItem,
     ClaimSpec,
     EpisodeCommit,
+    InstanceFilter,
     LeaseLost,
     NewInstance,
     OrchestrationWorkItem,
@@ -210,20 +211,26 @@ async def test_list_filters_newest_first_and_limit(store: Store) -> None:
     for n in range(4):
         await create(store, f"i-{n}", name="orch" if n % 2 == 0 else "child")
     await commit(store, await claim(store))  # i-0 RUNNING
-    everything = await store.list_instances()
+    everything = await store.list_instances(InstanceFilter())
     assert [r.instance_id for r in everything] == ["i-3", "i-2", "i-1", "i-0"]
-    assert [r.instance_id for r in await store.list_instances(limit=2)] == ["i-3", "i-2"]
-    assert [r.instance_id for r in await store.list_instances(name="child")] == ["i-3", "i-1"]
-    running_ = await store.list_instances(status=Status.RUNNING)
+    assert [r.instance_id for r in await store.list_instances(InstanceFilter(limit=2))] == [
+        "i-3",
+        "i-2",
+    ]
+    assert [r.instance_id for r in await store.list_instances(InstanceFilter(name="child"))] == [
+        "i-3",
+        "i-1",
+    ]
+    running_ = await store.list_instances(InstanceFilter(status=Status.RUNNING))
     assert [r.instance_id for r in running_] == ["i-0"]
-    pending = await store.list_instances(status=Status.PENDING, name="orch")
+    pending = await store.list_instances(InstanceFilter(status=Status.PENDING, name="orch"))
     assert [r.instance_id for r in pending] == ["i-2"]
     middle = everything[2].created_at
-    after = await store.list_instances(created_after=middle)
+    after = await store.list_instances(InstanceFilter(created_after=middle))
     assert {r.instance_id for r in after} <= {"i-2", "i-3"} and "i-3" in {
         r.instance_id for r in after
     }
-    before = await store.list_instances(created_before=middle)
+    before = await store.list_instances(InstanceFilter(created_before=middle))
     assert {r.instance_id for r in before} <= {"i-0", "i-1"} and "i-0" in {
         r.instance_id for r in before
     }

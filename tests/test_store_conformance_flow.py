@@ -15,7 +15,7 @@ from durable._events import ActivityScheduled
 from durable._flow import QueueLimits
 from durable._schedule import ScheduleDefinition
 from durable._status import Status
-from durable.stores.base import NewInstance, Store
+from durable.stores.base import InstanceFilter, NewInstance, Store
 from durable.stores.dumps import from_json, to_json
 
 from .test_store_conformance import W2, activity, claim, commit, create, eventually, spec
@@ -112,13 +112,20 @@ async def test_tags_are_kept_listed_and_purged(store: Store) -> None:
     await create(store, "untagged")
     record = await store.get_instance("i-1")
     assert record is not None and record.tags == {"customer": "c-1", "plan": "pro"}
-    listed = await store.list_instances(tags={"customer": "c-0"})
+    listed = await store.list_instances(InstanceFilter(tags={"customer": "c-0"}))
     assert [r.instance_id for r in listed] == ["i-2", "i-0"]  # newest first
-    both = await store.list_instances(tags={"customer": "c-0", "plan": "free"})
+    both = await store.list_instances(InstanceFilter(tags={"customer": "c-0", "plan": "free"}))
     assert [r.instance_id for r in both] == ["i-2"]
-    assert await store.list_instances(tags={"customer": "c-0"}, limit=1) == listed[:1]
-    assert await store.list_instances(tags={"customer": "c-0"}, status=Status.COMPLETED) == []
-    assert await store.list_instances(tags={"customer": "nobody"}) == []
+    assert (
+        await store.list_instances(InstanceFilter(tags={"customer": "c-0"}, limit=1)) == listed[:1]
+    )
+    assert (
+        await store.list_instances(
+            InstanceFilter(tags={"customer": "c-0"}, status=Status.COMPLETED)
+        )
+        == []
+    )
+    assert await store.list_instances(InstanceFilter(tags={"customer": "nobody"})) == []
     # purge takes its tags with it
     item = await claim(store)
     while item.instance_id != "i-2":
@@ -126,7 +133,9 @@ async def test_tags_are_kept_listed_and_purged(store: Store) -> None:
         item = await claim(store)
     await commit(store, item, status=Status.COMPLETED, output="1")
     assert await store.purge_instance("i-2") == 1
-    assert [r.instance_id for r in await store.list_instances(tags={"customer": "c-0"})] == ["i-0"]
+    assert [
+        r.instance_id for r in await store.list_instances(InstanceFilter(tags={"customer": "c-0"}))
+    ] == ["i-0"]
 
 
 async def test_a_delayed_start_is_not_claimable_before_its_time(store: Store) -> None:
@@ -221,7 +230,7 @@ async def test_an_export_carries_the_tags_into_an_import(store: Store) -> None:
     assert dump.tags == tags
     again = from_json(json.loads(json.dumps(to_json(dataclasses.replace(dump, instance_id="t2")))))
     assert await store.import_instances([again]) == []
-    listed = {r.instance_id for r in await store.list_instances(tags=tags)}
+    listed = {r.instance_id for r in await store.list_instances(InstanceFilter(tags=tags))}
     assert listed == {"tagged", "t2"}
     record = await store.get_instance("t2")
     assert record is not None and record.tags == tags

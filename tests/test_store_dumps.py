@@ -20,7 +20,7 @@ import pytest
 import durable
 from durable import OrchestrationContext, Status
 from durable.stores import open_store
-from durable.stores.base import NewInstance, Store
+from durable.stores.base import InstanceFilter, NewInstance, Store
 from durable.stores.dumps import BadDump, InstanceDump, from_json, to_json
 
 from .conftest import fresh_url
@@ -193,9 +193,11 @@ async def test_dumps_round_trip_through_json(filled: Store) -> None:
 async def test_updated_before_finds_instances_untouched_since(store: Store) -> None:
     await store.create_instance(NewInstance("old", "orch", "1"))
     later = datetime.now(UTC) + timedelta(seconds=1)
-    found = await store.list_instances(updated_before=later)
+    found = await store.list_instances(InstanceFilter(updated_before=later))
     assert [r.instance_id for r in found] == ["old"]
-    assert await store.list_instances(updated_before=later - timedelta(hours=1)) == []
+    assert (
+        await store.list_instances(InstanceFilter(updated_before=later - timedelta(hours=1))) == []
+    )
 
 
 @pytest.mark.parametrize(

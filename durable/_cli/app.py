@@ -363,14 +363,15 @@ async def _purge_one(client: Client, *, instance_id: str, ask: bool) -> int:
 
 async def _purge_matching(store: Store, statuses: list[Status], cutoff: datetime) -> int:
     """Purge page after page of matching instances (each page is gone when the next is read)."""
+    from ..stores.base import InstanceFilter
+
     purged = 0
     with progress(total_known=False) as bar:
         task = bar.add_task("purging", total=None)
         for wanted in statuses:
             while True:
-                page = await store.list_instances(
-                    status=wanted, updated_before=cutoff, limit=PURGE_PAGE
-                )
+                where = InstanceFilter(status=wanted, updated_before=cutoff, limit=PURGE_PAGE)
+                page = await store.list_instances(where)
                 done = [await _purge_if_done(store, r.instance_id) for r in page]
                 purged += sum(done)
                 bar.update(task, completed=purged)

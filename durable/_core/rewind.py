@@ -215,22 +215,3 @@ class Rewinding:
         self._record_created()
         if self._unrecorded_end is not None:
             self._record_end(event.timestamp)
-
-
-def describe(action: act.Action) -> str:
-    """One line for ``durable rewind --dry-run``."""
-    if isinstance(action, act.ScheduleActivity):
-        return f"run activity {action.name!r} again (effect #{action.task_id})"
-    if isinstance(action, act.StartTimer):
-        return f"start timer #{action.task_id} due {action.fire_at.isoformat()}"
-    if isinstance(action, act.StartChild):
-        return f"start sub-orchestration {action.name!r} as {action.instance_id!r}"
-    if isinstance(action, act.Complete):
-        return f"complete with {action.output}"
-    if isinstance(action, act.Fail):
-        return f"fail again: {action.error.error_type}: {action.error.message}"
-    if isinstance(action, act.CancelTimer):
-        return f"cancel timer #{action.task_id}"
-    if isinstance(action, act.SendEvent):
-        return f"send event {action.name!r} to {action.instance_id!r}"
-    return type(action).__name__

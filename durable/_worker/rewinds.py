@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from .. import _events as ev
-from .._core import rewind
+from .._core import rewind, wording
 from .._core.registry import App
 from .._errors import DurableError, InstanceNotFound
 from .._status import Status
@@ -93,21 +93,12 @@ async def preview(app: App, store: Store, instance_id: str) -> RewindPreview:
         )
         orchestration.close()
         status = episode.status if index == 0 else status
-        lines = [_step(e) for e in episode.events if not isinstance(e, ev.ScheduledEvent)]
-        lines += [rewind.describe(action) for action in episode.actions]
+        events = [e for e in episode.events if not isinstance(e, ev.ScheduledEvent)]
+        lines = [wording.recorded(e) for e in events]
+        lines += [wording.doing(action) for action in episode.actions]
         if index:
             steps.append(f"rewind sub-orchestration {planned.instance_id!r}:")
             lines = [f"  {line}" for line in lines]
         steps += lines
     children = [planned.instance_id for planned in rewinds[1:]]
     return RewindPreview(instance_id, steps, children, status)
-
-
-def _step(event: ev.HistoryEvent) -> str:
-    if isinstance(event, ev.ExecutionRewound):
-        return f"set aside history events {event.cut}..{event.seq - 1} (the failure)"
-    if isinstance(event, ev.CompletionEvent):
-        return f"record {event.kind} of effect #{event.task_id} again (it is not run again)"
-    if isinstance(event, ev.EventRaised):
-        return f"record event {event.name!r} again"
-    return f"record {event.kind}"

@@ -19,7 +19,7 @@ from .._errors import InstanceNotFound
 from .._events import event_to_dict
 from .._status import Status
 from .._worker.announce import unserved
-from ..stores.base import InstanceRecord
+from ..stores.base import InstanceFilter, InstanceRecord
 from .flow import build_flow, flow_json
 
 #: the most instances one page of ``GET /api/instances`` returns
@@ -156,11 +156,13 @@ async def list_instances(request: Request) -> Response:
     if params.get("cursor"):
         before, skip = _decode_cursor(params["cursor"])
     records = await client.store.list_instances(
-        status=status,
-        name=name,
-        created_before=before + _TICK if before else None,
-        limit=skip + limit + 1,
-        tags=tags,
+        InstanceFilter(
+            status=status,
+            name=name,
+            created_before=before + _TICK if before else None,
+            limit=skip + limit + 1,
+            tags=tags,
+        )
     )
     page, more = records[skip : skip + limit], len(records) > skip + limit
     next_cursor = None
@@ -175,7 +177,7 @@ async def counts(request: Request) -> Response:
     store = _client(request).store
     out: dict[str, Any] = {}
     for status in Status:
-        found = await store.list_instances(status=status, limit=COUNT_CAP + 1)
+        found = await store.list_instances(InstanceFilter(status=status, limit=COUNT_CAP + 1))
         out[status.value] = len(found) if len(found) <= COUNT_CAP else f"{COUNT_CAP}+"
     return Json({"counts": out})
 

@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from .. import _events as ev
+from .._core import wording
 
 #: an effect's state: waiting for its result, answered, or answered with a failure
 PENDING, DONE, FAILED = "pending", "done", "failed"
@@ -84,30 +85,9 @@ def _error_json(error: ev.ErrorInfo | None) -> dict[str, str] | None:
     return {"type": error.error_type, "message": error.message, "traceback": error.traceback}
 
 
-def _label(event: ev.HistoryEvent) -> str:
-    if isinstance(event, ev.TimerCreated):
-        return f"sleep until {event.fire_at.isoformat(timespec='seconds')}"
-    if isinstance(event, ev.EventSent):
-        return f"send {event.name} to {event.instance_id}"
-    if isinstance(event, ev.EntitySignaled | ev.EntityCalled):
-        return f"{event.entity_name}@{event.entity_key}.{event.operation}"
-    if isinstance(event, ev.EntityLockRequested):
-        return "lock " + ", ".join(event.entities)
-    if isinstance(event, ev.EntityUnlockSent):
-        return f"unlock (lock {event.lock_task_id})"
-    if isinstance(event, ev.NowRecorded):
-        return "now"
-    if isinstance(event, ev.UpdateResponded):
-        verb = "respond to" if event.rejection is None else "reject"
-        return f"{verb} update {event.name}"
-    if isinstance(event, ev.StreamWritten):
-        return f"write to stream {event.key}"
-    return str(getattr(event, "name", event.kind))
-
-
 def _scheduled(event: ev.ScheduledEvent) -> Effect:
     kind = _KIND_OF.get(type(event), event.kind)
-    effect = Effect(event.task_id, kind, _label(event), event.seq, event.timestamp)
+    effect = Effect(event.task_id, kind, wording.label(event), event.seq, event.timestamp)
     if isinstance(event, ev.TimerCreated):
         effect.due = event.fire_at
     elif isinstance(event, ev.SubOrchestrationScheduled):

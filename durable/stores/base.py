@@ -20,25 +20,34 @@ Guarantees every implementation keeps (the conformance suite in tests/ checks ea
 * Transient errors (SQLite busy, a dropped connection) are retried; other failures raise
   ``StoreError`` naming the store and chaining the driver's error.
 
+The records the protocol takes and returns (``ClaimSpec``, ``InstanceRecord``,
+``InstanceFilter``...) are defined in ``records`` and importable from here.
+
 This module is layer L2: it imports only the vocabulary (L0), never the interpreter.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
+from collections.abc import Collection, Sequence
 from typing import Literal, Protocol, runtime_checkable
 
-from .._actions import Action
 from .._errors import StoreError
 from .._events import ErrorInfo, HistoryEvent
-from .._status import Status
 from .._text import MAX_ID_LENGTH, check_id
 from .control import ControlStore
 from .dumps import InstanceDump
 from .flow import FlowControl
 from .outputs import OutputStore
+from .records import (
+    ActivityWorkItem,
+    ClaimSpec,
+    EpisodeCommit,
+    InstanceFilter,
+    InstanceRecord,
+    Message,
+    NewInstance,
+    OrchestrationWorkItem,
+)
 from .workers import WorkerRegistry
 
 
@@ -51,139 +60,6 @@ class LeaseLost(StoreError):
 
 #: the kinds of claimable work (``Store.wait_for_work``)
 WorkKind = Literal["orchestrations", "activities"]
-
-
-@dataclass(frozen=True, slots=True)
-class ClaimSpec:
-    """Who claims work and which work it can do."""
-
-    worker_id: str
-    lease_seconds: float
-    #: orchestrator names this worker can run (instances of other names are left for others)
-    orchestrators: frozenset[str] = frozenset()
-    #: activity names this worker can run
-    activities: frozenset[str] = frozenset()
-    #: activity queues this worker serves
-    queues: frozenset[str] = frozenset({"default"})
-
-
-@dataclass(frozen=True, slots=True)
-class NewInstance:
-    """An instance to create, with its ``ExecutionStarted`` message."""
-
-    instance_id: str
-    name: str
-    input: str
-    parent_instance_id: str | None = None
-    parent_task_id: int | None = None
-    #: a retry policy (``RetryPolicy.to_json()``) for a sub-orchestration, else None
-    retry: dict[str, object] | None = None
-    #: flow control (``stores.flow``): tags, the priority and fairness key its activities
-    #: inherit, and a delayed start (``start_at``, or ``start_delay`` seconds of the store's
-    #: clock: its ``ExecutionStarted`` is visible from then on)
-    tags: Mapping[str, str] = field(default_factory=dict)
-    priority: int | None = None
-    fairness_key: str | None = None
-    start_at: datetime | None = None
-    start_delay: float = 0.0
-
-
-@dataclass(frozen=True, slots=True)
-class InstanceRecord:
-    """An instance's row. Payloads stay encoded; ``error`` is the failure, or the report of a
-    non-determinism that holds a RUNNING instance."""
-
-    instance_id: str
-    name: str
-    status: Status
-    input: str
-    output: str | None
-    error: ErrorInfo | None
-    custom_status: str | None
-    created_at: datetime
-    updated_at: datetime
-    execution_id: int
-    version: int
-    parent_instance_id: str | None = None
-    parent_task_id: int | None = None
-    #: the tags it was started with (``stores.flow``)
-    tags: Mapping[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class Message:
-    """One inbox row: a history event waiting to be applied (``seq`` not yet assigned)."""
-
-    id: int
-    event: HistoryEvent
-
-
-@dataclass(frozen=True, slots=True)
-class OrchestrationWorkItem:
-    """A claimed instance: its visible messages (oldest first), leased to the claimer."""
-
-    instance_id: str
-    name: str
-    execution_id: int
-    version: int
-    status: Status
-    messages: list[Message]
-    #: the store's clock at the claim: the episode time
-    now: datetime
-    parent_instance_id: str | None = None
-    parent_task_id: int | None = None
-    #: the sub-orchestration retry policy (``RetryPolicy.to_json()``) and attempt, if any
-    retry: dict[str, object] | None = None
-    attempt: int = 1
-    #: claims of this instance since its last commit, this one included: an episode that
-    #: crashed its worker (or ran past the episode timeout) left its claim counted, and the
-    #: worker fails the instance past ``max_episode_attempts`` (DESIGN 4a). A commit resets
-    #: it; a release takes back the claim released.
-    claims: int = 1
-    #: why a visible message could not be read (a row durable did not write), else None: the
-    #: worker holds the instance with ``HistoryCorrupted`` and serves the others
-    unreadable: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class EpisodeCommit:
-    """What a worker commits for one episode (from the interpreter's ``Episode``)."""
-
-    instance_id: str
-    worker_id: str
-    execution_id: int
-    #: the history version the episode was computed from (the guard)
-    expected_version: int
-    events: Sequence[HistoryEvent]
-    actions: Sequence[Action]
-    #: inbox message ids the episode consumed (deleted with the commit)
-    consumed: Sequence[int]
-    status: Status
-    output: str | None = None
-    error: ErrorInfo | None = None
-    custom_status: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class ActivityWorkItem:
-    """A claimed activity attempt."""
-
-    id: int
-    instance_id: str
-    execution_id: int
-    task_id: int
-    name: str
-    input: str
-    queue: str
-    #: 1 for the first attempt; counts every start, so a crash counts as an attempt
-    attempt: int
-    #: ``RetryPolicy.to_json()`` of a per-call policy, or None for the registered one
-    retry: dict[str, object] | None
-    timeout: float | None
-    heartbeat_timeout: float | None
-    heartbeat_details: str | None
-    scheduled_at: datetime
-    worker_id: str = field(default="", compare=False)
 
 
 @runtime_checkable
@@ -224,24 +100,8 @@ class Store(WorkerRegistry, OutputStore, ControlStore, FlowControl, Protocol):
     async def get_instance(self, instance_id: str) -> InstanceRecord | None:
         """The instance's row, or None."""
 
-    async def list_instances(
-        self,
-        *,
-        status: Status | None = None,
-        name: str | None = None,
-        created_after: datetime | None = None,
-        created_before: datetime | None = None,
-        updated_before: datetime | None = None,
-        limit: int = 100,
-        tags: Mapping[str, str] | None = None,
-    ) -> list[InstanceRecord]:
-        """Instances matching every filter given, newest first.
-
-        ``tags``: instances carrying every one of these tags (an index serves it).
-
-        ``updated_before`` finds instances untouched since then (for a finished one: finished
-        before then).
-        """
+    async def list_instances(self, where: InstanceFilter) -> list[InstanceRecord]:
+        """The instances ``where`` selects, newest first (see ``InstanceFilter``)."""
 
     async def get_history(self, instance_id: str) -> list[HistoryEvent]:
         """The current run's history in ``seq`` order (empty for an unknown id)."""
@@ -438,6 +298,7 @@ __all__ = [
     "ClaimSpec",
     "Collection",
     "EpisodeCommit",
+    "InstanceFilter",
     "InstanceRecord",
     "LeaseLost",
     "Message",

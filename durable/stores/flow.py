@@ -19,7 +19,8 @@ each, tests/test_store_conformance_flow.py):
   is still ``expected`` (one worker wins each look); ``pause_schedule(paused=False)`` resumes
   with the last slot at the store's clock (slots passed while paused are not caught up).
 * Tags (``NewInstance.tags``) are kept with the instance, returned in ``InstanceRecord.tags``,
-  filter ``list_instances(tags=...)`` through an index, and go when the instance is purged.
+  filter ``list_instances`` (``InstanceFilter.tags``) through an index, and go when the
+  instance is purged.
 
 This module is layer L2: the vocabulary only.
 """

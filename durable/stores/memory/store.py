@@ -16,8 +16,7 @@ tells whether work is leased or claimable (``busy``), when the next thing falls 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Collection, Mapping, Sequence
-from datetime import datetime
+from collections.abc import Callable, Collection, Sequence
 from typing import TypeVar
 
 import anyio
@@ -30,6 +29,7 @@ from ..base import (
     ActivityWorkItem,
     ClaimSpec,
     EpisodeCommit,
+    InstanceFilter,
     InstanceRecord,
     NewInstance,
     OrchestrationWorkItem,
@@ -149,22 +149,13 @@ class MemoryStore(WorkerTables, OutputTables, ControlTables, FlowTables):
         row = self._db.instances.get(instance_id)
         return None if row is None else row.record()
 
-    async def list_instances(
-        self,
-        *,
-        status: Status | None = None,
-        name: str | None = None,
-        created_after: datetime | None = None,
-        created_before: datetime | None = None,
-        updated_before: datetime | None = None,
-        limit: int = 100,
-        tags: Mapping[str, str] | None = None,
-    ) -> list[InstanceRecord]:
+    async def list_instances(self, where: InstanceFilter) -> list[InstanceRecord]:
         """See ``Store.list_instances``."""
         await self._ready()
-        after = None if created_after is None else to_ts(created_after)
-        before = None if created_before is None else to_ts(created_before)
-        untouched = None if updated_before is None else to_ts(updated_before)
+        status, name, tags = where.status, where.name, where.tags or {}
+        after = None if where.created_after is None else to_ts(where.created_after)
+        before = None if where.created_before is None else to_ts(where.created_before)
+        untouched = None if where.updated_before is None else to_ts(where.updated_before)
         rows = [
             row
             for row in self._db.instances.values()
@@ -173,10 +164,10 @@ class MemoryStore(WorkerTables, OutputTables, ControlTables, FlowTables):
             and (after is None or row.created_at > after)
             and (before is None or row.created_at < before)
             and (untouched is None or row.updated_at < untouched)
-            and all(row.tags.get(key) == value for key, value in (tags or {}).items())
+            and all(row.tags.get(key) == value for key, value in tags.items())
         ]
         rows.sort(key=lambda row: (row.created_at, row.rowid), reverse=True)
-        return [row.record() for row in rows[: max(int(limit), 0)]]
+        return [row.record() for row in rows[: max(int(where.limit), 0)]]
 
     async def get_history(self, instance_id: str) -> list[HistoryEvent]:
         """See ``Store.get_history``."""

@@ -12,14 +12,13 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import asyncpg
 
 from ..._flow import QueueLimits
-from ..._status import Status
 from .. import rows
-from ..base import ActivityWorkItem, ClaimSpec, InstanceRecord, NewInstance
+from ..base import ActivityWorkItem, ClaimSpec, NewInstance
 from ..flow import NO_KEY, Schedules, ScheduleState, has_options
 from .db import Tx
 from .instances import Creation, insert_instances, new_token
@@ -62,50 +61,12 @@ async def create_with_options(tx: Tx, new: NewInstance) -> bool:
     return True
 
 
-#: how far counting a tag's instances goes to find the rarest of several tags
-_COUNT_UP_TO = 2000
-_COUNT = "SELECT count(*) FROM (SELECT 1 FROM tags WHERE key = $1 AND value = $2 LIMIT $3) AS t"
-
-
 async def keep_tags(conn: asyncpg.Connection, instance_id: str, tags: Mapping[str, str]) -> None:
     """Index an instance's tags (and keep them on its row, for reads)."""
     await conn.execute(
         "UPDATE instances SET tags = $2 WHERE instance_id = $1", instance_id, json.dumps(dict(tags))
     )
     await conn.execute(_TAGS, instance_id, list(tags), list(tags.values()))
-
-
-async def list_tagged(conn: asyncpg.Connection, filters: dict[str, Any], limit: int) -> list[Any]:
-    """Instances carrying every tag, newest first, walking the rarest tag's index rows."""
-    tags: Mapping[str, str] = filters.pop("tags")
-    ranked = sorted(tags.items())
-    if len(ranked) > 1:  # the rarest first (counted up to a bound): the walk is shortest
-        counts = [await conn.fetchval(_COUNT, k, v, _COUNT_UP_TO) for k, v in ranked]
-        ranked = [tag for _, tag in sorted(zip(counts, ranked, strict=True))]
-    (key, value), *others = ranked
-    params: list[Any] = [key, value]
-    where = ["t.key = $1", "t.value = $2"]
-    if others:  # checked on the walked instance's row: a filter the walk cannot turn into a join
-        params.append(json.dumps(dict(others)))
-        where.append(f"i.tags::jsonb @> ${len(params)}::jsonb")
-    clauses = {
-        "status": "i.status = ${}",
-        "name": "i.name = ${}",
-        "created_after": "t.created_at > ${}",
-        "created_before": "t.created_at < ${}",
-        "updated_before": "i.updated_at < ${}",
-    }
-    for field, clause in clauses.items():
-        if filters.get(field) is not None:
-            params.append(filters[field])
-            where.append(clause.format(len(params)))
-    params.append(max(int(limit), 0))
-    sql = (
-        "SELECT i.* FROM tags AS t JOIN instances AS i ON i.instance_id = t.instance_id "  # noqa: S608
-        f"WHERE {' AND '.join(where)} "
-        f"ORDER BY t.created_at DESC, t.instance_id DESC LIMIT ${len(params)}"
-    )
-    return list(await conn.fetch(sql, *params))
 
 
 # -- claims on declared queues --------------------------------------------------------------------
@@ -194,7 +155,7 @@ async def _get_schedules(conn: asyncpg.Connection) -> Schedules:
 
 class FlowTables:
     """The ``FlowControl`` calls of ``PostgresStore`` (which sets ``_db``), and its
-    ``create_instance`` and ``list_instances``, which route flow options here."""
+    ``create_instance``, which routes flow options here."""
 
     _db: Database
 
@@ -207,45 +168,6 @@ class FlowTables:
         if has_options(new):
             return await self._db.run(lambda tx: create_with_options(tx, new), "create_instance")
         return await self._create_plain(new)
-
-    async def list_instances(
-        self,
-        *,
-        status: Status | None = None,
-        name: str | None = None,
-        created_after: datetime | None = None,
-        created_before: datetime | None = None,
-        updated_before: datetime | None = None,
-        limit: int = 100,
-        tags: Mapping[str, str] | None = None,
-    ) -> list[InstanceRecord]:
-        """See ``Store.list_instances``."""
-        from .instances import list_instances
-
-        filters: dict[str, Any] = {
-            "status": None if status is None else Status(status).value,
-            "name": name,
-            "created_after": _aware(created_after),
-            "created_before": _aware(created_before),
-            "updated_before": _aware(updated_before),
-        }
-        if tags:
-            found = await self._db.read(
-                lambda conn: list_tagged(conn, {**filters, "tags": tags}, limit), "list_instances"
-            )
-            return [rows.instance_record(row, rows.as_is) for row in found]
-        return await self._db.read(
-            lambda conn: list_instances(
-                conn,
-                status,
-                name,
-                filters["created_after"],
-                filters["created_before"],
-                filters["updated_before"],
-                limit,
-            ),
-            "list_instances",
-        )
 
     async def claim_queued_activity(
         self, spec: ClaimSpec, queues: Sequence[QueueLimits]
@@ -297,10 +219,3 @@ class FlowTables:
             "pause_schedule",
         )
         return str(result).endswith(" 1")
-
-
-def _aware(moment: datetime | None) -> datetime | None:
-    """A naive datetime is taken as UTC (as the SQLite store does)."""
-    if moment is not None and moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)
-    return moment

@@ -304,35 +304,6 @@ async def get_instances(
     return [found.get(instance_id) for instance_id in instance_ids]
 
 
-async def list_instances(
-    conn: asyncpg.Connection,
-    status: Status | None,
-    name: str | None,
-    created_after: datetime | None,
-    created_before: datetime | None,
-    updated_before: datetime | None,
-    limit: int,
-) -> list[InstanceRecord]:
-    filters = [
-        ("status = ${}", None if status is None else Status(status).value),
-        ("name = ${}", name),
-        ("created_at > ${}", created_after),
-        ("created_at < ${}", created_before),
-        ("updated_at < ${}", updated_before),
-    ]
-    where, params = ["true"], list[Any]()
-    for clause, value in filters:
-        if value is not None:
-            params.append(value)
-            where.append(clause.format(len(params)))
-    params.append(max(int(limit), 0))
-    sql = (
-        f"SELECT * FROM instances WHERE {' AND '.join(where)} "  # noqa: S608 (no user text)
-        f"ORDER BY created_at DESC, instance_id DESC LIMIT ${len(params)}"
-    )
-    return [instance_record(row) for row in await conn.fetch(sql, *params)]
-
-
 async def get_history(conn: asyncpg.Connection, instance_id: str) -> list[HistoryEvent]:
     rows = await conn.fetch(
         "SELECT seq, data FROM history WHERE instance_id = $1 ORDER BY seq", instance_id

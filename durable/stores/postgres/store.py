@@ -21,6 +21,7 @@ from __future__ import annotations
 import time
 from collections.abc import Collection, Sequence
 from dataclasses import replace
+from functools import partial
 
 import anyio
 
@@ -32,6 +33,7 @@ from ..base import (
     ActivityWorkItem,
     ClaimSpec,
     EpisodeCommit,
+    InstanceFilter,
     InstanceRecord,
     NewInstance,
     OrchestrationWorkItem,
@@ -41,7 +43,9 @@ from ..batching import Batched
 from ..commit import plan_commit
 from ..dumps import InstanceDump
 from ..rows import dump_error
-from . import activities, batch_commit, claims, dumps, episode, instances, start_commit, step_commit
+from . import activities, batch_commit, claims, dumps, episode, instances, listing
+from . import start_commit as starts
+from . import step_commit as steps
 from .control import ControlTables
 from .db import Database
 from .flow import FlowTables
@@ -83,8 +87,10 @@ class PostgresStore(WorkerTables, OutputTables, ControlTables, FlowTables):
         self._lock: anyio.Lock | None = None
         self._waiters = _hub.Waiters()
         self._creating = Batched(self._create_instances)
-        self._starting = Batched(self._start_many)
-        self._stepping = Batched(self._step_many)
+        # concurrent starts, and steps, each share one statement (``starts``, ``steps``)
+        keep = self._keep_for_waiters
+        self._starting = Batched(partial(starts.start_batch, self._db, keep=keep))
+        self._stepping = Batched(partial(steps.step_batch, self._db, keep=keep))
         self._reading = Batched(self._get_instances)
         self._committing = Batched(self._commit_many)
         self._finishing = Batched(self._finish_many)
@@ -118,17 +124,21 @@ class PostgresStore(WorkerTables, OutputTables, ControlTables, FlowTables):
         created, _ = await self._creating((new, None), new.instance_id)
         return created
 
+    async def list_instances(self, where: InstanceFilter) -> list[InstanceRecord]:
+        """See ``Store.list_instances``."""
+        return await self._db.read(
+            lambda conn: listing.list_instances(conn, where), "list_instances"
+        )
+
     async def start_instance(
         self, new: NewInstance, first: EpisodeCommit, *, eager: ClaimSpec, eager_limit: int = 0
     ) -> list[ActivityWorkItem] | None:
-        """See ``Store.start_instance``: created with its first episode in one statement shared
-        with the other starts of the moment, when the episode's plan is simple (see
-        ``postgres.start_commit``); else created leased to ``eager`` (in one statement with the
-        other creations of the moment), then its first episode commits."""
+        """See ``Store.start_instance``: with its first episode in one statement when that is
+        simple (``starts``); else created leased to ``eager``, then the episode commits."""
         rules.check_first(first, new)
         plan = plan_commit(first, now=None, instance=None, eager=eager, eager_limit=eager_limit)
-        if start_commit.fits(new, plan):
-            start = start_commit.Start(new, first, plan, instances.new_token())
+        if starts.fits(new, plan):
+            start = starts.Start(new, first, plan, instances.new_token())
             return await self._starting(start, new.instance_id)
         created, item = await self._creating((new, eager), new.instance_id)
         if not created:
@@ -150,12 +160,6 @@ class PostgresStore(WorkerTables, OutputTables, ControlTables, FlowTables):
             "create_instance",
             atomic=False,
         )
-
-    async def _start_many(
-        self, starts: list[start_commit.Start]
-    ) -> list[list[ActivityWorkItem] | None]:
-        """The instances that concurrent ``start_instance`` calls start, in one statement."""
-        return await start_commit.start_batch(self._db, starts, self._keep_for_waiters)
 
     async def get_instance(self, instance_id: str) -> InstanceRecord | None:
         """See ``Store.get_instance``; concurrent reads share one statement (``result()`` of
@@ -319,17 +323,16 @@ class PostgresStore(WorkerTables, OutputTables, ControlTables, FlowTables):
         eager: ClaimSpec | None = None,
         eager_limit: int = 0,
     ) -> tuple[bool, list[ActivityWorkItem] | None]:
-        """See ``Store.complete_activity``: with ``then`` a simple episode, one statement shared
-        with the other steps of the moment records the results and commits ``then`` (see
-        ``postgres.step_commit``). Else the completions are one statement (shared too) that
-        leases the instance when ``then`` is given and it is free; ``then`` commits right after
-        it, the lease still held."""
+        """See ``Store.complete_activity``: with a simple ``then``, one statement (``steps``).
+        Else the completions are one statement (shared with the other completions of the
+        moment) that leases the instance when ``then`` is given and it is free; ``then``
+        commits right after it, the lease still held."""
         done = [(item, result), *more]
         if then is not None:
             rules.check_next(then, [attempt for attempt, _ in done])
             plan = plan_commit(then, now=None, instance=None, eager=eager, eager_limit=eager_limit)
-            if eager is not None and step_commit.fits(plan):
-                step = step_commit.Step(done, then, plan)
+            if eager is not None and steps.fits(plan):
+                step = steps.Step(done, then, plan)
                 stepped = await self._stepping(step, item.instance_id)
                 if stepped is not None:
                     return stepped
@@ -352,10 +355,6 @@ class PostgresStore(WorkerTables, OutputTables, ControlTables, FlowTables):
             await self.release_orchestration(claimed.instance_id, claim.worker_id)
             return recorded, None
         return recorded, await self._commit_claimed(claimed, then, claim, eager_limit, len(done))
-
-    async def _step_many(self, steps: list[step_commit.Step]) -> list[step_commit.Outcome]:
-        """The steps that concurrent ``complete_activity`` calls record, in one statement."""
-        return await step_commit.step_batch(self._db, steps, self._keep_for_waiters)
 
     async def _finish_many(
         self, finishes: list[activities.Finish]

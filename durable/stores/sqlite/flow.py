@@ -10,14 +10,12 @@ from __future__ import annotations
 import math
 import sqlite3
 from collections.abc import Mapping, Sequence
-from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..._flow import QueueLimits
-from ..._status import Status
-from ..base import ActivityWorkItem, ClaimSpec, InstanceRecord, NewInstance
+from ..base import ActivityWorkItem, ClaimSpec, NewInstance
 from ..flow import NO_KEY, Schedules, ScheduleState
-from .rows import Tx, activity_item, dump_json, instance_record, names_json, to_datetime, to_ts
+from .rows import Tx, activity_item, dump_json, names_json, to_datetime, to_ts
 
 if TYPE_CHECKING:
     from .db import Database
@@ -52,59 +50,6 @@ def start_visible_at(tx: Tx, new: NewInstance) -> float:
     if new.start_at is not None:
         at = max(at, to_ts(new.start_at))
     return at
-
-
-def list_tagged(
-    conn: sqlite3.Connection,
-    tags: Mapping[str, str],
-    status: Status | None,
-    name: str | None,
-    created_after: datetime | None,
-    created_before: datetime | None,
-    updated_before: datetime | None,
-    limit: int,
-) -> list[InstanceRecord]:
-    """Instances carrying every tag, newest first: the rarest tag's index rows in creation
-    order (newest first, so the walk stops at ``limit``), the others checked by their own
-    index (a primary key lookup each)."""
-    (key, value), *others = sorted(tags.items(), key=lambda tag: _matches(conn, *tag))
-    where = ["t.key = ?", "t.value = ?"]
-    params: list[Any] = [key, value]
-    for other_key, other_value in others:
-        where.append(
-            "EXISTS (SELECT 1 FROM tags AS o WHERE o.key = ? AND o.value = ? "
-            "AND o.created_at = t.created_at AND o.instance_id = t.instance_id)"
-        )
-        params += [other_key, other_value]
-    filters: list[tuple[str, Any]] = [
-        ("i.status = ?", None if status is None else Status(status).value),
-        ("i.name = ?", name),
-        ("t.created_at > ?", None if created_after is None else to_ts(created_after)),
-        ("t.created_at < ?", None if created_before is None else to_ts(created_before)),
-        ("i.updated_at < ?", None if updated_before is None else to_ts(updated_before)),
-    ]
-    for clause, param in filters:
-        if param is not None:
-            where.append(clause)
-            params.append(param)
-    sql = (
-        "SELECT i.* FROM tags AS t CROSS JOIN instances AS i ON i.instance_id = t.instance_id "  # noqa: S608
-        f"WHERE {' AND '.join(where)} ORDER BY t.created_at DESC, t.instance_id DESC LIMIT ?"
-    )
-    rows = conn.execute(sql, (*params, max(int(limit), 0))).fetchall()
-    return [instance_record(row) for row in rows]
-
-
-#: how far counting a tag's instances goes to find the rarest of several tags
-_COUNT_UP_TO = 2000
-
-
-def _matches(conn: sqlite3.Connection, key: str, value: str) -> int:
-    row = conn.execute(
-        "SELECT count(*) FROM (SELECT 1 FROM tags WHERE key = ? AND value = ? LIMIT ?)",
-        (key, value, _COUNT_UP_TO),
-    ).fetchone()
-    return int(row[0])
 
 
 # -- claims on declared queues --------------------------------------------------------------------

@@ -7,9 +7,6 @@ take the connection and the store's clock.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Mapping
-from datetime import datetime
-from typing import Any
 
 from ..._errors import InstanceNotFound
 from ..._events import ExecutionStarted, HistoryEvent
@@ -27,7 +24,6 @@ from .rows import (
     dump_json,
     instance_record,
     to_datetime,
-    to_ts,
 )
 
 _INSERT_INSTANCE = """
@@ -177,44 +173,6 @@ def finished_among(conn: sqlite3.Connection, instance_ids: list[str]) -> set[str
         (dump_json(instance_ids),),
     )
     return {row[0] for row in rows}
-
-
-def list_instances(
-    conn: sqlite3.Connection,
-    status: Status | None,
-    name: str | None,
-    created_after: datetime | None,
-    created_before: datetime | None,
-    updated_before: datetime | None,
-    limit: int,
-    tags: Mapping[str, str] | None = None,
-) -> list[InstanceRecord]:
-    if tags:
-        return flow.list_tagged(
-            conn, tags, status, name, created_after, created_before, updated_before, limit
-        )
-    where, params = ["1"], list[Any]()
-    if status is not None:
-        where.append("status = ?")
-        params.append(Status(status).value)
-    if name is not None:
-        where.append("name = ?")
-        params.append(name)
-    if created_after is not None:
-        where.append("created_at > ?")
-        params.append(to_ts(created_after))
-    if created_before is not None:
-        where.append("created_at < ?")
-        params.append(to_ts(created_before))
-    if updated_before is not None:
-        where.append("updated_at < ?")
-        params.append(to_ts(updated_before))
-    sql = (
-        f"SELECT * FROM instances WHERE {' AND '.join(where)} "  # noqa: S608 (no user text)
-        "ORDER BY created_at DESC, rowid DESC LIMIT ?"
-    )
-    rows = conn.execute(sql, (*params, max(int(limit), 0))).fetchall()
-    return [instance_record(row) for row in rows]
 
 
 def get_history(conn: sqlite3.Connection, instance_id: str) -> list[HistoryEvent]:

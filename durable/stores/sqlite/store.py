@@ -19,20 +19,19 @@ Choices where the ``Store`` contract is silent:
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Collection, Mapping, Sequence
-from datetime import datetime
+from collections.abc import Collection, Sequence
 
 import anyio
 
 from ... import _faults as faults
 from ..._errors import ConfigurationError, StoreError
 from ..._events import ErrorInfo, HistoryEvent
-from ..._status import Status
 from .. import hub as _hub
 from ..base import (
     ActivityWorkItem,
     ClaimSpec,
     EpisodeCommit,
+    InstanceFilter,
     InstanceRecord,
     NewInstance,
     OrchestrationWorkItem,
@@ -40,7 +39,7 @@ from ..base import (
 )
 from ..dumps import InstanceDump
 from ..status_poll import StatusPoll
-from . import activities, claims, dumps, instances
+from . import activities, claims, dumps, instances, listing
 from .control import ControlTables
 from .db import Database
 from .episode import commit_episode, complete_and_commit, start_and_commit
@@ -143,23 +142,10 @@ class SQLiteStore(WorkerTables, OutputTables, ControlTables, FlowTables):
             lambda conn, _: instances.get_instance(conn, instance_id), "get_instance"
         )
 
-    async def list_instances(
-        self,
-        *,
-        status: Status | None = None,
-        name: str | None = None,
-        created_after: datetime | None = None,
-        created_before: datetime | None = None,
-        updated_before: datetime | None = None,
-        limit: int = 100,
-        tags: Mapping[str, str] | None = None,
-    ) -> list[InstanceRecord]:
+    async def list_instances(self, where: InstanceFilter) -> list[InstanceRecord]:
         """See ``Store.list_instances``."""
         return await self._db.read(
-            lambda conn, _: instances.list_instances(
-                conn, status, name, created_after, created_before, updated_before, limit, tags
-            ),
-            "list_instances",
+            lambda conn, _: listing.list_instances(conn, where), "list_instances"
         )
 
     async def get_history(self, instance_id: str) -> list[HistoryEvent]:
