@@ -6,9 +6,10 @@ episodes guarded by the instance's lease and history version, and wake each othe
 and migrated by the store under an advisory lock. Needs the ``postgres`` extra (asyncpg).
 
 A round trip is the cost that counts here, so the hot operations are one statement each (a
-start, a claim, a completion with the claim of its instance, a common episode commit), and the
-ones of a kind that a process makes at the same time share one statement (``Batched``): one
-commit then serves many instances. Writes whose loss in a crash of the server loses nothing
+start with its first episode, a claim, a completion with the next episode, a common episode
+commit: ``start_commit``, ``step_commit``, ``batch_commit``), and the ones of a kind that a
+process makes at the same time share one statement (``Batched``): one commit then serves many
+instances. Writes whose loss in a crash of the server loses nothing
 recorded (leases, a completion consumed by the commit right after it, a first episode that
 only schedules work) do not wait for the WAL flush; see docs/concepts/stores.md.
 
