@@ -5,6 +5,9 @@ fresh SQLite store), each run ``runs`` times in a fresh process after one untime
 writes the bytecode caches): the median wall time from ``exec`` to exit, in ms. ``python -c
 pass`` is timed the same way, so the interpreter's own start-up can be told apart. Measure an
 import's share with ``python -X importtime -m durable status ...`` (docs/benchmarks.md).
+
+The output is captured, so ``--help`` prints its plain text, as in a script; at a terminal it
+loads rich for its panels (``TTY_COMPATIBLE=1`` times that case).
 """
 
 from __future__ import annotations

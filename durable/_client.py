@@ -21,14 +21,14 @@ from ._serde import DEFAULT_SERIALIZER, Serializer
 from ._status import InstanceStatus, Status
 from ._telemetry import TELEMETRY
 from ._text import check_text
-from ._worker import flow, local
 from .stores import open_store
 from .stores.base import InstanceFilter, InstanceRecord, NewInstance, Store, check_instance_id
 from .stores.flow import has_options
-from .stores.workers import WorkerInfo
 
 if TYPE_CHECKING:  # the worker's modules and the registry load when a call needs them (W11)
     from ._core.registry import App, Orchestrator
+    from ._worker import flow
+    from .stores.workers import WorkerInfo
 
 
 class Client(EntityClient, ActivityClient):
@@ -124,6 +124,8 @@ class Client(EntityClient, ActivityClient):
             if has_options(new):  # not decided by a worker of this process: it may not run yet
                 created = await self.store.create_instance(new)
             else:
+                from ._worker import local
+
                 created = await local.create_instance(self.store, new)
         if not created and if_exists == "error":
             raise InstanceAlreadyExists(instance_id)
@@ -132,18 +134,26 @@ class Client(EntityClient, ActivityClient):
     async def schedules(self) -> list[flow.ScheduleInfo]:
         """The schedules in the store (recorded by the workers of apps that declare them), each
         with its state and next runs."""
+        from ._worker import flow
+
         return await flow.list_schedules(self.store)
 
     async def pause_schedule(self, schedule_id: str) -> None:
         """Pause a schedule: no slot starts until it is resumed."""
+        from ._worker import flow
+
         await flow.pause(self.store, check_text(schedule_id, "schedule_id"), True)
 
     async def resume_schedule(self, schedule_id: str) -> None:
         """Resume a schedule from its next slot (the slots passed while paused are skipped)."""
+        from ._worker import flow
+
         await flow.pause(self.store, check_text(schedule_id, "schedule_id"), False)
 
     async def trigger_schedule(self, schedule_id: str) -> InstanceHandle:
         """Start one instance of the schedule now, outside its slots."""
+        from ._worker import flow
+
         instance_id = await flow.trigger(self.store, check_text(schedule_id, "schedule_id"))
         return InstanceHandle(self, instance_id, None)
 

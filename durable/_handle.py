@@ -24,7 +24,6 @@ from ._errors import (
 )
 from ._status import InstanceStatus, Status
 from ._text import check_text
-from ._worker import announce
 from .stores.base import InstanceRecord
 
 if TYPE_CHECKING:
@@ -82,6 +81,8 @@ class InstanceHandle:
         record = await self._record()
         status = self._client._status_of(record, self._fn)
         if record.status is Status.PENDING and status.error is None:
+            from ._worker import announce  # only a PENDING instance asks (W11)
+
             warning = await announce.unserved(self._client.store, record.name)
             if warning is not None:
                 status = dataclasses.replace(status, error=warning)

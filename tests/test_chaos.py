@@ -352,7 +352,9 @@ async def test_l1_soak_memory_and_files_stay_flat(store_url: str, tmp_path: Path
     # fifth (warm-up) give the slope
     longest = max(samples.values(), key=len)
     slope = _slope(longest[len(longest) // 5 :])
-    spread = max(max(v) - min(v) for v in fds.values())
+    # open files once warm (after each process's first fifth): a PostgreSQL worker's pool opens
+    # its connections as load asks for them, up to its size, which is growth but not a leak
+    spread = max(max(v[len(v) // 5 :]) - min(v[len(v) // 5 :]) for v in fds.values())
     # RELIABILITY L1: peak RSS < 2x the value once warm (minute 5 of 30: a sixth of the run)
     warm = longest[len(longest) // 6][1]
     peak = max(v for _, v in longest)

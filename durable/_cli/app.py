@@ -5,7 +5,9 @@ takes ``--store URL`` (or ``DURABLE_STORE``). The worker lives in ``worker``, ex
 import in ``dump``, what all commands share (errors, parsing, output) in ``common``.
 
 A command imports what it needs when it runs (the client, the stores, the worker, rich's
-tables): ``durable --help`` loads typer and this package's light modules only.
+tables): ``durable --help`` loads typer and this package's light modules only. ``main`` builds
+only the command it runs, with its module (``ELSEWHERE``), through ``launch``; ``app``, the app
+with every command, is built on first use.
 """
 
 from __future__ import annotations
@@ -35,16 +37,9 @@ from .common import (
     show,
     with_client,
 )
-from .control import complete, rewind
-from .control import fail as fail_activity
-from .dashboard import dashboard
-from .dump import export, import_
-from .entity import entity
+from .launch import Elsewhere, for_args
 from .lazy_params import install as _install_lazy_params
-from .replay import replay
-from .schedules import schedule_app
-from .worker import worker
-from .workers import warn_if_unserved, workers
+from .plain_help import PlainHelpGroup
 
 if TYPE_CHECKING:
     from .._client import Client, InstanceHandle
@@ -58,6 +53,7 @@ FINISHED = [status for status in Status if status.is_terminal]
 
 app = typer.Typer(
     name="durable",
+    cls=PlainHelpGroup,  # off a terminal: whole summaries by panel, as rich shows them
     help="Run durable workers and operate orchestration instances.",
     no_args_is_help=True,
     add_completion=False,
@@ -92,11 +88,23 @@ def _global(
     settings.debug = debug
 
 
-app.command(rich_help_panel="Workers")(worker)
-app.command(rich_help_panel="Instances")(dashboard)
-app.command(rich_help_panel="Workers")(workers)
-app.add_typer(entity, rich_help_panel="Instances")
-app.add_typer(schedule_app, rich_help_panel="Workers")
+#: the commands that live in modules of their own, in the order ``--help`` lists them (``None``:
+#: this module's commands); a process imports the module of the command it runs, ``--help``
+#: every one (W11)
+ELSEWHERE = (
+    Elsewhere("worker", ".worker", "worker", "Workers"),
+    Elsewhere("dashboard", ".dashboard", "dashboard", "Instances"),
+    Elsewhere("workers", ".workers", "workers", "Workers"),
+    None,
+    Elsewhere("export", ".dump", "export", "Maintenance"),
+    Elsewhere("import", ".dump", "import_", "Maintenance"),
+    Elsewhere("replay", ".replay", "replay", "Maintenance"),
+    Elsewhere("rewind", ".control", "rewind", "Control"),
+    Elsewhere("complete", ".control", "complete", "Activities"),
+    Elsewhere("fail", ".control", "fail", "Activities"),
+    Elsewhere("entity", ".entity", "entity", "Instances", group=True),
+    Elsewhere("schedule", ".schedules", "schedule_app", "Workers", group=True),
+)
 
 
 # -- start and read ----------------------------------------------------------------------------
@@ -131,6 +139,8 @@ def start(
             typer.echo(handle.instance_id)  # at once: a person may want it while --wait waits
         elif not wait:
             print_json({"instance_id": handle.instance_id})
+        from .workers import warn_if_unserved
+
         await warn_if_unserved(client, name)
         if wait:
             await _print_outcome(handle, timeout, as_json)
@@ -391,16 +401,24 @@ async def _purge_if_done(store: Store, instance_id: str) -> int:
         return 0
 
 
-# -- export and import -------------------------------------------------------------------------
+# -- the app ---------------------------------------------------------------------------------
 
-app.command(rich_help_panel="Maintenance")(export)
-app.command("import", rich_help_panel="Maintenance")(import_)
-app.command(rich_help_panel="Maintenance")(replay)
-app.command(rich_help_panel="Control")(rewind)
-app.command(rich_help_panel="Activities")(complete)
-app.command("fail", rich_help_panel="Activities")(fail_activity)
+#: the callback and this module's commands; ``app`` adds the others (ELSEWHERE)
+OWN = app
+del app  # ``app``, every command, is built on first use: ``main`` imports only what it runs
+
+if not TYPE_CHECKING:  # type checkers read ``app`` above (a Typer)
+
+    def __getattr__(name: str) -> typer.Typer:
+        """``app``: the app with every command (the tests' and a program's ``durable`` app)."""
+        if name != "app":
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        built = globals()["app"] = for_args(OWN, ELSEWHERE, [], plain=False)
+        return built
 
 
 def main() -> None:
     """The ``durable`` console script (also ``python -m durable``)."""
-    app(prog_name="durable")
+    from .launch import run
+
+    run(OWN, ELSEWHERE)  # builds only the command it runs (W11)

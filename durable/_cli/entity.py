@@ -7,9 +7,11 @@ from typing import Annotated, Any
 import typer
 
 from .common import JsonOption, StoreOption, parse_json, print_json, reported, show, with_client
+from .plain_help import PlainHelpGroup
 
 entity = typer.Typer(
     name="entity",
+    cls=PlainHelpGroup,
     help="Read and signal durable entities.",
     no_args_is_help=True,
     context_settings={"help_option_names": ["-h", "--help"]},

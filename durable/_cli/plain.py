@@ -15,7 +15,7 @@ import os
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TextIO
 
 from .._status import InstanceStatus, Status
 
@@ -82,12 +82,13 @@ def status_rows(status: InstanceStatus) -> list[tuple[str, str]]:
     return rows
 
 
-def off_terminal() -> bool:
-    """Whether rich would see no terminal on stdout (and so print no colour), judged as it does:
-    ``TTY_COMPATIBLE`` and ``FORCE_COLOR`` say "terminal" or leave the answer to rich."""
+def off_terminal(stream: TextIO | None = None) -> bool:
+    """Whether rich would see no terminal on ``stream`` (default stdout, and so print no
+    colour), judged as it does: ``TTY_COMPATIBLE`` and ``FORCE_COLOR`` say "terminal" or leave
+    the answer to rich."""
     if "TTY_COMPATIBLE" in os.environ or "FORCE_COLOR" in os.environ:
         return False
-    isatty = getattr(sys.stdout, "isatty", None)
+    isatty = getattr(sys.stdout if stream is None else stream, "isatty", None)
     try:
         return isatty is not None and not isatty()
     except ValueError:  # a closed stream: let rich decide

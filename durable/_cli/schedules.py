@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from .common import JsonOption, StoreOption, print_json, show, with_client
+from .plain_help import PlainHelpGroup
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -16,6 +17,7 @@ if TYPE_CHECKING:
 
 schedule_app = typer.Typer(
     name="schedule",
+    cls=PlainHelpGroup,
     help="List, pause, resume or trigger schedules (declared with app.schedule).",
     no_args_is_help=True,
 )

@@ -49,16 +49,69 @@ def complete_and_commit(
     expects it, else wait in the inbox."""
     if then is not None and eager is not None:
         rules.check_next(then, [item for item, _ in done])
-    finished = [activities.finish(tx, item, result) for item, result in done]
-    recorded = [f for f in finished if f is not None]
+    finished = [activities.finish(tx, item) for item, _ in done]
+    recorded = [(f, result) for f, (_, result) in zip(finished, done, strict=True) if f]
     if then is not None and eager is not None and len(recorded) == len(done):
+        claimed = _commit_if_free(tx, then, eager, eager_limit)
+        if claimed is not None:
+            return True, claimed
         row = tx.one("SELECT * FROM instances WHERE instance_id = ?", (then.instance_id,))
         if row is not None and _takes(tx, row, then):
             # _takes found the inbox empty, and this transaction is the only writer
             return True, _commit(tx, then, row, eager, eager_limit, inbox_empty=True)
-    for instance_id, execution_id, event in recorded:
+    # the events are made only here: a completion that commits with ``then`` has its own
+    for (instance_id, execution_id, task_id), result in recorded:
+        event = activities.completed(tx, task_id, result)
         insert_message(tx, instance_id, event, execution_id=execution_id)
     return finished[0] is not None, None
+
+
+def _commit_if_free(
+    tx: Tx, then: EpisodeCommit, eager: ClaimSpec, eager_limit: int
+) -> list[ActivityWorkItem] | None:
+    """The common case of ``complete_and_commit`` in one statement: a RUNNING instance that
+    stays RUNNING, taken by an UPDATE whose WHERE is ``_takes`` (so the row is not read, nor
+    its facts: a plan that neither ends the run nor continues it needs none). None, having
+    written nothing, when the row refuses it or ``then`` is another case: the caller then
+    takes the general path, which decides exactly as before."""
+    plan = plan_commit(
+        then, now=to_datetime(tx.now), instance=None, eager=eager, eager_limit=eager_limit
+    )
+    if plan.status is not Status.RUNNING:
+        return None
+    now, instance_id = tx.now, plan.instance_id
+    cursor = tx.conn.execute(
+        _TAKE,
+        (
+            plan.output,
+            dump_error(plan.error),
+            plan.custom_status,
+            now,
+            plan.version,
+            instance_id,
+            then.execution_id,
+            then.expected_version,
+            now,
+            now,
+            instance_id,
+            now,
+        ),
+    )
+    if cursor.rowcount != 1:
+        return None
+    # the UPDATE found the inbox empty, and this transaction is the only writer
+    return _write_plan(tx, plan)
+
+
+#: ``rules.free_for`` and an empty inbox, as SQL, for a RUNNING row that stays RUNNING
+_TAKE = """
+UPDATE instances SET output = ?, error = ?, custom_status = ?,
+    updated_at = ?, version = ?, lease_owner = NULL, lease_expires_at = NULL, claims = 0
+WHERE instance_id = ? AND status = 'RUNNING' AND execution_id = ?
+    AND version = ? AND (lease_owner IS NULL OR lease_expires_at <= ?)
+    AND ready_at <= ?
+    AND NOT EXISTS (SELECT 1 FROM inbox WHERE instance_id = ? AND visible_at <= ?)
+"""
 
 
 def _takes(tx: Tx, row: sqlite3.Row, then: EpisodeCommit) -> bool:
@@ -87,13 +140,7 @@ def _commit(
     plan = plan_commit(
         commit, now=to_datetime(tx.now), instance=_facts(row), eager=eager, eager_limit=eager_limit
     )
-    _append_history(tx, plan)
-    tx.conn.executemany("DELETE FROM inbox WHERE id = ?", [(i,) for i in plan.consumed])
-    claimed = _write_work(tx, plan)
-    if plan.stream_values:
-        outputs.append(tx, plan.instance_id, plan.stream_values)
-    if plan.update_results:
-        outputs.answer(tx, plan.instance_id, plan.update_results)
+    claimed = _write_plan(tx, plan)
     _update_instance(tx, plan, Status(row["status"]))
     if plan.finishing:
         _finish(tx, plan)
@@ -105,6 +152,19 @@ def _commit(
     # arrived meanwhile (waking idle claimers for nothing would cost each a claim transaction)
     if not plan.status.is_terminal and not tx.work and not inbox_empty:
         tx.work = _has_visible_messages(tx, plan.instance_id)
+    return claimed
+
+
+def _write_plan(tx: Tx, plan: CommitPlan) -> list[ActivityWorkItem]:
+    """The plan's history, consumed messages, work and outputs (not the instance row)."""
+    _append_history(tx, plan)
+    if plan.consumed:
+        tx.conn.executemany("DELETE FROM inbox WHERE id = ?", [(i,) for i in plan.consumed])
+    claimed = _write_work(tx, plan)
+    if plan.stream_values:
+        outputs.append(tx, plan.instance_id, plan.stream_values)
+    if plan.update_results:
+        outputs.answer(tx, plan.instance_id, plan.update_results)
     return claimed
 
 
@@ -139,15 +199,26 @@ def _guard(tx: Tx, commit: EpisodeCommit) -> sqlite3.Row:
 
 
 def _append_history(tx: Tx, plan: CommitPlan) -> None:
-    rows = [(plan.instance_id, e.seq, e.kind, dump_event(e)) for e in plan.history]
+    instance_id, events = plan.instance_id, plan.history
     try:
-        tx.conn.executemany(
-            "INSERT INTO history (instance_id, seq, kind, data) VALUES (?, ?, ?, ?)", rows
-        )
+        if 0 < len(events) <= len(_INSERT_HISTORY):  # a step's few rows: one statement
+            values = [v for e in events for v in (instance_id, e.seq, e.kind, dump_event(e))]
+            tx.conn.execute(_INSERT_HISTORY[len(events) - 1], values)
+        elif events:
+            rows = [(instance_id, e.seq, e.kind, dump_event(e)) for e in events]
+            tx.conn.executemany(_INSERT_HISTORY[0], rows)
     except sqlite3.IntegrityError as exc:  # the split-brain guard: that seq is written already
         raise LeaseLost(
             f"instance {plan.instance_id!r}: history seq already written by another worker"
         ) from exc
+
+
+#: ``INSERT INTO history`` of 1 to 8 rows
+_INSERT_HISTORY = tuple(
+    "INSERT INTO history (instance_id, seq, kind, data) VALUES "  # noqa: S608 (constants only)
+    + ", ".join(["(?, ?, ?, ?)"] * count)
+    for count in range(1, 9)
+)
 
 
 def _write_work(tx: Tx, plan: CommitPlan) -> list[ActivityWorkItem]:
@@ -161,11 +232,12 @@ def _write_work(tx: Tx, plan: CommitPlan) -> list[ActivityWorkItem]:
     for timer in plan.timers:
         visible_at = to_ts(timer.timestamp)
         insert_message(tx, instance_id, timer, execution_id=run, visible_at=visible_at)
-    tx.conn.executemany(
-        "DELETE FROM inbox WHERE instance_id = ? AND kind = 'TimerFired' AND task_id = ? "
-        "AND execution_id = ?",
-        [(instance_id, task_id, run) for task_id in plan.cancelled_timers],
-    )
+    if plan.cancelled_timers:
+        tx.conn.executemany(
+            "DELETE FROM inbox WHERE instance_id = ? AND kind = 'TimerFired' AND task_id = ? "
+            "AND execution_id = ?",
+            [(instance_id, task_id, run) for task_id in plan.cancelled_timers],
+        )
     for child in plan.children:
         if not insert_instance(tx, child.instance, parent_execution_id=run):
             insert_message(tx, instance_id, child.if_taken, execution_id=run)

@@ -47,6 +47,12 @@ def names_json(names: frozenset[str]) -> str:
     return dump_json(sorted(names))
 
 
+@lru_cache(maxsize=64)
+def sorted_names(names: frozenset[str]) -> tuple[str, ...]:
+    """A name set in order, for ``x IN (?, ?, ...)``."""
+    return tuple(sorted(names))
+
+
 def to_datetime(ts: float) -> datetime:
     """Unix seconds as an aware UTC datetime."""
     return datetime.fromtimestamp(ts, UTC)
@@ -67,7 +73,36 @@ def activity_item(row: sqlite3.Row, worker_id: str) -> ActivityWorkItem:
     return rows.activity_item(row, worker_id, to_datetime)
 
 
+#: the activities columns of an ``ActivityWorkItem``, in the order ``item_of`` reads them
+ITEM_COLUMNS = (
+    "id, instance_id, execution_id, task_id, name, input, queue, attempt, retry, timeout, "
+    "heartbeat_timeout, heartbeat_details, scheduled_at"
+)
+
+
+def item_of(row: sqlite3.Row, worker_id: str) -> ActivityWorkItem:
+    """``activity_item`` of a row of ``ITEM_COLUMNS``, read by position (a ``sqlite3.Row``
+    finds a column by name by comparing it with each column's name in turn)."""
+    return ActivityWorkItem(
+        row[0],
+        row[1],
+        row[2],
+        row[3],
+        row[4],
+        row[5],
+        row[6],
+        row[7],
+        rows.load_json(row[8]),
+        row[9],
+        row[10],
+        row[11],
+        to_datetime(row[12]),
+        worker_id,
+    )
+
+
 __all__ = [
+    "ITEM_COLUMNS",
     "TERMINAL_SQL",
     "Tx",
     "activity_item",
@@ -75,10 +110,12 @@ __all__ = [
     "dump_event",
     "dump_json",
     "instance_record",
+    "item_of",
     "load_error",
     "load_event",
     "load_json",
     "names_json",
+    "sorted_names",
     "to_datetime",
     "to_ts",
 ]
