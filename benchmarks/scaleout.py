@@ -2,13 +2,13 @@
 
 The client runs here; the workers are ``benchmarks.worker_proc`` subprocesses, started and
 ready (connected, claiming) before the clock starts. The end of the run is the latest
-``updated_at`` of the instances (when the last one completed in the store), because a client
-in another process learns of a completion only by polling, and the polling interval would
-otherwise be part of the figure.
+``updated_at`` of the instances (when the last one completed in the store), so that how soon
+the client in another process hears of the last completion is not part of the figure.
 """
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 import time
@@ -27,8 +27,6 @@ from .workloads import RESULT_TIMEOUT, Figures, start_all
 READY_TIMEOUT = 60.0
 #: each worker's activity slots (WORKLOADS.md): one worker is bound by them, 160 steps/s at most
 SLOTS_PER_WORKER = 8
-#: how often the client re-reads an instance's status while it waits for it
-POLL_SECONDS = 0.02
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -40,29 +38,26 @@ async def scale_out(url: str, count: int, workers: int) -> Figures:
         began_wall, began = time.time(), time.perf_counter()
         handles = await start_all(client, three_slow_steps, count)
         finished_at = await wait_all(handles)
-        polled = time.perf_counter() - began
+        waited = time.perf_counter() - began
     stored = finished_at - began_wall
-    # the store's clock is this machine's; fall back to the polled time if it looks wrong
-    wall = stored if 0 < stored <= polled + 0.01 else polled
+    # the store's clock is this machine's; fall back to the time waited if it looks wrong
+    wall = stored if 0 < stored <= waited + 0.01 else waited
     return {"wall_s": wall, "steps_per_s": 3 * count / wall}
 
 
 async def wait_all(handles: list[durable.InstanceHandle]) -> float:
-    """Wait until every instance completed; the latest completion time (epoch seconds)."""
-    latest = 0.0
-    deadline = time.perf_counter() + RESULT_TIMEOUT
-    for handle in handles:
-        while True:
-            status = await handle.status()
-            if status.status.is_terminal:
-                break
-            if time.perf_counter() > deadline:
-                raise TimeoutError(f"{handle.instance_id} did not finish: {status.status}")
-            await anyio.sleep(POLL_SECONDS)
+    """Wait until every instance completed; the latest completion time (epoch seconds).
+
+    ``result()`` waits on the store's wake-ups (LISTEN/NOTIFY on PostgreSQL), so the client
+    loads the machine the workers share with nothing but those; the statuses are read after.
+    """
+    with anyio.fail_after(RESULT_TIMEOUT):
+        await asyncio.gather(*(handle.result() for handle in handles))
+    statuses = await asyncio.gather(*(handle.status() for handle in handles))
+    for handle, status in zip(handles, statuses, strict=True):
         if status.status is not durable.Status.COMPLETED:
             raise RuntimeError(f"{handle.instance_id} ended {status.status}: {status.error}")
-        latest = max(latest, status.updated_at.timestamp())
-    return latest
+    return max(status.updated_at.timestamp() for status in statuses)
 
 
 @asynccontextmanager

@@ -434,13 +434,13 @@ async def test_a_split_brain_in_a_shared_commit_loses_only_its_own_episode(url: 
         assert [e.kind for e in await store.get_history("i-3")] == ["ExecutionStarted"]
 
 
-async def test_starts_with_their_first_episodes_share_the_create_statement(url: str) -> None:
-    # a client and a worker in one process: concurrent starts create their instances leased in
-    # one statement, then each first episode commits (the commits share statements too)
+async def test_starts_with_their_first_episodes_share_one_statement(url: str) -> None:
+    # a client and a worker in one process: concurrent starts create their instances with
+    # their first episodes in one statement (``postgres.start_commit``)
     async with opened(url) as store:
         assert isinstance(store, PostgresStore)
         assert await store.create_instance(NewInstance("taken", "orch", "0"))
-        sizes = _counting(store, "_creating")
+        sizes = _counting(store, "_starting")
         ids = [f"s-{n}" for n in range(6)] + ["taken"]
         results: dict[str, object] = {}
 

@@ -5,8 +5,9 @@ generator, or a replay of the history read before), and only then does the worke
 store to commit it. Three ways in:
 
 * ``for_claim``: an instance the worker claimed, with the messages the claim read;
-* ``after_completions``: activities of an instance whose generator is cached completed here;
-  the next episode is decided with those completions as its only messages and handed to
+* ``after_completions``: activities of an instance completed here; from its cached generator
+  (or a replay of its history, when another worker's episode scheduled them), the next
+  episode is decided with those completions as its only messages and handed to
   ``Store.complete_activity``, which commits it with the completion only if the instance is
   exactly where the generator is (else the completion waits in the inbox and the generator,
   which has moved on, is dropped);
@@ -32,6 +33,7 @@ from .._core import rewind
 from .._core.episode import Episode
 from .._core.interpreter import Orchestration
 from .._core.registry import App
+from .._errors import StoreError
 from .._status import Status
 from ..stores.base import ActivityWorkItem, EpisodeCommit, NewInstance, OrchestrationWorkItem
 from .generator_cache import GeneratorCache
@@ -87,6 +89,10 @@ class StoreClock:
 
     def now(self) -> datetime:
         return datetime.fromtimestamp(self._clock() + self._offset, UTC)
+
+
+#: a completion of one of a run's first tasks may replay a history not cached here (``_cold``)
+_COLD_TASKS = 16
 
 
 class Episodes:
@@ -152,15 +158,23 @@ class Episodes:
         consumed = [m.id for i, m in enumerate(item.messages) if i not in deferred]
         return self._decided(item, episode, orchestration, consumed)
 
-    def after_completions(self, done: list[tuple[ActivityWorkItem, str]]) -> Decided | None:
+    async def after_completions(
+        self,
+        done: list[tuple[ActivityWorkItem, str]],
+        history: Callable[[str], Awaitable[list[ev.HistoryEvent]]],
+    ) -> Decided | None:
         """The next episode of the instance of the completed attempts ``done`` (one instance's,
-        in order) with their completions as its only new messages, when the instance's
-        generator is cached; else None. The generator is taken from the cache: ``kept`` puts it
-        back, ``dropped`` closes it."""
+        in order) with their completions as its only new messages, from the instance's cached
+        generator, or else (see ``_cold``) from a replay of ``history``; None when it cannot be
+        decided here. The generator is taken from the cache: ``kept`` puts it back,
+        ``dropped`` closes it."""
         first = done[0][0]
         orchestration = self._cache.take_current(first.instance_id, first.execution_id)
+        cold = orchestration is None
         if orchestration is None:
-            return None
+            orchestration = await self._cold(first, history)
+            if orchestration is None:
+                return None
         now = self.clock.now()
         item = OrchestrationWorkItem(
             instance_id=first.instance_id,
@@ -178,7 +192,37 @@ class Episodes:
             ev.ActivityCompleted(seq=version + i, timestamp=now, task_id=attempt.task_id, result=r)
             for i, (attempt, r) in enumerate(done)
         ]
-        return self._speculate(item, orchestration, completions)
+        decided = self._speculate(item, orchestration, completions)
+        if cold and decided is not None and decided.commit.status is Status.FAILED:
+            # the run's retry policy (on the instance row, not read here) may restart it: a
+            # claimer decides that
+            self.dropped(decided)
+            return None
+        return decided
+
+    async def _cold(
+        self,
+        attempt: ActivityWorkItem,
+        history: Callable[[str], Awaitable[list[ev.HistoryEvent]]],
+    ) -> Orchestration | None:
+        """The instance's generator replayed from its history, for a completion here of an
+        activity that another worker's episode scheduled (taken from the shared queue). Left
+        to a claimer (None) past the run's first ``_COLD_TASKS`` tasks: a wide fan-in whose
+        results complete across workers would replay a long history per result, where one
+        claim takes them together."""
+        if attempt.task_id >= _COLD_TASKS:
+            return None
+        try:
+            events = await history(attempt.instance_id)
+        except StoreError:
+            return None  # the claimer's read meets it again, and says it
+        if not events:
+            return None
+        self.replays += 1
+        try:
+            return Orchestration(self._app, attempt.instance_id, events)
+        except Exception:  # the claimer's replay meets it again, and reports it
+            return None
 
     def first(self, new: NewInstance) -> Decided | None:
         """The first episode of an instance a client of this process starts (None when this

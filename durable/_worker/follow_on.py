@@ -43,6 +43,12 @@ def hand() -> Hand:
     return Hand()
 
 
+def free() -> bool:
+    """Whether the current task is an activity task that can take a follow-on."""
+    held = _HAND.get()
+    return held is not None and held.item is None and held.owner is asyncio.current_task()
+
+
 def kept(activity: ActivityWorkItem) -> bool:
     """True when the current activity task takes ``activity`` as its follow-on."""
     held = _HAND.get()

@@ -223,15 +223,19 @@ class Steps:
         assert commit.error is not None
         logger.error("%s", commit.error.message, extra=log)
 
-    def settle(self, decided: Decided, limit: int, eager: list[ActivityWorkItem] | None) -> None:
+    def settle(
+        self, decided: Decided, limit: int, eager: list[ActivityWorkItem] | None, own: int = 0
+    ) -> None:
         """After the store's answer to ``decided``: None, not committed (its generator is
         dropped, every slot given back: its instance's next episode replays); else committed
-        with ``eager`` claimed for us, and the generator kept for the next episode."""
+        with ``eager`` claimed for us, and the generator kept for the next episode. ``own``:
+        one of the ``limit`` slots is the running attempt's, for its follow-on (not taken,
+        so not given back here)."""
         if eager is None:
-            self._activity_slots.give_back(limit)
+            self._activity_slots.give_back(limit - own)
             self._episodes.dropped(decided)  # taken from the cache when it decided
             return
-        self._activity_slots.give_back(limit - len(eager))
+        self._activity_slots.give_back(limit - own - max(len(eager) - own, 0))
         self._episodes.kept(decided)
         step_log.log_outcome(decided)
         step_log.trace(decided)
@@ -267,7 +271,8 @@ class Steps:
                         self._spawn(self.activity_task, hand.item)
                 raise
             finally:
-                self._activity_slots.give_back()
+                if hand.item is None:  # else its slot passes to the follow-on (``_record``)
+                    self._activity_slots.give_back()
         return hand.item
 
     async def _run_activity(self, item: ActivityWorkItem) -> None:
@@ -345,10 +350,16 @@ class Steps:
         # (``poison``) and a crash there cannot make the activity run again and again.
         retried = any(attempt.attempt > 1 for attempt, _ in done)
         started = time.monotonic()
-        decided = None if retried else self._episodes.after_completions(done)
+        history = self.store.get_history
+        decided = None if retried else await self._episodes.after_completions(done, history)
         if decided is not None and self.overran(decided, time.monotonic() - started):
             decided = None
-        limit = 0 if decided is None else self._activity_slots.take_now(decided.runnable)
+        # this attempt's own slot can serve the first activity leased back (its follow-on):
+        # taking a second slot for it fails in a worker whose slots are all busy, and the
+        # sequence then went through the shared queue (and to another worker, cold)
+        own = int(decided is not None and decided.runnable > 0 and follow_on.free())
+        more_slots = 0 if decided is None else decided.runnable - own
+        limit = own + self._activity_slots.take_now(more_slots)
         then = None if decided is None else decided.commit
         (item, result), more = done[0], done[1:]
         faults.reached("activity_done_before_commit")
@@ -365,7 +376,7 @@ class Steps:
         except Exception as exc:  # the episode was refused: the results go to the inbox alone
             if decided is None:
                 raise
-            self.settle(decided, limit, None)
+            self.settle(decided, limit, None, own)
             logger.error(
                 "next episode of %s refused: %s", item.instance_id, exc, extra=step_log.fields(item)
             )
@@ -375,11 +386,11 @@ class Steps:
             return
         except BaseException:
             if decided is not None:
-                self.settle(decided, limit, None)
+                self.settle(decided, limit, None, own)
             raise
         step_log.stale(item, answer)
         if decided is not None:
-            self.settle(decided, limit, None if answer is None else answer[1])
+            self.settle(decided, limit, None if answer is None else answer[1], own)
 
     async def _hand_off(self, item: ActivityWorkItem, attempt: Any, policy: RetryPolicy) -> None:
         """The activity returned ``complete_later()``: its token's holder has the attempt now,

@@ -96,7 +96,7 @@ class Entry:
 
 
 @dataclass
-class _Rows:
+class Rows:
     """The statement's rows, per ``unnest``: the commits, events, activities and timers."""
 
     commits: list[tuple[Any, ...]] = field(default_factory=list)
@@ -104,6 +104,25 @@ class _Rows:
     consumed: list[int] = field(default_factory=list)
     activities: list[tuple[Any, ...]] = field(default_factory=list)
     timers: list[tuple[Any, ...]] = field(default_factory=list)
+
+    def add_work(self, plan: CommitPlan) -> tuple[list[tuple[Any, ...]], bool]:
+        """Add ``plan``'s events, consumed messages, activities and timers; the values of its
+        activities leased to their claimer, and whether any is left for any claimer."""
+        id_, run = plan.instance_id, plan.execution_id
+        self.events.extend((id_, e.seq, e.kind, dump_event(e)) for e in plan.history)
+        self.consumed.extend(plan.consumed)
+        leased: list[tuple[Any, ...]] = []
+        unclaimed = False
+        for activity in plan.activities:
+            values = activity_values(id_, run, activity.action, activity.claimer)
+            self.activities.append(values)
+            if activity.claimer is None:
+                unclaimed = True
+            else:
+                leased.append(values)
+        for timer in plan.timers:
+            self.timers.append((id_, run, timer.task_id, dump_event(timer), timer.timestamp))
+        return leased, unclaimed
 
 
 async def commit_many(
@@ -118,17 +137,16 @@ async def commit_many(
     Raises ``LeaseLost`` when a history row exists already (the split-brain guard): the
     statement then wrote nothing for any of them.
     """
-    rows = _Rows()
+    rows = Rows()
     leases: list[list[tuple[Any, ...]]] = []
     unclaimed, finished = False, []
     for entry in entries:
         commit, plan = entry.commit, entry.plan
-        id_, run = plan.instance_id, plan.execution_id
         rows.commits.append(
             (
-                id_,
+                plan.instance_id,
                 commit.worker_id,
-                run,
+                plan.execution_id,
                 commit.expected_version,
                 plan.output,
                 dump_error(plan.error),
@@ -138,21 +156,11 @@ async def commit_many(
                 plan.finishing,
             ),
         )
-        rows.events.extend((id_, e.seq, e.kind, dump_event(e)) for e in plan.history)
-        rows.consumed.extend(plan.consumed)
-        if plan.finishing:
-            finished.append(id_)
-        leased: list[tuple[Any, ...]] = []
-        for activity in plan.activities:
-            values = activity_values(id_, run, activity.action, activity.claimer)
-            rows.activities.append(values)
-            if activity.claimer is None:
-                unclaimed = True
-            else:
-                leased.append(values)
-        for timer in plan.timers:
-            rows.timers.append((id_, run, timer.task_id, dump_event(timer), timer.timestamp))
+        leased, unleased = rows.add_work(plan)
         leases.append(leased)
+        unclaimed = unclaimed or unleased
+        if plan.finishing:
+            finished.append(plan.instance_id)
     made = [ACTIVITIES] if unclaimed else []
     notify = notification_payloads(tx.token, made, finished) if unclaimed or finished else []
     no_flush = all(_replayable(entry.commit) for entry in entries)

@@ -6,9 +6,10 @@ episodes guarded by the instance's lease and history version, and wake each othe
 and migrated by the store under an advisory lock. Needs the ``postgres`` extra (asyncpg).
 
 A round trip is the cost that counts here, so the hot operations are one statement each (a
-start, a claim, a completion with the claim of its instance, a common episode commit), and the
-ones of a kind that a process makes at the same time share one statement (``Batched``): one
-commit then serves many instances. Writes whose loss in a crash of the server loses nothing
+start with its first episode, a claim, a completion with the next episode, a common episode
+commit: ``start_commit``, ``step_commit``, ``batch_commit``), and the ones of a kind that a
+process makes at the same time share one statement (``Batched``): one commit then serves many
+instances. Writes whose loss in a crash of the server loses nothing
 recorded (leases, a completion consumed by the commit right after it, a first episode that
 only schedules work) do not wait for the WAL flush; see docs/concepts/stores.md.
 
@@ -21,6 +22,7 @@ from __future__ import annotations
 import time
 from collections.abc import Collection, Sequence
 from dataclasses import replace
+from functools import partial
 
 import anyio
 
@@ -43,6 +45,8 @@ from ..commit import plan_commit
 from ..dumps import InstanceDump
 from ..rows import dump_error
 from . import activities, batch_commit, claims, dumps, episode, instances, listing
+from . import start_commit as starts
+from . import step_commit as steps
 from .control import ControlTables
 from .db import Database
 from .flow import FlowTables
@@ -85,6 +89,10 @@ class PostgresStore(WorkerTables, OutputTables, ControlTables, FlowTables):
         self._lock: anyio.Lock | None = None
         self._waiters = _hub.Waiters()
         self._creating = Batched(self._create_instances)
+        # concurrent starts, and steps, each share one statement (``starts``, ``steps``)
+        keep = self._keep_for_waiters
+        self._starting = Batched(partial(starts.start_batch, self._db, keep=keep))
+        self._stepping = Batched(partial(steps.step_batch, self._db, keep=keep))
         self._reading = Batched(self._get_instances)
         self._committing = Batched(self._commit_many)
         self._finishing = Batched(self._finish_many)
@@ -127,9 +135,13 @@ class PostgresStore(WorkerTables, OutputTables, ControlTables, FlowTables):
     async def start_instance(
         self, new: NewInstance, first: EpisodeCommit, *, eager: ClaimSpec, eager_limit: int = 0
     ) -> list[ActivityWorkItem] | None:
-        """See ``Store.start_instance``: the instance is created leased to ``eager`` (in one
-        statement with the other starts of the moment), then its first episode commits."""
+        """See ``Store.start_instance``: with its first episode in one statement when that is
+        simple (``starts``); else created leased to ``eager``, then the episode commits."""
         rules.check_first(first, new)
+        plan = plan_commit(first, now=None, instance=None, eager=eager, eager_limit=eager_limit)
+        if starts.fits(new, plan):
+            start = starts.Start(new, first, plan, instances.new_token())
+            return await self._starting(start, new.instance_id)
         created, item = await self._creating((new, eager), new.instance_id)
         if not created:
             return None
@@ -326,12 +338,19 @@ class PostgresStore(WorkerTables, OutputTables, ControlTables, FlowTables):
         eager: ClaimSpec | None = None,
         eager_limit: int = 0,
     ) -> tuple[bool, list[ActivityWorkItem] | None]:
-        """See ``Store.complete_activity``: the completions are one statement (shared with the
-        other completions of the moment) that leases the instance when ``then`` is given and
-        the instance is free; ``then`` commits right after it, the lease still held."""
+        """See ``Store.complete_activity``: with a simple ``then``, one statement (``steps``).
+        Else the completions are one statement (shared with the other completions of the
+        moment) that leases the instance when ``then`` is given and it is free; ``then``
+        commits right after it, the lease still held."""
         done = [(item, result), *more]
         if then is not None:
             rules.check_next(then, [attempt for attempt, _ in done])
+            plan = plan_commit(then, now=None, instance=None, eager=eager, eager_limit=eager_limit)
+            if eager is not None and steps.fits(plan):
+                step = steps.Step(done, then, plan)
+                stepped = await self._stepping(step, item.instance_id)
+                if stepped is not None:
+                    return stepped
         claim = eager if then is not None else None  # the worker that decided ``then``
         finishes = [
             activities.Finish(
