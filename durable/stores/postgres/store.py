@@ -19,7 +19,6 @@ store's (see ``stores.sqlite``).
 
 from __future__ import annotations
 
-import time
 from collections.abc import Collection, Sequence
 from dataclasses import replace
 from functools import partial
@@ -38,7 +37,6 @@ from ..base import (
     InstanceRecord,
     NewInstance,
     OrchestrationWorkItem,
-    WorkKind,
 )
 from ..batching import Batched
 from ..commit import plan_commit
@@ -53,16 +51,14 @@ from .flow import FlowTables
 from .outputs import OutputTables
 from .schema import prepare
 from .url import parse_url
+from .waiting import Waiting
 from .workers import WorkerTables
 
-#: a due message is waited for this much past its time, so that the claim sees it (an early
-#: wake costs no more than a claim that finds nothing, and a wait for the rest)
-_DUE_SLACK = 0.0005
 #: at most this many finished rows are kept for waiters (see ``get_instance``)
 _KEEP_FINISHED = 10_000
 
 
-class PostgresStore(WorkerTables, OutputTables, ControlTables, FlowTables):
+class PostgresStore(Waiting, WorkerTables, OutputTables, ControlTables, FlowTables):
     """A ``Store`` on a PostgreSQL database, opened with ``await store.open()``.
 
     Opening a store that is open already only counts: it closes on the last ``close()``.
@@ -96,8 +92,6 @@ class PostgresStore(WorkerTables, OutputTables, ControlTables, FlowTables):
         self._reading = Batched(self._get_instances)
         self._committing = Batched(self._commit_many)
         self._finishing = Batched(self._finish_many)
-        #: (wake-up generation, monotonic time the next work falls due) as last read
-        self._due: tuple[int, float | None] | None = None
 
     def __repr__(self) -> str:
         return f"PostgresStore({self.display_url!r})"
@@ -417,44 +411,3 @@ class PostgresStore(WorkerTables, OutputTables, ControlTables, FlowTables):
     async def expire_unstarted(self) -> int:
         """See ``Store.expire_unstarted``."""
         return await self._db.run(activities.expire_unstarted, "expire_unstarted")
-
-    # -- waiting -------------------------------------------------------------------------------
-
-    async def wait_for_work(self, timeout: float, kind: WorkKind | None = None) -> None:
-        """See ``Store.wait_for_work``: woken by notifications (this process's commits at once,
-        other processes' through LISTEN), or when the next due time comes.
-
-        The next due time is read when it may have moved and shared by every waiter: it moves
-        earlier only through a write that makes work due later (which wakes the due key here,
-        and elsewhere through its notification), and it is read again once it has passed.
-        """
-        generation = _hub.generation(self._db.due_key)
-        if (
-            self._due is None
-            or self._due[0] != generation
-            or (self._due[1] is not None and self._due[1] <= time.monotonic())
-        ):
-            # counted from the answer: the database's now() came before it, so the wait ends
-            # at most a round trip late, never early (a waiter woken for a due timer claims it)
-            seconds = await self._db.read(claims.seconds_to_next_due, "wait_for_work")
-            self._due = (generation, None if seconds is None else time.monotonic() + seconds)
-        due_at = self._due[1]
-        if due_at is not None:
-            timeout = min(timeout, due_at - time.monotonic() + _DUE_SLACK)
-        await self._wait(self._db.work_key_of(kind), timeout)
-
-    def instance_mark(self, instance_id: str) -> int:
-        """See ``Store.instance_mark``."""
-        return _hub.generation(self._db.instance_key(instance_id))
-
-    async def wait_for_instance(
-        self, instance_id: str, timeout: float, since: int | None = None
-    ) -> None:
-        """See ``Store.wait_for_instance``: woken when a commit finishes the instance (here at
-        once, elsewhere through LISTEN); other status changes do not wake it."""
-        await self._waiters.wait(
-            self._db.instance_key(instance_id), timeout, self._db.wait, since=since
-        )
-
-    async def _wait(self, key: str, timeout: float) -> None:
-        await self._waiters.wait(key, timeout, self._db.wait)
