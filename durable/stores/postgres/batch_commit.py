@@ -35,6 +35,21 @@ from .instances import instance_record
 #: the events of a run's first episode that only schedule work (see ``_replayable``)
 _FIRST_DECISIONS = frozenset({"ExecutionStarted", "ActivityScheduled", "TimerCreated"})
 
+
+def inserted_timers(first: int, guard: str) -> str:
+    """``INSERT INTO inbox`` the ``TimerFired`` messages passed as one array per value from
+    parameter ``$first`` on, for the instances the CTE ``guard`` let through (the statements of
+    ``batch_commit``, ``start_commit`` and ``step_commit``)."""
+    n = [f"${first + offset}" for offset in range(5)]
+    return f"""
+    INSERT INTO inbox (instance_id, execution_id, kind, task_id, data, visible_at)
+    SELECT t.instance_id, t.execution_id, 'TimerFired', t.task_id, t.data, t.fire_at
+    FROM unnest({n[0]}::text[], {n[1]}::int[], {n[2]}::int[], {n[3]}::text[], {n[4]}::timestamptz[])
+        AS t(instance_id, execution_id, task_id, data, fire_at)
+    JOIN {guard} AS g ON g.instance_id = t.instance_id
+    RETURNING instance_id, visible_at"""  # noqa: S608 (constants only)
+
+
 _COMMIT_MANY = f"""
 WITH c AS (
     SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::int[], $5::text[], $6::text[],
@@ -65,13 +80,7 @@ WITH c AS (
 ), scheduled AS ({inserted_activities(16)}
     JOIN guarded AS g ON g.instance_id = a.instance_id
     RETURNING instance_id, task_id, id, started
-), timers AS (
-    INSERT INTO inbox (instance_id, execution_id, kind, task_id, data, visible_at)
-    SELECT t.instance_id, t.execution_id, 'TimerFired', t.task_id, t.data, t.fire_at
-    FROM unnest($30::text[], $31::int[], $32::int[], $33::text[], $34::timestamptz[])
-        AS t(instance_id, execution_id, task_id, data, fire_at)
-    JOIN guarded AS g ON g.instance_id = t.instance_id
-    RETURNING instance_id, visible_at
+), timers AS ({inserted_timers(30, "guarded")}
 )
 SELECT g.*, now() AS tx_now,
     (SELECT array_agg(ARRAY[s.task_id, s.id]) FROM scheduled AS s
@@ -187,13 +196,7 @@ async def commit_many(
             results.append(None)
             continue
         tx.now = row["tx_now"]
-        if entry.commit.status.is_terminal:  # told elsewhere by the statement: woken here
-            tx.instances.add(entry.commit.instance_id)
-            finished_records[entry.commit.instance_id] = instance_record(row)
-        elif row["pending"]:
-            tx.work.add(ORCHESTRATIONS)
-        ids = dict(row["leased"] or ())  # task id: activity id
-        results.append([leased_item(values, ids[values[2]], tx.now) for values in leased])
+        results.append(read_written(tx, row, entry.plan, leased, finished_records))
     # new timers: the idle claimer wakes to take their due time into account
     tx.due = bool(rows.timers)
     if tx.due:
@@ -201,6 +204,25 @@ async def commit_many(
     if unclaimed:
         tx.work.add(ACTIVITIES)
     return results
+
+
+def read_written(
+    tx: Tx,
+    row: Any,
+    plan: CommitPlan,
+    leased: list[tuple[Any, ...]],
+    finished_records: dict[str, InstanceRecord],
+) -> list[ActivityWorkItem]:
+    """What a statement wrote for one instance's episode (its returned ``row``): the wake-ups it
+    owes (a finished instance's waiters are told by the statement elsewhere, woken here), and
+    the work items of the activities leased to the committing worker."""
+    if plan.status.is_terminal:
+        tx.instances.add(plan.instance_id)
+        finished_records[plan.instance_id] = instance_record(row)
+    elif row["pending"]:
+        tx.work.add(ORCHESTRATIONS)
+    ids = dict(row["leased"] or ())  # task id: activity id
+    return [leased_item(values, ids[values[2]], row["tx_now"]) for values in leased]
 
 
 def _replayable(commit: EpisodeCommit) -> bool:

@@ -21,10 +21,9 @@ from typing import Any
 from ..base import ActivityWorkItem, EpisodeCommit, InstanceRecord, NewInstance
 from ..commit import CommitPlan
 from ..rows import dump_error, dump_json
-from .activities import inserted_activities, leased_item
-from .batch_commit import Rows
+from .activities import inserted_activities
+from .batch_commit import Rows, inserted_timers, read_written
 from .db import ACTIVITIES, ORCHESTRATIONS, Database, Tx, notification_payloads, unnest_columns
-from .instances import instance_record
 
 _START_MANY = f"""
 WITH new AS (
@@ -49,13 +48,7 @@ WITH new AS (
 ), scheduled AS ({inserted_activities(15)}
     JOIN created AS g ON g.instance_id = a.instance_id
     RETURNING instance_id, task_id, id, started
-), timers AS (
-    INSERT INTO inbox (instance_id, execution_id, kind, task_id, data, visible_at)
-    SELECT t.instance_id, t.execution_id, 'TimerFired', t.task_id, t.data, t.fire_at
-    FROM unnest($29::text[], $30::int[], $31::int[], $32::text[], $33::timestamptz[])
-        AS t(instance_id, execution_id, task_id, data, fire_at)
-    JOIN created AS g ON g.instance_id = t.instance_id
-    RETURNING instance_id, visible_at
+), timers AS ({inserted_timers(29, "created")}
 )
 SELECT g.*, g.instance_id IS NOT NULL AS created, now() AS tx_now,
     taken.start_token = new.start_token AS mine,
@@ -137,14 +130,7 @@ async def start_many(
         if not row["created"]:
             results.append([] if row["mine"] else None)
             continue
-        instance_id = start.new.instance_id
-        if start.plan.status.is_terminal:
-            tx.instances.add(instance_id)
-            finished_records[instance_id] = instance_record(row)
-        elif row["pending"]:
-            tx.work.add(ORCHESTRATIONS)
-        ids = dict(row["leased"] or ())  # task id: activity id
-        results.append([leased_item(values, ids[values[2]], tx.now) for values in leased])
+        results.append(read_written(tx, row, start.plan, leased, finished_records))
     # new timers: the idle claimer wakes to take their due time into account
     tx.due = bool(rows.timers)
     if tx.due:

@@ -34,10 +34,10 @@ from ..._events import ActivityCompleted
 from ..base import ActivityWorkItem, EpisodeCommit, InstanceRecord
 from ..commit import CommitPlan
 from ..rows import dump_error
-from .activities import inserted_activities, leased_item
-from .batch_commit import Rows
+from .activities import inserted_activities
+from .batch_commit import Rows, inserted_timers, read_written
 from .db import ACTIVITIES, ORCHESTRATIONS, Database, Tx, notification_payloads, unnest_columns
-from .instances import NOW_TEXT, TERMINAL, instance_record, stamped_by_database
+from .instances import NOW_TEXT, TERMINAL, stamped_by_database
 
 _STEP_MANY = f"""
 WITH c AS (
@@ -91,13 +91,7 @@ WITH c AS (
 ), scheduled AS ({inserted_activities(23)}
     JOIN guarded AS g ON g.instance_id = a.instance_id
     RETURNING instance_id, task_id, id, started
-), timers AS (
-    INSERT INTO inbox (instance_id, execution_id, kind, task_id, data, visible_at)
-    SELECT t.instance_id, t.execution_id, 'TimerFired', t.task_id, t.data, t.fire_at
-    FROM unnest($37::text[], $38::int[], $39::int[], $40::text[], $41::timestamptz[])
-        AS t(instance_id, execution_id, task_id, data, fire_at)
-    JOIN guarded AS g ON g.instance_id = t.instance_id
-    RETURNING instance_id, visible_at
+), timers AS ({inserted_timers(37, "guarded")}
 )
 SELECT c.entry, g.*, now() AS tx_now,
     c.entry IN (SELECT entry FROM declined) AS declined,
@@ -205,14 +199,7 @@ async def step_many(
                 tx.work.add(ORCHESTRATIONS)
             outcomes.append((recorded, None))
             continue
-        instance_id = step.plan.instance_id
-        if step.plan.status.is_terminal:
-            tx.instances.add(instance_id)
-            finished_records[instance_id] = instance_record(row)
-        elif row["pending"]:
-            tx.work.add(ORCHESTRATIONS)
-        ids = dict(row["leased"] or ())  # task id: activity id
-        outcomes.append((recorded, [leased_item(v, ids[v[2]], tx.now) for v in leased]))
+        outcomes.append((recorded, read_written(tx, row, step.plan, leased, finished_records)))
         if rows.timers:  # new timers: the idle claimer wakes to take their due time in
             tx.due = True
             tx.work.add(ORCHESTRATIONS)
