@@ -15,6 +15,7 @@ INSTALLED_DEV := $(VENV)/.installed-dev
 LINT_PATHS := $(wildcard durable tests samples benchmarks)
 DOCS_ADDR ?= 127.0.0.1:8000
 QUICK ?=
+REPS ?=
 
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export NO_MKDOCS_2_WARNING := 1
@@ -42,7 +43,7 @@ help:
 	@echo "make chaos       the full chaos suite (under 20 min), then its table of figures"
 	@echo "make docs        build the documentation into site/"
 	@echo "make serve-docs  serve the documentation on $(DOCS_ADDR)"
-	@echo "make bench       run the benchmarks (QUICK=1 for a short run)"
+	@echo "make bench       run the benchmarks (QUICK=1 for a short run, REPS=N repetitions)"
 	@echo "make bench-peers the benchmarks plus DBOS, Restate, duroxide and Temporal, when set up (not in CI)"
 	@echo "make clean       remove caches and build output (distclean: also $(VENV))"
 
@@ -130,14 +131,14 @@ serve-docs: $(INSTALLED_DEV)
 bench: $(INSTALLED_DEV) postgres
 	pg_bin="$$($(PG_BIN_DIR))"; \
 	PATH="$$pg_bin:$$PATH" $(if $(filter-out 0,$(QUICK)),DURABLE_BENCH_QUICK=1) \
-		$(VENV_PY) -m benchmarks
+		$(VENV_PY) -m benchmarks $(if $(REPS),--reps $(REPS))
 
 # Not in CI: the peers' environments (shared/bench/peers/README.md) are set up by hand; without
 # them this prints what is missing and succeeds.
 bench-peers: $(INSTALLED_DEV) postgres
 	pg_bin="$$($(PG_BIN_DIR))"; \
 	PATH="$$pg_bin:$$PATH" $(if $(filter-out 0,$(QUICK)),DURABLE_BENCH_QUICK=1) \
-		$(VENV_PY) -m benchmarks --peers
+		$(VENV_PY) -m benchmarks --peers $(if $(REPS),--reps $(REPS))
 
 clean:
 	rm -rf site build dist htmlcov .pytest_cache .mypy_cache .ruff_cache .hypothesis \
