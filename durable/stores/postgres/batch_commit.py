@@ -113,25 +113,40 @@ class Rows:
     consumed: list[int] = field(default_factory=list)
     activities: list[tuple[Any, ...]] = field(default_factory=list)
     timers: list[tuple[Any, ...]] = field(default_factory=list)
+    #: per plan added, the values of its activities leased to their claimer (in order)
+    leases: list[list[tuple[Any, ...]]] = field(default_factory=list)
+    #: whether any activity is left for any claimer (the activity claimers are told)
+    unclaimed: bool = False
+    #: the instances that finish (their waiters are told)
+    finished: list[str] = field(default_factory=list)
 
-    def add_work(self, plan: CommitPlan) -> tuple[list[tuple[Any, ...]], bool]:
-        """Add ``plan``'s events, consumed messages, activities and timers; the values of its
-        activities leased to their claimer, and whether any is left for any claimer."""
+    def add_work(self, plan: CommitPlan) -> None:
+        """Add ``plan``'s events, consumed messages, activities and timers, and what its
+        commit must tell: its leased activities (``leases``), unclaimed work, its end."""
         id_, run = plan.instance_id, plan.execution_id
         self.events.extend((id_, e.seq, e.kind, dump_event(e)) for e in plan.history)
         self.consumed.extend(plan.consumed)
         leased: list[tuple[Any, ...]] = []
-        unclaimed = False
         for activity in plan.activities:
             values = activity_values(id_, run, activity.action, activity.claimer)
             self.activities.append(values)
             if activity.claimer is None:
-                unclaimed = True
+                self.unclaimed = True
             else:
                 leased.append(values)
+        self.leases.append(leased)
         for timer in plan.timers:
             self.timers.append((id_, run, timer.task_id, dump_event(timer), timer.timestamp))
-        return leased, unclaimed
+        if plan.finishing:
+            self.finished.append(id_)
+
+    def notifications(self, tx: Tx) -> list[str]:
+        """The statement's NOTIFY payloads: new unclaimed activities, finished instances."""
+        if not (self.unclaimed or self.finished):
+            return []
+        return notification_payloads(
+            tx.token, [ACTIVITIES] if self.unclaimed else [], self.finished
+        )
 
 
 async def commit_many(
@@ -147,8 +162,6 @@ async def commit_many(
     statement then wrote nothing for any of them.
     """
     rows = Rows()
-    leases: list[list[tuple[Any, ...]]] = []
-    unclaimed, finished = False, []
     for entry in entries:
         commit, plan = entry.commit, entry.plan
         rows.commits.append(
@@ -165,13 +178,8 @@ async def commit_many(
                 plan.finishing,
             ),
         )
-        leased, unleased = rows.add_work(plan)
-        leases.append(leased)
-        unclaimed = unclaimed or unleased
-        if plan.finishing:
-            finished.append(plan.instance_id)
-    made = [ACTIVITIES] if unclaimed else []
-    notify = notification_payloads(tx.token, made, finished) if unclaimed or finished else []
+        rows.add_work(plan)
+    notify = rows.notifications(tx)
     no_flush = all(_replayable(entry.commit) for entry in entries)
     try:
         committed_rows = await tx.conn.fetch(
@@ -190,7 +198,7 @@ async def commit_many(
         raise LeaseLost(f"instance {where}: history seq already written by another worker") from exc
     committed = {row["instance_id"]: row for row in committed_rows}
     results: list[list[ActivityWorkItem] | None] = []
-    for entry, leased in zip(entries, leases, strict=True):
+    for entry, leased in zip(entries, rows.leases, strict=True):
         row = committed.get(entry.commit.instance_id)
         if row is None:
             results.append(None)
@@ -201,7 +209,7 @@ async def commit_many(
     tx.due = bool(rows.timers)
     if tx.due:
         tx.work.add(ORCHESTRATIONS)
-    if unclaimed:
+    if rows.unclaimed:
         tx.work.add(ACTIVITIES)
     return results
 

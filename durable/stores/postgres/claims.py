@@ -49,6 +49,13 @@ CLAIMABLE = """
     i.ready_at <= now() AND (i.lease_owner IS NULL OR i.lease_expires_at <= now())
     AND (i.name || '') = ANY($3::text[]) AND NOT (i.status || '') = ANY($4::text[])
 """
+#: the due messages of claimable instances, oldest first (each probes its instance by key)
+_DUE = f"""
+    SELECT m.instance_id, m.visible_at FROM inbox AS m
+    WHERE m.visible_at <= now() AND (
+        SELECT {CLAIMABLE} AND (i.status <> 'SUSPENDED' OR m.kind = ANY($5::text[]))
+        FROM instances AS i WHERE i.instance_id = m.instance_id)
+    ORDER BY m.visible_at"""  # noqa: S608 (constants only)
 # Oldest due message first: walk the inbox (by visible_at), probing each message's instance by
 # primary key, and stop at a few; then lock the first of those instances that no other claimer
 # holds. The plan must not depend on statistics (a burst on fresh tables has none): the probe is
@@ -56,11 +63,7 @@ CLAIMABLE = """
 # which would visit every finished instance of that name.
 _CLAIM_NEXT = f"""
 WITH due AS MATERIALIZED (
-    SELECT m.instance_id, m.visible_at FROM inbox AS m
-    WHERE m.visible_at <= now() AND (
-        SELECT {CLAIMABLE} AND (i.status <> 'SUSPENDED' OR m.kind = ANY($5::text[]))
-        FROM instances AS i WHERE i.instance_id = m.instance_id)
-    ORDER BY m.visible_at
+{_DUE}
     LIMIT 32
 ), candidate AS (
     -- in due order (the CTE's), the first instance this statement can lock; LIMIT stops the
@@ -77,11 +80,7 @@ WITH due AS MATERIALIZED (
 # each locked if no other claimer holds it, until $6 are locked.
 _CLAIM_SOME = f"""
 WITH due AS MATERIALIZED (
-    SELECT m.instance_id, m.visible_at FROM inbox AS m
-    WHERE m.visible_at <= now() AND (
-        SELECT {CLAIMABLE} AND (i.status <> 'SUSPENDED' OR m.kind = ANY($5::text[]))
-        FROM instances AS i WHERE i.instance_id = m.instance_id)
-    ORDER BY m.visible_at
+{_DUE}
     LIMIT $6::int + 31
 ), firsts AS MATERIALIZED (
     SELECT instance_id, min(visible_at) AS visible_at FROM due GROUP BY instance_id ORDER BY 2

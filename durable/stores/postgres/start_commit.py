@@ -23,7 +23,7 @@ from ..commit import CommitPlan
 from ..rows import dump_error, dump_json
 from .activities import inserted_activities
 from .batch_commit import Rows, inserted_timers, read_written
-from .db import ACTIVITIES, ORCHESTRATIONS, Database, Tx, notification_payloads, unnest_columns
+from .db import ACTIVITIES, ORCHESTRATIONS, Database, Tx, unnest_columns
 
 _START_MANY = f"""
 WITH new AS (
@@ -90,8 +90,6 @@ async def start_many(
     ``finished_records``."""
     rows = Rows()
     news: list[tuple[Any, ...]] = []
-    leases: list[list[tuple[Any, ...]]] = []
-    unclaimed, finished = False, []
     for start in starts:
         new, plan = start.new, start.plan
         news.append(
@@ -108,13 +106,8 @@ async def start_many(
                 plan.version,
             )
         )
-        leased, unleased = rows.add_work(plan)
-        leases.append(leased)
-        unclaimed = unclaimed or unleased
-        if plan.finishing:
-            finished.append(new.instance_id)
-    made = [ACTIVITIES] if unclaimed else []
-    notify = notification_payloads(tx.token, made, finished) if unclaimed or finished else []
+        rows.add_work(plan)
+    notify = rows.notifications(tx)
     created_rows = await tx.conn.fetch(
         _START_MANY,
         *unnest_columns(news, 10),
@@ -125,7 +118,7 @@ async def start_many(
         notify,
     )
     results: list[list[ActivityWorkItem] | None] = []
-    for start, leased, row in zip(starts, leases, created_rows, strict=True):
+    for start, leased, row in zip(starts, rows.leases, created_rows, strict=True):
         tx.now = row["tx_now"]
         if not row["created"]:
             results.append([] if row["mine"] else None)
@@ -135,7 +128,7 @@ async def start_many(
     tx.due = bool(rows.timers)
     if tx.due:
         tx.work.add(ORCHESTRATIONS)
-    if unclaimed:
+    if rows.unclaimed:
         tx.work.add(ACTIVITIES)
     return results
 

@@ -36,7 +36,7 @@ from ..commit import CommitPlan
 from ..rows import dump_error
 from .activities import inserted_activities
 from .batch_commit import Rows, inserted_timers, read_written
-from .db import ACTIVITIES, ORCHESTRATIONS, Database, Tx, notification_payloads, unnest_columns
+from .db import ACTIVITIES, ORCHESTRATIONS, Database, Tx, unnest_columns
 from .instances import NOW_TEXT, TERMINAL, stamped_by_database
 
 _STEP_MANY = f"""
@@ -140,8 +140,6 @@ async def step_many(
     rows = Rows()
     commits: list[tuple[Any, ...]] = []
     attempts: list[tuple[Any, ...]] = []
-    leases: list[list[tuple[Any, ...]]] = []
-    unclaimed, finished = False, []
     for entry, step in enumerate(steps, start=1):
         then, plan = step.then, step.plan
         commits.append(
@@ -164,13 +162,8 @@ async def step_many(
             attempts.append(
                 (item.id, item.worker_id, item.attempt, entry, event.kind, before, after)
             )
-        leased, unleased = rows.add_work(plan)
-        leases.append(leased)
-        unclaimed = unclaimed or unleased
-        if plan.finishing:
-            finished.append(plan.instance_id)
-    made = [ACTIVITIES] if unclaimed else []
-    taken = notification_payloads(tx.token, made, finished) if unclaimed or finished else []
+        rows.add_work(plan)
+    taken = rows.notifications(tx)
     try:
         result_rows = await tx.conn.fetch(
             _STEP_MANY,
@@ -187,7 +180,7 @@ async def step_many(
     except asyncpg.UniqueViolationError:
         return [None] * len(steps)
     outcomes: list[Outcome] = []
-    for step, leased, row in zip(steps, leases, result_rows, strict=True):
+    for step, leased, row in zip(steps, rows.leases, result_rows, strict=True):
         tx.now = row["tx_now"]
         if row["declined"]:
             outcomes.append(None)
@@ -203,7 +196,7 @@ async def step_many(
         if rows.timers:  # new timers: the idle claimer wakes to take their due time in
             tx.due = True
             tx.work.add(ORCHESTRATIONS)
-    if unclaimed:
+    if rows.unclaimed:
         tx.work.add(ACTIVITIES)
     return outcomes
 
