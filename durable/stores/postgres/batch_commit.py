@@ -140,6 +140,15 @@ class Rows:
         if plan.finishing:
             self.finished.append(id_)
 
+    def wake(self, tx: Tx) -> None:
+        """This process's wake-ups once the statement wrote every plan: new timers (the idle
+        claimer takes their due time into account) and unclaimed activities."""
+        tx.due = bool(self.timers)
+        if tx.due:
+            tx.work.add(ORCHESTRATIONS)
+        if self.unclaimed:
+            tx.work.add(ACTIVITIES)
+
     def notifications(self, tx: Tx) -> list[str]:
         """The statement's NOTIFY payloads: new unclaimed activities, finished instances."""
         if not (self.unclaimed or self.finished):
@@ -205,12 +214,7 @@ async def commit_many(
             continue
         tx.now = row["tx_now"]
         results.append(read_written(tx, row, entry.plan, leased, finished_records))
-    # new timers: the idle claimer wakes to take their due time into account
-    tx.due = bool(rows.timers)
-    if tx.due:
-        tx.work.add(ORCHESTRATIONS)
-    if rows.unclaimed:
-        tx.work.add(ACTIVITIES)
+    rows.wake(tx)
     return results
 
 

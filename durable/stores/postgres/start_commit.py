@@ -23,7 +23,7 @@ from ..commit import CommitPlan
 from ..rows import dump_error, dump_json
 from .activities import inserted_activities
 from .batch_commit import Rows, inserted_timers, read_written
-from .db import ACTIVITIES, ORCHESTRATIONS, Database, Tx, unnest_columns
+from .db import Database, Tx, unnest_columns
 
 _START_MANY = f"""
 WITH new AS (
@@ -124,12 +124,7 @@ async def start_many(
             results.append([] if row["mine"] else None)
             continue
         results.append(read_written(tx, row, start.plan, leased, finished_records))
-    # new timers: the idle claimer wakes to take their due time into account
-    tx.due = bool(rows.timers)
-    if tx.due:
-        tx.work.add(ORCHESTRATIONS)
-    if rows.unclaimed:
-        tx.work.add(ACTIVITIES)
+    rows.wake(tx)
     return results
 
 
